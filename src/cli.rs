@@ -1,0 +1,331 @@
+//! The command line: clap definitions and their translation into a run config.
+
+use crate::config;
+use crate::protocol::{RunConfig, Shortcut};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "resnet-tui",
+    version,
+    about = "Train He et al.'s CIFAR-10 ResNets with libtorch and watch them live in the terminal",
+    long_about = "Train He et al.'s CIFAR-10 ResNets (depth 6n+2) with libtorch and watch them live in the \
+                  terminal. With no subcommand, trains with the dashboard (same options as `train`).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Commands {
+    /// Train a ResNet (the default when no subcommand is given).
+    Train(TrainArgs),
+    /// Continue a run from its newest checkpoint, appending to its log.
+    Resume(ResumeArgs),
+    /// Print test loss and error of a saved checkpoint.
+    Eval(EvalArgs),
+    /// Manage the CIFAR-10 data set.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Play recorded runs in the dashboard, overlaid when several are given.
+    Replay(ReplayArgs),
+    /// Print a table of runs: depth, parameters, iterations, best and final test error, the paper's.
+    Summary(SummaryArgs),
+    /// Draw the error and loss curves of one or several runs to a PNG or SVG file.
+    Plot(PlotArgs),
+    /// Write every step and evaluation of a run as CSV.
+    Export(ExportArgs),
+    /// Measure training, evaluation, data and start-up speed on this machine.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download the official binary archive, check its md5 and unpack it.
+    Fetch {
+        /// Folder to unpack into [default: --data-dir, CIFAR10_DIR, or the per-user data folder].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the archive, for a mirror [env: CIFAR10_URL].
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// How the dashboard draws chart points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum MarkerArg {
+    #[default]
+    Braille,
+    Dot,
+    Block,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Network depth: 20, 32, 44, 56, 110, 1202, or any 6n+2.
+    #[arg(long, default_value_t = 20)]
+    pub depth: u32,
+    /// Shortcut where a block changes shape: a = identity with zero padding (the paper's), b = 1x1 projection.
+    #[arg(long, value_enum, default_value_t = Shortcut::A)]
+    pub shortcut: Shortcut,
+    /// Iterations to train [default: 64000, the paper's].
+    #[arg(long, conflicts_with = "epochs")]
+    pub iters: Option<u64>,
+    /// Epochs to train, instead of --iters (one epoch = one pass over the training images).
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    /// Iterations where the learning rate is divided by 10, comma-separated [default: 32000,48000;
+    /// for a shorter run, 1/2 and 3/4 of it].
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Option<Vec<u64>>,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Weight decay (L2), applied to every parameter.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// Images per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Hold out the last N training images for validation and evaluate on them (the paper used 5000).
+    #[arg(long, default_value_t = 0)]
+    pub val_split: usize,
+    /// Evaluate every N iterations [default: once an epoch].
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Write a checkpoint every N iterations.
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_every: u64,
+    /// Periodic checkpoints to keep (the best one is kept besides).
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
+    /// Warm-up iterations at --warmup-lr [default: 400 for depth >= 110, else none].
+    #[arg(long)]
+    pub warmup_iters: Option<u64>,
+    /// Learning rate during the warm-up.
+    #[arg(long, default_value_t = 0.01)]
+    pub warmup_lr: f64,
+    /// Seed for initialisation, data order and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA if present, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Download the data set first if it is not there.
+    #[arg(long)]
+    pub fetch: bool,
+    /// Folder that holds one directory per run.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// No dashboard: plain progress for ssh sessions and batch jobs.
+    #[arg(long)]
+    pub no_ui: bool,
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = MarkerArg::Braille)]
+    pub marker: MarkerArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// The run directory to continue.
+    pub run_dir: PathBuf,
+    /// No dashboard.
+    #[arg(long)]
+    pub no_ui: bool,
+    /// Folder for runs started by a depth switch [default: the run's parent folder].
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = MarkerArg::Braille)]
+    pub marker: MarkerArg,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A checkpoint file (or a run directory: its best checkpoint).
+    pub checkpoint: PathBuf,
+    /// Folder with the CIFAR-10 binary files [default: the one the run trained on].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Run directories or event logs.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Play at N times the recorded pace [default: as fast as possible].
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Keep reading a log that is still being written.
+    #[arg(long)]
+    pub follow: bool,
+    /// Print the runs' summaries instead of drawing.
+    #[arg(long)]
+    pub no_ui: bool,
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = MarkerArg::Braille)]
+    pub marker: MarkerArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum TableFormat {
+    #[default]
+    Table,
+    Csv,
+    Markdown,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Output file; .png or .svg.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 800)]
+    pub height: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub run: PathBuf,
+    /// Output CSV file.
+    #[arg(long)]
+    pub csv: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 20)]
+    pub depth: u32,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Timed training steps after the warm-up.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Which measurements to run, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub only: Option<Vec<String>>,
+}
+
+/// `--data-dir`, else `CIFAR10_DIR`, else the per-user data folder.
+pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("CIFAR10_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(crate::data::fetch::default_data_dir)
+}
+
+impl TrainArgs {
+    /// The run config these options describe: the paper's recipe with the given changes.
+    pub fn to_config(&self) -> Result<RunConfig, String> {
+        crate::model::blocks_per_stage(self.depth).map_err(|e| format!("--depth: {e}"))?;
+        let mut c = config::paper(self.depth, data_dir(self.data_dir.clone()));
+        c.shortcut = self.shortcut;
+        c.lr = self.lr;
+        c.momentum = self.momentum;
+        c.weight_decay = self.weight_decay;
+        c.batch_size = self.batch_size;
+        c.val_split = self.val_split;
+        c.checkpoint_every = self.checkpoint_every;
+        c.keep_checkpoints = self.keep_checkpoints;
+        c.seed = self.seed;
+        c.device = self.device.clone();
+        c.threads = self.threads;
+        if self.batch_size == 0 {
+            return Err("--batch-size must be at least 1".into());
+        }
+        let train_images = 50_000usize.saturating_sub(self.val_split).max(1);
+        let per_epoch = config::iters_per_epoch(train_images, self.batch_size);
+        let iters = match (self.iters, self.epochs) {
+            (Some(i), _) => i,
+            (None, Some(e)) if e.is_finite() && e > 0.0 => (e * per_epoch as f64).round().max(1.0) as u64,
+            (None, Some(e)) => return Err(format!("--epochs must be positive, got {e}")),
+            (None, None) => crate::reference::recipe::ITERS,
+        };
+        if let Some(w) = self.warmup_iters {
+            c.warmup = (w > 0).then_some(crate::protocol::Warmup { iters: w, lr: self.warmup_lr });
+        } else if let Some(w) = &mut c.warmup {
+            w.lr = self.warmup_lr;
+        }
+        config::set_length(&mut c, iters, self.milestones.clone());
+        c.eval_every = self.eval_every.unwrap_or(per_epoch).min(c.iters.max(1));
+        config::validate(&c)?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("resnet-tui").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn no_subcommand_means_train_with_the_papers_defaults() {
+        let cli = parse(&["--data-dir", "d"]);
+        assert!(cli.command.is_none());
+        let c = cli.train.to_config().unwrap();
+        assert_eq!((c.depth, c.iters, c.milestones.clone()), (20, 64_000, vec![32_000, 48_000]));
+        assert_eq!(c.eval_every, 391);
+    }
+
+    #[test]
+    fn epochs_and_short_runs() {
+        let c = parse(&["train", "--epochs", "2", "--data-dir", "d"]);
+        let Some(Commands::Train(t)) = c.command else { panic!("train") };
+        let c = t.to_config().unwrap();
+        assert_eq!(c.iters, 782);
+        assert_eq!(c.milestones, vec![391, 586]);
+    }
+
+    #[test]
+    fn bad_depth_lists_the_valid_ones() {
+        let err = parse(&["--depth", "21"]).train.to_config().unwrap_err();
+        assert!(err.contains("20, 32, 44, 56, 110, 1202"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! The paper's augmentation on whole batches: zero-pad 4 pixels, random 32x32 crop, random
+//! horizontal flip; then per-channel normalisation. Runs on whichever device holds the batch.
+
+use crate::reference::{CIFAR_MEAN, CIFAR_STD, recipe::PAD};
+use rand::Rng;
+use tch::{Device, Kind, Tensor};
+
+/// Where each image of a batch is cropped and whether it is mirrored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crops {
+    /// Row offset into the padded 40x40 image, 0..=8.
+    pub dy: Vec<i64>,
+    /// Column offset into the padded image, 0..=8.
+    pub dx: Vec<i64>,
+    pub flip: Vec<bool>,
+}
+
+impl Crops {
+    /// Offsets uniform over all 9x9 positions (every offset 0..=8 possible), flips with p = 1/2.
+    pub fn random(rng: &mut impl Rng, n: usize) -> Crops {
+        let span = 2 * PAD + 1;
+        Crops {
+            dy: (0..n).map(|_| rng.random_range(0..span)).collect(),
+            dx: (0..n).map(|_| rng.random_range(0..span)).collect(),
+            flip: (0..n).map(|_| rng.random_bool(0.5)).collect(),
+        }
+    }
+}
+
+/// Crops and flips a batch of byte images (B, 3, 32, 32) as `crops` says, with zero padding.
+/// Two gathers on the padded batch: rows, then (possibly reversed) columns.
+pub fn crop_and_flip(images: &Tensor, crops: &Crops) -> Tensor {
+    let device = images.device();
+    let (b, c, h, w) = images.size4().expect("images are (B, 3, H, W)");
+    let padded = images.constant_pad_nd([PAD, PAD, PAD, PAD]);
+    let pw = w + 2 * PAD;
+    let rows_base = Tensor::arange(h, (Kind::Int64, Device::Cpu));
+    let cols_base = Tensor::arange(w, (Kind::Int64, Device::Cpu));
+    let dy = Tensor::from_slice(&crops.dy).unsqueeze(1);
+    let dx = Tensor::from_slice(&crops.dx).unsqueeze(1);
+    let flip = Tensor::from_slice(&crops.flip.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).unsqueeze(1);
+    let rows = (rows_base.unsqueeze(0) + dy).to_device(device);
+    // Mirrored columns read the crop right to left: w-1-j instead of j.
+    let cols_fwd = cols_base.unsqueeze(0);
+    let cols = (&cols_fwd + (flip * (cols_fwd.neg() * 2 + (w - 1)))) + dx;
+    let cols = cols.to_device(device);
+    let row_idx = rows.view([b, 1, h, 1]).expand([b, c, h, pw], false);
+    let out = padded.gather(2, &row_idx, false);
+    let col_idx = cols.view([b, 1, 1, w]).expand([b, c, h, w], false);
+    out.gather(3, &col_idx, false)
+}
+
+/// Per-channel normalisation with the training statistics, as float32 on the batch's device.
+pub struct Normalizer {
+    scale: Tensor,
+    shift: Tensor,
+}
+
+impl Normalizer {
+    pub fn new(device: Device) -> Normalizer {
+        let scale: Vec<f32> = CIFAR_STD.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
+        let shift: Vec<f32> = CIFAR_MEAN.iter().zip(CIFAR_STD).map(|(m, s)| (-m / s) as f32).collect();
+        Normalizer {
+            scale: Tensor::from_slice(&scale).view([1, 3, 1, 1]).to_device(device),
+            shift: Tensor::from_slice(&shift).view([1, 3, 1, 1]).to_device(device),
+        }
+    }
+
+    /// Bytes (B, 3, H, W) to normalised float32.
+    pub fn apply(&self, images: &Tensor) -> Tensor {
+        images.to_kind(Kind::Float) * &self.scale + &self.shift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    /// Image i has pixel value (row * 32 + col) % 251 + i in every channel, so positions can be read back.
+    fn numbered(b: i64) -> Tensor {
+        let base = (Tensor::arange(32 * 32, (Kind::Int64, Device::Cpu)).remainder(251)).view([1, 1, 32, 32]);
+        let offs = Tensor::arange(b, (Kind::Int64, Device::Cpu)).view([b, 1, 1, 1]);
+        (base + offs).expand([b, 3, 32, 32], false).to_kind(Kind::Uint8).contiguous()
+    }
+
+    fn value(row: i64, col: i64, i: i64) -> i64 {
+        ((row * 32 + col) % 251 + i) & 0xff
+    }
+
+    #[test]
+    fn crop_reads_the_offset_window_with_zero_padding() {
+        let images = numbered(3);
+        let crops = Crops { dy: vec![4, 0, 8], dx: vec![4, 8, 0], flip: vec![false, false, false] };
+        let out = crop_and_flip(&images, &crops);
+        assert_eq!(out.size(), vec![3, 3, 32, 32]);
+        // Offset (4, 4) is the unpadded image.
+        assert!(out.get(0).equal(&images.get(0)));
+        // Offset (0, 8): output (r, c) reads padded (r, c + 8) = image (r - 4, c + 4).
+        assert_eq!(out.int64_value(&[1, 0, 0, 0]), 0, "top rows come from the zero padding");
+        assert_eq!(out.int64_value(&[1, 2, 10, 3]), value(6, 7, 1));
+        assert_eq!(out.int64_value(&[1, 1, 10, 31]), 0, "right columns come from the zero padding");
+        // Offset (8, 0): output (r, c) = image (r + 4, c - 4).
+        assert_eq!(out.int64_value(&[2, 0, 0, 10]), value(4, 6, 2));
+        assert_eq!(out.int64_value(&[2, 0, 31, 31]), 0);
+    }
+
+    #[test]
+    fn flip_mirrors_columns() {
+        let images = numbered(1);
+        let crops = Crops { dy: vec![4], dx: vec![4], flip: vec![true] };
+        let out = crop_and_flip(&images, &crops);
+        assert!(out.equal(&images.flip([3])));
+    }
+
+    #[test]
+    fn random_crops_cover_every_offset_and_flip_about_half() {
+        let mut rng = Pcg64::seed_from_u64(7);
+        let crops = Crops::random(&mut rng, 20_000);
+        for offsets in [&crops.dy, &crops.dx] {
+            assert_eq!(*offsets.iter().min().unwrap(), 0);
+            assert_eq!(*offsets.iter().max().unwrap(), 8);
+            for k in 0..=8 {
+                assert!(offsets.contains(&k));
+            }
+        }
+        let flipped = crops.flip.iter().filter(|&&f| f).count() as f64 / 20_000.0;
+        assert!((flipped - 0.5).abs() < 0.02, "{flipped}");
+    }
+
+    #[test]
+    fn normalizer_uses_the_training_statistics() {
+        let norm = Normalizer::new(Device::Cpu);
+        let red = (0.4914f64 * 255.0).round();
+        let images = Tensor::from_slice(&[red as u8; 3]).view([1, 3, 1, 1]);
+        let out = norm.apply(&images);
+        assert!(out.double_value(&[0, 0, 0, 0]).abs() < 0.01);
+        let expect_blue = (red / 255.0 - 0.4465) / 0.2616;
+        assert!((out.double_value(&[0, 2, 0, 0]) - expect_blue).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,47 @@
+//! `resnet-tui eval CHECKPOINT`: test loss and error of a saved model.
+
+use crate::cli::EvalArgs;
+use crate::data::augment::Normalizer;
+use crate::model::Network;
+use crate::train::checkpoint::{self, BEST_NAME};
+use crate::train::{device, evaluate};
+use anyhow::{Result, bail};
+use std::process::ExitCode;
+
+pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    let path = if args.checkpoint.is_dir() {
+        let best = args.checkpoint.join(crate::rundir::CHECKPOINT_DIR).join(BEST_NAME);
+        if !best.is_file() {
+            bail!("{}: no {} in this run", args.checkpoint.display(), BEST_NAME);
+        }
+        best
+    } else {
+        args.checkpoint.clone()
+    };
+    crate::train::device::validate(&args.device).map_err(anyhow::Error::msg)?;
+    let ck = checkpoint::read(&path)?;
+    let device = device::resolve(&args.device).map_err(anyhow::Error::msg)?;
+    let config = &ck.state.config;
+    let network = Network::new(config.depth, config.shortcut, device).map_err(anyhow::Error::msg)?;
+    for (name, mut var) in network.vs.variables() {
+        let Some(src) = ck.model.get(&name) else { bail!("{}: has no variable {name}", path.display()) };
+        if src.size() != var.size() {
+            bail!("{}: {name} has shape {:?}, expected {:?}", path.display(), src.size(), var.size());
+        }
+        tch::no_grad(|| var.copy_(src));
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
+    let data = crate::data::cifar::load(&data_dir)?;
+    let test = data.test.to_device(device);
+    let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), false);
+    println!(
+        "{}: ResNet-{} after {} iterations: test loss {:.4}, test error {:.2}% ({} images)",
+        path.display(),
+        config.depth,
+        ck.state.iter,
+        r.loss,
+        r.error,
+        r.images
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,261 @@
+//! The narrow waist: the plain data that the trainer sends (events) and obeys (commands).
+//!
+//! Every front end (dashboard, headless, replay) consumes `Envelope`s; the run log is the same
+//! events serialized one a line. Nothing here knows about tch or a terminal.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Version of the run-log schema, written in the log's first line. Readers accept any minor
+/// version of their major and skip event kinds they do not know.
+pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
+pub const SCHEMA_MAJOR: u32 = 1;
+pub const SCHEMA_MINOR: u32 = 0;
+
+/// Shortcut connection used where a residual block changes shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Shortcut {
+    /// Identity; stride-2 subsample and zero-padded channels where the shape changes (no parameters).
+    A,
+    /// 1x1 strided convolution + BatchNorm projection where the shape changes.
+    B,
+}
+
+/// The ResNet-110 style warm-up: a lower learning rate for the first iterations.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    pub iters: u64,
+    pub lr: f64,
+}
+
+/// Everything that defines a training run. Written to the run directory and sent in `RunStarted`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub depth: u32,
+    pub shortcut: Shortcut,
+    /// Total number of SGD iterations.
+    pub iters: u64,
+    /// Iterations at which the learning rate is divided by 10.
+    pub milestones: Vec<u64>,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub warmup: Option<Warmup>,
+    /// Training images held out for validation (0: train on all, evaluate on the test set).
+    pub val_split: usize,
+    pub eval_every: u64,
+    pub checkpoint_every: u64,
+    /// How many periodic checkpoints to keep besides the best one.
+    pub keep_checkpoints: usize,
+    pub seed: u64,
+    /// Device as asked for: "auto", "cpu", "cuda" or "cuda:N".
+    pub device: String,
+    /// Intra-op threads for libtorch on CPU (None: libtorch's default).
+    pub threads: Option<usize>,
+    pub data_dir: PathBuf,
+}
+
+/// Which images an evaluation was made on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSet {
+    Test,
+    Validation,
+}
+
+/// What a run reports about itself when it starts (or resumes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The run directory's name, e.g. `20261128-041500-resnet20`.
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: RunConfig,
+    /// Trainable parameters (BatchNorm affine included, running statistics not).
+    pub params: u64,
+    /// The device actually used, e.g. "cpu" or "cuda:0 (NVIDIA H100)".
+    pub device: String,
+    pub train_images: usize,
+    pub eval_images: usize,
+    pub eval_set: EvalSet,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    /// The iteration training starts from: 0 for a new run, the checkpoint's for a resumed one.
+    pub start_iter: u64,
+    /// Set when this run was grown from a shallower run's weights.
+    pub grown_from: Option<String>,
+}
+
+/// Why a checkpoint was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointReason {
+    Periodic,
+    Requested,
+    Best,
+    Final,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndReason {
+    /// All iterations done.
+    Completed,
+    /// Stopped by the user (key, Ctrl-C, signal) before the end.
+    Stopped,
+    /// Closed to start a run of another depth.
+    Switched,
+    /// The loss became NaN or infinite.
+    Diverged,
+}
+
+/// The numbers a finished run is remembered by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub reason: EndReason,
+    pub iters: u64,
+    pub final_error: Option<f64>,
+    pub best_error: Option<f64>,
+    pub best_iter: Option<u64>,
+    /// Seconds spent training (pauses excluded).
+    pub train_secs: f64,
+}
+
+/// What the trainer reports. `time` is seconds since the Unix epoch; `elapsed` is training
+/// seconds since the run first started, pauses excluded (it continues across resumes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        time: f64,
+        run: Box<RunInfo>,
+    },
+    /// What the trainer is busy with before the first step (loading data, building the model).
+    Status { time: f64, message: String },
+    Step {
+        time: f64,
+        iter: u64,
+        epoch: f64,
+        elapsed: f64,
+        loss: f64,
+        /// Top-1 error on this training batch, in percent.
+        error: f64,
+        lr: f64,
+        images_per_sec: f64,
+    },
+    Eval {
+        time: f64,
+        iter: u64,
+        epoch: f64,
+        elapsed: f64,
+        set: EvalSet,
+        loss: f64,
+        /// Top-1 error in percent: wrong images over all images.
+        error: f64,
+        /// Error in percent for each class, in label order.
+        class_errors: Vec<f64>,
+        images_per_sec: f64,
+    },
+    Checkpoint {
+        time: f64,
+        iter: u64,
+        path: PathBuf,
+        reason: CheckpointReason,
+    },
+    Paused { time: f64, iter: u64 },
+    Resumed { time: f64, iter: u64 },
+    Diverged {
+        time: f64,
+        iter: u64,
+        loss: f64,
+        /// The newest checkpoint written before the divergence, kept untouched.
+        last_good: Option<PathBuf>,
+    },
+    Finished { time: f64, summary: Summary },
+    /// Something went wrong. A fatal error ends the run; otherwise training goes on.
+    Error {
+        time: f64,
+        message: String,
+        fatal: bool,
+    },
+}
+
+impl Event {
+    pub fn time(&self) -> f64 {
+        match self {
+            Event::RunStarted { time, .. }
+            | Event::Status { time, .. }
+            | Event::Step { time, .. }
+            | Event::Eval { time, .. }
+            | Event::Checkpoint { time, .. }
+            | Event::Paused { time, .. }
+            | Event::Resumed { time, .. }
+            | Event::Diverged { time, .. }
+            | Event::Finished { time, .. }
+            | Event::Error { time, .. } => *time,
+        }
+    }
+
+    /// The event kind's name as written in the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::Status { .. } => "status",
+            Event::Step { .. } => "step",
+            Event::Eval { .. } => "eval",
+            Event::Checkpoint { .. } => "checkpoint",
+            Event::Paused { .. } => "paused",
+            Event::Resumed { .. } => "resumed",
+            Event::Diverged { .. } => "diverged",
+            Event::Finished { .. } => "finished",
+            Event::Error { .. } => "error",
+        }
+    }
+}
+
+/// Identifies one run among those a front end watches: a live session numbers its runs as
+/// it starts them (a depth switch starts a new one), replay numbers the logs it reads.
+pub type RunId = u32;
+
+/// An event together with the run it belongs to: what travels on the channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    pub run: RunId,
+    pub event: Event,
+}
+
+/// How a depth switch builds the new network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchMode {
+    /// A freshly initialised network of the new depth.
+    Fresh,
+    /// The current weights, with the extra blocks added as exact identities.
+    Grow,
+}
+
+/// What a front end can ask of a live trainer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// Write a checkpoint at the next step boundary.
+    Checkpoint,
+    /// Checkpoint and close the current run, then start one of another depth with the same recipe.
+    SwitchDepth { depth: u32, mode: SwitchMode },
+    /// After a divergence: go back to the last good checkpoint with the learning rate
+    /// multiplied by `lr_factor` (a fresh start at that rate if there is no checkpoint yet).
+    Recover { lr_factor: f64 },
+    /// Checkpoint, write the summary and end.
+    Stop,
+}
+
+/// Seconds since the Unix epoch, as events carry it.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,54 @@
+//! The numbers the project is measured against, in one place with their source.
+//!
+//! Source: He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
+//! section 4.2 and table 6; the public PyTorch reimplementation's errors and the parameter counts
+//! as listed in the project's REFERENCE.md.
+
+/// The depths the paper reports, with what it and a public reimplementation measured.
+pub struct PaperResult {
+    pub depth: u32,
+    /// Trainable parameters with option A shortcuts (BatchNorm affine counted, running stats not).
+    pub params: u64,
+    /// Top-1 test error in percent reported by the paper.
+    pub paper_error: f64,
+    /// Top-1 test error in percent of one public PyTorch reimplementation, where there is one.
+    pub reimpl_error: Option<f64>,
+}
+
+pub const PAPER_RESULTS: [PaperResult; 6] = [
+    PaperResult { depth: 20, params: 269_722, paper_error: 8.75, reimpl_error: Some(8.57) },
+    PaperResult { depth: 32, params: 464_154, paper_error: 7.51, reimpl_error: Some(7.82) },
+    PaperResult { depth: 44, params: 658_586, paper_error: 7.17, reimpl_error: Some(7.20) },
+    PaperResult { depth: 56, params: 853_018, paper_error: 6.97, reimpl_error: Some(7.50) },
+    PaperResult { depth: 110, params: 1_727_962, paper_error: 6.43, reimpl_error: None },
+    PaperResult { depth: 1202, params: 19_421_274, paper_error: 7.93, reimpl_error: None },
+];
+
+/// The depths offered in the dashboard's depth chooser.
+pub const PAPER_DEPTHS: [u32; 6] = [20, 32, 44, 56, 110, 1202];
+
+/// The paper's result for this depth, if it reports one.
+pub fn paper_result(depth: u32) -> Option<&'static PaperResult> {
+    PAPER_RESULTS.iter().find(|r| r.depth == depth)
+}
+
+/// The paper's training recipe (section 4.2).
+pub mod recipe {
+    pub const LR: f64 = 0.1;
+    pub const MOMENTUM: f64 = 0.9;
+    pub const WEIGHT_DECAY: f64 = 1e-4;
+    pub const BATCH_SIZE: usize = 128;
+    /// Learning rate divided by 10 at these iterations; training stops at `ITERS`.
+    pub const MILESTONES: [u64; 2] = [32_000, 48_000];
+    pub const ITERS: u64 = 64_000;
+    /// ResNet-110 only: lr 0.01 until training error is below 80%, about 400 iterations.
+    pub const WARMUP_DEPTH: u32 = 110;
+    pub const WARMUP_ITERS: u64 = 400;
+    pub const WARMUP_LR: f64 = 0.01;
+    /// Augmentation: zero-pad this many pixels on each side, then take a random 32x32 crop.
+    pub const PAD: i64 = 4;
+}
+
+/// CIFAR-10 training-set statistics on a 0..1 scale, per channel (R, G, B).
+pub const CIFAR_MEAN: [f64; 3] = [0.4914, 0.4822, 0.4465];
+pub const CIFAR_STD: [f64; 3] = [0.2470, 0.2435, 0.2616];

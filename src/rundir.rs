@@ -1,0 +1,131 @@
+//! A run's directory: `config.json`, the event log, `checkpoints/`, and a lock held while a
+//! process trains in it.
+
+use crate::protocol::RunConfig;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_NAME: &str = "config.json";
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+const LOCK_NAME: &str = ".lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("{}: cannot create the runs folder: {}", .0.display(), .1)]
+    CreateRuns(PathBuf, std::io::Error),
+    #[error("{}: cannot write: {}", .0.display(), .1)]
+    Write(PathBuf, std::io::Error),
+    #[error("{}: not a run directory (no {CONFIG_NAME})", .0.display())]
+    NotARun(PathBuf),
+    #[error("{}: {CONFIG_NAME} is damaged: {}", .0.display(), .1)]
+    BadConfig(PathBuf, String),
+    #[error("{}: another resnet-tui process is training in this run", .0.display())]
+    Locked(PathBuf),
+}
+
+/// An open run directory; the lock is released when it is dropped.
+#[derive(Debug)]
+pub struct RunDir {
+    pub path: PathBuf,
+    pub name: String,
+    _lock: File,
+}
+
+impl RunDir {
+    /// Creates a new run directory under `runs` named after the time and depth.
+    pub fn create(runs: &Path, config: &RunConfig) -> Result<RunDir, RunDirError> {
+        std::fs::create_dir_all(runs).map_err(|e| RunDirError::CreateRuns(runs.to_path_buf(), e))?;
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let base = format!("{stamp}-resnet{}", config.depth);
+        let mut name = base.clone();
+        let mut k = 2;
+        let path = loop {
+            let candidate = runs.join(&name);
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => break candidate,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    name = format!("{base}-{k}");
+                    k += 1;
+                }
+                Err(e) => return Err(RunDirError::CreateRuns(runs.to_path_buf(), e)),
+            }
+        };
+        let run = RunDir::lock(path, name)?;
+        let json = serde_json::to_vec_pretty(config).expect("config serialises");
+        crate::train::checkpoint::write_atomic(&run.path.join(CONFIG_NAME), &json)
+            .map_err(|e| RunDirError::Write(run.path.join(CONFIG_NAME), std::io::Error::other(e.to_string())))?;
+        std::fs::create_dir_all(run.checkpoints()).map_err(|e| RunDirError::Write(run.checkpoints(), e))?;
+        Ok(run)
+    }
+
+    /// Opens an existing run directory for resuming, with its config.
+    pub fn open(path: &Path) -> Result<(RunDir, RunConfig), RunDirError> {
+        let config = read_config(path)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let run = RunDir::lock(path.to_path_buf(), name)?;
+        std::fs::create_dir_all(run.checkpoints()).map_err(|e| RunDirError::Write(run.checkpoints(), e))?;
+        Ok((run, config))
+    }
+
+    fn lock(path: PathBuf, name: String) -> Result<RunDir, RunDirError> {
+        let lock_path = path.join(LOCK_NAME);
+        let file = File::create(&lock_path).map_err(|e| RunDirError::Write(lock_path.clone(), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunDir { path, name, _lock: file }),
+            Err(TryLockError::WouldBlock) => Err(RunDirError::Locked(path)),
+            Err(TryLockError::Error(e)) => Err(RunDirError::Write(lock_path, e)),
+        }
+    }
+
+    pub fn checkpoints(&self) -> PathBuf {
+        self.path.join(CHECKPOINT_DIR)
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.path.join(crate::runlog::LOG_NAME)
+    }
+}
+
+/// Reads a run directory's config.
+pub fn read_config(path: &Path) -> Result<RunConfig, RunDirError> {
+    let file = path.join(CONFIG_NAME);
+    let text = std::fs::read_to_string(&file).map_err(|_| RunDirError::NotARun(path.to_path_buf()))?;
+    serde_json::from_str(&text).map_err(|e| RunDirError::BadConfig(path.to_path_buf(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> RunConfig {
+        serde_json::from_str(include_str!("../tests/data/config.json")).unwrap()
+    }
+
+    #[test]
+    fn second_open_of_a_locked_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), &config()).unwrap();
+        let err = RunDir::open(&run.path).unwrap_err().to_string();
+        assert!(err.contains("another resnet-tui process"), "{err}");
+        let path = run.path.clone();
+        drop(run);
+        let (_again, cfg) = RunDir::open(&path).unwrap();
+        assert_eq!(cfg, config());
+    }
+
+    #[test]
+    fn runs_started_in_the_same_second_get_distinct_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = RunDir::create(dir.path(), &config()).unwrap();
+        let b = RunDir::create(dir.path(), &config()).unwrap();
+        assert_ne!(a.path, b.path);
+        assert!(a.name.ends_with("resnet20") || a.name.contains("resnet20"));
+    }
+
+    #[test]
+    fn a_folder_without_config_is_not_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = RunDir::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a run directory"), "{err}");
+    }
+}

@@ -1,0 +1,316 @@
+//! The run log: one JSON object a line, a schema header first, then the protocol's events.
+//!
+//! Writing flushes every line, so after a kill at most the last line is partial. Reading is
+//! tolerant: a partial last line, garbage lines, unknown event kinds and newer minor versions
+//! are skipped with a warning; a file whose first line is not our header is not a run log.
+
+use crate::protocol::{Event, SCHEMA_MAJOR, SCHEMA_MINOR, SCHEMA_NAME};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const LOG_NAME: &str = "events.jsonl";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    schema: String,
+    version: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{}: cannot read: {}", .0.display(), .1)]
+    Unreadable(PathBuf, std::io::Error),
+    #[error("{}: is empty, not a run log", .0.display())]
+    Empty(PathBuf),
+    #[error("{}: not a resnet-tui run log", .0.display())]
+    NotARunLog(PathBuf),
+    #[error("{}: run log schema {} is newer than this build reads ({SCHEMA_MAJOR}.x)", .0.display(), .1)]
+    NewerSchema(PathBuf, String),
+    #[error("{}: cannot write: {}", .0.display(), .1)]
+    Write(PathBuf, std::io::Error),
+}
+
+/// Appends events to a run's log, one flushed line each.
+pub struct LogWriter {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl LogWriter {
+    /// Opens `path` for appending, writing the header if the file is new or empty.
+    pub fn open(path: &Path) -> Result<LogWriter, LogError> {
+        let err = |e| LogError::Write(path.to_path_buf(), e);
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
+        let len = file.metadata().map_err(err)?.len();
+        if len == 0 {
+            let header = Header { schema: SCHEMA_NAME.into(), version: format!("{SCHEMA_MAJOR}.{SCHEMA_MINOR}") };
+            writeln!(file, "{}", serde_json::to_string(&header).expect("header serialises")).map_err(err)?;
+        } else {
+            // A killed writer may have left a partial line: end it so the next event starts clean.
+            let mut f = std::fs::File::open(path).map_err(err)?;
+            f.seek(SeekFrom::End(-1)).map_err(err)?;
+            let mut last = [0u8; 1];
+            f.read_exact(&mut last).map_err(err)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(err)?;
+            }
+        }
+        Ok(LogWriter { path: path.to_path_buf(), file })
+    }
+
+    pub fn write(&mut self, event: &Event) -> Result<(), LogError> {
+        let mut line = serde_json::to_vec(event).expect("events serialise");
+        line.push(b'\n');
+        // One write call per line: the OS appends it whole or, if killed mid-call, partially.
+        self.file.write_all(&line).map_err(|e| LogError::Write(self.path.clone(), e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What one line of a log holds.
+#[derive(Debug, PartialEq)]
+pub enum Line {
+    Event(Box<Event>),
+    /// A JSON object of a kind this build does not know (a newer minor version).
+    Unknown(String),
+    /// Not an event: damaged, or a partial line.
+    Garbage,
+}
+
+pub fn parse_line(line: &str) -> Line {
+    match serde_json::from_str::<Event>(line) {
+        Ok(e) => Line::Event(Box::new(e)),
+        Err(_) => match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(map)) if map.len() == 1 => {
+                Line::Unknown(map.keys().next().cloned().unwrap_or_default())
+            }
+            _ => Line::Garbage,
+        },
+    }
+}
+
+/// Checks the header line; returns an error for anything that is not our schema's major version.
+fn check_header(path: &Path, line: &str) -> Result<(), LogError> {
+    let header: Header = serde_json::from_str(line).map_err(|_| LogError::NotARunLog(path.to_path_buf()))?;
+    if header.schema != SCHEMA_NAME {
+        return Err(LogError::NotARunLog(path.to_path_buf()));
+    }
+    let major = header.version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(SCHEMA_MAJOR) => Ok(()),
+        Some(m) if m > SCHEMA_MAJOR => Err(LogError::NewerSchema(path.to_path_buf(), header.version)),
+        _ => Err(LogError::NotARunLog(path.to_path_buf())),
+    }
+}
+
+/// A run log read back.
+#[derive(Debug, Default)]
+pub struct RunLog {
+    pub events: Vec<Event>,
+    /// One line per skipped line, saying why.
+    pub warnings: Vec<String>,
+}
+
+/// The log file of a run directory, or the path itself when it is a file.
+pub fn log_path(run: &Path) -> PathBuf {
+    if run.is_dir() { run.join(LOG_NAME) } else { run.to_path_buf() }
+}
+
+/// Reads a whole log (or the log of a run directory).
+pub fn read(run: &Path) -> Result<RunLog, LogError> {
+    let path = log_path(run);
+    let mut tail = LogTail::open(&path)?;
+    let mut log = RunLog::default();
+    tail.poll(&mut log)?;
+    tail.finish(&mut log);
+    Ok(log)
+}
+
+/// Reads a log incrementally, for following a run that is still being written.
+pub struct LogTail {
+    path: PathBuf,
+    file: std::fs::File,
+    pending: Vec<u8>,
+    header_seen: bool,
+    line_no: usize,
+}
+
+impl LogTail {
+    pub fn open(path: &Path) -> Result<LogTail, LogError> {
+        let file = std::fs::File::open(path).map_err(|e| LogError::Unreadable(path.to_path_buf(), e))?;
+        Ok(LogTail { path: path.to_path_buf(), file, pending: Vec::new(), header_seen: false, line_no: 0 })
+    }
+
+    /// Reads what has been appended since the last call; complete lines become events.
+    pub fn poll(&mut self, out: &mut RunLog) -> Result<usize, LogError> {
+        let before = out.events.len();
+        let mut chunk = Vec::new();
+        self.file.read_to_end(&mut chunk).map_err(|e| LogError::Unreadable(self.path.clone(), e))?;
+        self.pending.extend_from_slice(&chunk);
+        let Some(last_nl) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            if !self.header_seen && self.pending.is_empty() {
+                return Ok(0);
+            }
+            return Ok(0);
+        };
+        let complete: Vec<u8> = self.pending.drain(..=last_nl).collect();
+        for raw in complete.split(|&b| b == b'\n').take_while(|_| true) {
+            if raw.is_empty() {
+                continue;
+            }
+            self.line_no += 1;
+            let text = String::from_utf8_lossy(raw);
+            if !self.header_seen {
+                check_header(&self.path, &text)?;
+                self.header_seen = true;
+                continue;
+            }
+            match parse_line(&text) {
+                Line::Event(e) => out.events.push(*e),
+                Line::Unknown(kind) => out.warnings.push(format!("line {}: skipped unknown event kind {kind:?}", self.line_no)),
+                Line::Garbage => out.warnings.push(format!("line {}: skipped, not a valid event", self.line_no)),
+            }
+        }
+        Ok(out.events.len() - before)
+    }
+
+    /// Ends reading: a partial last line is reported and dropped; a file with no header at all
+    /// is an error (handled by the caller through `header_seen`).
+    pub fn finish(&mut self, out: &mut RunLog) {
+        if !self.pending.is_empty() {
+            out.warnings.push(format!("line {}: skipped partial last line (run killed mid-write?)", self.line_no + 1));
+            self.pending.clear();
+        }
+    }
+
+    pub fn header_seen(&self) -> bool {
+        self.header_seen
+    }
+}
+
+/// Reads a whole log, insisting on a header: what replay, summary and export use.
+pub fn read_strict(run: &Path) -> Result<RunLog, LogError> {
+    let path = log_path(run);
+    let meta = std::fs::metadata(&path).map_err(|e| LogError::Unreadable(path.clone(), e))?;
+    if meta.len() == 0 {
+        return Err(LogError::Empty(path));
+    }
+    let mut tail = LogTail::open(&path)?;
+    let mut log = RunLog::default();
+    tail.poll(&mut log)?;
+    if !tail.header_seen() {
+        // No complete first line: either garbage or a header cut short.
+        return Err(LogError::NotARunLog(path));
+    }
+    tail.finish(&mut log);
+    Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::*;
+
+    fn step(iter: u64) -> Event {
+        Event::Step { time: 1.0, iter, epoch: 0.5, elapsed: 2.0, loss: 2.3, error: 90.0, lr: 0.1, images_per_sec: 900.0 }
+    }
+
+    #[test]
+    fn header_then_events_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&step(1)).unwrap();
+        w.write(&step(2)).unwrap();
+        drop(w);
+        let first = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_string();
+        assert!(first.contains("resnet-tui/runlog") && first.contains("1.0"), "{first}");
+        let log = read_strict(&path).unwrap();
+        assert_eq!(log.events, vec![step(1), step(2)]);
+        assert!(log.warnings.is_empty());
+    }
+
+    #[test]
+    fn partial_last_line_is_skipped_with_a_warning_and_appending_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&step(1)).unwrap();
+        drop(w);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"step":{"time":1.0,"it"#).unwrap();
+        let log = read_strict(&path).unwrap();
+        assert_eq!(log.events.len(), 1);
+        assert!(log.warnings[0].contains("partial last line"), "{:?}", log.warnings);
+        // A resumed writer starts on a fresh line; the damaged line is then a garbage line.
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&step(2)).unwrap();
+        let log = read_strict(&path).unwrap();
+        assert_eq!(log.events, vec![step(1), step(2)]);
+        assert_eq!(log.warnings.len(), 1);
+    }
+
+    #[test]
+    fn unknown_kinds_and_garbage_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let text = format!(
+            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"1.7\"}}\n{}\n{{\"gradient_norm\":{{\"iter\":3}}}}\n\u{1}\u{2}garbage\n{}\n",
+            serde_json::to_string(&step(1)).unwrap(),
+            serde_json::to_string(&step(2)).unwrap()
+        );
+        std::fs::write(&path, text).unwrap();
+        let log = read_strict(&path).unwrap();
+        assert_eq!(log.events, vec![step(1), step(2)]);
+        assert_eq!(log.warnings.len(), 2);
+        assert!(log.warnings[0].contains("gradient_norm"));
+    }
+
+    #[test]
+    fn not_a_run_log_empty_missing_and_newer_major() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").unwrap();
+        assert!(matches!(read_strict(&empty), Err(LogError::Empty(_))));
+        let other = dir.path().join("other");
+        std::fs::write(&other, "{\"name\":\"x\"}\n").unwrap();
+        assert!(matches!(read_strict(&other), Err(LogError::NotARunLog(_))));
+        let binary = dir.path().join("bin");
+        std::fs::write(&binary, [0u8, 159, 146, 150, 10, 1, 2]).unwrap();
+        assert!(matches!(read_strict(&binary), Err(LogError::NotARunLog(_))));
+        assert!(matches!(read_strict(&dir.path().join("missing")), Err(LogError::Unreadable(..))));
+        let newer = dir.path().join("newer");
+        std::fs::write(&newer, "{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.0\"}\n").unwrap();
+        assert!(matches!(read_strict(&newer), Err(LogError::NewerSchema(..))));
+    }
+
+    #[test]
+    fn tail_sees_lines_as_they_are_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let mut w = LogWriter::open(&path).unwrap();
+        let mut tail = LogTail::open(&path).unwrap();
+        let mut log = RunLog::default();
+        assert_eq!(tail.poll(&mut log).unwrap(), 0);
+        w.write(&step(1)).unwrap();
+        assert_eq!(tail.poll(&mut log).unwrap(), 1);
+        w.write(&step(2)).unwrap();
+        w.write(&step(3)).unwrap();
+        assert_eq!(tail.poll(&mut log).unwrap(), 2);
+        assert_eq!(log.events.len(), 3);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("log");
+            std::fs::write(&path, &bytes).unwrap();
+            let _ = read_strict(&path);
+        }
+    }
+}

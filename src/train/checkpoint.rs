@@ -1,0 +1,289 @@
+//! Checkpoint files: one safetensors file holding the model's variables, the SGD momentum
+//! buffers and, in its header, the run's state as JSON with a checksum of the tensor bytes.
+//!
+//! Written to a temporary file, synced, renamed over the target and the directory synced, so a
+//! kill at any moment leaves the old file or the new one, never a torn one.
+
+use crate::protocol::RunConfig;
+use safetensors::{Dtype, View};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+pub const FORMAT: &str = "resnet-tui-checkpoint";
+/// Bumped when the layout changes incompatibly; older files are refused with a message.
+pub const VERSION: u32 = 1;
+
+const MODEL_PREFIX: &str = "model/";
+const MOMENTUM_PREFIX: &str = "momentum/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{}: cannot read: {}", .0.display(), .1)]
+    Unreadable(PathBuf, std::io::Error),
+    #[error("{}: not a resnet-tui checkpoint ({})", .0.display(), .1)]
+    NotACheckpoint(PathBuf, String),
+    #[error("{}: checkpoint version {} is not supported (this build reads version {VERSION})", .0.display(), .1)]
+    Version(PathBuf, String),
+    #[error("{}: damaged (checksum mismatch)", .0.display())]
+    Damaged(PathBuf),
+    #[error("{}: {}", .0.display(), .1)]
+    Mismatch(PathBuf, String),
+    #[error("{}: cannot write: {}", .0.display(), .1)]
+    Write(PathBuf, std::io::Error),
+}
+
+/// The state that travels with the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub config: RunConfig,
+    /// Iterations completed: training continues with iteration `iter`.
+    pub iter: u64,
+    /// Training seconds so far, pauses excluded.
+    pub elapsed: f64,
+    pub best_error: Option<f64>,
+    pub best_iter: Option<u64>,
+    /// The run this checkpoint belongs to.
+    pub run: String,
+}
+
+/// A checkpoint read back: state and tensors by variable name, on the CPU.
+pub struct Checkpoint {
+    pub state: TrainState,
+    pub model: HashMap<String, Tensor>,
+    pub momentum: HashMap<String, Tensor>,
+}
+
+struct Bytes {
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Bytes {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn to_bytes(t: &Tensor) -> Bytes {
+    let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+    let shape = t.size().iter().map(|&d| d as usize).collect();
+    let numel = t.numel();
+    let mut values = vec![0f32; numel];
+    t.copy_data(&mut values, numel);
+    Bytes { shape, data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+}
+
+/// CRC-32 over names and bytes, in name order.
+fn checksum<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for (name, data) in items {
+        h.update(name.as_bytes());
+        h.update(data);
+    }
+    format!("{:08x}", h.finalize())
+}
+
+/// Serialises a checkpoint to bytes.
+pub fn encode(state: &TrainState, model: &[(String, Tensor)], momentum: &[(String, Tensor)]) -> Vec<u8> {
+    let mut named: Vec<(String, Bytes)> = model
+        .iter()
+        .map(|(n, t)| (format!("{MODEL_PREFIX}{n}"), to_bytes(t)))
+        .chain(momentum.iter().map(|(n, t)| (format!("{MOMENTUM_PREFIX}{n}"), to_bytes(t))))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("version".to_string(), VERSION.to_string());
+    meta.insert("state".to_string(), serde_json::to_string(state).expect("state serialises"));
+    meta.insert("checksum".to_string(), checksum(named.iter().map(|(n, b)| (n.as_str(), b.data.as_slice()))));
+    safetensors::serialize(named.iter().map(|(n, b)| (n.as_str(), b)), Some(meta)).expect("tensors serialise")
+}
+
+/// Parses checkpoint bytes; `path` is only used in messages. Never panics on bad input.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    let not = |why: String| CheckpointError::NotACheckpoint(path.to_path_buf(), why);
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| not(e.to_string()))?;
+    let meta = header.metadata().clone().ok_or_else(|| not("no metadata".into()))?;
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(not("unknown format".into()));
+    }
+    let version = meta.get("version").cloned().unwrap_or_default();
+    if version != VERSION.to_string() {
+        return Err(CheckpointError::Version(path.to_path_buf(), version));
+    }
+    let state: TrainState =
+        serde_json::from_str(meta.get("state").ok_or_else(|| not("no state".into()))?).map_err(|e| not(e.to_string()))?;
+    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(|e| not(e.to_string()))?;
+    let mut views: Vec<(String, safetensors::tensor::TensorView)> = tensors.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let sum = checksum(views.iter().map(|(n, v)| (n.as_str(), v.data())));
+    if meta.get("checksum") != Some(&sum) {
+        return Err(CheckpointError::Damaged(path.to_path_buf()));
+    }
+    let (mut model, mut momentum) = (HashMap::new(), HashMap::new());
+    for (name, view) in views {
+        if view.dtype() != Dtype::F32 {
+            return Err(not(format!("{name} is not float32")));
+        }
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::f_from_data_size(view.data(), &shape, Kind::Float).map_err(|e| not(e.to_string()))?;
+        if let Some(n) = name.strip_prefix(MODEL_PREFIX) {
+            model.insert(n.to_string(), t);
+        } else if let Some(n) = name.strip_prefix(MOMENTUM_PREFIX) {
+            momentum.insert(n.to_string(), t);
+        }
+    }
+    Ok(Checkpoint { state, model, momentum })
+}
+
+pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|e| CheckpointError::Unreadable(path.to_path_buf(), e))?;
+    decode(path, &bytes)
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let err = |e| CheckpointError::Write(path.to_path_buf(), e);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// File name of the periodic checkpoint after `iter` iterations; sorts by iteration.
+pub fn periodic_name(iter: u64) -> String {
+    format!("iter-{iter:08}.safetensors")
+}
+
+pub const BEST_NAME: &str = "best.safetensors";
+
+/// Periodic checkpoints in `dir`, oldest first.
+pub fn list_periodic(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let iter = name.strip_prefix("iter-")?.strip_suffix(".safetensors")?.parse().ok()?;
+            Some((iter, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Removes all but the newest `keep` periodic checkpoints.
+pub fn prune(dir: &Path, keep: usize) {
+    let all = list_periodic(dir);
+    let excess = all.len().saturating_sub(keep.max(1));
+    for (_, path) in all.into_iter().take(excess) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Shortcut;
+
+    pub fn config() -> RunConfig {
+        RunConfig {
+            depth: 20,
+            shortcut: Shortcut::A,
+            iters: 100,
+            milestones: vec![50, 75],
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            batch_size: 8,
+            warmup: None,
+            val_split: 0,
+            eval_every: 10,
+            checkpoint_every: 10,
+            keep_checkpoints: 3,
+            seed: 1,
+            device: "cpu".into(),
+            threads: None,
+            data_dir: "/data".into(),
+        }
+    }
+
+    fn sample() -> Vec<u8> {
+        let state = TrainState { config: config(), iter: 42, elapsed: 1.5, best_error: Some(12.5), best_iter: Some(40), run: "r".into() };
+        let model = vec![("w".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]))];
+        let momentum = vec![("w".to_string(), Tensor::from_slice(&[0.5f32, 0.25, 0.0, -1.0]).view([2, 2]))];
+        encode(&state, &model, &momentum)
+    }
+
+    #[test]
+    fn round_trip_keeps_state_weights_and_momentum() {
+        let ck = decode(Path::new("x"), &sample()).unwrap();
+        assert_eq!(ck.state.iter, 42);
+        assert_eq!(ck.state.config, config());
+        assert_eq!(Vec::<f32>::try_from(ck.model["w"].flatten(0, -1)).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(Vec::<f32>::try_from(ck.momentum["w"].flatten(0, -1)).unwrap(), vec![0.5, 0.25, 0.0, -1.0]);
+    }
+
+    #[test]
+    fn truncated_and_flipped_files_are_refused() {
+        let bytes = sample();
+        for cut in [0, 7, 8, 100, bytes.len() - 1] {
+            assert!(decode(Path::new("x"), &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x40;
+        let err = decode(Path::new("ck"), &flipped).err().unwrap().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_prune_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        for iter in [10, 20, 30, 40] {
+            write_atomic(&dir.path().join(periodic_name(iter)), &sample()).unwrap();
+        }
+        prune(dir.path(), 2);
+        let left: Vec<u64> = list_periodic(dir.path()).iter().map(|(i, _)| *i).collect();
+        assert_eq!(left, vec![30, 40]);
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode(Path::new("x"), &bytes);
+        }
+
+        #[test]
+        fn corrupted_checkpoints_never_panic(pos in 0usize..10_000, val in proptest::num::u8::ANY) {
+            let mut bytes = sample();
+            let at = pos % bytes.len();
+            bytes[at] = val;
+            let _ = decode(Path::new("x"), &bytes);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Evaluation: the whole test (or validation) split in large batches, eval mode, no gradients.
+
+use crate::data::augment::Normalizer;
+use crate::data::batches::eval_chunk;
+use crate::data::cifar::Split;
+use crate::model::ResNet;
+use tch::nn::ModuleT;
+use tch::{Kind, Tensor};
+
+/// Images per forward pass when evaluating: no activations are kept, so large is cheap.
+pub const EVAL_BATCH: usize = 1000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalResult {
+    pub loss: f64,
+    /// Top-1 error in percent: wrong images over all images.
+    pub error: f64,
+    pub class_errors: Vec<f64>,
+    pub images: usize,
+}
+
+pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_last: bool) -> EvalResult {
+    tch::no_grad(|| {
+        let n = split.len();
+        let device = split.images.device();
+        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut wrong_per_class = Tensor::zeros([10], (Kind::Int64, device));
+        let mut per_class = Tensor::zeros([10], (Kind::Int64, device));
+        let mut start = 0;
+        while start < n {
+            let end = (start + EVAL_BATCH).min(n);
+            let (images, labels) = eval_chunk(split, start, end, normalizer, channels_last);
+            let logits = net.forward_t(&images, false);
+            let loss = logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&labels, None, tch::Reduction::Sum, -100);
+            loss_sum += loss.to_kind(Kind::Double);
+            let wrong = logits.argmax(-1, false).ne_tensor(&labels);
+            wrong_per_class += labels.masked_select(&wrong).bincount::<Tensor>(None, 10);
+            per_class += labels.bincount::<Tensor>(None, 10);
+            start = end;
+        }
+        let wrong: Vec<i64> = Vec::try_from(wrong_per_class.to_device(tch::Device::Cpu)).unwrap_or_default();
+        let total: Vec<i64> = Vec::try_from(per_class.to_device(tch::Device::Cpu)).unwrap_or_default();
+        let wrong_all: i64 = wrong.iter().sum();
+        EvalResult {
+            loss: loss_sum.double_value(&[]) / n.max(1) as f64,
+            error: 100.0 * wrong_all as f64 / n.max(1) as f64,
+            class_errors: wrong.iter().zip(&total).map(|(&w, &t)| if t > 0 { 100.0 * w as f64 / t as f64 } else { 0.0 }).collect(),
+            images: n,
+        }
+    })
+}

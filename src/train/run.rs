@@ -1,0 +1,462 @@
+//! One run: set up model, optimizer and run directory, then the step loop that obeys commands,
+//! evaluates, checkpoints and reports.
+
+use super::checkpoint::{self, BEST_NAME, Checkpoint, TrainState};
+use super::evaluate::evaluate;
+use super::schedule::lr_at;
+use super::sgd::Sgd;
+use super::{Plan, Session, SessionData, device};
+use crate::data::augment::Normalizer;
+use crate::data::batches::{Batcher, Prefetcher};
+use crate::model::{Network, loss_and_correct};
+use crate::protocol::*;
+use crate::rundir::RunDir;
+use crate::runlog::LogWriter;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+/// How a run ended, and what the session does next.
+pub enum Outcome {
+    Ended,
+    /// Start a run of another depth; with `Grow`, from this run's network.
+    Switch { config: RunConfig, from: Carried, mode: SwitchMode },
+    /// Resume this run from its last good checkpoint (its config already changed on disk).
+    Recover { run_dir: PathBuf },
+}
+
+/// What a grown run takes over from the run it grows out of.
+pub struct Carried {
+    network: Network,
+    momentum: Vec<(String, Tensor)>,
+    iter: u64,
+    from_name: String,
+}
+
+/// Training seconds, pauses excluded.
+struct ActiveClock {
+    before: f64,
+    since: Option<Instant>,
+}
+
+impl ActiveClock {
+    fn secs(&self) -> f64 {
+        self.before + self.since.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0)
+    }
+    fn stop(&mut self) {
+        self.before = self.secs();
+        self.since = None;
+    }
+    fn start(&mut self) {
+        self.since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// Images per second over the last few steps.
+struct Throughput {
+    ends: VecDeque<Instant>,
+    batch: usize,
+}
+
+impl Throughput {
+    const WINDOW: usize = 20;
+    fn tick(&mut self) -> f64 {
+        self.ends.push_back(Instant::now());
+        if self.ends.len() > Self::WINDOW {
+            self.ends.pop_front();
+        }
+        match (self.ends.front(), self.ends.back()) {
+            (Some(a), Some(b)) if self.ends.len() > 1 => {
+                let secs = b.duration_since(*a).as_secs_f64().max(1e-9);
+                (self.ends.len() - 1) as f64 * self.batch as f64 / secs
+            }
+            _ => 0.0,
+        }
+    }
+    fn reset(&mut self) {
+        self.ends.clear();
+    }
+}
+
+/// Everything one run holds while it trains.
+struct Run<'s> {
+    session: &'s Session,
+    config: RunConfig,
+    dir: RunDir,
+    log: LogWriter,
+    log_failed: bool,
+    network: Network,
+    sgd: Sgd,
+    device: Device,
+    iter: u64,
+    clock: ActiveClock,
+    best: Option<(f64, u64)>,
+    last_eval: Option<(u64, f64)>,
+    last_checkpoint: Option<PathBuf>,
+    channels_last: bool,
+}
+
+/// Sets up the run that `plan` describes and trains it until it ends.
+pub fn start(session: &Session, plan: Plan, data: &mut Option<SessionData>, carried: Option<Carried>) -> Result<Outcome, String> {
+    let (config, dir, resume_from) = match plan {
+        Plan::New { config, runs_dir } => {
+            crate::config::validate(&config)?;
+            (config, Err(runs_dir), None)
+        }
+        Plan::Resume { run_dir } => {
+            let (dir, config) = RunDir::open(&run_dir).map_err(|e| e.to_string())?;
+            let ck = newest_checkpoint(session, &dir)?;
+            if ck.state.config.depth != config.depth {
+                return Err(format!("{}: checkpoint is of ResNet-{}, the run is ResNet-{}", run_dir.display(), ck.state.config.depth, config.depth));
+            }
+            (config, Ok(dir), Some(ck))
+        }
+    };
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t as i32);
+    }
+    let device = device::resolve(&config.device)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    session.load_data(&config, device, data)?;
+    let data = data.as_ref().expect("loaded above");
+
+    tch::manual_seed(config.seed as i64);
+    let channels_last = session.options.channels_last;
+    let (mut network, momentum, start_iter, grown_from) = match carried {
+        Some(c) => {
+            let grown = c.network.grow(config.depth)?;
+            (grown, c.momentum, c.iter, Some(c.from_name))
+        }
+        None => (Network::new(config.depth, config.shortcut, device)?, Vec::new(), 0, None),
+    };
+    if channels_last {
+        network.to_channels_last();
+    }
+    let trainable: Vec<(String, Tensor)> = {
+        let mut v: Vec<(String, Tensor)> = network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let mut sgd = Sgd::new(trainable, config.momentum, config.weight_decay);
+    let (mut iter, mut elapsed, mut best) = (start_iter, 0.0, None);
+    if let Some(ck) = &resume_from {
+        load_weights(&network, ck).map_err(|e| format!("checkpoint does not fit the run: {e}"))?;
+        sgd.load_buffers(&ck.momentum).map_err(|e| format!("checkpoint does not fit the run: {e}"))?;
+        iter = ck.state.iter;
+        elapsed = ck.state.elapsed;
+        best = ck.state.best_error.zip(ck.state.best_iter);
+    } else if !momentum.is_empty() {
+        // Shared variables keep their momentum; new blocks start with none.
+        let names = network.vs.variables();
+        let shared = momentum.into_iter().filter(|(n, _)| names.contains_key(n)).collect();
+        sgd.load_buffers(&shared)?;
+    }
+
+    // A resumed run has its directory already; a new one gets it now, once nothing can fail early.
+    let dir = match dir {
+        Ok(d) => d,
+        Err(runs_dir) => RunDir::create(&runs_dir, &config).map_err(|e| e.to_string())?,
+    };
+    let log = LogWriter::open(&dir.log()).map_err(|e| e.to_string())?;
+    let params = network.params();
+    let mut run = Run {
+        session,
+        config,
+        dir,
+        log,
+        log_failed: false,
+        network,
+        sgd,
+        device,
+        iter,
+        clock: ActiveClock { before: elapsed, since: None },
+        best,
+        last_eval: None,
+        last_checkpoint: None,
+        channels_last,
+    };
+    let info = RunInfo {
+        name: run.dir.name.clone(),
+        dir: run.dir.path.clone(),
+        config: run.config.clone(),
+        params,
+        device: device::describe(device),
+        train_images: data.train.len(),
+        eval_images: data.eval.len(),
+        eval_set: data.eval_set,
+        classes: data.classes.clone(),
+        start_iter: iter,
+        grown_from,
+    };
+    run.emit(Event::RunStarted { time: now(), run: Box::new(info) });
+    run.train(data)
+}
+
+/// The newest periodic checkpoint that reads back; damaged newer ones are reported and skipped.
+fn newest_checkpoint(session: &Session, dir: &RunDir) -> Result<Checkpoint, String> {
+    let all = checkpoint::list_periodic(&dir.checkpoints());
+    for (_, path) in all.iter().rev() {
+        match checkpoint::read(path) {
+            Ok(ck) => return Ok(ck),
+            Err(e) => session.status(format!("skipping {e}")),
+        }
+    }
+    Err(format!("{}: no readable checkpoint to resume from", dir.path.display()))
+}
+
+/// Copies a checkpoint's model tensors into the network, insisting on the same names and shapes.
+fn load_weights(network: &Network, ck: &Checkpoint) -> Result<(), String> {
+    let vars = network.vs.variables();
+    for (name, var) in &vars {
+        let src = ck.model.get(name).ok_or_else(|| format!("it has no variable {name}"))?;
+        if src.size() != var.size() {
+            return Err(format!("{name} has shape {:?}, expected {:?}", src.size(), var.size()));
+        }
+        tch::no_grad(|| var.shallow_clone().copy_(src));
+    }
+    if let Some(extra) = ck.model.keys().find(|k| !vars.contains_key(*k)) {
+        return Err(format!("it has a variable {extra} this network lacks"));
+    }
+    Ok(())
+}
+
+impl Run<'_> {
+    fn emit(&mut self, event: Event) {
+        if let Err(e) = self.log.write(&event) {
+            if !self.log_failed {
+                self.log_failed = true;
+                self.session.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
+            }
+        }
+        self.session.emit(event);
+    }
+
+    fn epoch(&self, data: &SessionData) -> f64 {
+        self.iter as f64 * self.config.batch_size as f64 / data.train.len().max(1) as f64
+    }
+
+    fn state(&self) -> TrainState {
+        TrainState {
+            config: self.config.clone(),
+            iter: self.iter,
+            elapsed: self.clock.secs(),
+            best_error: self.best.map(|b| b.0),
+            best_iter: self.best.map(|b| b.1),
+            run: self.dir.name.clone(),
+        }
+    }
+
+    /// Writes a checkpoint; a failure is reported and training goes on.
+    fn save(&mut self, reason: CheckpointReason) {
+        let dir = self.dir.checkpoints();
+        let path = match reason {
+            CheckpointReason::Best => dir.join(BEST_NAME),
+            _ => dir.join(checkpoint::periodic_name(self.iter)),
+        };
+        let mut model: Vec<(String, Tensor)> = self.network.vs.variables().into_iter().collect();
+        model.sort_by(|a, b| a.0.cmp(&b.0));
+        let bytes = checkpoint::encode(&self.state(), &model, &self.sgd.buffers());
+        match checkpoint::write_atomic(&path, &bytes) {
+            Ok(()) => {
+                if reason != CheckpointReason::Best {
+                    checkpoint::prune(&dir, self.config.keep_checkpoints);
+                    self.last_checkpoint = Some(path.clone());
+                }
+                self.emit(Event::Checkpoint { time: now(), iter: self.iter, path, reason });
+            }
+            Err(e) => self.emit(Event::Error { time: now(), message: format!("checkpoint not written: {e}"), fatal: false }),
+        }
+    }
+
+    fn eval(&mut self, data: &SessionData, normalizer: &Normalizer) {
+        let started = Instant::now();
+        let r = evaluate(&self.network.net, &data.eval, normalizer, self.channels_last);
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        self.last_eval = Some((self.iter, r.error));
+        let improved = self.best.is_none_or(|(b, _)| r.error < b);
+        let epoch = self.epoch(data);
+        self.emit(Event::Eval {
+            time: now(),
+            iter: self.iter,
+            epoch,
+            elapsed: self.clock.secs(),
+            set: data.eval_set,
+            loss: r.loss,
+            error: r.error,
+            class_errors: r.class_errors,
+            images_per_sec: r.images as f64 / secs,
+        });
+        if improved {
+            self.best = Some((r.error, self.iter));
+            self.save(CheckpointReason::Best);
+        }
+    }
+
+    fn finish(&mut self, reason: EndReason) {
+        let summary = Summary {
+            reason,
+            iters: self.iter,
+            final_error: self.last_eval.map(|e| e.1),
+            best_error: self.best.map(|b| b.0),
+            best_iter: self.best.map(|b| b.1),
+            train_secs: self.clock.secs(),
+        };
+        self.emit(Event::Finished { time: now(), summary });
+    }
+
+    fn carried(self) -> Carried {
+        Carried { momentum: self.sgd.buffers(), iter: self.iter, from_name: self.dir.name.clone(), network: self.network }
+    }
+
+    /// The step loop. Commands are obeyed at step boundaries.
+    fn train(mut self, data: &SessionData) -> Result<Outcome, String> {
+        let normalizer = Normalizer::new(self.device);
+        let batcher = Batcher::new(&data.train, self.config.seed, self.config.batch_size, self.channels_last);
+        let prefetch = Prefetcher::spawn(batcher, self.iter, self.config.iters, self.session.options.prefetch);
+        let mut throughput = Throughput { ends: VecDeque::new(), batch: self.config.batch_size };
+        let mut paused = false;
+        if self.iter == 0 || self.last_eval.is_none() {
+            self.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
+        }
+        self.clock.start();
+        while self.iter < self.config.iters {
+            // Obey every command that has arrived; while paused, wait for the next one.
+            loop {
+                let command = if paused {
+                    self.session.commands.recv().ok()
+                } else {
+                    match self.session.commands.try_recv() {
+                        Ok(c) => Some(c),
+                        Err(crossbeam_channel::TryRecvError::Empty) => break,
+                        Err(crossbeam_channel::TryRecvError::Disconnected) => None,
+                    }
+                };
+                match command {
+                    Some(Command::Pause) if !paused => {
+                        paused = true;
+                        self.clock.stop();
+                        self.emit(Event::Paused { time: now(), iter: self.iter });
+                    }
+                    Some(Command::Resume) if paused => {
+                        paused = false;
+                        self.clock.start();
+                        throughput.reset();
+                        self.emit(Event::Resumed { time: now(), iter: self.iter });
+                    }
+                    Some(Command::Pause | Command::Resume) => {}
+                    Some(Command::Checkpoint) => self.save(CheckpointReason::Requested),
+                    Some(Command::SwitchDepth { depth, mode }) => {
+                        if let Err(e) = crate::model::blocks_per_stage(depth) {
+                            self.emit(Event::Error { time: now(), message: e, fatal: false });
+                            continue;
+                        }
+                        if mode == SwitchMode::Grow && depth <= self.config.depth {
+                            let message = format!("cannot grow ResNet-{} to ResNet-{depth}: choose a deeper network", self.config.depth);
+                            self.emit(Event::Error { time: now(), message, fatal: false });
+                            continue;
+                        }
+                        self.clock.stop();
+                        self.save(CheckpointReason::Final);
+                        self.finish(EndReason::Switched);
+                        let mut config = self.config.clone();
+                        config.depth = depth;
+                        config.warmup = crate::config::paper_warmup(depth).filter(|_| mode == SwitchMode::Fresh);
+                        drop(prefetch);
+                        return Ok(Outcome::Switch { config, from: self.carried(), mode });
+                    }
+                    Some(Command::Stop) | None => {
+                        self.clock.stop();
+                        self.save(CheckpointReason::Final);
+                        self.finish(EndReason::Stopped);
+                        return Ok(Outcome::Ended);
+                    }
+                    Some(Command::Recover { .. }) => {}
+                }
+                if !paused {
+                    break;
+                }
+            }
+
+            let Some(batch) = prefetch.next() else {
+                return Err("the batch preparation thread stopped".into());
+            };
+            debug_assert_eq!(batch.iter, self.iter);
+            let lr = lr_at(&self.config, self.iter);
+            let logits = self.network.net.forward_t(&batch.images, true);
+            let (loss, correct) = loss_and_correct(&logits, &batch.labels);
+            self.sgd.zero_grad();
+            loss.backward();
+            self.sgd.step(lr);
+            let stats = Tensor::stack(&[loss.detach().to_kind(Kind::Double), correct.to_kind(Kind::Double)], 0);
+            let stats: Vec<f64> = Vec::try_from(stats.to_device(Device::Cpu)).unwrap_or_default();
+            let (loss_value, correct) = (stats[0], stats[1]);
+            self.iter += 1;
+            if !loss_value.is_finite() {
+                return Ok(self.diverged(loss_value));
+            }
+            let images_per_sec = throughput.tick();
+            let epoch = self.epoch(data);
+            let n = batch.labels.size()[0] as f64;
+            self.emit(Event::Step {
+                time: now(),
+                iter: self.iter,
+                epoch,
+                elapsed: self.clock.secs(),
+                loss: loss_value,
+                error: 100.0 * (1.0 - correct / n),
+                lr,
+                images_per_sec,
+            });
+            if self.iter % self.config.eval_every == 0 || self.iter == self.config.iters {
+                self.eval(data, &normalizer);
+            }
+            if self.iter % self.config.checkpoint_every == 0 && self.iter != self.config.iters {
+                self.save(CheckpointReason::Periodic);
+            }
+        }
+        self.clock.stop();
+        if self.last_eval.map(|e| e.0) != Some(self.iter) {
+            self.eval(data, &normalizer);
+        }
+        self.save(CheckpointReason::Final);
+        self.finish(EndReason::Completed);
+        Ok(Outcome::Ended)
+    }
+
+    /// The loss is NaN or infinite: stop at this step, keep the last good checkpoint, and wait
+    /// for the front end to say whether to recover (lower learning rate) or end.
+    fn diverged(mut self, loss: f64) -> Outcome {
+        self.clock.stop();
+        let last_good = checkpoint::list_periodic(&self.dir.checkpoints()).pop().map(|(_, p)| p);
+        self.emit(Event::Diverged { time: now(), iter: self.iter, loss, last_good: last_good.clone() });
+        self.finish(EndReason::Diverged);
+        loop {
+            match self.session.commands.recv() {
+                Ok(Command::Recover { lr_factor }) => {
+                    let mut config = self.config.clone();
+                    config.lr *= lr_factor;
+                    if let Some(w) = &mut config.warmup {
+                        w.lr *= lr_factor;
+                    }
+                    let Some(_) = last_good else {
+                        // Nothing to go back to: start again from scratch at the lower rate.
+                        return Outcome::Switch { config, from: self.carried(), mode: SwitchMode::Fresh };
+                    };
+                    let json = serde_json::to_vec_pretty(&config).expect("config serialises");
+                    let path = self.dir.path.join(crate::rundir::CONFIG_NAME);
+                    if let Err(e) = checkpoint::write_atomic(&path, &json) {
+                        self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
+                        continue;
+                    }
+                    return Outcome::Recover { run_dir: self.dir.path.clone() };
+                }
+                Ok(Command::Stop) | Err(_) => return Outcome::Ended,
+                Ok(_) => {}
+            }
+        }
+    }
+}
