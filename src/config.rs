@@ -43,7 +43,8 @@ pub fn paper_warmup(depth: u32) -> Option<Warmup> {
 /// milestones were given explicitly.
 pub fn set_length(config: &mut RunConfig, iters: u64, milestones: Option<Vec<u64>>) {
     config.iters = iters;
-    config.milestones = milestones.unwrap_or_else(|| if iters == recipe::ITERS { recipe::MILESTONES.to_vec() } else { scaled_milestones(iters) });
+    config.milestones = milestones
+        .unwrap_or_else(|| if iters == recipe::ITERS { recipe::MILESTONES.to_vec() } else { scaled_milestones(iters) });
     if let Some(w) = &mut config.warmup {
         w.iters = w.iters.min(iters);
     }

@@ -1,13 +1,13 @@
 //! resnet-tui: train He et al.'s CIFAR-10 ResNets with libtorch and watch them in the terminal.
+pub mod cli;
 pub mod config;
 pub mod data;
+pub mod evalcmd;
+pub mod headless;
 pub mod model;
 pub mod protocol;
 pub mod reference;
 pub mod rundir;
 pub mod runlog;
-pub mod train;
-pub mod cli;
-pub mod evalcmd;
-pub mod headless;
 pub mod signals;
+pub mod train;

@@ -59,12 +59,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Commands::Eval(args)) => resnet_tui::evalcmd::run(&args),
         Some(Commands::Data { command: DataCommand::Fetch { data_dir, url } }) => {
             let dir = resnet_tui::cli::data_dir(data_dir);
-            let url = url.or_else(|| std::env::var("CIFAR10_URL").ok()).unwrap_or_else(|| data::fetch::DEFAULT_URL.into());
+            let url =
+                url.or_else(|| std::env::var("CIFAR10_URL").ok()).unwrap_or_else(|| data::fetch::DEFAULT_URL.into());
             data::fetch::fetch(&url, &dir)?;
             eprintln!("CIFAR-10 is in {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Commands::Replay(_)) | Some(Commands::Summary(_)) | Some(Commands::Plot(_)) | Some(Commands::Export(_)) => {
+        Some(Commands::Replay(_))
+        | Some(Commands::Summary(_))
+        | Some(Commands::Plot(_))
+        | Some(Commands::Export(_)) => {
             bail!("not built yet")
         }
         Some(Commands::Bench(_)) => bail!("not built yet"),
@@ -99,7 +103,10 @@ fn ensure_data(dir: &std::path::Path, fetch: bool) -> Result<()> {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).ok();
         if !answer.trim().eq_ignore_ascii_case("y") {
-            bail!("CIFAR-10 not found in {}: point --data-dir or CIFAR10_DIR at it, or run `resnet-tui data fetch`", dir.display());
+            bail!(
+                "CIFAR-10 not found in {}: point --data-dir or CIFAR10_DIR at it, or run `resnet-tui data fetch`",
+                dir.display()
+            );
         }
     } else if !fetch {
         data::cifar::check_present(dir).map_err(anyhow::Error::msg)?;

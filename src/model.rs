@@ -121,7 +121,8 @@ impl ResNet {
                 .map(|b| {
                     // Downsampling happens in the first block of stages 2 and 3.
                     let stride = if s > 0 && b == 0 { 2 } else { 1 };
-                    let block = Block::new(&(p / format!("stage{s}") / format!("block{b}")), cin, width, stride, shortcut);
+                    let block =
+                        Block::new(&(p / format!("stage{s}") / format!("block{b}")), cin, width, stride, shortcut);
                     cin = width;
                     block
                 })

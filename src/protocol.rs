@@ -133,7 +133,10 @@ pub enum Event {
         run: Box<RunInfo>,
     },
     /// What the trainer is busy with before the first step (loading data, building the model).
-    Status { time: f64, message: String },
+    Status {
+        time: f64,
+        message: String,
+    },
     Step {
         time: f64,
         iter: u64,
@@ -164,8 +167,14 @@ pub enum Event {
         path: PathBuf,
         reason: CheckpointReason,
     },
-    Paused { time: f64, iter: u64 },
-    Resumed { time: f64, iter: u64 },
+    Paused {
+        time: f64,
+        iter: u64,
+    },
+    Resumed {
+        time: f64,
+        iter: u64,
+    },
     Diverged {
         time: f64,
         iter: u64,
@@ -173,7 +182,10 @@ pub enum Event {
         /// The newest checkpoint written before the divergence, kept untouched.
         last_good: Option<PathBuf>,
     },
-    Finished { time: f64, summary: Summary },
+    Finished {
+        time: f64,
+        summary: Summary,
+    },
     /// Something went wrong. A fatal error ends the run; otherwise training goes on.
     Error {
         time: f64,
@@ -244,18 +256,20 @@ pub enum Command {
     /// Write a checkpoint at the next step boundary.
     Checkpoint,
     /// Checkpoint and close the current run, then start one of another depth with the same recipe.
-    SwitchDepth { depth: u32, mode: SwitchMode },
+    SwitchDepth {
+        depth: u32,
+        mode: SwitchMode,
+    },
     /// After a divergence: go back to the last good checkpoint with the learning rate
     /// multiplied by `lr_factor` (a fresh start at that rate if there is no checkpoint yet).
-    Recover { lr_factor: f64 },
+    Recover {
+        lr_factor: f64,
+    },
     /// Checkpoint, write the summary and end.
     Stop,
 }
 
 /// Seconds since the Unix epoch, as events carry it.
 pub fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }

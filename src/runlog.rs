@@ -171,7 +171,9 @@ impl LogTail {
             }
             match parse_line(&text) {
                 Line::Event(e) => out.events.push(*e),
-                Line::Unknown(kind) => out.warnings.push(format!("line {}: skipped unknown event kind {kind:?}", self.line_no)),
+                Line::Unknown(kind) => {
+                    out.warnings.push(format!("line {}: skipped unknown event kind {kind:?}", self.line_no))
+                }
                 Line::Garbage => out.warnings.push(format!("line {}: skipped, not a valid event", self.line_no)),
             }
         }
@@ -216,7 +218,16 @@ mod tests {
     use crate::protocol::*;
 
     fn step(iter: u64) -> Event {
-        Event::Step { time: 1.0, iter, epoch: 0.5, elapsed: 2.0, loss: 2.3, error: 90.0, lr: 0.1, images_per_sec: 900.0 }
+        Event::Step {
+            time: 1.0,
+            iter,
+            epoch: 0.5,
+            elapsed: 2.0,
+            loss: 2.3,
+            error: 90.0,
+            lr: 0.1,
+            images_per_sec: 900.0,
+        }
     }
 
     #[test]

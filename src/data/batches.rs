@@ -104,7 +104,13 @@ impl Batcher {
 }
 
 /// Normalised images of an evaluation split, a chunk at a time, without augmentation.
-pub fn eval_chunk(split: &Split, start: usize, end: usize, normalizer: &Normalizer, channels_last: bool) -> (Tensor, Tensor) {
+pub fn eval_chunk(
+    split: &Split,
+    start: usize,
+    end: usize,
+    normalizer: &Normalizer,
+    channels_last: bool,
+) -> (Tensor, Tensor) {
     let part = split.narrow(start, end);
     let images = normalizer.apply(&part.images);
     let images = if channels_last { to_channels_last(&images) } else { images };

@@ -124,8 +124,8 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> 
     if version != VERSION.to_string() {
         return Err(CheckpointError::Version(path.to_path_buf(), version));
     }
-    let state: TrainState =
-        serde_json::from_str(meta.get("state").ok_or_else(|| not("no state".into()))?).map_err(|e| not(e.to_string()))?;
+    let state: TrainState = serde_json::from_str(meta.get("state").ok_or_else(|| not("no state".into()))?)
+        .map_err(|e| not(e.to_string()))?;
     let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(|e| not(e.to_string()))?;
     let mut views: Vec<(String, safetensors::tensor::TensorView)> = tensors.tensors();
     views.sort_by(|a, b| a.0.cmp(&b.0));
@@ -232,7 +232,14 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
-        let state = TrainState { config: config(), iter: 42, elapsed: 1.5, best_error: Some(12.5), best_iter: Some(40), run: "r".into() };
+        let state = TrainState {
+            config: config(),
+            iter: 42,
+            elapsed: 1.5,
+            best_error: Some(12.5),
+            best_iter: Some(40),
+            run: "r".into(),
+        };
         let model = vec![("w".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]))];
         let momentum = vec![("w".to_string(), Tensor::from_slice(&[0.5f32, 0.25, 0.0, -1.0]).view([2, 2]))];
         encode(&state, &model, &momentum)
@@ -269,7 +276,9 @@ mod tests {
         prune(dir.path(), 2);
         let left: Vec<u64> = list_periodic(dir.path()).iter().map(|(i, _)| *i).collect();
         assert_eq!(left, vec![30, 40]);
-        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        );
     }
 
     proptest::proptest! {

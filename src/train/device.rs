@@ -26,7 +26,10 @@ pub fn resolve(spec: &str) -> Result<Device, String> {
                 ));
             }
             if index >= count {
-                return Err(format!("--device {spec}: only {count} CUDA device(s) visible (cuda:0..cuda:{})", count - 1));
+                return Err(format!(
+                    "--device {spec}: only {count} CUDA device(s) visible (cuda:0..cuda:{})",
+                    count - 1
+                ));
             }
             Ok(Device::Cuda(index))
         }

@@ -31,7 +31,8 @@ pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_l
             let end = (start + EVAL_BATCH).min(n);
             let (images, labels) = eval_chunk(split, start, end, normalizer, channels_last);
             let logits = net.forward_t(&images, false);
-            let loss = logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&labels, None, tch::Reduction::Sum, -100);
+            let loss =
+                logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&labels, None, tch::Reduction::Sum, -100);
             loss_sum += loss.to_kind(Kind::Double);
             let wrong = logits.argmax(-1, false).ne_tensor(&labels);
             wrong_per_class += labels.masked_select(&wrong).bincount::<Tensor>(None, 10);
@@ -44,7 +45,11 @@ pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_l
         EvalResult {
             loss: loss_sum.double_value(&[]) / n.max(1) as f64,
             error: 100.0 * wrong_all as f64 / n.max(1) as f64,
-            class_errors: wrong.iter().zip(&total).map(|(&w, &t)| if t > 0 { 100.0 * w as f64 / t as f64 } else { 0.0 }).collect(),
+            class_errors: wrong
+                .iter()
+                .zip(&total)
+                .map(|(&w, &t)| if t > 0 { 100.0 * w as f64 / t as f64 } else { 0.0 })
+                .collect(),
             images: n,
         }
     })

@@ -22,9 +22,15 @@ use tch::{Device, Kind, Tensor};
 pub enum Outcome {
     Ended,
     /// Start a run of another depth; with `Grow`, from this run's network.
-    Switch { config: RunConfig, from: Carried, mode: SwitchMode },
+    Switch {
+        config: RunConfig,
+        from: Carried,
+        mode: SwitchMode,
+    },
     /// Resume this run from its last good checkpoint (its config already changed on disk).
-    Recover { run_dir: PathBuf },
+    Recover {
+        run_dir: PathBuf,
+    },
 }
 
 /// What a grown run takes over from the run it grows out of.
@@ -54,29 +60,22 @@ impl ActiveClock {
     }
 }
 
-/// Images per second over the last few steps.
+/// Images per second over the last few steps, from the steps' own durations: evaluations,
+/// checkpoints and pauses between steps do not count.
 struct Throughput {
-    ends: VecDeque<Instant>,
+    durations: VecDeque<f64>,
     batch: usize,
 }
 
 impl Throughput {
     const WINDOW: usize = 20;
-    fn tick(&mut self) -> f64 {
-        self.ends.push_back(Instant::now());
-        if self.ends.len() > Self::WINDOW {
-            self.ends.pop_front();
+    fn record(&mut self, secs: f64) -> f64 {
+        self.durations.push_back(secs);
+        if self.durations.len() > Self::WINDOW {
+            self.durations.pop_front();
         }
-        match (self.ends.front(), self.ends.back()) {
-            (Some(a), Some(b)) if self.ends.len() > 1 => {
-                let secs = b.duration_since(*a).as_secs_f64().max(1e-9);
-                (self.ends.len() - 1) as f64 * self.batch as f64 / secs
-            }
-            _ => 0.0,
-        }
-    }
-    fn reset(&mut self) {
-        self.ends.clear();
+        let total: f64 = self.durations.iter().sum();
+        if total > 0.0 { self.durations.len() as f64 * self.batch as f64 / total } else { 0.0 }
     }
 }
 
@@ -99,7 +98,12 @@ struct Run<'s> {
 }
 
 /// Sets up the run that `plan` describes and trains it until it ends.
-pub fn start(session: &Session, plan: Plan, data: &mut Option<SessionData>, carried: Option<Carried>) -> Result<Outcome, String> {
+pub fn start(
+    session: &Session,
+    plan: Plan,
+    data: &mut Option<SessionData>,
+    carried: Option<Carried>,
+) -> Result<Outcome, String> {
     let (config, dir, resume_from) = match plan {
         Plan::New { config, runs_dir } => {
             crate::config::validate(&config)?;
@@ -109,7 +113,12 @@ pub fn start(session: &Session, plan: Plan, data: &mut Option<SessionData>, carr
             let (dir, config) = RunDir::open(&run_dir).map_err(|e| e.to_string())?;
             let ck = newest_checkpoint(session, &dir)?;
             if ck.state.config.depth != config.depth {
-                return Err(format!("{}: checkpoint is of ResNet-{}, the run is ResNet-{}", run_dir.display(), ck.state.config.depth, config.depth));
+                return Err(format!(
+                    "{}: checkpoint is of ResNet-{}, the run is ResNet-{}",
+                    run_dir.display(),
+                    ck.state.config.depth,
+                    config.depth
+                ));
             }
             (config, Ok(dir), Some(ck))
         }
@@ -137,7 +146,8 @@ pub fn start(session: &Session, plan: Plan, data: &mut Option<SessionData>, carr
         network.to_channels_last();
     }
     let trainable: Vec<(String, Tensor)> = {
-        let mut v: Vec<(String, Tensor)> = network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut v: Vec<(String, Tensor)> =
+            network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
@@ -268,7 +278,9 @@ impl Run<'_> {
                 }
                 self.emit(Event::Checkpoint { time: now(), iter: self.iter, path, reason });
             }
-            Err(e) => self.emit(Event::Error { time: now(), message: format!("checkpoint not written: {e}"), fatal: false }),
+            Err(e) => {
+                self.emit(Event::Error { time: now(), message: format!("checkpoint not written: {e}"), fatal: false })
+            }
         }
     }
 
@@ -309,7 +321,12 @@ impl Run<'_> {
     }
 
     fn carried(self) -> Carried {
-        Carried { momentum: self.sgd.buffers(), iter: self.iter, from_name: self.dir.name.clone(), network: self.network }
+        Carried {
+            momentum: self.sgd.buffers(),
+            iter: self.iter,
+            from_name: self.dir.name.clone(),
+            network: self.network,
+        }
     }
 
     /// The step loop. Commands are obeyed at step boundaries.
@@ -317,7 +334,7 @@ impl Run<'_> {
         let normalizer = Normalizer::new(self.device);
         let batcher = Batcher::new(&data.train, self.config.seed, self.config.batch_size, self.channels_last);
         let prefetch = Prefetcher::spawn(batcher, self.iter, self.config.iters, self.session.options.prefetch);
-        let mut throughput = Throughput { ends: VecDeque::new(), batch: self.config.batch_size };
+        let mut throughput = Throughput { durations: VecDeque::new(), batch: self.config.batch_size };
         let mut paused = false;
         if self.iter == 0 || self.last_eval.is_none() {
             self.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
@@ -344,7 +361,6 @@ impl Run<'_> {
                     Some(Command::Resume) if paused => {
                         paused = false;
                         self.clock.start();
-                        throughput.reset();
                         self.emit(Event::Resumed { time: now(), iter: self.iter });
                     }
                     Some(Command::Pause | Command::Resume) => {}
@@ -355,7 +371,10 @@ impl Run<'_> {
                             continue;
                         }
                         if mode == SwitchMode::Grow && depth <= self.config.depth {
-                            let message = format!("cannot grow ResNet-{} to ResNet-{depth}: choose a deeper network", self.config.depth);
+                            let message = format!(
+                                "cannot grow ResNet-{} to ResNet-{depth}: choose a deeper network",
+                                self.config.depth
+                            );
                             self.emit(Event::Error { time: now(), message, fatal: false });
                             continue;
                         }
@@ -381,6 +400,7 @@ impl Run<'_> {
                 }
             }
 
+            let step_started = Instant::now();
             let Some(batch) = prefetch.next() else {
                 return Err("the batch preparation thread stopped".into());
             };
@@ -398,7 +418,7 @@ impl Run<'_> {
             if !loss_value.is_finite() {
                 return Ok(self.diverged(loss_value));
             }
-            let images_per_sec = throughput.tick();
+            let images_per_sec = throughput.record(step_started.elapsed().as_secs_f64());
             let epoch = self.epoch(data);
             let n = batch.labels.size()[0] as f64;
             self.emit(Event::Step {
