@@ -77,26 +77,26 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = Shortcut::A)]
     pub shortcut: Shortcut,
     /// Iterations to train [default: 64000, the paper's].
-    #[arg(long, conflicts_with = "epochs")]
+    #[arg(long, conflicts_with = "epochs", allow_negative_numbers = true)]
     pub iters: Option<u64>,
     /// Epochs to train, instead of --iters (one epoch = one pass over the training images).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Iterations where the learning rate is divided by 10, comma-separated [default: 32000,48000;
     /// for a shorter run, 1/2 and 3/4 of it].
     #[arg(long, value_delimiter = ',')]
     pub milestones: Option<Vec<u64>>,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub lr: f64,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Weight decay (L2), applied to every parameter.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// Images per batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Hold out the last N training images for validation and evaluate on them (the paper used 5000).
     #[arg(long, default_value_t = 0)]
@@ -114,7 +114,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub warmup_iters: Option<u64>,
     /// Learning rate during the warm-up.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub warmup_lr: f64,
     /// Seed for initialisation, data order and augmentation.
     #[arg(long, default_value_t = 0)]

@@ -24,9 +24,12 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     let config = &ck.state.config;
     let network = Network::new(config.depth, config.shortcut, device).map_err(anyhow::Error::msg)?;
     for (name, mut var) in network.vs.variables() {
-        let Some(src) = ck.model.get(&name) else { bail!("{}: has no variable {name}", path.display()) };
+        let not = |why: String| {
+            anyhow::anyhow!("{}: does not hold the ResNet-{} it names: {why}", path.display(), config.depth)
+        };
+        let Some(src) = ck.model.get(&name) else { return Err(not(format!("it has no variable {name}"))) };
         if src.size() != var.size() {
-            bail!("{}: {name} has shape {:?}, expected {:?}", path.display(), src.size(), var.size());
+            return Err(not(format!("{name} has shape {:?}, expected {:?}", src.size(), var.size())));
         }
         tch::no_grad(|| var.copy_(src));
     }

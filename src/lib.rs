@@ -1,4 +1,5 @@
 //! resnet-tui: train He et al.'s CIFAR-10 ResNets with libtorch and watch them in the terminal.
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
@@ -7,7 +8,10 @@ pub mod headless;
 pub mod model;
 pub mod protocol;
 pub mod reference;
+pub mod replay;
+pub mod report;
 pub mod rundir;
 pub mod runlog;
 pub mod signals;
 pub mod train;
+pub mod ui;

@@ -11,22 +11,25 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // One line for a panic, never a backtrace; front ends that own the terminal add restoring it.
+    // A panic on the trainer's threads is caught there and reported as a fatal error event.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        let msg = msg.lines().next().unwrap_or("").to_string();
-        eprintln!("resnet-tui: internal error: {msg}");
+        let mut msg = resnet_tui::train::panic_text(info.payload());
+        if let Some(at) = info.location().filter(|at| at.file().starts_with("src/")) {
+            msg = format!("{msg} (at {}:{})", at.file(), at.line());
+        }
+        if !resnet_tui::train::note_panic(&msg) {
+            eprintln!("resnet-tui: internal error: {msg}");
+        }
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            }
+            eprintln!("resnet-tui: {}", usage_error_line(&e.render().to_string()));
+            return ExitCode::from(2);
         }
     };
     match run(cli) {
@@ -37,6 +40,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's report of a bad command line in one line: the error and its hints, not the usage.
+fn usage_error_line(text: &str) -> String {
+    let mut line = String::new();
+    for part in text.lines().map(str::trim).take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more")) {
+        if part.is_empty() {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line + " (see --help)"
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -54,7 +72,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let options = Options { runs_dir, ..Options::default() };
             let trainer = Trainer::spawn(Plan::Resume { run_dir: args.run_dir.clone() }, options);
-            front_end(trainer, args.no_ui)
+            front_end(trainer, args.no_ui, args.marker)
         }
         Some(Commands::Eval(args)) => resnet_tui::evalcmd::run(&args),
         Some(Commands::Data { command: DataCommand::Fetch { data_dir, url } }) => {
@@ -65,13 +83,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("CIFAR-10 is in {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Commands::Replay(_))
-        | Some(Commands::Summary(_))
-        | Some(Commands::Plot(_))
-        | Some(Commands::Export(_)) => {
-            bail!("not built yet")
+        Some(Commands::Replay(args)) => resnet_tui::replay::command(&args),
+        Some(Commands::Summary(args)) => resnet_tui::report::summary::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Commands::Plot(args)) => resnet_tui::report::plot::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Commands::Export(args)) => resnet_tui::report::export::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Commands::Bench(args)) => {
+            let report = resnet_tui::bench::run(&args)?;
+            println!("{report}");
+            if let Some(path) = &args.json {
+                std::fs::write(path, report.to_json()).with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
-        Some(Commands::Bench(_)) => bail!("not built yet"),
     }
 }
 
@@ -80,14 +103,18 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     ensure_data(&config.data_dir, args.fetch)?;
     let options = Options { runs_dir: args.runs_dir.clone(), ..Options::default() };
     let trainer = Trainer::spawn(Plan::New { config, runs_dir: args.runs_dir.clone() }, options);
-    front_end(trainer, args.no_ui)
+    front_end(trainer, args.no_ui, args.marker)
 }
 
-fn front_end(trainer: Trainer, no_ui: bool) -> Result<ExitCode> {
+fn front_end(trainer: Trainer, no_ui: bool, marker: resnet_tui::cli::MarkerArg) -> Result<ExitCode> {
     if no_ui {
         return Ok(headless::run(trainer));
     }
-    Ok(headless::run(trainer))
+    if !std::io::stdout().is_terminal() {
+        eprintln!("resnet-tui: stdout is not a terminal: plain progress instead of the dashboard (--no-ui)");
+        return Ok(headless::run(trainer));
+    }
+    resnet_tui::ui::run_live(trainer, marker)
 }
 
 /// Makes sure the data set is there: fetch it when asked (or after asking on a terminal).

@@ -21,7 +21,7 @@ const HE_NORMAL: Init = Init::Kaiming {
 
 /// Blocks per stage for a depth of 6n+2, or an error that lists the valid depths.
 pub fn blocks_per_stage(depth: u32) -> Result<u32, String> {
-    if depth >= 8 && (depth - 2) % 6 == 0 {
+    if depth >= 8 && (depth - 2).is_multiple_of(6) {
         Ok((depth - 2) / 6)
     } else {
         Err(format!(
@@ -31,9 +31,33 @@ pub fn blocks_per_stage(depth: u32) -> Result<u32, String> {
     }
 }
 
-fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig { stride, padding: 1, bias: false, ws_init: HE_NORMAL, ..Default::default() };
-    nn::conv2d(p, cin, cout, 3, cfg)
+/// A bias-free convolution that runs in its input's precision: fp32 input takes tch's own path
+/// unchanged; a bf16 or fp16 input gets the (fp32 master) weight cast to it, as autocast would.
+#[derive(Debug)]
+struct Conv {
+    inner: nn::Conv2D,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv {
+    fn new(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> Conv {
+        let padding = k / 2;
+        let cfg = nn::ConvConfig { stride, padding, bias: false, ws_init: HE_NORMAL, ..Default::default() };
+        Conv { inner: nn::conv2d(p, cin, cout, k, cfg), stride, padding }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        if xs.kind() == Kind::Float {
+            return xs.apply(&self.inner);
+        }
+        let ws = self.inner.ws.to_kind(xs.kind());
+        xs.conv2d(&ws, None::<Tensor>, [self.stride; 2], [self.padding; 2], [1, 1], 1)
+    }
+}
+
+fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64) -> Conv {
+    Conv::new(p, cin, cout, 3, stride)
 }
 
 fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
@@ -49,15 +73,15 @@ enum Projection {
     Identity,
     /// Option A: take every second pixel and zero-pad `extra` new channels.
     SubsamplePad { extra: i64 },
-    /// Option B: 1x1 strided conv + BatchNorm.
-    Conv(nn::Conv2D, nn::BatchNorm),
+    /// Option B: 1x1 strided conv + BatchNorm (boxed: the other variants are small).
+    Conv(Box<(Conv, nn::BatchNorm)>),
 }
 
 #[derive(Debug)]
 struct Block {
-    conv1: nn::Conv2D,
+    conv1: Conv,
     bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
+    conv2: Conv,
     bn2: nn::BatchNorm,
     shortcut: Projection,
 }
@@ -70,9 +94,11 @@ impl Block {
             match shortcut {
                 Shortcut::A => Projection::SubsamplePad { extra: cout - cin },
                 Shortcut::B => {
-                    let cfg = nn::ConvConfig { stride, bias: false, ws_init: HE_NORMAL, ..Default::default() };
                     let proj = p / "proj";
-                    Projection::Conv(nn::conv2d(&proj / "conv", cin, cout, 1, cfg), batch_norm(&proj / "bn", cout))
+                    Projection::Conv(Box::new((
+                        Conv::new(&proj / "conv", cin, cout, 1, stride),
+                        batch_norm(&proj / "bn", cout),
+                    )))
                 }
             }
         };
@@ -86,14 +112,15 @@ impl Block {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
-        let ys = ys.apply(&self.conv2).apply_t(&self.bn2, train);
+        // BatchNorm keeps fp32 parameters and statistics whatever the activations' precision.
+        let ys = self.conv1.forward(xs).apply_t(&self.bn1, train).relu();
+        let ys = self.conv2.forward(&ys).apply_t(&self.bn2, train);
         let short = match &self.shortcut {
             Projection::Identity => xs.shallow_clone(),
             Projection::SubsamplePad { extra } => {
                 xs.slice(2, 0, None, 2).slice(3, 0, None, 2).constant_pad_nd([0, 0, 0, 0, 0, *extra])
             }
-            Projection::Conv(conv, bn) => xs.apply(conv).apply_t(bn, train),
+            Projection::Conv(proj) => proj.0.forward(xs).apply_t(&proj.1, train),
         };
         (ys + short).relu()
     }
@@ -104,7 +131,11 @@ impl Block {
 pub struct ResNet {
     pub depth: u32,
     pub shortcut: Shortcut,
-    stem_conv: nn::Conv2D,
+    /// Precision of the convolutions and activations: `Kind::Float` (default), or
+    /// `Kind::BFloat16` / `Kind::Half` for mixed precision (weights, BatchNorm, the classifier
+    /// and the loss stay fp32).
+    pub compute: Kind,
+    stem_conv: Conv,
     stem_bn: nn::BatchNorm,
     stages: Vec<Vec<Block>>,
     fc: nn::Linear,
@@ -133,6 +164,7 @@ impl ResNet {
         Ok(ResNet {
             depth,
             shortcut,
+            compute: Kind::Float,
             stem_conv: conv3x3(p / "stem" / "conv", 3, STAGE_WIDTHS[0], 1),
             stem_bn: batch_norm(p / "stem" / "bn", STAGE_WIDTHS[0]),
             stages,
@@ -143,7 +175,7 @@ impl ResNet {
     /// The feature maps after the stem and after each stage, for inspection and tests.
     pub fn stage_outputs(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
         let mut out = Vec::with_capacity(4);
-        let mut ys = xs.apply(&self.stem_conv).apply_t(&self.stem_bn, train).relu();
+        let mut ys = self.stem_conv.forward(&xs.to_kind(self.compute)).apply_t(&self.stem_bn, train).relu();
         out.push(ys.shallow_clone());
         for stage in &self.stages {
             for block in stage {
@@ -170,13 +202,14 @@ impl ResNet {
 
 impl ModuleT for ResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut ys = xs.apply(&self.stem_conv).apply_t(&self.stem_bn, train).relu();
+        // `to_kind` to the input's own kind returns it unchanged (no copy) in fp32.
+        let mut ys = self.stem_conv.forward(&xs.to_kind(self.compute)).apply_t(&self.stem_bn, train).relu();
         for stage in &self.stages {
             for block in stage {
                 ys = block.forward_t(&ys, train);
             }
         }
-        ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc)
+        ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(Kind::Float).apply(&self.fc)
     }
 }
 
@@ -323,9 +356,31 @@ mod tests {
             assert_eq!(grown.net.depth, 32);
             let before = small.net.forward_t(&xs, false);
             let after = grown.net.forward_t(&xs, false);
+            // Relative: with other tests drawing from the shared generator in parallel, the
+            // weights (and so the logits' size) vary from run to run; float rounding scales with it.
+            let scale = before.abs().max().double_value(&[]).max(1.0);
             let diff = (before - after).abs().max().double_value(&[]);
-            assert!(diff < 1e-5, "outputs differ by {diff}");
+            assert!(diff < 1e-5 * scale, "outputs differ by {diff} (logits up to {scale})");
         }
+    }
+
+    #[test]
+    fn bf16_compute_stays_close_to_fp32_and_trains_fp32_weights() {
+        let mut net = Network::new(8, Shortcut::A, Device::Cpu).unwrap();
+        let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let exact = net.net.forward_t(&xs, false);
+        net.net.compute = Kind::BFloat16;
+        let mixed = net.net.forward_t(&xs, false);
+        assert_eq!(mixed.kind(), Kind::Float, "logits and loss stay fp32");
+        let scale = exact.abs().max().double_value(&[]);
+        let diff = (&mixed - exact).abs().max().double_value(&[]);
+        let (loss, _) = loss_and_correct(&mixed, &Tensor::from_slice(&[1i64, 2, 3, 4]));
+        loss.backward();
+        for (name, v) in net.vs.variables() {
+            assert_eq!(v.kind(), Kind::Float, "{name}");
+            assert!(!v.requires_grad() || v.grad().kind() == Kind::Float, "{name} gradient");
+        }
+        assert!(diff < 0.05 * scale.max(1.0), "bf16 differs by {diff} (scale {scale})");
     }
 
     #[test]

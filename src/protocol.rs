@@ -142,6 +142,7 @@ pub enum Event {
         iter: u64,
         epoch: f64,
         elapsed: f64,
+        #[serde(with = "non_finite")]
         loss: f64,
         /// Top-1 error on this training batch, in percent.
         error: f64,
@@ -154,6 +155,7 @@ pub enum Event {
         epoch: f64,
         elapsed: f64,
         set: EvalSet,
+        #[serde(with = "non_finite")]
         loss: f64,
         /// Top-1 error in percent: wrong images over all images.
         error: f64,
@@ -178,6 +180,7 @@ pub enum Event {
     Diverged {
         time: f64,
         iter: u64,
+        #[serde(with = "non_finite")]
         loss: f64,
         /// The newest checkpoint written before the divergence, kept untouched.
         last_good: Option<PathBuf>,
@@ -269,7 +272,50 @@ pub enum Command {
     Stop,
 }
 
+/// A loss that may be NaN or infinite (a diverged run's): JSON has no such numbers, so they are
+/// written as the strings "NaN", "inf" and "-inf" (and a `null` reads back as NaN).
+mod non_finite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_str(&v.to_string()) }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Value(f64),
+        Text(String),
+        Null(()),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Number::deserialize(d)? {
+            Number::Value(v) => Ok(v),
+            Number::Text(t) => t.parse().map_err(|_| serde::de::Error::custom(format!("not a number: {t:?}"))),
+            Number::Null(()) => Ok(f64::NAN),
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, as events carry it.
 pub fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_loss_survives_the_log() {
+        for loss in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.5] {
+            let event = Event::Diverged { time: 1.0, iter: 3, loss, last_good: None };
+            let line = serde_json::to_string(&event).unwrap();
+            let Event::Diverged { loss: back, .. } = serde_json::from_str(&line).unwrap() else { panic!("{line}") };
+            assert!(back == loss || (back.is_nan() && loss.is_nan()), "{line}");
+        }
+        let old = r#"{"diverged":{"time":1.0,"iter":3,"loss":null,"last_good":null}}"#;
+        assert!(matches!(serde_json::from_str(old).unwrap(), Event::Diverged { loss, .. } if loss.is_nan()));
+    }
 }

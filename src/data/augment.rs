@@ -1,5 +1,6 @@
 //! The paper's augmentation on whole batches: zero-pad 4 pixels, random 32x32 crop, random
-//! horizontal flip; then per-channel normalisation. Runs on whichever device holds the batch.
+//! horizontal flip; then per-channel normalisation. Runs on whichever device holds the batch;
+//! on the CPU a plain-Rust version on the bytes ([`augment_bytes`]) does the same in one pass.
 
 use crate::reference::{CIFAR_MEAN, CIFAR_STD, recipe::PAD};
 use rand::Rng;
@@ -50,6 +51,53 @@ pub fn crop_and_flip(images: &Tensor, crops: &Crops) -> Tensor {
     out.gather(3, &col_idx, false)
 }
 
+/// Per-channel `(scale, shift)` in float32: `x * scale + shift` maps a byte to its normalised value.
+fn channel_affine() -> ([f32; 3], [f32; 3]) {
+    let mut scale = [0f32; 3];
+    let mut shift = [0f32; 3];
+    for c in 0..3 {
+        scale[c] = (1.0 / (255.0 * CIFAR_STD[c])) as f32;
+        shift[c] = (-CIFAR_MEAN[c] / CIFAR_STD[c]) as f32;
+    }
+    (scale, shift)
+}
+
+/// The same as `Normalizer::apply(crop_and_flip(images[idx], crops))`, bit for bit, computed in
+/// plain Rust from the byte images `pixels` (N, 3, 32, 32) in one pass. Written NHWC when
+/// `channels_last` (the layout the network then reads), else NCHW.
+///
+/// Why: on the CPU the tensor version runs a dozen libtorch kernels on the prefetch thread, whose
+/// OpenMP team then competes with the training step's for the same cores; this touches no libtorch.
+pub fn augment_bytes(pixels: &[u8], idx: &[i64], crops: &Crops, channels_last: bool) -> Vec<f32> {
+    const S: usize = 32;
+    const PLANE: usize = S * S;
+    let pad = PAD as usize;
+    let (scale, shift) = channel_affine();
+    let mut out = vec![0f32; idx.len() * 3 * PLANE];
+    for (i, &img) in idx.iter().enumerate() {
+        let src = &pixels[img as usize * 3 * PLANE..(img as usize + 1) * 3 * PLANE];
+        let (dy, dx, flip) = (crops.dy[i] as usize, crops.dx[i] as usize, crops.flip[i]);
+        let dst = &mut out[i * 3 * PLANE..(i + 1) * 3 * PLANE];
+        for r in 0..S {
+            // Row r of the crop is padded row r + dy, image row r + dy - pad (padding outside).
+            let sr = (r + dy).wrapping_sub(pad);
+            for col in 0..S {
+                let pc = if flip { S - 1 - col } else { col } + dx;
+                let sc = pc.wrapping_sub(pad);
+                let inside = sr < S && sc < S;
+                for c in 0..3 {
+                    let byte = if inside { src[c * PLANE + sr * S + sc] } else { 0 };
+                    // Same two float32 operations, in the same order, as the tensor version.
+                    let v = f32::from(byte) * scale[c] + shift[c];
+                    let at = if channels_last { (r * S + col) * 3 + c } else { c * PLANE + r * S + col };
+                    dst[at] = v;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Per-channel normalisation with the training statistics, as float32 on the batch's device.
 pub struct Normalizer {
     scale: Tensor,
@@ -58,8 +106,7 @@ pub struct Normalizer {
 
 impl Normalizer {
     pub fn new(device: Device) -> Normalizer {
-        let scale: Vec<f32> = CIFAR_STD.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
-        let shift: Vec<f32> = CIFAR_MEAN.iter().zip(CIFAR_STD).map(|(m, s)| (-m / s) as f32).collect();
+        let (scale, shift) = channel_affine();
         Normalizer {
             scale: Tensor::from_slice(&scale).view([1, 3, 1, 1]).to_device(device),
             shift: Tensor::from_slice(&shift).view([1, 3, 1, 1]).to_device(device),
@@ -127,6 +174,20 @@ mod tests {
         }
         let flipped = crops.flip.iter().filter(|&&f| f).count() as f64 / 20_000.0;
         assert!((flipped - 0.5).abs() < 0.02, "{flipped}");
+    }
+
+    #[test]
+    fn byte_augmentation_equals_the_tensor_version_in_both_layouts() {
+        let images = numbered(6);
+        let pixels = Vec::<u8>::try_from(images.flatten(0, -1)).unwrap();
+        let idx = [5i64, 0, 3, 3];
+        let crops = Crops::random(&mut Pcg64::seed_from_u64(11), idx.len());
+        let chosen = images.index_select(0, &Tensor::from_slice(&idx));
+        let expect = Normalizer::new(Device::Cpu).apply(&crop_and_flip(&chosen, &crops));
+        let nchw = Tensor::from_slice(&augment_bytes(&pixels, &idx, &crops, false)).view([4, 3, 32, 32]);
+        assert!(nchw.equal(&expect));
+        let nhwc = Tensor::from_slice(&augment_bytes(&pixels, &idx, &crops, true)).view([4, 32, 32, 3]);
+        assert!(nhwc.permute([0, 3, 1, 2]).equal(&expect));
     }
 
     #[test]

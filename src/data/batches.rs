@@ -5,13 +5,13 @@
 //! Crops and flips for batch k come from a generator seeded with (seed, k). So a resumed run
 //! sees exactly the batches it would have seen, from nothing but the seed and the iteration.
 
-use super::augment::{Crops, Normalizer, crop_and_flip};
+use super::augment::{Crops, Normalizer, augment_bytes, crop_and_flip};
 use super::cifar::Split;
 use crate::model::to_channels_last;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// A generator for one purpose (`stream`) and one index, derived from the run's seed.
 pub fn rng_for(seed: u64, stream: u64, index: u64) -> Pcg64 {
@@ -93,13 +93,43 @@ impl Batcher {
 
     /// Training batch `iter`: gathered, augmented and normalised.
     pub fn batch(&mut self, iter: u64) -> Batch {
-        let idx = Tensor::from_slice(&self.order.batch(iter, self.batch_size)).to_device(self.device());
+        let order = self.order.batch(iter, self.batch_size);
+        let crops = Crops::random(&mut rng_for(self.seed, CROP_STREAM, iter), self.batch_size);
+        if let Some((pixels, labels)) = self.host_bytes() {
+            // CPU: the same batch built in plain Rust, no libtorch kernel on this thread.
+            let b = order.len() as i64;
+            let data = augment_bytes(pixels, &order, &crops, self.channels_last);
+            let images = if self.channels_last {
+                Tensor::from_slice(&data).view([b, 32, 32, 3]).permute([0, 3, 1, 2])
+            } else {
+                Tensor::from_slice(&data).view([b, 3, 32, 32])
+            };
+            let labels: Vec<i64> = order.iter().map(|&i| labels[i as usize]).collect();
+            return Batch { iter, images, labels: Tensor::from_slice(&labels) };
+        }
+        let idx = Tensor::from_slice(&order).to_device(self.device());
         let images = self.images.index_select(0, &idx);
         let labels = self.labels.index_select(0, &idx);
-        let crops = Crops::random(&mut rng_for(self.seed, CROP_STREAM, iter), self.batch_size);
         let images = self.normalizer.apply(&crop_and_flip(&images, &crops));
         let images = if self.channels_last { to_channels_last(&images) } else { images };
         Batch { iter, images, labels }
+    }
+
+    /// The images' bytes and the labels as slices, when both live contiguous in CPU memory.
+    fn host_bytes(&self) -> Option<(&[u8], &[i64])> {
+        let (im, lb) = (&self.images, &self.labels);
+        let host = |t: &Tensor, kind| t.device() == Device::Cpu && t.kind() == kind && t.is_contiguous();
+        if !host(im, Kind::Uint8) || !host(lb, Kind::Int64) || im.size()[1..] != [3, 32, 32] {
+            return None;
+        }
+        let n = lb.size()[0] as usize;
+        // SAFETY: both tensors are contiguous CPU tensors of the checked kinds and sizes, owned
+        // by `self` (shallow clones keep their storage alive), and nothing writes to them.
+        unsafe {
+            let pixels = std::slice::from_raw_parts(im.data_ptr() as *const u8, n * 3 * 32 * 32);
+            let labels = std::slice::from_raw_parts(lb.data_ptr() as *const i64, n);
+            Some((pixels, labels))
+        }
     }
 }
 
@@ -130,6 +160,7 @@ impl Prefetcher {
         let handle = std::thread::Builder::new()
             .name("prefetch".into())
             .spawn(move || {
+                crate::train::report_panics_here();
                 let _guard = tch::no_grad_guard();
                 for iter in start..end {
                     // The consumer hung up (stop, switch): nothing more to prepare.
@@ -210,6 +241,25 @@ mod tests {
             let expect = norm.apply(&Tensor::from_slice(&[(label * 20) as u8; 3]).view([1, 3, 1, 1]));
             let got = batch.images.double_value(&[i, 0, 16, 16]);
             assert!((got - expect.double_value(&[0, 0, 0, 0])).abs() < 1e-5, "image {i}");
+        }
+    }
+
+    #[test]
+    fn host_batches_equal_the_tensor_path_in_both_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        write_synthetic(dir.path(), 20, |f, r, b| (f * 13 + r * 7 + b) as u8).unwrap();
+        let data = crate::data::cifar::load(dir.path()).unwrap();
+        for channels_last in [false, true] {
+            let mut fast = Batcher::new(&data.train, 4, 16, channels_last);
+            // A non-contiguous copy of the images forces the tensor path.
+            let mut slow = Batcher::new(&data.train, 4, 16, channels_last);
+            slow.images = slow.images.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+            assert!(fast.host_bytes().is_some() && slow.host_bytes().is_none());
+            for iter in [0, 7, 13] {
+                let (a, b) = (fast.batch(iter), slow.batch(iter));
+                assert!(a.images.equal(&b.images) && a.labels.equal(&b.labels), "iter {iter}");
+                assert_eq!(a.images.stride(), b.images.stride(), "same memory layout");
+            }
         }
     }
 

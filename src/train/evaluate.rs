@@ -20,6 +20,18 @@ pub struct EvalResult {
 }
 
 pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_last: bool) -> EvalResult {
+    evaluate_in_batches(net, split, normalizer, channels_last, EVAL_BATCH)
+}
+
+/// [`evaluate`] with a chosen batch size (the benchmark compares several).
+pub fn evaluate_in_batches(
+    net: &ResNet,
+    split: &Split,
+    normalizer: &Normalizer,
+    channels_last: bool,
+    batch: usize,
+) -> EvalResult {
+    let batch = batch.max(1);
     tch::no_grad(|| {
         let n = split.len();
         let device = split.images.device();
@@ -28,7 +40,7 @@ pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_l
         let mut per_class = Tensor::zeros([10], (Kind::Int64, device));
         let mut start = 0;
         while start < n {
-            let end = (start + EVAL_BATCH).min(n);
+            let end = (start + batch).min(n);
             let (images, labels) = eval_chunk(split, start, end, normalizer, channels_last);
             let logits = net.forward_t(&images, false);
             let loss =

@@ -10,7 +10,9 @@ pub mod sgd;
 use crate::data::cifar::{self, Cifar10, Split};
 use crate::protocol::{Command, Envelope, Event, RunConfig, RunId, SwitchMode, now};
 use crossbeam_channel::{Receiver, Sender};
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use tch::Device;
 
@@ -34,11 +36,13 @@ pub struct Options {
     pub channels_last: bool,
     /// Batches prepared ahead of the running step.
     pub prefetch: usize,
+    /// Precision of convolutions and activations (see `model::ResNet::compute`): fp32 by default.
+    pub compute: tch::Kind,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2 }
+        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2, compute: tch::Kind::Float }
     }
 }
 
@@ -57,8 +61,21 @@ impl Trainer {
         let thread = std::thread::Builder::new()
             .name("trainer".into())
             .spawn(move || {
-                let mut session = Session { events: event_tx, commands: command_rx, options, run_id: 0 };
-                session.run(plan);
+                report_panics_here();
+                let mut session = Session {
+                    events: event_tx,
+                    commands: command_rx,
+                    options,
+                    run_id: 0,
+                    current_log: RefCell::default(),
+                };
+                // A panic (libtorch's errors included: tch's non-`f_` functions panic on them) ends
+                // the session like any fatal error: an event for the front end, a line in the run log.
+                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.run(plan)));
+                if let Err(payload) = caught {
+                    let message = take_panic_note().unwrap_or_else(|| panic_text(payload.as_ref()));
+                    session.fatal(format!("internal error in the trainer: {message}"));
+                }
             })
             .expect("spawn trainer thread");
         Trainer { events, commands, thread: Some(thread) }
@@ -87,6 +104,8 @@ pub(crate) struct Session {
     pub commands: Receiver<Command>,
     pub options: Options,
     pub run_id: RunId,
+    /// The log of the run in progress, once it has started: where a fatal error is recorded.
+    pub current_log: RefCell<Option<PathBuf>>,
 }
 
 impl Session {
@@ -99,8 +118,14 @@ impl Session {
         self.emit(Event::Status { time: now(), message: message.into() });
     }
 
+    /// Reports an error that ends the session, in the current run's log too (its own writer is
+    /// gone by now: the run ended by returning the error or by unwinding).
     pub fn fatal(&self, message: impl Into<String>) {
-        self.emit(Event::Error { time: now(), message: message.into(), fatal: true });
+        let event = Event::Error { time: now(), message: message.into(), fatal: true };
+        if let Some(path) = self.current_log.borrow_mut().take() {
+            let _ = crate::runlog::LogWriter::open(&path).and_then(|mut log| log.write(&event));
+        }
+        self.emit(event);
     }
 
     fn run(&mut self, plan: Plan) {
@@ -108,6 +133,7 @@ impl Session {
         let mut data: Option<SessionData> = None;
         let mut carried = None;
         while let Some(plan) = next.take() {
+            self.current_log.replace(None);
             let outcome = match run::start(self, plan, &mut data, carried.take()) {
                 Ok(outcome) => outcome,
                 Err(message) => {
@@ -121,7 +147,7 @@ impl Session {
                     self.run_id += 1;
                     next = Some(Plan::New { config, runs_dir: self.options.runs_dir.clone() });
                     if mode == SwitchMode::Grow {
-                        carried = Some(from);
+                        carried = Some(*from);
                     }
                 }
                 Outcome::Recover { run_dir } => {
@@ -134,10 +160,12 @@ impl Session {
 
     /// Loads the data set once; later runs of the session reuse it (same folder and split).
     pub fn load_data(&self, config: &RunConfig, device: Device, slot: &mut Option<SessionData>) -> Result<(), String> {
-        if let Some(d) = slot {
-            if d.data_dir == config.data_dir && d.val_split == config.val_split && d.train.images.device() == device {
-                return Ok(());
-            }
+        if let Some(d) = slot
+            && d.data_dir == config.data_dir
+            && d.val_split == config.val_split
+            && d.train.images.device() == device
+        {
+            return Ok(());
         }
         self.status(format!("loading CIFAR-10 from {}", config.data_dir.display()));
         let Cifar10 { train, test, classes } = cifar::load(&config.data_dir).map_err(|e| e.to_string())?;
@@ -165,4 +193,52 @@ impl Session {
         });
         Ok(())
     }
+}
+
+thread_local! {
+    static REPORTS_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+static PANIC_NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Marks the current thread as one whose panics the trainer catches and reports.
+pub fn report_panics_here() {
+    REPORTS_PANICS.with(|r| r.set(true));
+}
+
+/// For the panic hook: keeps the panic's message (with its place) for the trainer to report, and
+/// says whether it will be reported that way, so that the hook need not print it too.
+pub fn note_panic(message: &str) -> bool {
+    if !REPORTS_PANICS.with(Cell::get) {
+        return false;
+    }
+    if let Ok(mut note) = PANIC_NOTE.lock() {
+        *note = Some(message.to_string());
+    }
+    true
+}
+
+/// The message kept by [`note_panic`], if any.
+pub fn take_panic_note() -> Option<String> {
+    PANIC_NOTE.lock().ok().and_then(|mut n| n.take())
+}
+
+/// A panic payload as one readable line; libtorch's errors lose their C++ backtrace.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    one_line(&text)
+}
+
+/// The first line of a panic message; for a libtorch error, its first line without the wrapping.
+pub fn one_line(text: &str) -> String {
+    let text = text.strip_prefix("called `Result::unwrap()` on an `Err` value: ").unwrap_or(text);
+    let text = match text.strip_prefix("Torch(\"") {
+        // The error's text is escaped in the Debug form: its first line ends at the first `\n`.
+        Some(rest) => format!("libtorch: {}", rest.split("\\n").next().unwrap_or(rest).trim_end_matches("\")")),
+        None => text.to_string(),
+    };
+    text.lines().next().unwrap_or("").trim().to_string()
 }

@@ -24,7 +24,7 @@ pub enum Outcome {
     /// Start a run of another depth; with `Grow`, from this run's network.
     Switch {
         config: RunConfig,
-        from: Carried,
+        from: Box<Carried>,
         mode: SwitchMode,
     },
     /// Resume this run from its last good checkpoint (its config already changed on disk).
@@ -39,6 +39,43 @@ pub struct Carried {
     momentum: Vec<(String, Tensor)>,
     iter: u64,
     from_name: String,
+}
+
+/// A fault the reliability tests inject through `RESNET_TUI_FAULT` (unset in normal use):
+/// `panic@N` panics before step N+1, `torch@N` makes libtorch throw there.
+#[derive(Clone, Copy)]
+struct Fault {
+    kind: FaultKind,
+    iter: u64,
+}
+
+#[derive(Clone, Copy)]
+enum FaultKind {
+    Panic,
+    Torch,
+}
+
+impl Fault {
+    fn from_env() -> Option<Fault> {
+        let spec = std::env::var("RESNET_TUI_FAULT").ok()?;
+        let (kind, iter) = spec.split_once('@')?;
+        let kind = match kind {
+            "panic" => FaultKind::Panic,
+            "torch" => FaultKind::Torch,
+            _ => return None,
+        };
+        Some(Fault { kind, iter: iter.parse().ok()? })
+    }
+
+    fn inject(self) {
+        match self.kind {
+            FaultKind::Panic => panic!("injected fault at iteration {}", self.iter),
+            FaultKind::Torch => {
+                let a = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+                let _ = a.matmul(&a);
+            }
+        }
+    }
 }
 
 /// Training seconds, pauses excluded.
@@ -111,16 +148,24 @@ pub fn start(
         }
         Plan::Resume { run_dir } => {
             let (dir, config) = RunDir::open(&run_dir).map_err(|e| e.to_string())?;
-            let ck = newest_checkpoint(session, &dir)?;
-            if ck.state.config.depth != config.depth {
-                return Err(format!(
-                    "{}: checkpoint is of ResNet-{}, the run is ResNet-{}",
-                    run_dir.display(),
-                    ck.state.config.depth,
-                    config.depth
-                ));
+            crate::config::validate(&config)
+                .map_err(|e| format!("{}: {e}", run_dir.join(crate::rundir::CONFIG_NAME).display()))?;
+            // A run killed before its first checkpoint has nothing to lose: it starts again at 0.
+            if checkpoint::list_periodic(&dir.checkpoints()).is_empty() {
+                session.status("no checkpoint yet: starting the run from iteration 0");
+                (config, Ok(dir), None)
+            } else {
+                let ck = newest_checkpoint(session, &dir)?;
+                if ck.state.config.depth != config.depth {
+                    return Err(format!(
+                        "{}: checkpoint is of ResNet-{}, the run is ResNet-{}",
+                        run_dir.display(),
+                        ck.state.config.depth,
+                        config.depth
+                    ));
+                }
+                (config, Ok(dir), Some(ck))
             }
-            (config, Ok(dir), Some(ck))
         }
     };
     if let Some(t) = config.threads {
@@ -145,6 +190,7 @@ pub fn start(
     if channels_last {
         network.to_channels_last();
     }
+    network.net.compute = session.options.compute;
     let trainable: Vec<(String, Tensor)> = {
         let mut v: Vec<(String, Tensor)> =
             network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
@@ -172,6 +218,7 @@ pub fn start(
         Err(runs_dir) => RunDir::create(&runs_dir, &config).map_err(|e| e.to_string())?,
     };
     let log = LogWriter::open(&dir.log()).map_err(|e| e.to_string())?;
+    session.current_log.replace(Some(dir.log()));
     let params = network.params();
     let mut run = Run {
         session,
@@ -209,13 +256,18 @@ pub fn start(
 /// The newest periodic checkpoint that reads back; damaged newer ones are reported and skipped.
 fn newest_checkpoint(session: &Session, dir: &RunDir) -> Result<Checkpoint, String> {
     let all = checkpoint::list_periodic(&dir.checkpoints());
+    let mut newest_error = None;
     for (_, path) in all.iter().rev() {
         match checkpoint::read(path) {
             Ok(ck) => return Ok(ck),
-            Err(e) => session.status(format!("skipping {e}")),
+            Err(e) => {
+                session.status(format!("skipping {e}"));
+                newest_error.get_or_insert(e);
+            }
         }
     }
-    Err(format!("{}: no readable checkpoint to resume from", dir.path.display()))
+    let why = newest_error.map(|e| format!(" (newest: {e})")).unwrap_or_default();
+    Err(format!("{}: no readable checkpoint to resume from{why}", dir.path.display()))
 }
 
 /// Copies a checkpoint's model tensors into the network, insisting on the same names and shapes.
@@ -236,11 +288,11 @@ fn load_weights(network: &Network, ck: &Checkpoint) -> Result<(), String> {
 
 impl Run<'_> {
     fn emit(&mut self, event: Event) {
-        if let Err(e) = self.log.write(&event) {
-            if !self.log_failed {
-                self.log_failed = true;
-                self.session.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
-            }
+        if let Err(e) = self.log.write(&event)
+            && !self.log_failed
+        {
+            self.log_failed = true;
+            self.session.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
         }
         self.session.emit(event);
     }
@@ -320,13 +372,13 @@ impl Run<'_> {
         self.emit(Event::Finished { time: now(), summary });
     }
 
-    fn carried(self) -> Carried {
-        Carried {
+    fn carried(self) -> Box<Carried> {
+        Box::new(Carried {
             momentum: self.sgd.buffers(),
             iter: self.iter,
             from_name: self.dir.name.clone(),
             network: self.network,
-        }
+        })
     }
 
     /// The step loop. Commands are obeyed at step boundaries.
@@ -336,6 +388,7 @@ impl Run<'_> {
         let prefetch = Prefetcher::spawn(batcher, self.iter, self.config.iters, self.session.options.prefetch);
         let mut throughput = Throughput { durations: VecDeque::new(), batch: self.config.batch_size };
         let mut paused = false;
+        let fault = Fault::from_env();
         if self.iter == 0 || self.last_eval.is_none() {
             self.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
         }
@@ -402,8 +455,12 @@ impl Run<'_> {
 
             let step_started = Instant::now();
             let Some(batch) = prefetch.next() else {
-                return Err("the batch preparation thread stopped".into());
+                let why = super::take_panic_note().map(|m| format!(": {m}")).unwrap_or_default();
+                return Err(format!("the batch preparation thread stopped{why}"));
             };
+            if fault.is_some_and(|f| f.iter == self.iter) {
+                fault.expect("checked").inject();
+            }
             debug_assert_eq!(batch.iter, self.iter);
             let lr = lr_at(&self.config, self.iter);
             let logits = self.network.net.forward_t(&batch.images, true);
@@ -431,10 +488,10 @@ impl Run<'_> {
                 lr,
                 images_per_sec,
             });
-            if self.iter % self.config.eval_every == 0 || self.iter == self.config.iters {
+            if self.iter.is_multiple_of(self.config.eval_every) || self.iter == self.config.iters {
                 self.eval(data, &normalizer);
             }
-            if self.iter % self.config.checkpoint_every == 0 && self.iter != self.config.iters {
+            if self.iter.is_multiple_of(self.config.checkpoint_every) && self.iter != self.config.iters {
                 self.save(CheckpointReason::Periodic);
             }
         }

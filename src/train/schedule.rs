@@ -4,18 +4,22 @@ use crate::protocol::RunConfig;
 
 /// Learning rate for iteration `iter` (0-based).
 pub fn lr_at(config: &RunConfig, iter: u64) -> f64 {
-    if let Some(w) = config.warmup {
-        if iter < w.iters {
-            return w.lr;
-        }
+    if let Some(w) = config.warmup
+        && iter < w.iters
+    {
+        return w.lr;
     }
     let drops = config.milestones.iter().filter(|&&m| iter >= m).count() as i32;
     config.lr * 0.1f64.powi(drops)
 }
 
 /// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
+/// Very short runs get fewer drops: milestones are distinct and after iteration 0.
 pub fn scaled_milestones(iters: u64) -> Vec<u64> {
-    vec![iters / 2, iters * 3 / 4]
+    let mut milestones = vec![iters / 2, iters * 3 / 4];
+    milestones.retain(|&m| m > 0);
+    milestones.dedup();
+    milestones
 }
 
 #[cfg(test)]
@@ -69,5 +73,7 @@ mod tests {
     fn short_runs_keep_the_papers_shape() {
         assert_eq!(scaled_milestones(64_000), vec![32_000, 48_000]);
         assert_eq!(scaled_milestones(2000), vec![1000, 1500]);
+        assert_eq!(scaled_milestones(2), vec![1]);
+        assert_eq!(scaled_milestones(1), Vec::<u64>::new());
     }
 }

@@ -1,0 +1,150 @@
+//! `resnet-tui bench`: training, evaluation, data and start-up speed on this machine, printed as a
+//! table and optionally written as JSON. The full loop runs first, so that the time from the
+//! process's start to its first step is a cold start.
+
+mod measure;
+mod pipeline;
+mod procinfo;
+mod report;
+
+pub use report::Report;
+
+use crate::cli::BenchArgs;
+use crate::data::cifar;
+use anyhow::{Context, Result, bail};
+use measure::Variant;
+use tch::{Device, Kind};
+
+/// What `--only` accepts; the default runs those marked true (bf16 too on a GPU).
+const PARTS: [(&str, bool, &str); 10] = [
+    ("loop", true, "the whole training loop (Trainer with data, augmentation, prefetch, events, log)"),
+    ("loop-bf16", false, "the whole training loop in bf16 mixed precision"),
+    ("load", true, "reading the data set"),
+    ("augment", true, "building training batches"),
+    ("step", true, "the bare step, NCHW and channels-last"),
+    ("sgd", true, "the optimizer step, flat against per variable"),
+    ("eval", true, "evaluation of the test set"),
+    ("bf16", false, "the bare step in bf16 mixed precision (default on CUDA)"),
+    ("fp16", false, "the bare step in fp16 mixed precision, no loss scaling"),
+    ("eval-sweep", false, "evaluation at batch sizes 250 to 5000"),
+];
+
+/// Warm-up steps before timing: kernel choice and allocator growth happen in the first few.
+const WARMUP: usize = 5;
+
+fn parts(args: &BenchArgs, device: Device) -> Result<Vec<&'static str>> {
+    let Some(only) = &args.only else {
+        return Ok(PARTS
+            .iter()
+            .filter(|(name, default, _)| *default || (*name == "bf16" && device.is_cuda()))
+            .map(|p| p.0)
+            .collect());
+    };
+    only.iter()
+        .map(|want| {
+            PARTS.iter().find(|(name, _, _)| name == want).map(|p| p.0).with_context(|| {
+                let names: Vec<&str> = PARTS.iter().map(|p| p.0).collect();
+                format!("--only {want}: not a measurement; choose from {}", names.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// Runs the chosen measurements and returns the report (the caller prints it).
+pub fn run(args: &BenchArgs) -> Result<Report> {
+    if args.batch_size == 0 || args.steps == 0 {
+        bail!("--batch-size and --steps must be at least 1");
+    }
+    crate::model::blocks_per_stage(args.depth).map_err(|e| anyhow::anyhow!("--depth: {e}"))?;
+    if let Some(t) = args.threads {
+        tch::set_num_threads(t as i32);
+    }
+    let device = crate::train::device::resolve(&args.device).map_err(anyhow::Error::msg)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    let parts = parts(args, device)?;
+    let data_dir = crate::cli::data_dir(args.data_dir.clone());
+    cifar::check_present(&data_dir)?;
+    let mut report = Report::new(args, device);
+    let has = |p: &str| parts.contains(&p);
+    let steps = args.steps;
+
+    if has("loop") {
+        eprintln!("bench: full training loop ({} + {steps} steps)", WARMUP);
+        let spec = pipeline::LoopSpec {
+            depth: args.depth,
+            device: &args.device,
+            threads: args.threads,
+            batch_size: args.batch_size,
+            warmup: WARMUP as u64,
+            steps: steps as u64,
+            data_dir: &data_dir,
+            compute: Kind::Float,
+            first_in_process: true,
+        };
+        report.full_loop = Some(pipeline::full_loop(&spec)?);
+    }
+    if has("loop-bf16") {
+        eprintln!("bench: full training loop in bf16");
+        let spec = pipeline::LoopSpec {
+            depth: args.depth,
+            device: &args.device,
+            threads: args.threads,
+            batch_size: args.batch_size,
+            warmup: WARMUP as u64,
+            steps: steps as u64,
+            data_dir: &data_dir,
+            compute: Kind::BFloat16,
+            first_in_process: !has("loop"),
+        };
+        report.full_loop_bf16 = Some(pipeline::full_loop(&spec)?);
+    }
+    if has("load") {
+        eprintln!("bench: loading the data set");
+        report.load_secs = Some(measure::load_secs(&data_dir, 3)?);
+    }
+    let need_data = ["augment", "step", "sgd", "eval", "bf16", "fp16", "eval-sweep"].iter().any(|p| has(p));
+    if need_data {
+        let data = cifar::load(&data_dir)?;
+        let (train, test) = (data.train.to_device(device), data.test.to_device(device));
+        drop(data);
+        if has("augment") {
+            eprintln!("bench: building batches");
+            let batches = (steps as u64 * 2).max(20);
+            report.augment_images_per_sec =
+                Some(measure::augment_images_per_sec(&train, args.batch_size, batches, true));
+        }
+        let mut variants = Vec::new();
+        if has("step") {
+            for channels_last in [false, true] {
+                variants.push(Variant { channels_last, compute: Kind::Float, flat_sgd: true });
+            }
+        }
+        for (part, kind) in [("bf16", Kind::BFloat16), ("fp16", Kind::Half)] {
+            if has(part) {
+                variants.push(Variant { channels_last: true, compute: kind, flat_sgd: true });
+            }
+        }
+        if !variants.is_empty() {
+            eprintln!("bench: bare training step ({} variants, {steps} steps each, interleaved)", variants.len());
+            report.steps =
+                measure::bare_steps(&variants, args.depth, device, &train, args.batch_size, WARMUP, steps, 3)?;
+        }
+        if has("sgd") {
+            eprintln!("bench: optimizer step");
+            report.sgd = Some(measure::sgd_step_us(args.depth, device, &train, args.batch_size, 100)?);
+        }
+        if has("eval") || has("eval-sweep") {
+            eprintln!("bench: evaluation");
+            let sizes: Vec<usize> = if has("eval-sweep") {
+                vec![250, 500, 1000, 2500, 5000]
+            } else {
+                vec![crate::train::evaluate::EVAL_BATCH]
+            };
+            report.eval = measure::eval_speeds(args.depth, device, &test, &sizes)?;
+        }
+    }
+    report.finish();
+    Ok(report)
+}

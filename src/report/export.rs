@@ -1,0 +1,114 @@
+//! `resnet-tui export RUN --csv FILE`: every step and evaluation of a run as one CSV row each,
+//! for spreadsheets and pandas.
+
+use crate::cli::ExportArgs;
+use crate::protocol::EvalSet;
+use crate::report::history::History;
+use anyhow::{Context, Result};
+use std::io::Write;
+
+/// Columns every row has; evaluations add one error column per class after these.
+pub const COLUMNS: [&str; 10] =
+    ["kind", "iter", "epoch", "elapsed", "time", "loss", "error", "lr", "images_per_sec", "eval_set"];
+
+/// The export command.
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let log = crate::report::load(&args.run)?;
+    let history = History::from_events(&log.events);
+    let file = std::fs::File::create(&args.csv).with_context(|| format!("{}: cannot create", args.csv.display()))?;
+    let rows = write(&history, std::io::BufWriter::new(file))
+        .with_context(|| format!("{}: cannot write", args.csv.display()))?;
+    eprintln!("wrote {rows} rows to {}", args.csv.display());
+    Ok(())
+}
+
+/// Writes the header and one row per step and evaluation, in log order (superseded ones left
+/// out, as in the run's curves). Returns the number of rows.
+pub fn write<W: Write>(history: &History, out: W) -> Result<usize> {
+    let classes = class_names(history);
+    let mut w = csv::Writer::from_writer(out);
+    let header = COLUMNS.iter().map(|c| c.to_string()).chain(classes.iter().map(|c| format!("error_{c}")));
+    w.write_record(header.collect::<Vec<_>>())?;
+    let empty = || std::iter::repeat_n(String::new(), classes.len());
+    // Steps and evaluations interleave by iteration; an evaluation follows the step it was made after.
+    let (mut steps, mut evals) = (history.steps.iter().peekable(), history.evals.iter().peekable());
+    let mut rows = 0;
+    loop {
+        let take_step = match (steps.peek(), evals.peek()) {
+            (Some(s), Some(e)) => s.iter <= e.iter,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_step {
+            let s = steps.next().expect("peeked");
+            let fixed = [
+                "step".to_string(),
+                s.iter.to_string(),
+                s.epoch.to_string(),
+                s.elapsed.to_string(),
+                s.time.to_string(),
+                s.loss.to_string(),
+                s.error.to_string(),
+                s.lr.to_string(),
+                s.images_per_sec.to_string(),
+                String::new(),
+            ];
+            w.write_record(fixed.into_iter().chain(empty()))?;
+        } else {
+            let e = evals.next().expect("peeked");
+            let set = match e.set {
+                EvalSet::Test => "test",
+                EvalSet::Validation => "validation",
+            };
+            let fixed = [
+                "eval".to_string(),
+                e.iter.to_string(),
+                e.epoch.to_string(),
+                e.elapsed.to_string(),
+                e.time.to_string(),
+                e.loss.to_string(),
+                e.error.to_string(),
+                String::new(),
+                e.images_per_sec.to_string(),
+                set.to_string(),
+            ];
+            let per_class =
+                (0..classes.len()).map(|i| e.class_errors.get(i).map(|v| v.to_string()).unwrap_or_default());
+            w.write_record(fixed.into_iter().chain(per_class))?;
+        }
+        rows += 1;
+    }
+    w.flush()?;
+    Ok(rows)
+}
+
+/// The run's class names, or `class0`.. when its start was not recorded.
+fn class_names(history: &History) -> Vec<String> {
+    match &history.info {
+        Some(info) if !info.classes.is_empty() => info.classes.clone(),
+        _ => {
+            let n = history.evals.iter().map(|e| e.class_errors.len()).max().unwrap_or(0);
+            (0..n).map(|i| format!("class{i}")).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::history::tests::{eval, started, step};
+
+    #[test]
+    fn steps_and_evaluations_interleave_by_iteration() {
+        let h = History::from_events(&[started(20, 0), step(1, 90.0), step(2, 80.0), eval(2, 70.0), step(3, 60.0)]);
+        let mut out = Vec::new();
+        assert_eq!(write(&h, &mut out).unwrap(), 4);
+        let text = String::from_utf8(out).unwrap();
+        let kinds: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+        assert_eq!(kinds, ["step", "step", "eval", "step"]);
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        assert_eq!(header.len(), COLUMNS.len() + 10);
+        assert_eq!(header[COLUMNS.len()], "error_class0");
+    }
+}

@@ -1,0 +1,344 @@
+//! `resnet-tui summary`: one row per run (depth, parameters, iterations, best and final error,
+//! the paper's and a reimplementation's error, training time, device) as a table, CSV,
+//! Markdown or JSON.
+
+use crate::cli::{SummaryArgs, TableFormat};
+use crate::protocol::{EndReason, EvalSet, Shortcut};
+use crate::reference;
+use crate::report::history::History;
+use crate::runlog::RunLog;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// How a run ended, as far as its log tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Completed,
+    Stopped,
+    Switched,
+    Diverged,
+    /// No `finished` event: killed, or still running.
+    Unfinished,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Switched => "switched",
+            RunStatus::Diverged => "diverged",
+            RunStatus::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// What a run is remembered by, derived from its log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub name: String,
+    pub depth: Option<u32>,
+    pub shortcut: Option<Shortcut>,
+    pub params: Option<u64>,
+    /// Iterations run.
+    pub iters: u64,
+    /// Iterations the run was set up for.
+    pub planned_iters: Option<u64>,
+    pub epochs: Option<f64>,
+    /// What the errors were measured on (test, or a validation split).
+    pub eval_set: Option<EvalSet>,
+    /// Errors in percent.
+    pub best_error: Option<f64>,
+    pub best_iter: Option<u64>,
+    pub final_error: Option<f64>,
+    pub paper_error: Option<f64>,
+    pub reimpl_error: Option<f64>,
+    /// Training seconds, pauses excluded.
+    pub train_secs: Option<f64>,
+    pub device: Option<String>,
+    pub status: RunStatus,
+    /// 1, plus one per resume.
+    pub starts: usize,
+}
+
+/// Summarises a log read with `runlog::read_strict`. A log killed before its run started is
+/// named "?": use [`summarize_named`] to give it a better name.
+pub fn summarize(log: &RunLog) -> RunSummary {
+    summarize_named(log, "?")
+}
+
+/// Summarises a log; `fallback_name` names a run whose log never said its name.
+pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
+    let h = History::from_events(&log.events);
+    let info = h.info.as_ref();
+    let depth = info.map(|i| i.config.depth);
+    let paper = depth.and_then(reference::paper_result);
+    let best = h.best_eval();
+    let finished = h.finished.as_ref();
+    let status = match h.end() {
+        Some(EndReason::Completed) => RunStatus::Completed,
+        Some(EndReason::Stopped) => RunStatus::Stopped,
+        Some(EndReason::Switched) => RunStatus::Switched,
+        Some(EndReason::Diverged) => RunStatus::Diverged,
+        None => RunStatus::Unfinished,
+    };
+    RunSummary {
+        name: info.map(|i| i.name.clone()).unwrap_or_else(|| fallback_name.to_string()),
+        depth,
+        shortcut: info.map(|i| i.config.shortcut),
+        params: info.map(|i| i.params),
+        iters: h.iters(),
+        planned_iters: info.map(|i| i.config.iters),
+        epochs: h.steps.last().map(|s| s.epoch),
+        eval_set: h.evals.last().map(|e| e.set).or(info.map(|i| i.eval_set)),
+        // The evaluations are the record; the summary only speaks for a run that kept none.
+        best_error: best.map(|e| e.error).or(finished.and_then(|f| f.best_error)),
+        best_iter: best.map(|e| e.iter).or(finished.and_then(|f| f.best_iter)),
+        final_error: h.last_eval().map(|e| e.error).or(finished.and_then(|f| f.final_error)),
+        paper_error: paper.map(|p| p.paper_error),
+        reimpl_error: paper.and_then(|p| p.reimpl_error),
+        train_secs: h.train_secs(),
+        device: info.map(|i| i.device.clone()),
+        status,
+        starts: h.starts,
+    }
+}
+
+/// Reads and summarises one run directory or log, printing skipped lines as warnings.
+pub fn summarize_path(run: &Path) -> Result<RunSummary, crate::runlog::LogError> {
+    let log = crate::report::load(run)?;
+    Ok(summarize_named(&log, &crate::report::fallback_name(run)))
+}
+
+/// The summary command: prints the runs in the asked format.
+pub fn run(args: &SummaryArgs) -> Result<()> {
+    let runs = args.runs.iter().map(|r| summarize_path(r)).collect::<Result<Vec<_>, _>>()?;
+    print!("{}", render(&runs, args.format)?);
+    Ok(())
+}
+
+/// The runs in one of the output formats, ending with a newline.
+pub fn render(runs: &[RunSummary], format: TableFormat) -> Result<String> {
+    Ok(match format {
+        TableFormat::Table => text_table(runs),
+        TableFormat::Markdown => markdown(runs),
+        TableFormat::Csv => csv(runs)?,
+        TableFormat::Json => serde_json::to_string_pretty(runs).context("writing JSON")? + "\n",
+    })
+}
+
+/// A column of the human-readable formats: header, right-aligned or not, and its cell.
+struct Column {
+    header: &'static str,
+    right: bool,
+    cell: fn(&RunSummary) -> String,
+}
+
+const COLUMNS: [Column; 11] = [
+    Column { header: "run", right: false, cell: |r| r.name.clone() },
+    Column { header: "depth", right: true, cell: |r| opt(r.depth.map(|d| d.to_string())) },
+    Column { header: "params", right: true, cell: |r| opt(r.params.map(thousands)) },
+    Column { header: "iters", right: true, cell: |r| thousands(r.iters) },
+    Column { header: "best err %", right: true, cell: |r| percent(r.best_error, r.eval_set) },
+    Column { header: "final err %", right: true, cell: |r| percent(r.final_error, r.eval_set) },
+    Column { header: "paper %", right: true, cell: |r| percent(r.paper_error, None) },
+    Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
+    Column { header: "train time", right: true, cell: |r| opt(r.train_secs.map(crate::headless::format_secs)) },
+    Column { header: "device", right: false, cell: |r| opt(r.device.clone()) },
+    Column { header: "status", right: false, cell: status },
+];
+
+fn opt(s: Option<String>) -> String {
+    s.unwrap_or_else(|| "-".into())
+}
+
+/// `1,234,567`: parameter counts read at a glance.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An error in percent; a validation-set error is marked so it is not taken for a test error.
+fn percent(e: Option<f64>, set: Option<EvalSet>) -> String {
+    match (e, set) {
+        (Some(e), Some(EvalSet::Validation)) => format!("{e:.2} (val)"),
+        (Some(e), _) => format!("{e:.2}"),
+        (None, _) => "-".into(),
+    }
+}
+
+fn status(r: &RunSummary) -> String {
+    if r.starts > 1 { format!("{} ({} starts)", r.status.as_str(), r.starts) } else { r.status.as_str().to_string() }
+}
+
+fn cells(runs: &[RunSummary]) -> Vec<Vec<String>> {
+    runs.iter().map(|r| COLUMNS.iter().map(|c| (c.cell)(r)).collect()).collect()
+}
+
+fn text_table(runs: &[RunSummary]) -> String {
+    let rows = cells(runs);
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| rows.iter().map(|r| r[i].chars().count()).chain([c.header.len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> = cells
+            .zip(COLUMNS.iter().zip(&widths))
+            .map(|(s, (c, &w))| if c.right { format!("{s:>w$}") } else { format!("{s:<w$}") })
+            .collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(&mut COLUMNS.iter().map(|c| c.header));
+    for row in &rows {
+        out += &line(&mut row.iter().map(|s| s.as_str()));
+    }
+    out
+}
+
+fn markdown(runs: &[RunSummary]) -> String {
+    let escape = |s: &str| s.replace('|', "\\|");
+    let mut out = format!("| {} |\n", COLUMNS.map(|c| c.header).join(" | "));
+    out += &format!("|{}|\n", COLUMNS.map(|c| if c.right { "---:" } else { ":---" }).join("|"));
+    for row in cells(runs) {
+        out += &format!("| {} |\n", row.iter().map(|s| escape(s)).collect::<Vec<_>>().join(" | "));
+    }
+    out
+}
+
+/// Plain numbers with full precision and machine-friendly names: for spreadsheets and pandas.
+fn csv(runs: &[RunSummary]) -> Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "run",
+        "depth",
+        "shortcut",
+        "params",
+        "iters",
+        "planned_iters",
+        "epochs",
+        "eval_set",
+        "best_error",
+        "best_iter",
+        "final_error",
+        "paper_error",
+        "reimpl_error",
+        "train_secs",
+        "device",
+        "status",
+        "starts",
+    ])?;
+    let s = |v: Option<String>| v.unwrap_or_default();
+    for r in runs {
+        w.write_record([
+            r.name.clone(),
+            s(r.depth.map(|v| v.to_string())),
+            s(r.shortcut.map(|v| format!("{v:?}").to_lowercase())),
+            s(r.params.map(|v| v.to_string())),
+            r.iters.to_string(),
+            s(r.planned_iters.map(|v| v.to_string())),
+            s(r.epochs.map(|v| v.to_string())),
+            s(r.eval_set.map(|v| format!("{v:?}").to_lowercase())),
+            s(r.best_error.map(|v| v.to_string())),
+            s(r.best_iter.map(|v| v.to_string())),
+            s(r.final_error.map(|v| v.to_string())),
+            s(r.paper_error.map(|v| v.to_string())),
+            s(r.reimpl_error.map(|v| v.to_string())),
+            s(r.train_secs.map(|v| v.to_string())),
+            s(r.device.clone()),
+            r.status.as_str().to_string(),
+            r.starts.to_string(),
+        ])?;
+    }
+    let bytes = w.into_inner().context("writing CSV")?;
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Event, Summary};
+    use crate::report::history::tests::{eval, started, step};
+
+    fn log(events: Vec<Event>) -> RunLog {
+        RunLog { events, warnings: Vec::new() }
+    }
+
+    #[test]
+    fn a_finished_run_reports_its_numbers_and_the_papers() {
+        let summary = Summary {
+            reason: EndReason::Completed,
+            iters: 4,
+            final_error: Some(30.0),
+            best_error: Some(25.0),
+            best_iter: Some(2),
+            train_secs: 42.0,
+        };
+        let r = summarize(&log(vec![
+            started(20, 0),
+            step(1, 90.0),
+            step(2, 80.0),
+            eval(2, 25.0),
+            step(3, 70.0),
+            step(4, 60.0),
+            eval(4, 30.0),
+            Event::Finished { time: 5.0, summary },
+        ]));
+        assert_eq!((r.name.as_str(), r.depth, r.params, r.iters), ("run-resnet20", Some(20), Some(269_722), 4));
+        assert_eq!((r.best_error, r.best_iter, r.final_error), (Some(25.0), Some(2), Some(30.0)));
+        assert_eq!((r.paper_error, r.reimpl_error), (Some(8.75), Some(8.57)));
+        assert_eq!((r.train_secs, r.status), (Some(42.0), RunStatus::Completed));
+    }
+
+    #[test]
+    fn a_killed_run_is_summarised_from_its_last_events() {
+        let r = summarize(&log(vec![started(44, 0), step(1, 90.0), eval(1, 80.0), step(2, 85.0)]));
+        assert_eq!((r.iters, r.final_error, r.status), (2, Some(80.0), RunStatus::Unfinished));
+        assert_eq!(r.train_secs, Some(1.0));
+        assert_eq!((r.paper_error, r.reimpl_error), (Some(7.17), Some(7.20)));
+    }
+
+    #[test]
+    fn a_log_without_a_start_still_summarises() {
+        let r = summarize_named(&log(vec![]), "dir");
+        assert_eq!((r.name.as_str(), r.depth, r.iters, r.status), ("dir", None, 0, RunStatus::Unfinished));
+        let text = render(&[r], TableFormat::Table).unwrap();
+        assert!(text.lines().nth(1).unwrap().starts_with("dir"), "{text}");
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_validation_errors_marked() {
+        assert_eq!(thousands(1_727_962), "1,727,962");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(percent(Some(7.5), Some(EvalSet::Validation)), "7.50 (val)");
+    }
+
+    #[test]
+    fn the_text_table_aligns_its_columns() {
+        let a = summarize(&log(vec![started(20, 0), step(1, 90.0), eval(1, 80.0)]));
+        let mut b = summarize(&log(vec![started(110, 0), step(1, 90.0), eval(1, 8.0)]));
+        b.name = "a-much-longer-run-name".into();
+        let text = render(&[a, b], TableFormat::Table).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Where the second cell (depth, right-aligned) ends on each line.
+        let depth_end = |l: &str| {
+            let start = l.find(char::is_whitespace).unwrap();
+            let rest = &l[start..];
+            let from = start + rest.find(|c: char| !c.is_whitespace()).unwrap();
+            from + l[from..].find(char::is_whitespace).unwrap()
+        };
+        assert_eq!(lines.len(), 3);
+        assert_eq!(depth_end(lines[0]), depth_end(lines[1]), "{text}");
+        assert_eq!(depth_end(lines[0]), depth_end(lines[2]), "{text}");
+        assert!(lines[2].contains("6.43"), "{text}");
+    }
+}

@@ -1,0 +1,94 @@
+//! The UI loop: drains the feed within a time budget (a burst of events never freezes the
+//! screen, and the trainer never waits for the terminal), carries out the app's effects, draws
+//! at most every frame period and only when something changed, and reads keys in between.
+
+use super::app::{App, Effect, Msg};
+use super::feed::Feed;
+use super::system::Sampler;
+use crate::signals::StopSignals;
+use crossterm::event::{self, Event as TermEvent};
+use ratatui::DefaultTerminal;
+use std::time::{Duration, Instant};
+
+/// At most 25 frames a second.
+const FRAME: Duration = Duration::from_millis(40);
+/// Time per frame spent folding events in; the rest is for drawing and keys.
+const DRAIN_BUDGET: Duration = Duration::from_millis(15);
+/// Events handed over per feed call.
+const CHUNK: usize = 2048;
+
+pub fn run(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    feed: &mut dyn Feed,
+    signals: &StopSignals,
+) -> std::io::Result<()> {
+    let mut sampler = Sampler::spawn();
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut closed = false;
+    let mut msgs = Vec::with_capacity(CHUNK);
+    loop {
+        let started = Instant::now();
+        loop {
+            msgs.clear();
+            let open = feed.drain(Instant::now(), CHUNK, &mut msgs);
+            let n = msgs.len();
+            for m in msgs.drain(..) {
+                app.update(m);
+            }
+            dirty |= n > 0;
+            if !open && !closed {
+                closed = true;
+                app.update(Msg::SourceClosed);
+                dirty = true;
+            }
+            if n < CHUNK || started.elapsed() >= DRAIN_BUDGET {
+                break;
+            }
+        }
+        if signals.raised() {
+            signals.clear();
+            app.update(Msg::Signal);
+            dirty = true;
+        }
+        while let Ok(sample) = sampler.samples.try_recv() {
+            app.update(Msg::System(sample));
+            dirty = true;
+        }
+        if let Some(info) = app.current().and_then(|r| r.info.as_ref()) {
+            sampler.watch_device(&info.device);
+        }
+        for effect in app.take_effects() {
+            match effect {
+                Effect::Send(command) => feed.command(command),
+                Effect::Playback(control) => feed.playback(Instant::now(), control),
+            }
+            dirty = true;
+        }
+        if app.should_quit() {
+            return Ok(());
+        }
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            terminal.draw(|frame| super::view::view(frame, app))?;
+            dirty = false;
+            last_draw = Some(Instant::now());
+        }
+        let wait =
+            last_draw.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed())).max(Duration::from_millis(5));
+        if event::poll(wait)? {
+            // Every key already typed, then back to the events.
+            loop {
+                match event::read()? {
+                    TermEvent::Key(key) => app.update(Msg::Key(key)),
+                    TermEvent::Resize(..) => terminal.autoresize()?,
+                    _ => {}
+                }
+                dirty = true;
+                if !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The system line's collector: a small thread that samples this process's CPU and memory once
+//! a second (and the GPU's memory on CUDA runs) and sends the figures to the UI, so sampling never
+//! delays a frame.
+
+use super::app::SystemSample;
+use crossbeam_channel::{Receiver, Sender};
+use std::time::Duration;
+use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// The handle the UI keeps: samples arrive on `samples`; `gpu` says which CUDA device to watch.
+pub struct Sampler {
+    pub samples: Receiver<SystemSample>,
+    gpu: Sender<Option<u32>>,
+    watched: Option<u32>,
+}
+
+impl Sampler {
+    pub fn spawn() -> Sampler {
+        let (tx, samples) = crossbeam_channel::bounded(4);
+        let (gpu, gpu_rx) = crossbeam_channel::unbounded();
+        let _ = std::thread::Builder::new().name("system-sampler".into()).spawn(move || collect(tx, gpu_rx));
+        Sampler { samples, gpu, watched: None }
+    }
+
+    /// Watches the GPU of a device description such as "cuda:0 (NVIDIA H100)", or none.
+    pub fn watch_device(&mut self, device: &str) {
+        let index = device.strip_prefix("cuda").map(|rest| {
+            rest.strip_prefix(':')
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+                .unwrap_or(0)
+        });
+        if index != self.watched {
+            self.watched = index;
+            let _ = self.gpu.send(index);
+        }
+    }
+}
+
+fn collect(tx: Sender<SystemSample>, gpu_rx: Receiver<Option<u32>>) {
+    let Ok(pid) = sysinfo::get_current_pid() else { return };
+    let mut system = System::new();
+    let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+    let mut gpu: Option<u32> = None;
+    loop {
+        system.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, kind);
+        while let Ok(g) = gpu_rx.try_recv() {
+            gpu = g;
+        }
+        let mut sample = SystemSample::default();
+        if let Some(p) = system.process(pid) {
+            sample.cpu_percent = p.cpu_usage();
+            sample.memory_bytes = p.memory();
+        }
+        if let Some(index) = gpu {
+            match gpu_memory(index) {
+                Ok(m) => sample.gpu_memory = Some(m),
+                Err(note) => sample.gpu_note = Some(note),
+            }
+        }
+        if tx.send(sample).is_err() {
+            return;
+        }
+        std::thread::sleep(PERIOD);
+    }
+}
+
+/// Used and total memory of a GPU, from `nvidia-smi` (libtorch's allocator statistics are not
+/// reachable through tch). The figure is the whole device's, other processes included.
+fn gpu_memory(index: u32) -> Result<(u64, u64), String> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "-i", &index.to_string()])
+        .output()
+        .map_err(|_| "n/a (no nvidia-smi)".to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.trim().split(',').map(|p| p.trim().parse::<u64>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(used)), Some(Ok(total))) => Ok((used << 20, total << 20)),
+        _ => Err("n/a (nvidia-smi gave no figure)".into()),
+    }
+}

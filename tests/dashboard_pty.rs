@@ -1,0 +1,165 @@
+//! The real binary in a pseudo-terminal on a tiny run: the dashboard draws its charts, `p`
+//! pauses (the iteration count stops), `c` writes a checkpoint file, `q` then `y` quits with exit
+//! code 0 and the terminal is given back (alternate screen left, cursor shown).
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded machine; every wait ends as soon as its condition holds.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until `cond` holds for the screen's text; fails with the screen shown.
+    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.text();
+            if cond(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The iteration shown in the header's progress line.
+fn shown_iter(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with("iter "))?;
+    let n = line.trim_start()["iter ".len()..].split('/').next()?;
+    n.replace(',', "").parse().ok()
+}
+
+fn requested_checkpoints(runs: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for run in std::fs::read_dir(runs).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(run.path().join("checkpoints")).into_iter().flatten().flatten() {
+            if f.file_name().to_string_lossy().starts_with("iter-") {
+                out.push(f.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_pauses_checkpoints_and_quits_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let runs = dir.path().join("runs");
+    resnet_tui::data::cifar::write_synthetic(&data, 64, |f, r, b| ((f * 31 + r * 7 + b) % 251) as u8).unwrap();
+
+    let pty = native_pty_system();
+    let pair = pty.openpty(PtySize { rows: 40, cols: 140, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_resnet-tui"));
+    for a in [
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--depth",
+        "8",
+        "--batch-size",
+        "16",
+        "--iters",
+        "1000000",
+        "--checkpoint-every",
+        "1000000",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ] {
+        cmd.arg(a);
+    }
+    cmd.env("TERM", "xterm-256color");
+    cmd.cwd(dir.path());
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let mut keys = pair.master.take_writer().unwrap();
+    let screen =
+        Screen { parser: Arc::new(Mutex::new(vt100::Parser::new(40, 140, 0))), raw: Arc::new(Mutex::new(Vec::new())) };
+    let (parser, raw) = (Arc::clone(&screen.parser), Arc::clone(&screen.raw));
+    let pump = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            parser.lock().unwrap().process(&buf[..n]);
+            raw.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut press = |k: &[u8]| {
+        keys.write_all(k).unwrap();
+        keys.flush().unwrap();
+    };
+
+    // The charts appear once steps arrive.
+    screen.wait_for("the charts and a running run", |t| {
+        t.contains("loss (linear") && t.contains("RUNNING") && shown_iter(t).is_some_and(|i| i >= 3)
+    });
+    assert!(screen.parser.lock().unwrap().screen().alternate_screen(), "the dashboard uses the alternate screen");
+
+    // Pause: said at once, then confirmed; the iteration count stops.
+    press(b"p");
+    let text = screen.wait_for("PAUSED", |t| t.contains("PAUSED"));
+    let paused_at = shown_iter(&text).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = screen.text();
+    assert_eq!(shown_iter(&text), Some(paused_at), "the count stops while paused:\n{text}");
+
+    // Checkpoint: a file appears on disk and the event list names it.
+    assert!(requested_checkpoints(&runs).is_empty());
+    press(b"c");
+    let deadline = Instant::now() + PATIENCE;
+    while requested_checkpoints(&runs).is_empty() {
+        assert!(Instant::now() < deadline, "no checkpoint file appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let file = requested_checkpoints(&runs).remove(0);
+    assert_eq!(file.file_name().unwrap().to_string_lossy(), format!("iter-{paused_at:08}.safetensors"));
+    screen.wait_for("the checkpoint in the event list", |t| t.contains("checkpoint (requested)"));
+
+    // Quit: asked once, confirmed with y; exit code 0 and the terminal restored.
+    press(b"q");
+    screen.wait_for("the quit question", |t| t.contains("quit?"));
+    press(b"y");
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the dashboard did not quit; screen:\n{}", screen.text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(pair.master);
+    let _ = pump.join();
+    let said = String::from_utf8_lossy(&screen.raw.lock().unwrap()).chars().rev().take(400).collect::<String>();
+    assert!(status.success(), "exit status {status:?}; last output: {:?}", said.chars().rev().collect::<String>());
+    assert!(!screen.parser.lock().unwrap().screen().alternate_screen(), "alternate screen left");
+    let raw = screen.raw.lock().unwrap();
+    let tail = String::from_utf8_lossy(&raw[raw.len().saturating_sub(200)..]).to_string();
+    assert!(tail.contains("\x1b[?1049l"), "leaves the alternate screen: {tail:?}");
+    // The run ended as stopped, with its final checkpoint, in its log.
+    let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let log = resnet_tui::runlog::read_strict(&run_dir).unwrap();
+    assert!(log.events.iter().any(|e| matches!(e, resnet_tui::protocol::Event::Paused { .. })));
+    assert!(matches!(
+        log.events.last(),
+        Some(resnet_tui::protocol::Event::Finished { summary, .. }) if summary.reason == resnet_tui::protocol::EndReason::Stopped
+    ));
+}

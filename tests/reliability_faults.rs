@@ -1,0 +1,121 @@
+//! Faults during a run: divergence, checkpoints that cannot be written, panics and libtorch
+//! errors in the trainer.
+mod common;
+
+use common::*;
+use resnet_tui::protocol::{EndReason, Event};
+use resnet_tui::train::checkpoint;
+use std::path::Path;
+
+#[test]
+fn an_absurd_learning_rate_diverges_exits_3_and_keeps_the_last_good_checkpoint() {
+    let s = Sandbox::new();
+    let out =
+        output(s.train(&["--iters", "30", "--lr", "1e6", "--checkpoint-every", "1", "--keep-checkpoints", "100"]));
+    assert_eq!(out.status.code(), Some(3), "stderr:\n{}", stderr(&out));
+    assert!(stderr(&out).contains("diverged at iteration"), "{}", stderr(&out));
+    let run = s.only_run();
+    let log = events(&run);
+    let (at, loss, last_good) = log
+        .iter()
+        .find_map(|e| match e {
+            Event::Diverged { iter, loss, last_good, .. } => Some((*iter, *loss, last_good.clone())),
+            _ => None,
+        })
+        .expect("a Diverged event in the log");
+    assert!(!loss.is_finite(), "diverged with loss {loss}");
+    assert!(at > 1 && at < 30, "diverged at {at}");
+    let summary = finished(&run).pop().unwrap();
+    assert_eq!((summary.reason, summary.iters), (EndReason::Diverged, at));
+    // Nothing is written at or after the bad step; every earlier checkpoint is there, whole.
+    let after = log.iter().skip_while(|e| !matches!(e, Event::Diverged { .. }));
+    assert!(!after.into_iter().any(|e| matches!(e, Event::Checkpoint { .. })));
+    assert_eq!(checkpoint_iters(&run), (1..at).collect::<Vec<_>>());
+    let last_good = last_good.expect("a last good checkpoint");
+    assert_eq!(last_good, run.join(format!("checkpoints/iter-{:08}.safetensors", at - 1)));
+    assert_eq!(checkpoint::read(&last_good).unwrap().state.iter, at - 1);
+}
+
+/// Sets a run's length in its config.json, as a recovery does with its learning rate.
+fn set_iters(run: &Path, iters: u64) {
+    let path = run.join(resnet_tui::rundir::CONFIG_NAME);
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["iters"] = iters.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+}
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_is_reported_and_training_goes_on() {
+    let s = Sandbox::new();
+    assert_ok(&output(s.train(&["--iters", "6", "--checkpoint-every", "2", "--eval-every", "3"])));
+    let run = s.only_run();
+    let dir = run.join("checkpoints");
+    assert_eq!(checkpoint_iters(&run), vec![2, 4, 6]);
+    let before = snapshot(&dir);
+    // Continue the run to 12 with every new checkpoint unwritable: a directory sits where each
+    // one's temporary file would go (root ignores permissions, so this is how a write fails).
+    set_iters(&run, 12);
+    let blockers: Vec<_> = (7..=12)
+        .map(|i| dir.join(format!(".iter-{i:08}.safetensors.tmp")))
+        .chain([dir.join(".best.safetensors.tmp")])
+        .collect();
+    for b in &blockers {
+        std::fs::create_dir(b).unwrap();
+    }
+    let out = output(resume(&run));
+    assert_ok(&out);
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("checkpoint not written")).collect();
+    assert!(!warnings.is_empty(), "{err}");
+    assert!(warnings.iter().all(|l| l.starts_with("warning: ") && l.contains("iter-0000")), "{err}");
+    let log = events(&run);
+    let errors = log
+        .iter()
+        .filter(
+            |e| matches!(e, Event::Error { fatal: false, message, .. } if message.contains("checkpoint not written")),
+        )
+        .count();
+    assert_eq!(errors, warnings.len());
+    let summary = finished(&run).pop().unwrap();
+    assert_eq!((summary.reason, summary.iters), (EndReason::Completed, 12), "training went on");
+    // The older checkpoints are untouched: not pruned, not rewritten.
+    let after: Vec<_> =
+        snapshot(&dir).into_iter().filter(|(p, _)| !blockers.iter().any(|b| p.starts_with(b))).collect();
+    assert_eq!(after, before);
+
+    // With the disk writable again, the run resumes from its newest checkpoint and completes.
+    for b in &blockers {
+        std::fs::remove_dir(b).unwrap();
+    }
+    assert_ok(&output(resume(&run)));
+    assert_eq!(start_iters(&run), vec![0, 6, 6]);
+    assert_eq!(checkpoint_iters(&run), vec![8, 10, 12]);
+}
+
+/// A fault injected before step 4: one error line, a non-zero exit, the error in the run's log,
+/// and the run still resumable from its last checkpoint.
+fn a_fault_in_the_trainer_ends_the_run_cleanly(fault: &str, expect: &str) {
+    let s = Sandbox::new();
+    let mut cmd = s.train(&["--iters", "10", "--checkpoint-every", "2"]);
+    cmd.env("RESNET_TUI_FAULT", fault);
+    let out = output(cmd);
+    let line = assert_refused(&out, &["internal error in the trainer", expect]);
+    assert!(line.starts_with("resnet-tui: error: "), "{line}");
+    let run = s.only_run();
+    let last = events(&run).pop().unwrap();
+    assert!(matches!(&last, Event::Error { fatal: true, message, .. } if message.contains(expect)), "{last:?}");
+    assert_eq!(checkpoint_iters(&run), vec![2]);
+    assert_ok(&output(resume(&run)));
+    assert_eq!(start_iters(&run), vec![0, 2]);
+    assert_eq!(finished(&run).pop().unwrap().reason, EndReason::Completed);
+}
+
+#[test]
+fn a_panic_in_the_trainer_is_logged_and_exits_non_zero_with_one_line() {
+    a_fault_in_the_trainer_ends_the_run_cleanly("panic@3", "injected fault at iteration 3");
+}
+
+#[test]
+fn a_libtorch_error_in_the_trainer_is_logged_and_exits_non_zero_with_one_line() {
+    a_fault_in_the_trainer_ends_the_run_cleanly("torch@3", "libtorch: mat1 and mat2 shapes cannot be multiplied");
+}
