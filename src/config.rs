@@ -77,18 +77,18 @@ pub fn validate(c: &RunConfig) -> Result<(), String> {
     if c.milestones.windows(2).any(|w| w[0] >= w[1]) {
         return Err(format!("--milestones must be increasing, got {:?}", c.milestones));
     }
-    if let Some(&last) = c.milestones.last() {
-        if last >= c.iters {
-            return Err(format!("--milestones: {last} is not before the last iteration ({})", c.iters));
-        }
+    if let Some(&last) = c.milestones.last()
+        && last >= c.iters
+    {
+        return Err(format!("--milestones: {last} is not before the last iteration ({})", c.iters));
     }
     if c.milestones.first() == Some(&0) {
         return Err("--milestones must be after iteration 0".into());
     }
-    if let Some(w) = c.warmup {
-        if !(w.lr.is_finite() && w.lr > 0.0) {
-            return Err(format!("warm-up lr must be positive, got {}", w.lr));
-        }
+    if let Some(w) = c.warmup
+        && !(w.lr.is_finite() && w.lr > 0.0)
+    {
+        return Err(format!("warm-up lr must be positive, got {}", w.lr));
     }
     if c.threads == Some(0) {
         return Err("--threads must be at least 1".into());
@@ -122,7 +122,8 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let base = paper(20, "d".into());
-        let cases: Vec<(Box<dyn Fn(&mut RunConfig)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut RunConfig)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.depth = 21), "--depth"),
             (Box::new(|c| c.lr = -0.1), "--lr"),
             (Box::new(|c| c.lr = f64::NAN), "--lr"),

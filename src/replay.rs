@@ -322,9 +322,10 @@ mod tests {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         let line = serde_json::to_string(&step(1.0, 2)).unwrap();
-        f.write_all(line[..10].as_bytes()).unwrap();
+        f.write_all(&line.as_bytes()[..10]).unwrap();
         assert!(p.next_batch(t0 + FOLLOW_POLL, 100).is_empty());
-        f.write_all(format!("{}\n", &line[10..]).as_bytes()).unwrap();
+        f.write_all(&line.as_bytes()[10..]).unwrap();
+        f.write_all(b"\n").unwrap();
         assert_eq!(p.next_batch(t0 + FOLLOW_POLL * 2, 100).len(), 1);
         assert!(p.take_warnings().is_empty(), "a line being written is not damage");
         assert!(!p.finished());

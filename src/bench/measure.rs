@@ -128,18 +128,21 @@ impl Rig {
     }
 }
 
-/// Bare-step throughput of each variant, after `warmup` steps each, timing `steps` steps each
-/// in `rounds` interleaved rounds.
-pub fn bare_steps(
-    variants: &[Variant],
-    depth: u32,
-    device: Device,
-    train: &Split,
-    batch_size: usize,
-    warmup: usize,
-    steps: usize,
-    rounds: usize,
-) -> Result<Vec<StepResult>> {
+/// How the bare step is timed: `warmup` untimed steps per variant, then `steps` timed steps
+/// each, in `rounds` interleaved rounds (so every variant sees the same machine noise).
+pub struct StepPlan<'a> {
+    pub depth: u32,
+    pub device: Device,
+    pub train: &'a Split,
+    pub batch_size: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub rounds: usize,
+}
+
+/// Bare-step throughput of each variant.
+pub fn bare_steps(variants: &[Variant], plan: &StepPlan) -> Result<Vec<StepResult>> {
+    let StepPlan { depth, device, train, batch_size, warmup, steps, rounds } = *plan;
     let mut rigs =
         variants.iter().map(|&v| Rig::new(v, depth, device, train, batch_size)).collect::<Result<Vec<_>>>()?;
     for rig in &mut rigs {

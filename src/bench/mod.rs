@@ -100,13 +100,42 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         };
         report.full_loop_bf16 = Some(pipeline::full_loop(&spec)?);
     }
+    // The parts below run on their own thread, as training does on the trainer thread: glibc's
+    // allocator and OpenMP's per-thread settings treat the main thread differently, and the
+    // bare step must be compared with the loop under the same conditions.
+    let threads = args.threads;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some(t) = threads {
+                    tch::set_num_threads(t as i32);
+                }
+                measure_parts(args, device, &parts, &data_dir, &mut report)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the measuring thread panicked")))
+    })?;
+    report.finish();
+    Ok(report)
+}
+
+/// Everything but the full loop, on one data set loaded onto `device`.
+fn measure_parts(
+    args: &BenchArgs,
+    device: Device,
+    parts: &[&str],
+    data_dir: &std::path::Path,
+    report: &mut Report,
+) -> Result<()> {
+    let has = |p: &str| parts.contains(&p);
+    let steps = args.steps;
     if has("load") {
         eprintln!("bench: loading the data set");
-        report.load_secs = Some(measure::load_secs(&data_dir, 3)?);
+        report.load_secs = Some(measure::load_secs(data_dir, 3)?);
     }
     let need_data = ["augment", "step", "sgd", "eval", "bf16", "fp16", "eval-sweep"].iter().any(|p| has(p));
     if need_data {
-        let data = cifar::load(&data_dir)?;
+        let data = cifar::load(data_dir)?;
         let (train, test) = (data.train.to_device(device), data.test.to_device(device));
         drop(data);
         if has("augment") {
@@ -128,8 +157,16 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         }
         if !variants.is_empty() {
             eprintln!("bench: bare training step ({} variants, {steps} steps each, interleaved)", variants.len());
-            report.steps =
-                measure::bare_steps(&variants, args.depth, device, &train, args.batch_size, WARMUP, steps, 3)?;
+            let plan = measure::StepPlan {
+                depth: args.depth,
+                device,
+                train: &train,
+                batch_size: args.batch_size,
+                warmup: WARMUP,
+                steps,
+                rounds: 3,
+            };
+            report.steps = measure::bare_steps(&variants, &plan)?;
         }
         if has("sgd") {
             eprintln!("bench: optimizer step");
@@ -145,6 +182,5 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             report.eval = measure::eval_speeds(args.depth, device, &test, &sizes)?;
         }
     }
-    report.finish();
-    Ok(report)
+    Ok(())
 }

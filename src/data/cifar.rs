@@ -120,7 +120,7 @@ fn parse_records(path: &Path, bytes: &[u8], labels: &mut Vec<i64>, pixels: &mut 
     if bytes.is_empty() {
         return Err(DataError::Empty(path.to_path_buf()));
     }
-    if bytes.len() % RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
         return Err(DataError::PartialRecord(path.to_path_buf(), bytes.len()));
     }
     let records = bytes.len() / RECORD_BYTES;

@@ -108,7 +108,10 @@ pub fn validate(spec: &str) -> Result<(), String> {
 /// A readable name for the device, e.g. "cpu (2 threads)" or "cuda:0".
 pub fn describe(device: Device) -> String {
     match device {
-        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cpu => match tch::get_num_threads() {
+            1 => "cpu (1 thread)".to_string(),
+            n => format!("cpu ({n} threads)"),
+        },
         Device::Cuda(i) => format!("cuda:{i}"),
         other => format!("{other:?}"),
     }

@@ -448,8 +448,15 @@ impl App {
                 lines.push(line(message.clone(), if *fatal { Tone::Bad } else { Tone::Warn }));
             }
         }
-        self.run_mut(run).apply(&event);
-        for l in lines {
+        let view = self.run_mut(run);
+        view.apply(&event);
+        // Overlaid replays interleave their logs: say whose line it is.
+        let tag = view.depth().map(|d| format!("R{d} #{run}: ")).unwrap_or_default();
+        let overlaid = self.mode == Mode::Replay && self.runs.len() > 1;
+        for mut l in lines {
+            if overlaid {
+                l.text.insert_str(0, &tag);
+            }
             self.push_line(l);
         }
     }

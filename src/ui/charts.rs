@@ -87,10 +87,12 @@ fn color_index(_app: &App, run: &RunView) -> usize {
 
 /// Draws the three charts into `area`.
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    // The learning-rate chart needs a few rows to show its two decades; the others share the rest.
+    let lr_height = (area.height / 5).max(7).min(area.height / 3);
     let [loss, error, lr] = area.layout(&ratatui::layout::Layout::vertical([
-        Constraint::Percentage(40),
-        Constraint::Percentage(40),
-        Constraint::Percentage(20),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(lr_height),
     ]));
     let looks = looks(app);
     let single = app.runs.len() == 1;

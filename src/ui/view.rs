@@ -148,10 +148,10 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         };
         spans.push(Span::styled(format!("  [{what} · {}/{} events]", p.played, p.total), t.warn()));
     }
-    if step.is_none() || run.is_some_and(|r| r.state == RunState::Starting) {
-        if let Some(status) = &app.status {
-            spans.push(Span::styled(format!("  {status}…"), t.warn()));
-        }
+    if let Some(status) =
+        app.status.as_ref().filter(|_| step.is_none() || run.is_some_and(|r| r.state == RunState::Starting))
+    {
+        spans.push(Span::styled(format!("  {status}…"), t.warn()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), bottom);
 }
@@ -322,7 +322,7 @@ pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
