@@ -1,9 +1,8 @@
 //! Links libtorch so that the built binary runs with no environment variable and can use CUDA.
 //!
 //! The linker's as-needed default drops `libtorch_cuda` because no symbol of ours names it; CUDA
-//! would then report unavailable even on a GPU machine. The binary loads it at run time instead,
-//! only when CUDA is asked for; here we add a run-path to the libtorch we built against (a RUNPATH,
-//! so `LD_LIBRARY_PATH` still overrides it on another machine, and `dlopen` searches it too).
+//! then reports unavailable even on a GPU machine. We link it explicitly, and add a run-path to the
+//! libtorch we built against (a RUNPATH, so `LD_LIBRARY_PATH` still overrides it on another machine).
 use std::path::PathBuf;
 
 fn main() {
@@ -19,7 +18,9 @@ fn main() {
     // `rustc-link-arg` reaches every linked target: the binary, the test harnesses, benches.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,--enable-new-dtags");
-    // libtorch_cuda is deliberately not linked (the as-needed default drops it): the binary loads
-    // it at run time when a CUDA device is asked for (src/train/device.rs, `load_cuda`), so CPU
-    // runs do not carry it. A CUDA device that cannot be had is an error, never a silent CPU run.
+    // Linked whatever the machine: one build serves CPU here and CUDA on a GPU machine. It costs a
+    // CPU run about 350 MB of resident memory and 0.25 s of start-up (docs/PERFORMANCE.md).
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
 }

@@ -3,45 +3,6 @@
 
 use tch::{Cuda, Device};
 
-/// The libtorch library that holds the CUDA kernels and registers CUDA with libtorch when loaded.
-const TORCH_CUDA: &str = "libtorch_cuda.so";
-
-/// Loads libtorch's CUDA half, once; the error says why it could not be.
-///
-/// Why at run time and not at link time: linked, it and the CUDA libraries it pulls in cost every
-/// CPU run about 235 MB of resident memory and 0.2 s of start-up. Loaded here, before anything
-/// asks libtorch about CUDA (it remembers the first answer), it serves a GPU run just the same.
-/// It is found through `LD_LIBRARY_PATH`, then the binary's run-path (the libtorch it was built with).
-pub fn load_cuda() -> Result<(), String> {
-    static LOADED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    LOADED.get_or_init(dlopen_torch_cuda).clone()
-}
-
-fn dlopen_torch_cuda() -> Result<(), String> {
-    unsafe extern "C" {
-        fn dlopen(filename: *const std::ffi::c_char, flags: std::ffi::c_int) -> *mut std::ffi::c_void;
-        fn dlerror() -> *const std::ffi::c_char;
-    }
-    const RTLD_NOW: std::ffi::c_int = 2;
-    const RTLD_GLOBAL: std::ffi::c_int = 0x100;
-    let name = std::ffi::CString::new(TORCH_CUDA).expect("no NUL in the name");
-    // SAFETY: plain C calls with a NUL-terminated name; the handle is kept open for the process's life.
-    let handle = unsafe { dlopen(name.as_ptr(), RTLD_NOW | RTLD_GLOBAL) };
-    if !handle.is_null() {
-        return Ok(());
-    }
-    // SAFETY: dlerror returns NULL or a NUL-terminated message owned by the C library.
-    let why = unsafe {
-        let e = dlerror();
-        if e.is_null() {
-            "unknown error".to_string()
-        } else {
-            std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
-        }
-    };
-    Err(format!("cannot load {TORCH_CUDA} ({why}); point LD_LIBRARY_PATH at a CUDA build of libtorch's lib folder"))
-}
-
 /// libtorch's own first line on why a CUDA tensor cannot be made (e.g. no driver found).
 fn cuda_failure() -> String {
     match tch::Tensor::f_zeros([1], (tch::Kind::Float, Device::Cuda(0))) {
@@ -50,19 +11,14 @@ fn cuda_failure() -> String {
     }
 }
 
-/// Whether an NVIDIA driver is installed: `auto` loads CUDA only then, so CPU machines pay nothing.
-fn nvidia_driver_present() -> bool {
-    std::path::Path::new("/proc/driver/nvidia/version").exists() || std::path::Path::new("/dev/nvidiactl").exists()
-}
-
 /// Parses and resolves a device string against what libtorch sees.
 pub fn resolve(spec: &str) -> Result<Device, String> {
     let spec = spec.trim().to_ascii_lowercase();
     match spec.as_str() {
         "cpu" => Ok(Device::Cpu),
         "auto" => {
-            let gpu = nvidia_driver_present() && load_cuda().is_ok() && Cuda::is_available();
-            Ok(if gpu { Device::Cuda(0) } else { Device::Cpu })
+            // libtorch_cuda is linked (build.rs), so this is false only for want of a GPU.
+            Ok(if Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu })
         }
         _ => {
             let index = match spec.strip_prefix("cuda") {
@@ -73,9 +29,6 @@ pub fn resolve(spec: &str) -> Result<Device, String> {
                     .ok_or_else(|| format!("unknown device {spec:?}: use auto, cpu, cuda or cuda:N"))?,
                 None => return Err(format!("unknown device {spec:?}: use auto, cpu, cuda or cuda:N")),
             };
-            if spec.starts_with("cuda") {
-                load_cuda().map_err(|e| format!("--device {spec}: {e}"))?;
-            }
             let count = Cuda::device_count() as usize;
             if count == 0 {
                 return Err(format!(

@@ -189,9 +189,11 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest: Vec<char> = text.chars().collect();
     while rest.len() > width {
+        // A space may sit just past the width (it is dropped); a `/` stays on its line.
         let cut = rest[..=width]
             .iter()
-            .rposition(|&c| c == ' ' || c == '/')
+            .enumerate()
+            .rposition(|(j, &c)| c == ' ' || (c == '/' && j < width))
             .filter(|&i| i > width / 2)
             .map(|i| if rest[i] == ' ' { i } else { i + 1 })
             .unwrap_or(width);
@@ -203,4 +205,16 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     }
     out.push(rest.into_iter().collect());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wrapping_keeps_every_piece_within_the_width() {
+        let text = "checkpoint (final): /tmp/shot-runs/20261128-052628-resnet20/checkpoints/iter-00000500.safetensors";
+        let parts = super::wrap(text, 37);
+        assert!(parts.iter().all(|p| p.chars().count() <= 37), "{parts:?}");
+        assert_eq!(parts.concat().replace(' ', ""), text.replace(' ', ""));
+        assert!(parts[0].ends_with("shot-runs/"), "{parts:?}");
+    }
 }
