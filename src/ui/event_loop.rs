@@ -24,6 +24,7 @@ pub fn run(
     signals: &StopSignals,
 ) -> std::io::Result<()> {
     let mut sampler = Sampler::spawn();
+    let input = spawn_input();
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut closed = false;
@@ -76,19 +77,36 @@ pub fn run(
         }
         let wait =
             last_draw.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed())).max(Duration::from_millis(5));
-        if event::poll(wait)? {
-            // Every key already typed, then back to the events.
-            loop {
-                match event::read()? {
-                    TermEvent::Key(key) => app.update(Msg::Key(key)),
-                    TermEvent::Resize(..) => terminal.autoresize()?,
-                    _ => {}
-                }
-                dirty = true;
-                if !event::poll(Duration::ZERO)? {
-                    break;
-                }
+        let first = match input.recv_timeout(wait) {
+            Ok(e) => e,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other("the terminal's input has closed"));
             }
+        };
+        // Every key already typed, then back to the events.
+        for e in std::iter::once(first).chain(input.try_iter()) {
+            match e {
+                TermEvent::Key(key) => app.update(Msg::Key(key)),
+                TermEvent::Resize(..) => terminal.autoresize()?,
+                _ => {}
+            }
+            dirty = true;
         }
     }
+}
+
+/// Reads terminal events on their own thread. crossterm's reader never returns once the
+/// terminal has hung up (it retries the end of file forever), so the loop must not wait inside
+/// it: this way signals are still seen and a failed draw still ends the dashboard cleanly.
+fn spawn_input() -> crossbeam_channel::Receiver<TermEvent> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let _ = std::thread::Builder::new().name("keys".into()).spawn(move || {
+        while let Ok(e) = event::read() {
+            if tx.send(e).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }

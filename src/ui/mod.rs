@@ -50,6 +50,10 @@ fn show(feed: &mut dyn Feed, marker: MarkerArg) -> anyhow::Result<App> {
     let mut terminal = terminal::enter().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
     let result = event_loop::run(&mut terminal, &mut app, feed, &signals);
     terminal::leave();
+    // Not dropped: ratatui's drop prints to stderr when the cursor cannot be shown, and printing
+    // to a terminal that has hung up panics (losing the run's final checkpoint). `leave` has
+    // already shown the cursor where there is a terminal to show it on.
+    std::mem::forget(terminal);
     result.map_err(|e| anyhow::anyhow!("terminal: {e}"))?;
     Ok(app)
 }

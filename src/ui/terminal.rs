@@ -19,9 +19,12 @@ pub fn enter() -> std::io::Result<DefaultTerminal> {
     ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout())).inspect_err(|_| leave())
 }
 
-/// Leaves the alternate screen and raw mode. Safe to call more than once.
+/// Leaves the alternate screen and raw mode, and shows the cursor. Safe to call more than once.
+/// Errors are ignored: after a hang-up there is no terminal to restore, and `ratatui::restore`
+/// would print to that dead terminal, which panics and loses the run's final checkpoint.
 pub fn leave() {
-    ratatui::restore();
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
 /// Chains a hook in front of the current one: a panic on the thread that owns the terminal
