@@ -70,34 +70,24 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     let has = |p: &str| parts.contains(&p);
     let steps = args.steps;
 
+    let fp32_loop = pipeline::LoopSpec {
+        depth: args.depth,
+        device: &args.device,
+        threads: args.threads,
+        batch_size: args.batch_size,
+        warmup: WARMUP as u64,
+        steps: steps as u64,
+        data_dir: &data_dir,
+        compute: Kind::Float,
+        first_in_process: true,
+    };
     if has("loop") {
         eprintln!("bench: full training loop ({} + {steps} steps)", WARMUP);
-        let spec = pipeline::LoopSpec {
-            depth: args.depth,
-            device: &args.device,
-            threads: args.threads,
-            batch_size: args.batch_size,
-            warmup: WARMUP as u64,
-            steps: steps as u64,
-            data_dir: &data_dir,
-            compute: Kind::Float,
-            first_in_process: true,
-        };
-        report.full_loop = Some(pipeline::full_loop(&spec)?);
+        report.full_loop = Some(pipeline::full_loop(&fp32_loop)?);
     }
     if has("loop-bf16") {
         eprintln!("bench: full training loop in bf16");
-        let spec = pipeline::LoopSpec {
-            depth: args.depth,
-            device: &args.device,
-            threads: args.threads,
-            batch_size: args.batch_size,
-            warmup: WARMUP as u64,
-            steps: steps as u64,
-            data_dir: &data_dir,
-            compute: Kind::BFloat16,
-            first_in_process: !has("loop"),
-        };
+        let spec = pipeline::LoopSpec { compute: Kind::BFloat16, first_in_process: !has("loop"), ..fp32_loop };
         report.full_loop_bf16 = Some(pipeline::full_loop(&spec)?);
     }
     // The parts below run on their own thread, as training does on the trainer thread: glibc's
