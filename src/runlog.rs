@@ -152,13 +152,10 @@ impl LogTail {
         self.file.read_to_end(&mut chunk).map_err(|e| LogError::Unreadable(self.path.clone(), e))?;
         self.pending.extend_from_slice(&chunk);
         let Some(last_nl) = self.pending.iter().rposition(|&b| b == b'\n') else {
-            if !self.header_seen && self.pending.is_empty() {
-                return Ok(0);
-            }
             return Ok(0);
         };
         let complete: Vec<u8> = self.pending.drain(..=last_nl).collect();
-        for raw in complete.split(|&b| b == b'\n').take_while(|_| true) {
+        for raw in complete.split(|&b| b == b'\n') {
             if raw.is_empty() {
                 continue;
             }

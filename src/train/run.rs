@@ -389,9 +389,7 @@ impl Run<'_> {
         let mut throughput = Throughput { durations: VecDeque::new(), batch: self.config.batch_size };
         let mut paused = false;
         let fault = Fault::from_env();
-        if self.iter == 0 || self.last_eval.is_none() {
-            self.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
-        }
+        self.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
         self.clock.start();
         while self.iter < self.config.iters {
             // Obey every command that has arrived; while paused, wait for the next one.
