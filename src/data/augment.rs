@@ -64,16 +64,17 @@ fn channel_affine() -> ([f32; 3], [f32; 3]) {
 
 /// The same as `Normalizer::apply(crop_and_flip(images[idx], crops))`, bit for bit, computed in
 /// plain Rust from the byte images `pixels` (N, 3, 32, 32) in one pass. Written NHWC when
-/// `channels_last` (the layout the network then reads), else NCHW.
+/// `channels_last` (the layout the network then reads), else NCHW, into `out`, which holds
+/// exactly `idx.len()` images; every element is written.
 ///
 /// Why: on the CPU the tensor version runs a dozen libtorch kernels on the prefetch thread, whose
 /// OpenMP team then competes with the training step's for the same cores; this touches no libtorch.
-pub fn augment_bytes(pixels: &[u8], idx: &[i64], crops: &Crops, channels_last: bool) -> Vec<f32> {
+pub fn augment_bytes(pixels: &[u8], idx: &[i64], crops: &Crops, channels_last: bool, out: &mut [f32]) {
     const S: usize = 32;
     const PLANE: usize = S * S;
     let pad = PAD as usize;
     let (scale, shift) = channel_affine();
-    let mut out = vec![0f32; idx.len() * 3 * PLANE];
+    assert_eq!(out.len(), idx.len() * 3 * PLANE, "output size");
     for (i, &img) in idx.iter().enumerate() {
         let src = &pixels[img as usize * 3 * PLANE..(img as usize + 1) * 3 * PLANE];
         let (dy, dx, flip) = (crops.dy[i] as usize, crops.dx[i] as usize, crops.flip[i]);
@@ -95,7 +96,6 @@ pub fn augment_bytes(pixels: &[u8], idx: &[i64], crops: &Crops, channels_last: b
             }
         }
     }
-    out
 }
 
 /// Per-channel normalisation with the training statistics, as float32 on the batch's device.
@@ -184,10 +184,13 @@ mod tests {
         let crops = Crops::random(&mut Pcg64::seed_from_u64(11), idx.len());
         let chosen = images.index_select(0, &Tensor::from_slice(&idx));
         let expect = Normalizer::new(Device::Cpu).apply(&crop_and_flip(&chosen, &crops));
-        let nchw = Tensor::from_slice(&augment_bytes(&pixels, &idx, &crops, false)).view([4, 3, 32, 32]);
-        assert!(nchw.equal(&expect));
-        let nhwc = Tensor::from_slice(&augment_bytes(&pixels, &idx, &crops, true)).view([4, 32, 32, 3]);
-        assert!(nhwc.permute([0, 3, 1, 2]).equal(&expect));
+        let built = |channels_last| {
+            let mut out = vec![f32::NAN; idx.len() * 3 * 32 * 32];
+            augment_bytes(&pixels, &idx, &crops, channels_last, &mut out);
+            Tensor::from_slice(&out)
+        };
+        assert!(built(false).view([4, 3, 32, 32]).equal(&expect));
+        assert!(built(true).view([4, 32, 32, 3]).permute([0, 3, 1, 2]).equal(&expect));
     }
 
     #[test]

@@ -96,14 +96,18 @@ impl Batcher {
         let order = self.order.batch(iter, self.batch_size);
         let crops = Crops::random(&mut rng_for(self.seed, CROP_STREAM, iter), self.batch_size);
         if let Some((pixels, labels)) = self.host_bytes() {
-            // CPU: the same batch built in plain Rust, no libtorch kernel on this thread.
+            // CPU: the same batch built in plain Rust, no libtorch kernel on this thread. Not
+            // even `Tensor::from_slice`: it zero-fills first, a parallel kernel that gives this
+            // thread an OpenMP team of its own, and with more OpenMP threads than CPUs libgomp
+            // makes the training step's threads sleep at every barrier (tests/openmp_teams.rs).
             let b = order.len() as i64;
-            let data = augment_bytes(pixels, &order, &crops, self.channels_last);
-            let images = if self.channels_last {
-                Tensor::from_slice(&data).view([b, 32, 32, 3]).permute([0, 3, 1, 2])
-            } else {
-                Tensor::from_slice(&data).view([b, 3, 32, 32])
-            };
+            let shape = if self.channels_last { [b, 32, 32, 3] } else { [b, 3, 32, 32] };
+            let images = Tensor::empty(shape, (Kind::Float, Device::Cpu));
+            // SAFETY: a fresh contiguous float CPU tensor of exactly this many elements, which
+            // nothing else references yet; every element is written before it is read.
+            let out = unsafe { std::slice::from_raw_parts_mut(images.data_ptr() as *mut f32, images.numel()) };
+            augment_bytes(pixels, &order, &crops, self.channels_last, out);
+            let images = if self.channels_last { images.permute([0, 3, 1, 2]) } else { images };
             let labels: Vec<i64> = order.iter().map(|&i| labels[i as usize]).collect();
             return Batch { iter, images, labels: Tensor::from_slice(&labels) };
         }
