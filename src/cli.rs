@@ -1,7 +1,7 @@
 //! The command line: clap definitions and their translation into a run config.
 
 use crate::config;
-use crate::protocol::{RunConfig, Shortcut};
+use crate::protocol::{Precision, RunConfig, Shortcut};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -125,6 +125,10 @@ pub struct TrainArgs {
     /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Convolutions and activations in fp32, or bf16 (mixed precision: weights, BatchNorm and the
+    /// loss stay fp32). bf16 pays on GPUs; on CPUs without AMX it is slower.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
     /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -274,6 +278,7 @@ impl TrainArgs {
         c.seed = self.seed;
         c.device = self.device.clone();
         c.threads = self.threads;
+        c.precision = self.precision;
         if self.batch_size == 0 {
             return Err("--batch-size must be at least 1".into());
         }

@@ -1,7 +1,7 @@
 //! Building a run's config from the paper's recipe and checking one before it is used.
 
 use crate::model::blocks_per_stage;
-use crate::protocol::{RunConfig, Shortcut, Warmup};
+use crate::protocol::{Precision, RunConfig, Shortcut, Warmup};
 use crate::reference::recipe;
 use crate::train::schedule::scaled_milestones;
 use std::path::PathBuf;
@@ -31,6 +31,7 @@ pub fn paper(depth: u32, data_dir: PathBuf) -> RunConfig {
         device: "auto".into(),
         threads: None,
         data_dir,
+        precision: Precision::Fp32,
     }
 }
 

@@ -4,7 +4,7 @@
 //! option B, `stage{s}.block0.proj.{conv,bn}`; a deeper network of the same family contains every
 //! name of a shallower one, which is what growing relies on.
 
-use crate::protocol::Shortcut;
+use crate::protocol::{Precision, Shortcut};
 use tch::nn::{self, Init, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -123,6 +123,14 @@ impl Block {
             Projection::Conv(proj) => proj.0.forward(xs).apply_t(&proj.1, train),
         };
         (ys + short).relu()
+    }
+}
+
+/// The tensor kind that a run's precision computes convolutions and activations in.
+pub fn compute_kind(precision: Precision) -> Kind {
+    match precision {
+        Precision::Fp32 => Kind::Float,
+        Precision::Bf16 => Kind::BFloat16,
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// version of their major and skip event kinds they do not know.
 pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 0;
+pub const SCHEMA_MINOR: u32 = 1;
 
 /// Shortcut connection used where a residual block changes shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -20,6 +20,18 @@ pub enum Shortcut {
     A,
     /// 1x1 strided convolution + BatchNorm projection where the shape changes.
     B,
+}
+
+/// Precision of the convolutions and activations. Weights, BatchNorm, the classifier and the
+/// loss stay fp32 in both (see `model::ResNet::compute`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    /// bfloat16: fp32's range, so no loss scaling. Fast on GPUs and on CPUs with AMX; slower
+    /// than fp32 on AVX-512 CPUs without it (README, Performance).
+    Bf16,
 }
 
 /// The ResNet-110 style warm-up: a lower learning rate for the first iterations.
@@ -55,6 +67,9 @@ pub struct RunConfig {
     /// Intra-op threads for libtorch on CPU (None: libtorch's default).
     pub threads: Option<usize>,
     pub data_dir: PathBuf,
+    /// Absent in logs and run folders written before schema 1.1: those ran in fp32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// Which images an evaluation was made on.
@@ -306,6 +321,19 @@ pub fn now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_written_before_precision_existed_reads_as_fp32() {
+        // The shipped run's config, written with schema 1.0, has no precision field.
+        let old = std::fs::read_to_string("assets/runs/resnet20-3000it/config.json").unwrap();
+        assert!(!old.contains("precision"));
+        let config: RunConfig = serde_json::from_str(&old).unwrap();
+        assert_eq!(config.precision, Precision::Fp32);
+        let bf16 = RunConfig { precision: Precision::Bf16, ..config };
+        let line = serde_json::to_string(&bf16).unwrap();
+        assert!(line.contains(r#""precision":"bf16""#), "{line}");
+        assert_eq!(serde_json::from_str::<RunConfig>(&line).unwrap(), bf16);
+    }
 
     #[test]
     fn a_non_finite_loss_survives_the_log() {

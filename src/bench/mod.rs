@@ -11,6 +11,7 @@ pub use report::Report;
 
 use crate::cli::BenchArgs;
 use crate::data::cifar;
+use crate::protocol::Precision;
 use anyhow::{Context, Result, bail};
 use measure::Variant;
 use tch::{Device, Kind};
@@ -78,7 +79,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         warmup: WARMUP as u64,
         steps: steps as u64,
         data_dir: &data_dir,
-        compute: Kind::Float,
+        precision: Precision::Fp32,
         first_in_process: true,
     };
     if has("loop") {
@@ -87,7 +88,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     }
     if has("loop-bf16") {
         eprintln!("bench: full training loop in bf16");
-        let spec = pipeline::LoopSpec { compute: Kind::BFloat16, first_in_process: !has("loop"), ..fp32_loop };
+        let spec = pipeline::LoopSpec { precision: Precision::Bf16, first_in_process: !has("loop"), ..fp32_loop };
         report.full_loop_bf16 = Some(pipeline::full_loop(&spec)?);
     }
     // The parts below run on their own thread, as training does on the trainer thread: glibc's

@@ -2,7 +2,7 @@
 //! augmentation, prefetch thread, events and run log, timed from the events it sends.
 
 use super::procinfo;
-use crate::protocol::{Envelope, Event};
+use crate::protocol::{Envelope, Event, Precision};
 use crate::train::{Options, Plan, Trainer};
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -34,7 +34,7 @@ pub struct LoopSpec<'a> {
     pub warmup: u64,
     pub steps: u64,
     pub data_dir: &'a Path,
-    pub compute: tch::Kind,
+    pub precision: Precision,
     pub first_in_process: bool,
 }
 
@@ -52,13 +52,14 @@ fn run_in(spec: &LoopSpec, runs_dir: &Path) -> Result<LoopResult> {
     config.device = spec.device.to_string();
     config.threads = spec.threads;
     config.warmup = None;
+    config.precision = spec.precision;
     let iters = spec.warmup + spec.steps;
     crate::config::set_length(&mut config, iters, None);
     // One evaluation at the end, one checkpoint: the timed steps see neither.
     config.eval_every = iters;
     config.checkpoint_every = iters;
     config.keep_checkpoints = 1;
-    let options = Options { runs_dir: runs_dir.to_path_buf(), compute: spec.compute, ..Options::default() };
+    let options = Options { runs_dir: runs_dir.to_path_buf(), ..Options::default() };
     let spawned = Instant::now();
     let trainer = Trainer::spawn(Plan::New { config, runs_dir: runs_dir.to_path_buf() }, options);
     let mut first: Option<(f64, Option<f64>)> = None;

@@ -3,7 +3,7 @@
 //! Markdown or JSON.
 
 use crate::cli::{SummaryArgs, TableFormat};
-use crate::protocol::{EndReason, EvalSet, Shortcut};
+use crate::protocol::{EndReason, EvalSet, Precision, Shortcut};
 use crate::reference;
 use crate::report::history::History;
 use crate::runlog::RunLog;
@@ -58,6 +58,7 @@ pub struct RunSummary {
     /// Training seconds, pauses excluded.
     pub train_secs: Option<f64>,
     pub device: Option<String>,
+    pub precision: Option<Precision>,
     pub status: RunStatus,
     /// 1, plus one per resume.
     pub starts: usize,
@@ -101,6 +102,7 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         reimpl_error: paper.and_then(|p| p.reimpl_error),
         train_secs: h.train_secs(),
         device: info.map(|i| i.device.clone()),
+        precision: info.map(|i| i.config.precision),
         status,
         starts: h.starts,
     }
@@ -234,6 +236,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
         "reimpl_error",
         "train_secs",
         "device",
+        "precision",
         "status",
         "starts",
     ])?;
@@ -255,6 +258,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
             s(r.reimpl_error.map(|v| v.to_string())),
             s(r.train_secs.map(|v| v.to_string())),
             s(r.device.clone()),
+            s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
             r.status.as_str().to_string(),
             r.starts.to_string(),
         ])?;

@@ -207,7 +207,7 @@ pub fn prune(dir: &Path, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Shortcut;
+    use crate::protocol::{Precision, Shortcut};
 
     pub fn config() -> RunConfig {
         RunConfig {
@@ -228,6 +228,8 @@ mod tests {
             device: "cpu".into(),
             threads: None,
             data_dir: "/data".into(),
+            // Not the default, so the round trips below show that it is kept.
+            precision: Precision::Bf16,
         }
     }
 

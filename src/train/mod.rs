@@ -36,13 +36,11 @@ pub struct Options {
     pub channels_last: bool,
     /// Batches prepared ahead of the running step.
     pub prefetch: usize,
-    /// Precision of convolutions and activations (see `model::ResNet::compute`): fp32 by default.
-    pub compute: tch::Kind,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2, compute: tch::Kind::Float }
+        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2 }
     }
 }
 

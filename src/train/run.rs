@@ -190,7 +190,7 @@ pub fn start(
     if channels_last {
         network.to_channels_last();
     }
-    network.net.compute = session.options.compute;
+    network.net.compute = crate::model::compute_kind(config.precision);
     let trainable: Vec<(String, Tensor)> = {
         let mut v: Vec<(String, Tensor)> =
             network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();

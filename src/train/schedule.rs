@@ -46,6 +46,7 @@ mod tests {
             device: "cpu".into(),
             threads: None,
             data_dir: "d".into(),
+            precision: Default::default(),
         }
     }
 

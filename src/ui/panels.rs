@@ -4,6 +4,7 @@
 use super::app::{App, EventLine, Tone};
 use super::charts::format_iters;
 use super::view::group_digits;
+use crate::protocol::Precision;
 use crate::reference::paper_result;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -41,10 +42,12 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
         lines.push(kv(app, "recipe", format!("lr {} mom {} wd {:e}", c.lr, c.momentum, c.weight_decay)));
         let milestones: Vec<String> = c.milestones.iter().map(|m| format_iters(*m as f64)).collect();
         let warmup = c.warmup.map(|w| format!(" warm {}@{}", w.iters, w.lr)).unwrap_or_default();
+        // Only the unusual precision is named: fp32 is what the paper trained in.
+        let precision = if c.precision == Precision::Bf16 { " · bf16" } else { "" };
         lines.push(kv(
             app,
             "",
-            format!("batch {} · {:?} · lr/10 at {}{warmup}", c.batch_size, c.shortcut, milestones.join(",")),
+            format!("batch {} · {:?}{precision} · lr/10 at {}{warmup}", c.batch_size, c.shortcut, milestones.join(",")),
         ));
         let refs = paper_result(c.depth)
             .map(|r| {
