@@ -1,7 +1,8 @@
 //! The `--no-ui` front end: a progress bar on a terminal, one plain line per evaluation
-//! otherwise. SIGINT, SIGTERM and SIGHUP ask the trainer to checkpoint and stop.
+//! otherwise. SIGINT, SIGTERM and SIGHUP ask the trainer to checkpoint and stop; a second one
+//! quits at once.
 
-use crate::protocol::{Command, EndReason, Envelope, Event, RunInfo};
+use crate::protocol::{CheckpointReason, Command, EndReason, Envelope, Event, RunInfo};
 use crate::signals::StopSignals;
 use crate::train::Trainer;
 use std::io::IsTerminal;
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 /// Exit code of a run that diverged (NaN or infinite loss).
 pub const EXIT_DIVERGED: u8 = 3;
+/// Exit code of a run that ended but whose final checkpoint could not be written.
+pub const EXIT_FINAL_CHECKPOINT_FAILED: u8 = 4;
 
 /// How the progress is shown.
 enum Progress {
@@ -41,20 +44,29 @@ pub fn run(trainer: Trainer) -> ExitCode {
         Progress::Lines
     };
     let mut info: Option<RunInfo> = None;
-    let mut code = ExitCode::SUCCESS;
-    let mut stop_sent = false;
+    let mut code = 0;
+    let mut stopping = false;
     let mut last_eval = String::new();
+    let mut final_checkpoint = FinalCheckpoint::default();
     loop {
-        if signals.raised() && !stop_sent {
-            progress.say("signal received: writing a checkpoint and stopping");
+        let signalled = signals.received();
+        if signalled >= 2 {
+            if let Progress::Bar(bar) = &progress {
+                bar.finish_and_clear();
+            }
+            crate::signals::quit_now();
+        }
+        if signalled == 1 && !stopping {
+            progress.say("signal received: writing a checkpoint and stopping (Ctrl-C again quits at once)");
             let _ = trainer.commands.send(Command::Stop);
-            stop_sent = true;
+            stopping = true;
         }
         let Envelope { event, .. } = match trainer.events.recv_timeout(Duration::from_millis(100)) {
             Ok(e) => e,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
+        final_checkpoint.see(&event);
         match event {
             Event::RunStarted { run, .. } => {
                 progress.say(&format!(
@@ -107,7 +119,7 @@ pub fn run(trainer: Trainer) -> ExitCode {
                     last_good.map(|p| p.display().to_string()).unwrap_or_else(|| "none".into())
                 ));
                 let _ = trainer.commands.send(Command::Stop);
-                code = ExitCode::from(EXIT_DIVERGED);
+                code = EXIT_DIVERGED;
             }
             Event::Finished { summary, .. } => {
                 let err = |e: Option<f64>| e.map(|v| format!("{v:.2}%")).unwrap_or_else(|| "-".into());
@@ -121,7 +133,7 @@ pub fn run(trainer: Trainer) -> ExitCode {
                     summary.best_iter.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
                 ));
                 if summary.reason == EndReason::Diverged {
-                    code = ExitCode::from(EXIT_DIVERGED);
+                    code = EXIT_DIVERGED;
                 }
             }
             Event::Error { message, fatal, .. } => {
@@ -130,7 +142,7 @@ pub fn run(trainer: Trainer) -> ExitCode {
                         bar.finish_and_clear();
                     }
                     eprintln!("resnet-tui: error: {message}");
-                    code = ExitCode::FAILURE;
+                    code = 1;
                 } else {
                     progress.say(&format!("warning: {message}"));
                 }
@@ -141,7 +153,40 @@ pub fn run(trainer: Trainer) -> ExitCode {
         bar.finish_and_clear();
     }
     trainer.join();
-    code
+    if let Some(iter) = final_checkpoint.missing
+        && code == 0
+    {
+        eprintln!(
+            "resnet-tui: error: the final checkpoint (iteration {iter}) was not written (see the warning above); \
+             `resume` continues from the newest checkpoint on disk"
+        );
+        code = EXIT_FINAL_CHECKPOINT_FAILED;
+    }
+    ExitCode::from(code)
+}
+
+/// Whether a run's final checkpoint was written, read from the events alone: the trainer writes
+/// it (a `Checkpoint` event, reason `Final`) just before it reports the run `Completed`, `Stopped`
+/// or `Switched`, so one of those without it means the write failed (a warning said why).
+#[derive(Default)]
+struct FinalCheckpoint {
+    written: bool,
+    /// The iteration of an ended run whose final checkpoint is missing.
+    missing: Option<u64>,
+}
+
+impl FinalCheckpoint {
+    fn see(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { .. } => self.written = false,
+            Event::Checkpoint { reason: CheckpointReason::Final, .. } => self.written = true,
+            // A diverged run keeps its last good checkpoint on purpose: there is no final one.
+            Event::Finished { summary, .. } if summary.reason != EndReason::Diverged && !self.written => {
+                self.missing = Some(summary.iters);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Seconds left for `iters` iterations at the measured throughput.

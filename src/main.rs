@@ -1,5 +1,6 @@
 //! The `resnet-tui` binary: parse the command line, call into the library, map errors to one
-//! line on stderr and an exit code (1 for errors, 2 for bad usage, 3 for a diverged run).
+//! line on stderr and an exit code (1 for errors, 2 for bad usage, 3 for a diverged run, 4 for a
+//! run whose final checkpoint was not written, 130 when a second Ctrl-C quit without waiting).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;

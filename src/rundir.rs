@@ -64,7 +64,16 @@ impl RunDir {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
         let run = RunDir::lock(path.to_path_buf(), name)?;
         std::fs::create_dir_all(run.checkpoints()).map_err(|e| RunDirError::Write(run.checkpoints(), e))?;
+        run.remove_stale_temps();
         Ok((run, config))
+    }
+
+    /// Removes what a process killed mid-write left: the temporary files of its checkpoints and
+    /// config. Only under the lock: no other process can be writing them now.
+    fn remove_stale_temps(&self) {
+        use crate::train::checkpoint::remove_stale_temps;
+        remove_stale_temps(&self.checkpoints(), |name| name.ends_with(".safetensors"));
+        remove_stale_temps(&self.path, |name| name == CONFIG_NAME);
     }
 
     fn lock(path: PathBuf, name: String) -> Result<RunDir, RunDirError> {
@@ -120,6 +129,31 @@ mod tests {
         let b = RunDir::create(dir.path(), &config()).unwrap();
         assert_ne!(a.path, b.path);
         assert!(a.name.ends_with("resnet20") || a.name.contains("resnet20"));
+    }
+
+    #[test]
+    fn opening_a_run_removes_the_temporary_files_of_interrupted_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = RunDir::create(dir.path(), &config()).unwrap().path;
+        let checkpoints = path.join(CHECKPOINT_DIR);
+        let stale = [
+            checkpoints.join(".iter-00000004.safetensors.tmp"),
+            checkpoints.join(".best.safetensors.tmp"),
+            path.join(".config.json.tmp"),
+        ];
+        let kept =
+            [checkpoints.join("iter-00000002.safetensors"), checkpoints.join("notes.tmp"), path.join(".notes.tmp")];
+        for file in stale.iter().chain(&kept) {
+            std::fs::write(file, b"partial").unwrap();
+        }
+        let (_run, cfg) = RunDir::open(&path).unwrap();
+        assert_eq!(cfg, config());
+        for file in &stale {
+            assert!(!file.exists(), "{} is left", file.display());
+        }
+        for file in &kept {
+            assert_eq!(std::fs::read(file).unwrap(), b"partial", "{}", file.display());
+        }
     }
 
     #[test]

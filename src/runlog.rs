@@ -236,7 +236,8 @@ mod tests {
         w.write(&step(2)).unwrap();
         drop(w);
         let first = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_string();
-        assert!(first.contains("resnet-tui/runlog") && first.contains("1.0"), "{first}");
+        let version = format!("{SCHEMA_MAJOR}.{SCHEMA_MINOR}");
+        assert!(first.contains("resnet-tui/runlog") && first.contains(&version), "{first}");
         let log = read_strict(&path).unwrap();
         assert_eq!(log.events, vec![step(1), step(2)]);
         assert!(log.warnings.is_empty());

@@ -388,6 +388,34 @@ fn a_signal_checkpoints_and_quits_without_asking() {
 }
 
 #[test]
+fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
+    // Two signals: the first stops cleanly and says how to quit at once, the second does.
+    let mut app = running_app();
+    app.update(Msg::Signal);
+    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+    let s = screen(&app);
+    assert!(s.contains("STOPPING…") && s.contains("ctrl-c again quits at once"), "{s}");
+    assert!(!app.should_quit());
+    app.update(Msg::Signal);
+    assert!(app.should_quit() && app.interrupted);
+    assert_eq!(app.exit_code(), resnet_tui::signals::EXIT_INTERRUPTED);
+    assert!(sent(&mut app).is_empty());
+
+    // Keys: ctrl-c asks, ctrl-c confirms, and while stopping the key bar offers ctrl-c to quit now.
+    let ctrl_c = || Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    let mut app = running_app();
+    app.update(ctrl_c());
+    app.update(ctrl_c());
+    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+    assert!(!app.should_quit());
+    let s = screen(&app);
+    assert!(s.contains("ctrl-c quit now"), "{s}");
+    app.update(ctrl_c());
+    assert!(app.should_quit());
+    assert_eq!(app.exit_code(), 130);
+}
+
+#[test]
 fn a_finished_run_stays_on_screen_until_q() {
     let mut app = running_app();
     app.update(event(

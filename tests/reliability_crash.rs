@@ -148,3 +148,59 @@ fn a_run_being_trained_cannot_be_resumed_by_a_second_process() {
     signal(&again, SIGTERM);
     assert!(wait_exit(&mut again).success());
 }
+
+#[test]
+fn a_second_sigint_quits_at_once_with_130_and_the_run_stays_resumable() {
+    let s = Sandbox::new();
+    // The trainer stalls before step 6, as a very long step or a hung disk would: the clean
+    // stop the first SIGINT asks for cannot finish, and the second must not wait for it.
+    let mut cmd = s.train(&recipe());
+    cmd.env("RESNET_TUI_FAULT", "stall@5");
+    let stderr_path = s.path("stderr");
+    let said = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let mut child = spawn(cmd, &stderr_path);
+    let run = wait_for_run(&mut child, &s.runs());
+    wait_until(&mut child, "five steps are logged", || steps_logged(&run) >= 5);
+    signal(&child, SIGINT);
+    wait_until(&mut child, "the stop is announced", || said().contains("Ctrl-C again quits at once"));
+    assert!(child.try_wait().unwrap().is_none(), "the first SIGINT waits for the final checkpoint");
+    signal(&child, SIGINT);
+    let status = wait_exit(&mut child);
+    let err = said();
+    assert_eq!(status.code(), Some(130), "stderr:\n{err}");
+    assert!(err.lines().last().is_some_and(|l| l.starts_with("resnet-tui: interrupted: ")), "{err}");
+    for bad in ["panicked", "stack backtrace", "internal error"] {
+        assert!(!err.contains(bad), "{err}");
+    }
+    // Nothing was waited for (no final checkpoint, no summary), and what is on disk reads back.
+    assert!(finished(&run).is_empty());
+    assert_eq!(checkpoint_iters(&run), vec![2, 4]);
+    check_after_kill(&run, 1);
+    assert_ok(&output(resume(&run)));
+    assert_eq!(start_iters(&run), vec![0, 4]);
+    assert!(completed(&run));
+}
+
+#[test]
+fn temporary_files_left_by_a_kill_mid_write_are_removed_when_the_run_resumes() {
+    let s = Sandbox::new();
+    assert_ok(&output(s.train(&["--iters", "4", "--checkpoint-every", "2"])));
+    let run = s.only_run();
+    let dir = run.join("checkpoints");
+    // What a kill between creating a temporary file and renaming it leaves behind.
+    let stale =
+        [dir.join(".iter-00000006.safetensors.tmp"), dir.join(".best.safetensors.tmp"), run.join(".config.json.tmp")];
+    // Files of other names are the user's: they stay.
+    let others = [dir.join("notes.tmp"), dir.join("iter-00000006.safetensors.tmp"), run.join(".notes.tmp")];
+    for file in stale.iter().chain(&others) {
+        std::fs::write(file, b"half a checkpoint").unwrap();
+    }
+    assert_ok(&output(resume(&run)));
+    for file in &stale {
+        assert!(!file.exists(), "{} is still there", file.display());
+    }
+    for file in &others {
+        assert_eq!(std::fs::read(file).unwrap(), b"half a checkpoint", "{}", file.display());
+    }
+    assert_eq!(start_iters(&run), vec![0, 4]);
+}

@@ -63,7 +63,8 @@ fn a_checkpoint_that_cannot_be_written_is_reported_and_training_goes_on() {
         std::fs::create_dir(b).unwrap();
     }
     let out = output(resume(&run));
-    assert_ok(&out);
+    // The final checkpoint (12) is blocked too: the run says so in its exit code (see below).
+    assert_eq!(out.status.code(), Some(4), "stderr:\n{}", stderr(&out));
     let err = stderr(&out);
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("checkpoint not written")).collect();
     assert!(!warnings.is_empty(), "{err}");
@@ -90,6 +91,49 @@ fn a_checkpoint_that_cannot_be_written_is_reported_and_training_goes_on() {
     assert_ok(&output(resume(&run)));
     assert_eq!(start_iters(&run), vec![0, 6, 6]);
     assert_eq!(checkpoint_iters(&run), vec![8, 10, 12]);
+}
+
+#[test]
+fn a_run_whose_final_checkpoint_cannot_be_written_exits_4_with_one_line() {
+    let s = Sandbox::new();
+    assert_ok(&output(s.train(&["--iters", "4", "--checkpoint-every", "2", "--eval-every", "2"])));
+    let run = s.only_run();
+    let dir = run.join("checkpoints");
+    let blocker = |iter: u64| {
+        let path = dir.join(format!(".iter-{iter:08}.safetensors.tmp"));
+        std::fs::create_dir(&path).unwrap();
+        path
+    };
+
+    // Only a periodic checkpoint (6) fails: a warning, and the run still exits 0.
+    set_iters(&run, 8);
+    let periodic = blocker(6);
+    let out = output(resume(&run));
+    assert_ok(&out);
+    assert!(stderr(&out).contains("warning: checkpoint not written"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("error:"), "{}", stderr(&out));
+    assert_eq!(checkpoint_iters(&run), vec![2, 4, 8]);
+    std::fs::remove_dir(periodic).unwrap();
+
+    // The final checkpoint (10) fails: exit 4 and one line saying so, after the warning.
+    set_iters(&run, 10);
+    let last = blocker(10);
+    let out = output(resume(&run));
+    assert_eq!(out.status.code(), Some(4), "stderr:\n{}", stderr(&out));
+    let line = assert_refused(&out, &["final checkpoint (iteration 10) was not written", "resume"]);
+    assert!(line.starts_with("resnet-tui: error: "), "{line}");
+    let err = stderr(&out);
+    let warned = err.find("warning: checkpoint not written").expect("a warning");
+    assert!(warned < err.find(&line).unwrap(), "{err}");
+    let summary = finished(&run).pop().unwrap();
+    assert_eq!((summary.reason, summary.iters), (EndReason::Completed, 10), "the run itself ended");
+    assert_eq!(checkpoint_iters(&run), vec![2, 4, 8]);
+
+    // Once the disk takes it, a resume redoes the last steps and writes it.
+    std::fs::remove_dir(last).unwrap();
+    assert_ok(&output(resume(&run)));
+    assert_eq!(start_iters(&run), vec![0, 4, 8, 8]);
+    assert_eq!(checkpoint_iters(&run).last(), Some(&10));
 }
 
 /// A fault injected before step 4: one error line, a non-zero exit, the error in the run's log,

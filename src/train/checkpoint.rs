@@ -158,7 +158,7 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let err = |e| CheckpointError::Write(path.to_path_buf(), e);
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
+    let tmp = dir.join(temp_name(path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -170,6 +170,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(err)
+}
+
+/// The name `write_atomic` gives the temporary file for `name`: hidden, in the same folder (a
+/// rename is only atomic within one file system).
+fn temp_name(name: &str) -> String {
+    format!(".{name}.tmp")
+}
+
+/// Removes the temporary files that `write_atomic` left in `dir` when the process was killed
+/// mid-write, for the files named `is_target`; nothing else, and no folder. Only for a folder
+/// that no other process writes into (a run directory under its lock). Returns what it removed.
+pub fn remove_stale_temps(dir: &Path, is_target: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let stale = std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|e| {
+        let name = e.file_name();
+        let target = name.to_str().and_then(|n| n.strip_prefix('.')).and_then(|n| n.strip_suffix(".tmp"));
+        // The entry's own type: a symbolic link of that name is not followed, and is left alone.
+        target.is_some_and(|t| !t.is_empty() && is_target(t)) && e.file_type().is_ok_and(|t| t.is_file())
+    });
+    stale.map(|e| e.path()).filter(|p| std::fs::remove_file(p).is_ok()).collect()
 }
 
 /// File name of the periodic checkpoint after `iter` iterations; sorts by iteration.
@@ -281,6 +300,32 @@ mod tests {
         assert!(
             std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
         );
+    }
+
+    #[test]
+    fn only_the_writers_stale_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let stale = [".iter-00000004.safetensors.tmp", ".best.safetensors.tmp"];
+        let kept =
+            ["iter-00000002.safetensors", "iter-00000002.safetensors.tmp", ".notes.tmp", ".safetensors.tmp", "x.tmp"];
+        for name in stale.iter().chain(&kept) {
+            std::fs::write(d.join(name), b"partial").unwrap();
+        }
+        // A folder of the temporary files' name (how the fault tests block a write) stays.
+        std::fs::create_dir(d.join(".iter-00000006.safetensors.tmp")).unwrap();
+        let mut removed = remove_stale_temps(d, |t| t.ends_with(".safetensors"));
+        removed.sort();
+        let mut expected: Vec<PathBuf> = stale.iter().map(|n| d.join(n)).collect();
+        expected.sort();
+        assert_eq!(removed, expected);
+        let mut left: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let mut want: Vec<String> =
+            kept.iter().chain(&[".iter-00000006.safetensors.tmp"]).map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(left, want);
     }
 
     proptest::proptest! {

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod device;
 pub mod evaluate;
+mod fault;
 mod run;
 pub mod schedule;
 pub mod sgd;

@@ -3,6 +3,7 @@
 
 use super::checkpoint::{self, BEST_NAME, Checkpoint, TrainState};
 use super::evaluate::evaluate;
+use super::fault::Fault;
 use super::schedule::lr_at;
 use super::sgd::Sgd;
 use super::{Plan, Session, SessionData, device};
@@ -39,43 +40,6 @@ pub struct Carried {
     momentum: Vec<(String, Tensor)>,
     iter: u64,
     from_name: String,
-}
-
-/// A fault the reliability tests inject through `RESNET_TUI_FAULT` (unset in normal use):
-/// `panic@N` panics before step N+1, `torch@N` makes libtorch throw there.
-#[derive(Clone, Copy)]
-struct Fault {
-    kind: FaultKind,
-    iter: u64,
-}
-
-#[derive(Clone, Copy)]
-enum FaultKind {
-    Panic,
-    Torch,
-}
-
-impl Fault {
-    fn from_env() -> Option<Fault> {
-        let spec = std::env::var("RESNET_TUI_FAULT").ok()?;
-        let (kind, iter) = spec.split_once('@')?;
-        let kind = match kind {
-            "panic" => FaultKind::Panic,
-            "torch" => FaultKind::Torch,
-            _ => return None,
-        };
-        Some(Fault { kind, iter: iter.parse().ok()? })
-    }
-
-    fn inject(self) {
-        match self.kind {
-            FaultKind::Panic => panic!("injected fault at iteration {}", self.iter),
-            FaultKind::Torch => {
-                let a = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
-                let _ = a.matmul(&a);
-            }
-        }
-    }
 }
 
 /// Training seconds, pauses excluded.

@@ -148,6 +148,8 @@ pub struct App {
     pub pause_pending: Option<bool>,
     /// Stop was sent; the dashboard quits when the trainer has ended.
     pub stopping: bool,
+    /// A second stop request while stopping: quit at once, without waiting for the trainer.
+    pub interrupted: bool,
     pub source_closed: bool,
     pub fatal: Option<String>,
     pub system: Option<SystemSample>,
@@ -171,6 +173,7 @@ impl App {
             overlay: Overlay::None,
             pause_pending: None,
             stopping: false,
+            interrupted: false,
             source_closed: false,
             fatal: None,
             system: None,
@@ -197,9 +200,13 @@ impl App {
         SMOOTHING[self.smoothing]
     }
 
-    /// The process exit code once the dashboard closes: 1 after a fatal error, 3 when the last
-    /// run diverged and was not recovered (as `--no-ui`), 0 otherwise.
+    /// The process exit code once the dashboard closes: 130 when quit without waiting for the
+    /// trainer, 1 after a fatal error, 3 when the last run diverged and was not recovered (as
+    /// `--no-ui`), 0 otherwise.
     pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            return crate::signals::EXIT_INTERRUPTED;
+        }
         if self.fatal.is_some() && self.mode == Mode::Live {
             return 1;
         }
@@ -220,7 +227,8 @@ impl App {
         let mut scopes = Vec::new();
         match self.mode {
             Mode::Replay => scopes.push(Scope::Replay),
-            Mode::Live if self.stopping || self.source_closed => {}
+            Mode::Live if self.source_closed => {}
+            Mode::Live if self.stopping => scopes.push(Scope::Stopping),
             Mode::Live => match self.current().map(|r| &r.state) {
                 Some(RunState::Diverged { .. }) => scopes.push(Scope::Diverged),
                 None => scopes.push(Scope::Training),
@@ -246,8 +254,10 @@ impl App {
             }
             Msg::Signal => {
                 if self.running() {
-                    self.note("signal received: checkpointing and quitting", Tone::Warn);
+                    self.note("signal received: checkpointing and quitting (ctrl-c again quits at once)", Tone::Warn);
                     self.stop();
+                } else if self.mode == Mode::Live && self.stopping && !self.source_closed {
+                    self.quit_at_once();
                 } else {
                     self.quit = true;
                 }
@@ -277,6 +287,13 @@ impl App {
     /// A live run is still going: quitting must checkpoint and stop it first.
     fn running(&self) -> bool {
         self.mode == Mode::Live && !self.source_closed && !self.stopping && self.current().is_none_or(|r| r.is_active())
+    }
+
+    /// The user will not wait for the final checkpoint: the loop ends and the process exits
+    /// without joining the trainer.
+    fn quit_at_once(&mut self) {
+        self.interrupted = true;
+        self.quit = true;
     }
 
     fn stop(&mut self) {
@@ -324,9 +341,10 @@ impl App {
                 }
             }
             Action::ConfirmQuit => {
-                self.note("checkpointing and quitting…", Tone::Info);
+                self.note("checkpointing and quitting… (ctrl-c again quits at once)", Tone::Info);
                 self.stop();
             }
+            Action::QuitNow => self.quit_at_once(),
             Action::Recover => {
                 self.effects.push(Effect::Send(Command::Recover { lr_factor: 0.1 }));
                 self.note("recovering from the last good checkpoint at lr x0.1…", Tone::Info);

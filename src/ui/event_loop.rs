@@ -48,8 +48,8 @@ pub fn run(
                 break;
             }
         }
-        if signals.raised() {
-            signals.clear();
+        // One message per signal: a second one while stopping quits at once.
+        for _ in 0..signals.take() {
             app.update(Msg::Signal);
             dirty = true;
         }

@@ -25,6 +25,7 @@ pub enum Action {
     ChooserFresh,
     ChooserGrow,
     ConfirmQuit,
+    QuitNow,
     Close,
 }
 
@@ -43,6 +44,8 @@ pub enum Scope {
     Chooser,
     /// The quit question is asked.
     Confirm,
+    /// A live run was told to stop and writes its final checkpoint.
+    Stopping,
     /// The help overlay is open.
     Help,
 }
@@ -112,6 +115,14 @@ pub const KEYS: &[Binding] = &[
         "checkpoint the run and quit",
         A::ConfirmQuit,
         S::Confirm,
+    ),
+    bind(
+        &[K::Ctrl('c')],
+        "ctrl-c",
+        Some("quit now"),
+        "quit at once, without waiting for the final checkpoint",
+        A::QuitNow,
+        S::Stopping,
     ),
     bind(&[K::Up, K::Char('k')], "↑/k", None, "previous depth", A::ChooserUp, S::Chooser),
     bind(&[K::Down, K::Char('j')], "↓/j", None, "next depth", A::ChooserDown, S::Chooser),
@@ -225,5 +236,7 @@ mod tests {
         assert_eq!(lookup(&press(KeyCode::Char('c')), &[Scope::Replay, Scope::Any]), None);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(lookup(&ctrl_c, &[Scope::Training, Scope::Any]), Some(Action::Quit));
+        assert_eq!(lookup(&ctrl_c, &[Scope::Stopping, Scope::Any]), Some(Action::QuitNow));
+        assert_eq!(lookup(&press(KeyCode::Char('q')), &[Scope::Stopping, Scope::Any]), Some(Action::Quit));
     }
 }

@@ -26,6 +26,10 @@ use std::process::ExitCode;
 pub fn run_live(trainer: Trainer, marker: MarkerArg) -> anyhow::Result<ExitCode> {
     let mut feed = LiveFeed { trainer };
     let shown = show(&mut feed, marker);
+    if shown.as_ref().is_ok_and(|app| app.interrupted) {
+        // The terminal is restored; the trainer, busy with a step or the checkpoint, is not waited for.
+        crate::signals::quit_now();
+    }
     // A trainer that still waits (after a divergence, or the terminal failed) is told to stop
     // and ends cleanly: checkpoint, summary, log.
     let _ = feed.trainer.commands.send(crate::protocol::Command::Stop);

@@ -219,7 +219,7 @@ fn popup(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str, ap
 fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let mode_scopes: &[Scope] = match app.mode {
-        Mode::Live => &[Scope::Training, Scope::Diverged, Scope::Any, Scope::Chooser, Scope::Confirm],
+        Mode::Live => &[Scope::Training, Scope::Diverged, Scope::Any, Scope::Chooser, Scope::Confirm, Scope::Stopping],
         Mode::Replay => &[Scope::Replay, Scope::Any],
     };
     let mut lines = Vec::new();
@@ -231,6 +231,7 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
             Scope::Any => "always",
             Scope::Chooser => "depth chooser",
             Scope::Confirm => "quit question",
+            Scope::Stopping => "while stopping",
             Scope::Help => "help",
         };
         lines.push(Line::styled(heading, t.title()));
