@@ -2,7 +2,7 @@
 //! otherwise. SIGINT, SIGTERM and SIGHUP ask the trainer to checkpoint and stop; a second one
 //! quits at once.
 
-use crate::protocol::{CheckpointReason, Command, EndReason, Envelope, Event, RunInfo};
+use crate::protocol::{Command, EndReason, Envelope, Event, FinalCheckpoint, RunInfo};
 use crate::signals::StopSignals;
 use crate::train::Trainer;
 use std::io::IsTerminal;
@@ -156,37 +156,10 @@ pub fn run(trainer: Trainer) -> ExitCode {
     if let Some(iter) = final_checkpoint.missing
         && code == 0
     {
-        eprintln!(
-            "resnet-tui: error: the final checkpoint (iteration {iter}) was not written (see the warning above); \
-             `resume` continues from the newest checkpoint on disk"
-        );
+        eprintln!("resnet-tui: error: {}", FinalCheckpoint::missing_message(iter));
         code = EXIT_FINAL_CHECKPOINT_FAILED;
     }
     ExitCode::from(code)
-}
-
-/// Whether a run's final checkpoint was written, read from the events alone: the trainer writes
-/// it (a `Checkpoint` event, reason `Final`) just before it reports the run `Completed`, `Stopped`
-/// or `Switched`, so one of those without it means the write failed (a warning said why).
-#[derive(Default)]
-struct FinalCheckpoint {
-    written: bool,
-    /// The iteration of an ended run whose final checkpoint is missing.
-    missing: Option<u64>,
-}
-
-impl FinalCheckpoint {
-    fn see(&mut self, event: &Event) {
-        match event {
-            Event::RunStarted { .. } => self.written = false,
-            Event::Checkpoint { reason: CheckpointReason::Final, .. } => self.written = true,
-            // A diverged run keeps its last good checkpoint on purpose: there is no final one.
-            Event::Finished { summary, .. } if summary.reason != EndReason::Diverged && !self.written => {
-                self.missing = Some(summary.iters);
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Seconds left for `iters` iterations at the measured throughput.

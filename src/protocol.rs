@@ -318,6 +318,38 @@ pub fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// Whether a run's final checkpoint was written, read from the events alone: the trainer writes
+/// it (a `Checkpoint` event, reason `Final`) just before it reports the run `Completed`, `Stopped`
+/// or `Switched`, so one of those without it means the write failed (a warning said why).
+#[derive(Debug, Default)]
+pub struct FinalCheckpoint {
+    written: bool,
+    /// The iteration of an ended run whose final checkpoint is missing.
+    pub missing: Option<u64>,
+}
+
+impl FinalCheckpoint {
+    pub fn see(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { .. } => self.written = false,
+            Event::Checkpoint { reason: CheckpointReason::Final, .. } => self.written = true,
+            // A diverged run keeps its last good checkpoint on purpose: there is no final one.
+            Event::Finished { summary, .. } if summary.reason != EndReason::Diverged && !self.written => {
+                self.missing = Some(summary.iters);
+            }
+            _ => {}
+        }
+    }
+
+    /// What the front ends say, after the warning that gave the cause, when `missing` is set.
+    pub fn missing_message(iter: u64) -> String {
+        format!(
+            "the final checkpoint (iteration {iter}) was not written (the warning in the run's log says why); \
+             `resume` continues from the newest checkpoint on disk"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

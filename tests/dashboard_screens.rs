@@ -415,23 +415,28 @@ fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
     assert_eq!(app.exit_code(), 130);
 }
 
+fn final_checkpoint(iter: u64) -> Msg {
+    let path = PathBuf::from(format!("/runs/r/checkpoints/iter-{iter:08}.safetensors"));
+    event(0, Event::Checkpoint { time: 1999.0, iter, path, reason: CheckpointReason::Final })
+}
+
+fn completed(iters: u64) -> Msg {
+    let summary = Summary {
+        reason: EndReason::Completed,
+        iters,
+        final_error: Some(9.1),
+        best_error: Some(8.9),
+        best_iter: Some(950),
+        train_secs: 500.0,
+    };
+    event(0, Event::Finished { time: 2000.0, summary })
+}
+
 #[test]
 fn a_finished_run_stays_on_screen_until_q() {
     let mut app = running_app();
-    app.update(event(
-        0,
-        Event::Finished {
-            time: 2000.0,
-            summary: Summary {
-                reason: EndReason::Completed,
-                iters: 1000,
-                final_error: Some(9.1),
-                best_error: Some(8.9),
-                best_iter: Some(950),
-                train_secs: 500.0,
-            },
-        },
-    ));
+    app.update(final_checkpoint(1000));
+    app.update(completed(1000));
     app.update(Msg::SourceClosed);
     assert!(!app.should_quit());
     let s = screen(&app);
@@ -443,6 +448,27 @@ fn a_finished_run_stays_on_screen_until_q() {
     app.update(key('q'));
     assert!(app.should_quit());
     assert!(sent(&mut app).is_empty());
+}
+
+#[test]
+fn a_run_that_ends_without_its_final_checkpoint_says_so_and_exits_4() {
+    let mut app = running_app();
+    let message = "checkpoint not written: No space left on device".to_string();
+    app.update(event(0, Event::Error { time: 1999.0, message, fatal: false }));
+    app.update(completed(1000));
+    app.update(Msg::SourceClosed);
+    let s = screen(&app);
+    let said = s.find("final checkpoint (iteration 1000) not").unwrap_or_else(|| panic!("{s}"));
+    assert!(s.find("run completed after 1000 iterations").is_some_and(|ended| ended < said), "{s}");
+    app.update(key('q'));
+    assert!(app.should_quit());
+    assert_eq!(app.exit_code(), resnet_tui::headless::EXIT_FINAL_CHECKPOINT_FAILED);
+
+    // A replay of such a run only shows it: replaying is not failing.
+    let mut replay = App::new(Mode::Replay, Theme { color: true }, MarkerArg::Braille);
+    replay.update(started(0, 20, "20261128-041500-resnet20"));
+    replay.update(completed(1000));
+    assert_eq!(replay.exit_code(), 0);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::keys::{self, Action, Scope};
 use super::runs::{RunState, RunView};
 use super::theme::Theme;
 use crate::cli::MarkerArg;
-use crate::protocol::{CheckpointReason, Command, EndReason, Envelope, Event, RunId, SwitchMode};
+use crate::protocol::{CheckpointReason, Command, EndReason, Envelope, Event, FinalCheckpoint, RunId, SwitchMode};
 use crate::reference::PAPER_DEPTHS;
 use crossterm::event::KeyEvent;
 use std::collections::VecDeque;
@@ -152,6 +152,8 @@ pub struct App {
     pub interrupted: bool,
     pub source_closed: bool,
     pub fatal: Option<String>,
+    /// Whether each live run's final checkpoint was written (as `--no-ui` tracks it).
+    pub final_checkpoint: FinalCheckpoint,
     pub system: Option<SystemSample>,
     pub playback: Option<PlaybackStatus>,
     quit: bool,
@@ -176,6 +178,7 @@ impl App {
             interrupted: false,
             source_closed: false,
             fatal: None,
+            final_checkpoint: FinalCheckpoint::default(),
             system: None,
             playback: None,
             quit: false,
@@ -200,9 +203,9 @@ impl App {
         SMOOTHING[self.smoothing]
     }
 
-    /// The process exit code once the dashboard closes: 130 when quit without waiting for the
-    /// trainer, 1 after a fatal error, 3 when the last run diverged and was not recovered (as
-    /// `--no-ui`), 0 otherwise.
+    /// The process exit code once the dashboard closes, as `--no-ui`'s: 130 when quit without
+    /// waiting for the trainer, 1 after a fatal error, 3 when the last run diverged and was not
+    /// recovered, 4 when a run ended without its final checkpoint, 0 otherwise.
     pub fn exit_code(&self) -> u8 {
         if self.interrupted {
             return crate::signals::EXIT_INTERRUPTED;
@@ -212,6 +215,9 @@ impl App {
         }
         match self.current().map(|r| &r.state) {
             Some(RunState::Diverged { .. }) if self.mode == Mode::Live => crate::headless::EXIT_DIVERGED,
+            _ if self.mode == Mode::Live && self.final_checkpoint.missing.is_some() => {
+                crate::headless::EXIT_FINAL_CHECKPOINT_FAILED
+            }
             _ => 0,
         }
     }
@@ -403,6 +409,10 @@ impl App {
         let time = Some(event.time());
         let line = |text: String, tone: Tone| EventLine { time, text, tone };
         let mut lines = Vec::new();
+        let missing_before = self.final_checkpoint.missing;
+        if self.mode == Mode::Live {
+            self.final_checkpoint.see(&event);
+        }
         match &event {
             Event::RunStarted { run: info, .. } => {
                 let text = if let Some(from) = &info.grown_from {
@@ -465,6 +475,12 @@ impl App {
                 }
                 lines.push(line(message.clone(), if *fatal { Tone::Bad } else { Tone::Warn }));
             }
+        }
+        // After the run's end line: the warning before it said why the write failed.
+        if let Some(iter) = self.final_checkpoint.missing.filter(|_| missing_before.is_none()) {
+            let text =
+                format!("final checkpoint (iteration {iter}) not written: resume continues from the newest on disk");
+            lines.push(line(text, Tone::Bad));
         }
         let view = self.run_mut(run);
         view.apply(&event);

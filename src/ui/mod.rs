@@ -37,6 +37,10 @@ pub fn run_live(trainer: Trainer, marker: MarkerArg) -> anyhow::Result<ExitCode>
     let app = shown?;
     if let Some(message) = &app.fatal {
         eprintln!("resnet-tui: error: {message}");
+    } else if let Some(iter) = app.final_checkpoint.missing
+        && app.exit_code() == crate::headless::EXIT_FINAL_CHECKPOINT_FAILED
+    {
+        eprintln!("resnet-tui: error: {}", crate::protocol::FinalCheckpoint::missing_message(iter));
     }
     Ok(ExitCode::from(app.exit_code()))
 }
