@@ -212,6 +212,20 @@ pub enum Event {
     },
 }
 
+/// One training step as its `Step` event records it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepRecord {
+    pub time: f64,
+    pub iter: u64,
+    pub epoch: f64,
+    pub elapsed: f64,
+    pub loss: f64,
+    /// Top-1 error on the step's batch, in percent.
+    pub error: f64,
+    pub lr: f64,
+    pub images_per_sec: f64,
+}
+
 impl Event {
     pub fn time(&self) -> f64 {
         match self {
@@ -225,6 +239,16 @@ impl Event {
             | Event::Diverged { time, .. }
             | Event::Finished { time, .. }
             | Event::Error { time, .. } => *time,
+        }
+    }
+
+    /// The step a `Step` event records, as one value front ends can keep.
+    pub fn step_record(&self) -> Option<StepRecord> {
+        match *self {
+            Event::Step { time, iter, epoch, elapsed, loss, error, lr, images_per_sec } => {
+                Some(StepRecord { time, iter, epoch, elapsed, loss, error, lr, images_per_sec })
+            }
+            _ => None,
         }
     }
 

@@ -1,21 +1,7 @@
 //! A run's effective history from its log events: what stands once resumes have replaced the
 //! steps and evaluations recorded after the checkpoint they resumed from.
 
-use crate::protocol::{EndReason, EvalSet, Event, RunInfo, Summary};
-
-/// One training step as recorded.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepPoint {
-    pub time: f64,
-    pub iter: u64,
-    pub epoch: f64,
-    pub elapsed: f64,
-    pub loss: f64,
-    /// Top-1 error on the step's batch, in percent.
-    pub error: f64,
-    pub lr: f64,
-    pub images_per_sec: f64,
-}
+use crate::protocol::{EndReason, EvalSet, Event, RunInfo, StepRecord, Summary};
 
 /// One evaluation as recorded.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,7 +26,7 @@ pub struct History {
     /// How many times the run started: 1, plus one per resume.
     pub starts: usize,
     /// Steps in log order, superseded ones removed.
-    pub steps: Vec<StepPoint>,
+    pub steps: Vec<StepRecord>,
     /// Evaluations in log order, superseded ones removed.
     pub evals: Vec<EvalPoint>,
     /// The latest start's `finished` summary; `None` for a run killed or still running.
@@ -72,9 +58,7 @@ impl History {
                 self.starts += 1;
                 self.info = Some((**run).clone());
             }
-            &Event::Step { time, iter, epoch, elapsed, loss, error, lr, images_per_sec } => {
-                self.steps.push(StepPoint { time, iter, epoch, elapsed, loss, error, lr, images_per_sec })
-            }
+            Event::Step { .. } => self.steps.extend(event.step_record()),
             Event::Eval { time, iter, epoch, elapsed, set, loss, error, class_errors, images_per_sec } => {
                 self.evals.push(EvalPoint {
                     time: *time,

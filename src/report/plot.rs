@@ -6,6 +6,7 @@ use crate::protocol::EvalSet;
 use crate::reference;
 use crate::report::history::History;
 use anyhow::{Context, Result, anyhow, bail};
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -34,6 +35,19 @@ const PALETTE: [RGBColor; 10] = [
 /// Training curves are averaged over buckets to about this many points: a batch's error is
 /// noisy, and 64,000 points would make an SVG of megabytes for no visible gain.
 const TRAIN_POINTS: usize = 400;
+
+/// The labels and grid both charts share: quiet lines, so the curves stand out.
+/// `px` scales a size given for a 1200x800 picture.
+fn styled<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+    px: impl Fn(f64) -> u32,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.label_style((FAMILY, px(15.0)))
+        .axis_desc_style((FAMILY, px(16.0)))
+        .light_line_style(BLACK.mix(0.04))
+        .max_light_lines(4)
+        .bold_line_style(BLACK.mix(0.12))
+}
 
 /// Runs with at most this many evaluations have them marked with dots.
 const MAX_MARKED_EVALS: usize = 40;
@@ -193,18 +207,12 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
         .y_label_area_size(px(64.0))
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)
         .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .y_desc("error %")
-        .label_style((FAMILY, px(15.0)))
-        .axis_desc_style((FAMILY, px(16.0)))
-        .light_line_style(BLACK.mix(0.04))
-        .max_light_lines(4)
-        .bold_line_style(BLACK.mix(0.12))
-        .draw()
-        .map_err(e)?;
+    styled(
+        chart.configure_mesh().x_label_formatter(&x_fmt).y_label_formatter(&|y| format!("{y:.0}")).y_desc("error %"),
+        px,
+    )
+    .draw()
+    .map_err(e)?;
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         for piece in clip_y(&run.train_error, 0.0, y_max) {
@@ -277,19 +285,17 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
             (lo..hi).log_scale().with_key_points(bold).with_light_points(light)
         })
         .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| format_loss(*y))
-        .x_desc("iteration")
-        .y_desc("loss")
-        .label_style((FAMILY, px(15.0)))
-        .axis_desc_style((FAMILY, px(16.0)))
-        .light_line_style(BLACK.mix(0.04))
-        .max_light_lines(4)
-        .bold_line_style(BLACK.mix(0.12))
-        .draw()
-        .map_err(e)?;
+    styled(
+        chart
+            .configure_mesh()
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&|y| format_loss(*y))
+            .x_desc("iteration")
+            .y_desc("loss"),
+        px,
+    )
+    .draw()
+    .map_err(e)?;
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let positive = |v: &[(f64, f64)]| v.iter().copied().filter(|p| p.1 > 0.0).collect::<Vec<_>>();

@@ -2,7 +2,7 @@
 //! folded from the run's events.
 
 use super::series::{Merge, Series};
-use crate::protocol::{EndReason, EvalSet, Event, RunId, RunInfo, Summary};
+use crate::protocol::{EndReason, EvalSet, Event, RunId, RunInfo, StepRecord, Summary};
 use std::path::PathBuf;
 
 /// Points kept per curve: a few times the widest chart's Braille resolution.
@@ -24,17 +24,6 @@ pub enum RunState {
     Failed,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LastStep {
-    pub iter: u64,
-    pub epoch: f64,
-    pub elapsed: f64,
-    pub loss: f64,
-    pub error: f64,
-    pub lr: f64,
-    pub images_per_sec: f64,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct LastEval {
     pub iter: u64,
@@ -54,7 +43,7 @@ pub struct RunView {
     pub lr: Series,
     pub eval_loss: Series,
     pub eval_error: Series,
-    pub last_step: Option<LastStep>,
+    pub last_step: Option<StepRecord>,
     pub last_eval: Option<LastEval>,
     /// Best evaluation error and its iteration.
     pub best: Option<(f64, u64)>,
@@ -113,20 +102,12 @@ impl RunView {
                 self.state = RunState::Starting;
                 self.summary = None;
             }
-            Event::Step { iter, epoch, elapsed, loss, error, lr, images_per_sec, .. } => {
+            Event::Step { iter, epoch, elapsed, loss, error, lr, .. } => {
                 let x = *iter as f64;
                 self.loss.push(x, *epoch, *elapsed, *loss);
                 self.train_error.push(x, *epoch, *elapsed, *error);
                 self.lr.push(x, *epoch, *elapsed, *lr);
-                self.last_step = Some(LastStep {
-                    iter: *iter,
-                    epoch: *epoch,
-                    elapsed: *elapsed,
-                    loss: *loss,
-                    error: *error,
-                    lr: *lr,
-                    images_per_sec: *images_per_sec,
-                });
+                self.last_step = event.step_record();
                 if self.state == RunState::Starting {
                     self.state = RunState::Running;
                 }
