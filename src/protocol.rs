@@ -353,16 +353,19 @@ pub struct FinalCheckpoint {
 }
 
 impl FinalCheckpoint {
-    pub fn see(&mut self, event: &Event) {
+    /// Takes in one event; returns the iteration of the run it ended without its final checkpoint.
+    pub fn see(&mut self, event: &Event) -> Option<u64> {
         match event {
             Event::RunStarted { .. } => self.written = false,
             Event::Checkpoint { reason: CheckpointReason::Final, .. } => self.written = true,
             // A diverged run keeps its last good checkpoint on purpose: there is no final one.
             Event::Finished { summary, .. } if summary.reason != EndReason::Diverged && !self.written => {
                 self.missing = Some(summary.iters);
+                return self.missing;
             }
             _ => {}
         }
+        None
     }
 
     /// What the front ends say, after the warning that gave the cause, when `missing` is set.

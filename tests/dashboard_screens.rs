@@ -420,16 +420,20 @@ fn final_checkpoint(iter: u64) -> Msg {
     event(0, Event::Checkpoint { time: 1999.0, iter, path, reason: CheckpointReason::Final })
 }
 
-fn completed(iters: u64) -> Msg {
-    let summary = Summary {
+/// A run that completed after `iters` iterations.
+fn summary(iters: u64) -> Summary {
+    Summary {
         reason: EndReason::Completed,
         iters,
         final_error: Some(9.1),
         best_error: Some(8.9),
         best_iter: Some(950),
         train_secs: 500.0,
-    };
-    event(0, Event::Finished { time: 2000.0, summary })
+    }
+}
+
+fn completed(iters: u64) -> Msg {
+    event(0, Event::Finished { time: 2000.0, summary: summary(iters) })
 }
 
 #[test]
@@ -463,6 +467,15 @@ fn a_run_that_ends_without_its_final_checkpoint_says_so_and_exits_4() {
     app.update(key('q'));
     assert!(app.should_quit());
     assert_eq!(app.exit_code(), resnet_tui::headless::EXIT_FINAL_CHECKPOINT_FAILED);
+
+    // Each run that loses its final checkpoint gets its line, the second after a depth switch too.
+    let mut app = running_app();
+    app.update(completed(1000));
+    app.update(started(1, 32, "20261128-042000-resnet32"));
+    app.update(event(1, Event::Finished { time: 2100.0, summary: summary(40) }));
+    let s = screen(&app);
+    assert!(s.contains("final checkpoint (iteration 1000) not"), "{s}");
+    assert!(s.contains("final checkpoint (iteration 40) not"), "{s}");
 
     // A replay of such a run only shows it: replaying is not failing.
     let mut replay = App::new(Mode::Replay, Theme { color: true }, MarkerArg::Braille);

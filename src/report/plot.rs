@@ -36,6 +36,9 @@ const PALETTE: [RGBColor; 10] = [
 /// noisy, and 64,000 points would make an SVG of megabytes for no visible gain.
 const TRAIN_POINTS: usize = 400;
 
+/// Runs with at most this many evaluations have them marked with dots.
+const MAX_MARKED_EVALS: usize = 40;
+
 /// The labels and grid both charts share: quiet lines, so the curves stand out.
 /// `px` scales a size given for a 1200x800 picture.
 fn styled<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
@@ -48,9 +51,6 @@ fn styled<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
         .max_light_lines(4)
         .bold_line_style(BLACK.mix(0.12))
 }
-
-/// Runs with at most this many evaluations have them marked with dots.
-const MAX_MARKED_EVALS: usize = 40;
 
 /// Sizes accepted for `--width` and `--height`.
 const MIN_SIDE: u32 = 200;

@@ -409,10 +409,7 @@ impl App {
         let time = Some(event.time());
         let line = |text: String, tone: Tone| EventLine { time, text, tone };
         let mut lines = Vec::new();
-        let missing_before = self.final_checkpoint.missing;
-        if self.mode == Mode::Live {
-            self.final_checkpoint.see(&event);
-        }
+        let lost_final = if self.mode == Mode::Live { self.final_checkpoint.see(&event) } else { None };
         match &event {
             Event::RunStarted { run: info, .. } => {
                 let text = if let Some(from) = &info.grown_from {
@@ -477,7 +474,7 @@ impl App {
             }
         }
         // After the run's end line: the warning before it said why the write failed.
-        if let Some(iter) = self.final_checkpoint.missing.filter(|_| missing_before.is_none()) {
+        if let Some(iter) = lost_final {
             let text =
                 format!("final checkpoint (iteration {iter}) not written: resume continues from the newest on disk");
             lines.push(line(text, Tone::Bad));

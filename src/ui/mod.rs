@@ -35,14 +35,15 @@ pub fn run_live(trainer: Trainer, marker: MarkerArg) -> anyhow::Result<ExitCode>
     let _ = feed.trainer.commands.send(crate::protocol::Command::Stop);
     feed.trainer.join();
     let app = shown?;
+    let code = app.exit_code();
     if let Some(message) = &app.fatal {
         eprintln!("resnet-tui: error: {message}");
     } else if let Some(iter) = app.final_checkpoint.missing
-        && app.exit_code() == crate::headless::EXIT_FINAL_CHECKPOINT_FAILED
+        && code == crate::headless::EXIT_FINAL_CHECKPOINT_FAILED
     {
         eprintln!("resnet-tui: error: {}", crate::protocol::FinalCheckpoint::missing_message(iter));
     }
-    Ok(ExitCode::from(app.exit_code()))
+    Ok(ExitCode::from(code))
 }
 
 /// Plays recorded runs until the user quits.
