@@ -1,7 +1,8 @@
 //! The command line: clap definitions and their translation into a run config.
 
-use crate::config;
-use crate::protocol::{Precision, RunConfig, Shortcut};
+use crate::config::{self, ConfigError, Depth, DeviceSpec, Precision, RunConfig, Shortcut};
+use crate::ui::theme::Marker;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -59,22 +60,13 @@ pub enum DataCommand {
     },
 }
 
-/// How the dashboard draws chart points.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum MarkerArg {
-    #[default]
-    Braille,
-    Dot,
-    Block,
-}
-
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Network depth: 20, 32, 44, 56, 110, 1202, or any 6n+2.
-    #[arg(long, default_value_t = 20)]
-    pub depth: u32,
+    #[arg(long, default_value = "20", value_parser = parse_depth)]
+    pub depth: Depth,
     /// Shortcut where a block changes shape: a = identity with zero padding (the paper's), b = 1x1 projection.
-    #[arg(long, value_enum, default_value_t = Shortcut::A)]
+    #[arg(long, default_value = "a", value_parser = choice::<Shortcut>(&["a", "b"]))]
     pub shortcut: Shortcut,
     /// Iterations to train [default: 64000, the paper's].
     #[arg(long, conflicts_with = "epochs", allow_negative_numbers = true)]
@@ -120,14 +112,14 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// auto (CUDA if present, else CPU), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceSpec,
     /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Convolutions and activations in fp32, or bf16 (mixed precision: weights, BatchNorm and the
     /// loss stay fp32). bf16 pays on GPUs; on CPUs without AMX it is slower.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    #[arg(long, default_value = "fp32", value_parser = choice::<Precision>(&["fp32", "bf16"]))]
     pub precision: Precision,
     /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
@@ -142,8 +134,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_ui: bool,
     /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = MarkerArg::Braille)]
-    pub marker: MarkerArg,
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
 }
 
 #[derive(Args, Debug)]
@@ -157,8 +149,8 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
     /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = MarkerArg::Braille)]
-    pub marker: MarkerArg,
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
 }
 
 #[derive(Args, Debug)]
@@ -169,8 +161,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceSpec,
 }
 
 #[derive(Args, Debug)]
@@ -188,8 +180,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub no_ui: bool,
     /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = MarkerArg::Braille)]
-    pub marker: MarkerArg,
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -234,10 +226,12 @@ pub struct ExportArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    #[arg(long, default_value_t = 20)]
-    pub depth: u32,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Network depth (6n+2).
+    #[arg(long, default_value = "20", value_parser = parse_depth)]
+    pub depth: Depth,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: DeviceSpec,
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long, default_value_t = 128)]
@@ -256,6 +250,27 @@ pub struct BenchArgs {
     pub only: Option<Vec<String>>,
 }
 
+fn parse_depth(s: &str) -> Result<Depth, ConfigError> {
+    match s.trim().parse::<u32>() {
+        Ok(n) => Depth::new(n),
+        // Not a number: clap's own wording names the value and the flag.
+        Err(_) => Err(ConfigError::Value { flag: "--depth", why: format!("must be a number, got {s:?}") }),
+    }
+}
+
+fn parse_device(s: &str) -> Result<DeviceSpec, ConfigError> {
+    s.parse()
+}
+
+/// A value of a closed set, listed in `--help`, parsed by the type's own `FromStr`.
+fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    PossibleValuesParser::new(names).try_map(|s| s.parse::<T>().map_err(|e| e.to_string()))
+}
+
 /// `--data-dir`, else `CIFAR10_DIR`, else the per-user data folder.
 pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.or_else(|| std::env::var_os("CIFAR10_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
@@ -264,8 +279,7 @@ pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
 
 impl TrainArgs {
     /// The run config these options describe: the paper's recipe with the given changes.
-    pub fn to_config(&self) -> Result<RunConfig, String> {
-        crate::model::blocks_per_stage(self.depth).map_err(|e| format!("--depth: {e}"))?;
+    pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
         let mut c = config::paper(self.depth, data_dir(self.data_dir.clone()));
         c.shortcut = self.shortcut;
         c.lr = self.lr;
@@ -276,22 +290,21 @@ impl TrainArgs {
         c.checkpoint_every = self.checkpoint_every;
         c.keep_checkpoints = self.keep_checkpoints;
         c.seed = self.seed;
-        c.device = self.device.clone();
+        c.device = self.device;
         c.threads = self.threads;
         c.precision = self.precision;
-        if self.batch_size == 0 {
-            return Err("--batch-size must be at least 1".into());
-        }
         let train_images = 50_000usize.saturating_sub(self.val_split).max(1);
         let per_epoch = config::iters_per_epoch(train_images, self.batch_size);
         let iters = match (self.iters, self.epochs) {
             (Some(i), _) => i,
             (None, Some(e)) if e.is_finite() && e > 0.0 => (e * per_epoch as f64).round().max(1.0) as u64,
-            (None, Some(e)) => return Err(format!("--epochs must be positive, got {e}")),
+            (None, Some(e)) => {
+                return Err(ConfigError::Value { flag: "--epochs", why: format!("must be positive, got {e}") });
+            }
             (None, None) => crate::reference::recipe::ITERS,
         };
         if let Some(w) = self.warmup_iters {
-            c.warmup = (w > 0).then_some(crate::protocol::Warmup { iters: w, lr: self.warmup_lr });
+            c.warmup = (w > 0).then_some(config::Warmup { iters: w, lr: self.warmup_lr });
         } else if let Some(w) = &mut c.warmup {
             w.lr = self.warmup_lr;
         }
@@ -315,7 +328,7 @@ mod tests {
         let cli = parse(&["--data-dir", "d"]);
         assert!(cli.command.is_none());
         let c = cli.train.to_config().unwrap();
-        assert_eq!((c.depth, c.iters, c.milestones.clone()), (20, 64_000, vec![32_000, 48_000]));
+        assert_eq!((c.depth.get(), c.iters, c.milestones.clone()), (20, 64_000, vec![32_000, 48_000]));
         assert_eq!(c.eval_every, 391);
     }
 
@@ -330,7 +343,8 @@ mod tests {
 
     #[test]
     fn bad_depth_lists_the_valid_ones() {
-        let err = parse(&["--depth", "21"]).train.to_config().unwrap_err();
-        assert!(err.contains("20, 32, 44, 56, 110, 1202"), "{err}");
+        let args = ["resnet-tui", "--depth", "21"];
+        let err = Cli::try_parse_from(args).unwrap_err().to_string();
+        assert!(err.contains("--depth") && err.contains("20, 32, 44, 56, 110, 1202"), "{err}");
     }
 }

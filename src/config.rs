@@ -1,10 +1,249 @@
-//! Building a run's config from the paper's recipe and checking one before it is used.
+//! What a run is: its recipe as a `RunConfig` and the value types in it (depth, shortcut,
+//! precision, device), the paper's recipe as a config, and the checks a config must pass.
+//! Depth and device are checked once, where they are parsed; what holds one is valid.
 
-use crate::model::blocks_per_stage;
-use crate::protocol::{Precision, RunConfig, Shortcut, Warmup};
-use crate::reference::recipe;
-use crate::train::schedule::scaled_milestones;
+use crate::reference::{PAPER_DEPTHS, recipe};
+use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Why a config (or one of its values) cannot train.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "depth {0} is not of the form 6n+2 (n >= 1): use 20, 32, 44, 56, 110, 1202 or any of 8, 14, 20, 26, 32, ..."
+    )]
+    Depth(u32),
+    #[error("unknown device {0:?}: use auto, cpu, cuda or cuda:N")]
+    Device(String),
+    #[error("unknown {what} {given:?}: use {choices}")]
+    Choice { what: &'static str, given: String, choices: &'static str },
+    /// A value out of range; `flag` names the option that sets it.
+    #[error("{flag} {why}")]
+    Value { flag: &'static str, why: String },
+}
+
+fn bad(flag: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Value { flag, why: why.into() }
+}
+
+/// A network depth of the form 6n+2 (n >= 1): three stages of n two-layer blocks, a stem
+/// convolution and the classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Depth(u32);
+
+impl Depth {
+    /// The depths of the paper's table, in order.
+    pub const PAPER: [Depth; 6] = [
+        Depth::known(PAPER_DEPTHS[0]),
+        Depth::known(PAPER_DEPTHS[1]),
+        Depth::known(PAPER_DEPTHS[2]),
+        Depth::known(PAPER_DEPTHS[3]),
+        Depth::known(PAPER_DEPTHS[4]),
+        Depth::known(PAPER_DEPTHS[5]),
+    ];
+
+    pub const fn is_valid(depth: u32) -> bool {
+        depth >= 8 && (depth - 2).is_multiple_of(6)
+    }
+
+    pub fn new(depth: u32) -> Result<Depth, ConfigError> {
+        if Depth::is_valid(depth) { Ok(Depth(depth)) } else { Err(ConfigError::Depth(depth)) }
+    }
+
+    /// For constants: an invalid depth fails the build.
+    const fn known(depth: u32) -> Depth {
+        assert!(Depth::is_valid(depth));
+        Depth(depth)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// Residual blocks in each of the three stages.
+    pub fn blocks_per_stage(self) -> usize {
+        ((self.0 - 2) / 6) as usize
+    }
+
+    /// The rule for growing a network: only into a deeper one (growing adds blocks).
+    pub fn grow_to(self, to: Depth) -> Result<Depth, GrowError> {
+        if to > self { Ok(to) } else { Err(GrowError { from: self, to }) }
+    }
+}
+
+/// A network cannot be grown into one that is not deeper.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("cannot grow ResNet-{from} into ResNet-{to}: growing adds blocks, choose a deeper network")]
+pub struct GrowError {
+    pub from: Depth,
+    pub to: Depth,
+}
+
+impl TryFrom<u32> for Depth {
+    type Error = ConfigError;
+    fn try_from(depth: u32) -> Result<Depth, ConfigError> {
+        Depth::new(depth)
+    }
+}
+
+impl From<Depth> for u32 {
+    fn from(depth: Depth) -> u32 {
+        depth.0
+    }
+}
+
+impl FromStr for Depth {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Depth, ConfigError> {
+        let n = s.trim().parse::<u32>().map_err(|_| ConfigError::Depth(0))?;
+        Depth::new(n)
+    }
+}
+
+impl fmt::Display for Depth {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where to train, as asked for; `train::device` resolves it against what libtorch sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DeviceSpec {
+    /// CUDA if libtorch sees a GPU, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    /// `cuda` (`None`: the first GPU) or `cuda:N`.
+    Cuda(Option<usize>),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = ConfigError;
+    fn from_str(spec: &str) -> Result<DeviceSpec, ConfigError> {
+        let s = spec.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(None)),
+            _ => s
+                .strip_prefix("cuda:")
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse().ok())
+                .map(|i| DeviceSpec::Cuda(Some(i)))
+                .ok_or_else(|| ConfigError::Device(spec.to_string())),
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = ConfigError;
+    fn try_from(s: String) -> Result<DeviceSpec, ConfigError> {
+        s.parse()
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        d.to_string()
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(None) => f.write_str("cuda"),
+            DeviceSpec::Cuda(Some(i)) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// Shortcut connection used where a residual block changes shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shortcut {
+    /// Identity; stride-2 subsample and zero-padded channels where the shape changes (no parameters).
+    #[default]
+    A,
+    /// 1x1 strided convolution + BatchNorm projection where the shape changes.
+    B,
+}
+
+impl FromStr for Shortcut {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Shortcut, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "a" => Ok(Shortcut::A),
+            "b" => Ok(Shortcut::B),
+            _ => Err(ConfigError::Choice { what: "shortcut", given: s.into(), choices: "a, b" }),
+        }
+    }
+}
+
+/// Precision of the convolutions and activations. Weights, BatchNorm, the classifier and the
+/// loss stay fp32 in both (see `model::ResNet::compute`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    /// bfloat16: fp32's range, so no loss scaling. Whether it is faster than fp32 depends on the
+    /// CPU or GPU (README, Performance).
+    Bf16,
+}
+
+impl FromStr for Precision {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Precision, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(ConfigError::Choice { what: "precision", given: s.into(), choices: "fp32, bf16" }),
+        }
+    }
+}
+
+/// The ResNet-110 style warm-up: a lower learning rate for the first iterations.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    pub iters: u64,
+    pub lr: f64,
+}
+
+/// Everything that defines a training run. Written to the run directory and sent in `RunStarted`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub depth: Depth,
+    pub shortcut: Shortcut,
+    /// Total number of SGD iterations.
+    pub iters: u64,
+    /// Iterations at which the learning rate is divided by 10.
+    pub milestones: Vec<u64>,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub warmup: Option<Warmup>,
+    /// Training images held out for validation (0: train on all, evaluate on the test set).
+    pub val_split: usize,
+    pub eval_every: u64,
+    pub checkpoint_every: u64,
+    /// How many periodic checkpoints to keep besides the best one.
+    pub keep_checkpoints: usize,
+    pub seed: u64,
+    pub device: DeviceSpec,
+    /// Intra-op threads for libtorch on CPU (None: libtorch's default).
+    pub threads: Option<usize>,
+    pub data_dir: PathBuf,
+    /// Absent in logs and run folders written before schema 1.1: those ran in fp32.
+    #[serde(default)]
+    pub precision: Precision,
+}
 
 /// Iterations in one pass over `images` training images at `batch_size`.
 pub fn iters_per_epoch(images: usize, batch_size: usize) -> u64 {
@@ -12,7 +251,7 @@ pub fn iters_per_epoch(images: usize, batch_size: usize) -> u64 {
 }
 
 /// The paper's recipe for `depth`: 64k iterations, drops at 32k and 48k, the ResNet-110 warm-up.
-pub fn paper(depth: u32, data_dir: PathBuf) -> RunConfig {
+pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
     RunConfig {
         depth,
         shortcut: Shortcut::A,
@@ -28,7 +267,7 @@ pub fn paper(depth: u32, data_dir: PathBuf) -> RunConfig {
         checkpoint_every: 1000,
         keep_checkpoints: 3,
         seed: 0,
-        device: "auto".into(),
+        device: DeviceSpec::Auto,
         threads: None,
         data_dir,
         precision: Precision::Fp32,
@@ -36,8 +275,8 @@ pub fn paper(depth: u32, data_dir: PathBuf) -> RunConfig {
 }
 
 /// The paper warms up ResNet-110 (and we, deeper ones too, where the same instability appears).
-pub fn paper_warmup(depth: u32) -> Option<Warmup> {
-    (depth >= recipe::WARMUP_DEPTH).then_some(Warmup { iters: recipe::WARMUP_ITERS, lr: recipe::WARMUP_LR })
+pub fn paper_warmup(depth: Depth) -> Option<Warmup> {
+    (depth.get() >= recipe::WARMUP_DEPTH).then_some(Warmup { iters: recipe::WARMUP_ITERS, lr: recipe::WARMUP_LR })
 }
 
 /// Sets the run length, keeping the paper's schedule shape (drops at 1/2 and 3/4) unless the
@@ -51,50 +290,61 @@ pub fn set_length(config: &mut RunConfig, iters: u64, milestones: Option<Vec<u64
     }
 }
 
-/// Checks a config for values that cannot train; the message names the flag.
-pub fn validate(c: &RunConfig) -> Result<(), String> {
-    blocks_per_stage(c.depth).map_err(|e| format!("--depth: {e}"))?;
+/// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
+/// Very short runs get fewer drops: milestones are distinct and after iteration 0.
+pub fn scaled_milestones(iters: u64) -> Vec<u64> {
+    let mut milestones = vec![iters / 2, iters * 3 / 4];
+    milestones.retain(|&m| m > 0);
+    milestones.dedup();
+    milestones
+}
+
+/// Checks a config for values that cannot train; the error names the flag. Depth and device
+/// need no check: their types hold only valid values.
+pub fn validate(c: &RunConfig) -> Result<(), ConfigError> {
     if c.iters == 0 {
-        return Err("--iters must be at least 1".into());
+        return Err(bad("--iters", "must be at least 1"));
     }
     if !(c.lr.is_finite() && c.lr > 0.0) {
-        return Err(format!("--lr must be a positive number, got {}", c.lr));
+        return Err(bad("--lr", format!("must be a positive number, got {}", c.lr)));
     }
     if !(c.momentum.is_finite() && (0.0..1.0).contains(&c.momentum)) {
-        return Err(format!("--momentum must be in [0, 1), got {}", c.momentum));
+        return Err(bad("--momentum", format!("must be in [0, 1), got {}", c.momentum)));
     }
     if !(c.weight_decay.is_finite() && c.weight_decay >= 0.0) {
-        return Err(format!("--weight-decay must be zero or positive, got {}", c.weight_decay));
+        return Err(bad("--weight-decay", format!("must be zero or positive, got {}", c.weight_decay)));
     }
     if c.batch_size == 0 {
-        return Err("--batch-size must be at least 1".into());
+        return Err(bad("--batch-size", "must be at least 1"));
     }
-    if c.eval_every == 0 || c.checkpoint_every == 0 {
-        return Err("--eval-every and --checkpoint-every must be at least 1".into());
+    if c.eval_every == 0 {
+        return Err(bad("--eval-every", "must be at least 1"));
+    }
+    if c.checkpoint_every == 0 {
+        return Err(bad("--checkpoint-every", "must be at least 1"));
     }
     if c.keep_checkpoints == 0 {
-        return Err("--keep-checkpoints must be at least 1".into());
+        return Err(bad("--keep-checkpoints", "must be at least 1"));
     }
     if c.milestones.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(format!("--milestones must be increasing, got {:?}", c.milestones));
+        return Err(bad("--milestones", format!("must be increasing, got {:?}", c.milestones)));
     }
     if let Some(&last) = c.milestones.last()
         && last >= c.iters
     {
-        return Err(format!("--milestones: {last} is not before the last iteration ({})", c.iters));
+        return Err(bad("--milestones", format!("{last} is not before the last iteration ({})", c.iters)));
     }
     if c.milestones.first() == Some(&0) {
-        return Err("--milestones must be after iteration 0".into());
+        return Err(bad("--milestones", "must be after iteration 0"));
     }
     if let Some(w) = c.warmup
         && !(w.lr.is_finite() && w.lr > 0.0)
     {
-        return Err(format!("warm-up lr must be positive, got {}", w.lr));
+        return Err(bad("--warmup-lr", format!("must be positive, got {}", w.lr)));
     }
     if c.threads == Some(0) {
-        return Err("--threads must be at least 1".into());
+        return Err(bad("--threads", "must be at least 1"));
     }
-    crate::train::device::validate(&c.device).map_err(|e| format!("--device: {e}"))?;
     Ok(())
 }
 
@@ -104,16 +354,16 @@ mod tests {
 
     #[test]
     fn paper_recipe_is_the_default() {
-        let c = paper(20, "d".into());
+        let c = paper(Depth::PAPER[0], "d".into());
         assert_eq!((c.iters, c.milestones.clone(), c.lr, c.batch_size), (64_000, vec![32_000, 48_000], 0.1, 128));
         assert_eq!(c.warmup, None);
-        assert_eq!(paper(110, "d".into()).warmup, Some(Warmup { iters: 400, lr: 0.01 }));
+        assert_eq!(paper(Depth::PAPER[4], "d".into()).warmup, Some(Warmup { iters: 400, lr: 0.01 }));
         assert!(validate(&c).is_ok());
     }
 
     #[test]
     fn shorter_runs_scale_the_milestones_unless_given() {
-        let mut c = paper(20, "d".into());
+        let mut c = paper(Depth::PAPER[0], "d".into());
         set_length(&mut c, 2000, None);
         assert_eq!(c.milestones, vec![1000, 1500]);
         set_length(&mut c, 2000, Some(vec![1500, 1800]));
@@ -122,23 +372,69 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let base = paper(20, "d".into());
+        let base = paper(Depth::PAPER[0], "d".into());
         type Change = Box<dyn Fn(&mut RunConfig)>;
         let cases: Vec<(Change, &str)> = vec![
-            (Box::new(|c| c.depth = 21), "--depth"),
             (Box::new(|c| c.lr = -0.1), "--lr"),
             (Box::new(|c| c.lr = f64::NAN), "--lr"),
             (Box::new(|c| c.batch_size = 0), "--batch-size"),
             (Box::new(|c| c.milestones = vec![48_000, 32_000]), "increasing"),
             (Box::new(|c| c.milestones = vec![32_000, 64_000]), "not before the last iteration"),
-            (Box::new(|c| c.device = "gpu".into()), "--device"),
             (Box::new(|c| c.momentum = 1.5), "--momentum"),
         ];
         for (change, expect) in cases {
             let mut c = base.clone();
             change(&mut c);
-            let err = validate(&c).unwrap_err();
+            let err = validate(&c).unwrap_err().to_string();
             assert!(err.contains(expect), "{err} should mention {expect}");
         }
+    }
+
+    #[test]
+    fn short_runs_keep_the_papers_shape() {
+        assert_eq!(scaled_milestones(64_000), vec![32_000, 48_000]);
+        assert_eq!(scaled_milestones(2000), vec![1000, 1500]);
+        assert_eq!(scaled_milestones(2), vec![1]);
+        assert_eq!(scaled_milestones(1), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn only_depths_of_the_form_6n_plus_2_exist() {
+        for bad in [0, 2, 7, 9, 21, 1203] {
+            let err = Depth::new(bad).unwrap_err().to_string();
+            assert!(err.contains("20, 32, 44, 56, 110, 1202"), "{err}");
+        }
+        assert_eq!(Depth::new(20).map(Depth::blocks_per_stage), Ok(3));
+        assert_eq!(Depth::new(1202).map(Depth::blocks_per_stage), Ok(200));
+        assert!("deep".parse::<Depth>().is_err());
+        assert!(serde_json::from_str::<Depth>("21").is_err());
+        assert_eq!(serde_json::to_string(&Depth::PAPER[4]).unwrap(), "110");
+    }
+
+    #[test]
+    fn growing_goes_only_deeper() {
+        let [d20, d32, ..] = Depth::PAPER;
+        assert_eq!(d20.grow_to(d32), Ok(d32));
+        let err = d32.grow_to(d20).unwrap_err().to_string();
+        assert!(err.contains("ResNet-32 into ResNet-20") && err.contains("deeper"), "{err}");
+        assert!(d20.grow_to(d20).is_err());
+    }
+
+    #[test]
+    fn device_strings_are_parsed_once_and_written_back_as_given() {
+        for (text, spec) in [
+            ("auto", DeviceSpec::Auto),
+            ("cpu", DeviceSpec::Cpu),
+            ("cuda", DeviceSpec::Cuda(None)),
+            ("cuda:0", DeviceSpec::Cuda(Some(0))),
+            ("CUDA:12", DeviceSpec::Cuda(Some(12))),
+        ] {
+            assert_eq!(text.parse::<DeviceSpec>(), Ok(spec), "{text}");
+            assert_eq!(spec.to_string(), text.to_ascii_lowercase());
+        }
+        for bad in ["gpu", "cuda:", "cuda:x", "tpu", "cuda0", ""] {
+            assert!(bad.parse::<DeviceSpec>().is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&DeviceSpec::Cuda(Some(1))).unwrap(), r#""cuda:1""#);
     }
 }

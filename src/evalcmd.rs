@@ -18,21 +18,11 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     } else {
         args.checkpoint.clone()
     };
-    crate::train::device::validate(&args.device).map_err(anyhow::Error::msg)?;
     let ck = checkpoint::read(&path)?;
-    let device = device::resolve(&args.device).map_err(anyhow::Error::msg)?;
+    let device = device::resolve(args.device)?;
     let config = &ck.state.config;
-    let network = Network::new(config.depth, config.shortcut, device).map_err(anyhow::Error::msg)?;
-    for (name, mut var) in network.vs.variables() {
-        let not = |why: String| {
-            anyhow::anyhow!("{}: does not hold the ResNet-{} it names: {why}", path.display(), config.depth)
-        };
-        let Some(src) = ck.model.get(&name) else { return Err(not(format!("it has no variable {name}"))) };
-        if src.size() != var.size() {
-            return Err(not(format!("{name} has shape {:?}, expected {:?}", src.size(), var.size())));
-        }
-        tch::no_grad(|| var.copy_(src));
-    }
+    let network = Network::new(config.depth, config.shortcut, device);
+    ck.load_into(&network)?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
     let data = crate::data::cifar::load(&data_dir)?;
     let test = data.test.to_device(device);

@@ -1,17 +1,36 @@
 //! resnet-tui: train He et al.'s CIFAR-10 ResNets with libtorch and watch them in the terminal.
-pub mod bench;
-pub mod cli;
-pub mod config;
-pub mod data;
-pub mod evalcmd;
-pub mod headless;
-pub mod model;
-pub mod protocol;
-pub mod reference;
-pub mod replay;
-pub mod report;
-pub mod rundir;
-pub mod runlog;
-pub mod signals;
-pub mod train;
-pub mod ui;
+//!
+//! Modules from the bottom layer up; each uses only modules listed before it (`layers` checks).
+
+// Plain helpers and numbers.
+pub mod reference; // the paper's numbers and recipe, with their source
+pub(crate) mod format; // durations, digit groups, byte sizes as they read on screen
+pub mod panics; // panics as one line; which threads report theirs as fatal events
+pub(crate) mod atomic; // whole-or-nothing file writes, and removing what a kill mid-write left
+
+// What a run is, and the narrow waist.
+pub mod config; // RunConfig and its value types (Depth, DeviceSpec, ...), the paper's recipe, checks
+pub mod protocol; // events, commands, and the channels between the trainer and a front end
+pub mod runlog; // the run log: writing it, reading it back tolerantly, following it
+pub mod rundir; // a run's directory, its config and its lock
+
+// Training.
+pub mod model; // the CIFAR ResNet: stages of blocks, shortcuts A and B, He init, growing
+pub mod data; // CIFAR-10: read, fetch, augment, batch
+pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints, evaluation
+
+// What every front end derives from events, then the front ends.
+pub mod frontend; // a run's history, one line per event, how a session ends
+pub mod signals; // SIGINT/SIGTERM/SIGHUP as a clean stop; a second one quits at once
+pub mod headless; // the --no-ui front end
+pub mod replay; // the player of recorded logs: pace, pause, jumps, follow
+pub mod ui; // the dashboard: App state and update, view, keys, curves
+
+// Commands.
+pub mod cli; // the command line's definitions and their translation into a RunConfig
+pub mod report; // summary, plot and export of recorded runs
+pub mod evalcmd; // `resnet-tui eval`
+pub mod bench; // `resnet-tui bench`
+
+#[cfg(test)]
+mod layers;

@@ -4,21 +4,26 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use resnet_tui::cli::{Cli, Commands, DataCommand, TrainArgs};
-use resnet_tui::train::{Options, Plan, Trainer};
+use resnet_tui::cli::{Cli, Commands, DataCommand, ReplayArgs, TableFormat, TrainArgs};
+use resnet_tui::frontend::outcome::ExitStatus;
+use resnet_tui::replay::{Player, Speed};
+use resnet_tui::report::summary;
+use resnet_tui::train::{self, Options, Plan};
+use resnet_tui::ui::theme::Marker;
 use resnet_tui::{data, headless};
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // One line for a panic, never a backtrace; front ends that own the terminal add restoring it.
     // A panic on the trainer's threads is caught there and reported as a fatal error event.
     std::panic::set_hook(Box::new(|info| {
-        let mut msg = resnet_tui::train::panic_text(info.payload());
+        let mut msg = resnet_tui::panics::panic_text(info.payload());
         if let Some(at) = info.location().filter(|at| at.file().starts_with("src/")) {
             msg = format!("{msg} (at {}:{})", at.file(), at.line());
         }
-        if !resnet_tui::train::note_panic(&msg) {
+        if !resnet_tui::panics::note_panic(&msg) {
             eprintln!("resnet-tui: internal error: {msg}");
         }
     }));
@@ -27,10 +32,10 @@ fn main() -> ExitCode {
         Err(e) => {
             if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 let _ = e.print();
-                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+                return if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success }.into();
             }
             eprintln!("resnet-tui: {}", usage_error_line(&e.render().to_string()));
-            return ExitCode::from(2);
+            return ExitStatus::Usage.into();
         }
     };
     match run(cli) {
@@ -38,7 +43,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("resnet-tui: error: {}", chain.join(": "));
-            ExitCode::FAILURE
+            ExitStatus::Error.into()
         }
     }
 }
@@ -72,8 +77,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("{}: not a run directory (no config.json)", args.run_dir.display());
             }
             let options = Options { runs_dir, ..Options::default() };
-            let trainer = Trainer::spawn(Plan::Resume { run_dir: args.run_dir.clone() }, options);
-            front_end(trainer, args.no_ui, args.marker)
+            watch(Plan::Resume { run_dir: args.run_dir.clone() }, options, args.no_ui, args.marker)
         }
         Some(Commands::Eval(args)) => resnet_tui::evalcmd::run(&args),
         Some(Commands::Data { command: DataCommand::Fetch { data_dir, url } }) => {
@@ -84,8 +88,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("CIFAR-10 is in {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Commands::Replay(args)) => resnet_tui::replay::command(&args),
-        Some(Commands::Summary(args)) => resnet_tui::report::summary::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Commands::Replay(args)) => replay(&args),
+        Some(Commands::Summary(args)) => summary::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Plot(args)) => resnet_tui::report::plot::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Export(args)) => resnet_tui::report::export::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Bench(args)) => {
@@ -100,22 +104,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    let config = args.to_config().map_err(anyhow::Error::msg)?;
+    let config = args.to_config()?;
     ensure_data(&config.data_dir, args.fetch)?;
     let options = Options { runs_dir: args.runs_dir.clone(), ..Options::default() };
-    let trainer = Trainer::spawn(Plan::New { config, runs_dir: args.runs_dir.clone() }, options);
-    front_end(trainer, args.no_ui, args.marker)
+    watch(Plan::New { config, runs_dir: args.runs_dir.clone() }, options, args.no_ui, args.marker)
 }
 
-fn front_end(trainer: Trainer, no_ui: bool, marker: resnet_tui::cli::MarkerArg) -> Result<ExitCode> {
-    if no_ui {
-        return Ok(headless::run(trainer));
-    }
-    if !std::io::stdout().is_terminal() {
+/// Spawns the trainer, watches it with the chosen front end, and joins it: the front end has
+/// dropped its channels by then, which tells a trainer still running to checkpoint and end.
+fn watch(plan: Plan, options: Options, no_ui: bool, marker: Marker) -> Result<ExitCode> {
+    let (channels, trainer) = train::spawn(plan, options);
+    if !no_ui && !std::io::stdout().is_terminal() {
         eprintln!("resnet-tui: stdout is not a terminal: plain progress instead of the dashboard (--no-ui)");
-        return Ok(headless::run(trainer));
     }
-    resnet_tui::ui::run_live(trainer, marker)
+    let no_ui = no_ui || !std::io::stdout().is_terminal();
+    let outcome = if no_ui { headless::run(channels) } else { resnet_tui::ui::run_live(channels, marker)? };
+    if outcome.interrupted {
+        // The terminal is restored; the trainer, busy with a step or the checkpoint, is not waited for.
+        resnet_tui::signals::quit_now();
+    }
+    trainer.join();
+    if let Some(line) = outcome.closing_line() {
+        eprintln!("resnet-tui: error: {line}");
+    }
+    Ok(outcome.status().into())
+}
+
+/// The `replay` subcommand: the dashboard over the logs, or their summaries with `--no-ui`.
+fn replay(args: &ReplayArgs) -> Result<ExitCode> {
+    if args.no_ui {
+        print_summaries(&args.runs)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let speed = match args.speed {
+        None => Speed::Max,
+        Some(s) if s.is_finite() && s > 0.0 => Speed::Times(s),
+        Some(s) => bail!("--speed must be a positive number, got {s}"),
+    };
+    let player = Player::open(&args.runs, speed, args.follow, std::time::Instant::now())?;
+    if !std::io::stdout().is_terminal() {
+        bail!("stdout is not a terminal: use `replay --no-ui` for a printed summary");
+    }
+    Ok(resnet_tui::ui::run_replay(player, args.marker)?.into())
+}
+
+/// `replay --no-ui`: the runs' summary table, as `resnet-tui summary` prints it.
+fn print_summaries(paths: &[PathBuf]) -> Result<()> {
+    let runs = paths.iter().map(|p| summary::summarize_path(p)).collect::<Result<Vec<_>, _>>()?;
+    print!("{}", summary::render(&runs, TableFormat::Table)?);
+    Ok(())
 }
 
 /// Makes sure the data set is there: fetch it when asked (or after asking on a terminal).

@@ -4,7 +4,7 @@
 //! option B, `stage{s}.block0.proj.{conv,bn}`; a deeper network of the same family contains every
 //! name of a shallower one, which is what growing relies on.
 
-use crate::protocol::{Precision, Shortcut};
+use crate::config::{Depth, GrowError, Precision, Shortcut};
 use tch::nn::{self, Init, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -18,18 +18,6 @@ const HE_NORMAL: Init = Init::Kaiming {
     fan: nn::init::FanInOut::FanIn,
     non_linearity: nn::init::NonLinearity::ReLU,
 };
-
-/// Blocks per stage for a depth of 6n+2, or an error that lists the valid depths.
-pub fn blocks_per_stage(depth: u32) -> Result<u32, String> {
-    if depth >= 8 && (depth - 2).is_multiple_of(6) {
-        Ok((depth - 2) / 6)
-    } else {
-        Err(format!(
-            "depth {depth} is not of the form 6n+2 (n >= 1): use 20, 32, 44, 56, 110, 1202 \
-             or any of 8, 14, 20, 26, 32, ..."
-        ))
-    }
-}
 
 /// A bias-free convolution that runs in its input's precision: fp32 input takes tch's own path
 /// unchanged; a bf16 or fp16 input gets the (fp32 master) weight cast to it, as autocast would.
@@ -137,7 +125,7 @@ pub fn compute_kind(precision: Precision) -> Kind {
 /// A CIFAR ResNet whose variables live in the given `VarStore` path.
 #[derive(Debug)]
 pub struct ResNet {
-    pub depth: u32,
+    pub depth: Depth,
     pub shortcut: Shortcut,
     /// Precision of the convolutions and activations: `Kind::Float` (default), or
     /// `Kind::BFloat16` / `Kind::Half` for mixed precision (weights, BatchNorm, the classifier
@@ -150,9 +138,9 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    /// Builds the network; `depth` must be 6n+2 (see [`blocks_per_stage`]).
-    pub fn new(p: &nn::Path, depth: u32, shortcut: Shortcut) -> Result<ResNet, String> {
-        let n = blocks_per_stage(depth)?;
+    /// Builds the network: three stages of `depth.blocks_per_stage()` blocks.
+    pub fn new(p: &nn::Path, depth: Depth, shortcut: Shortcut) -> ResNet {
+        let n = depth.blocks_per_stage();
         let mut cin = STAGE_WIDTHS[0];
         let mut stages = Vec::with_capacity(3);
         for (s, &width) in STAGE_WIDTHS.iter().enumerate() {
@@ -169,7 +157,7 @@ impl ResNet {
             stages.push(stage);
         }
         let fc_cfg = nn::LinearConfig { ws_init: HE_NORMAL, bs_init: Some(Init::Const(0.0)), bias: true };
-        Ok(ResNet {
+        ResNet {
             depth,
             shortcut,
             compute: Kind::Float,
@@ -177,7 +165,7 @@ impl ResNet {
             stem_bn: batch_norm(p / "stem" / "bn", STAGE_WIDTHS[0]),
             stages,
             fc: nn::linear(p / "fc", STAGE_WIDTHS[2], NUM_CLASSES, fc_cfg),
-        })
+        }
     }
 
     /// The feature maps after the stem and after each stage, for inspection and tests.
@@ -196,8 +184,8 @@ impl ResNet {
 
     /// Names of the variables of the blocks that growing from `from_depth` adds, whose last
     /// BatchNorm scale is set to zero so that each new block starts as an exact identity.
-    fn new_block_scales(&self, from_depth: u32) -> Vec<String> {
-        let old_n = blocks_per_stage(from_depth).unwrap_or(0) as usize;
+    fn new_block_scales(&self, from_depth: Depth) -> Vec<String> {
+        let old_n = from_depth.blocks_per_stage();
         let mut names = Vec::new();
         for (s, stage) in self.stages.iter().enumerate() {
             for b in old_n..stage.len() {
@@ -233,10 +221,10 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(depth: u32, shortcut: Shortcut, device: Device) -> Result<Network, String> {
+    pub fn new(depth: Depth, shortcut: Shortcut, device: Device) -> Network {
         let vs = nn::VarStore::new(device);
-        let net = ResNet::new(&vs.root(), depth, shortcut)?;
-        Ok(Network { vs, net })
+        let net = ResNet::new(&vs.root(), depth, shortcut);
+        Network { vs, net }
     }
 
     /// Gives the 4-D conv weights channels-last strides (oneDNN and cuDNN pick faster kernels
@@ -255,11 +243,8 @@ impl Network {
     /// A deeper network of the same family that computes exactly the same function: shared
     /// variables are copied, and each added block's last BatchNorm scale starts at zero, so the
     /// block adds nothing to its (non-negative, post-ReLU) input and passes it through unchanged.
-    pub fn grow(&self, depth: u32) -> Result<Network, String> {
-        if depth <= self.net.depth {
-            return Err(format!("cannot grow ResNet-{} to ResNet-{depth}: growing adds blocks", self.net.depth));
-        }
-        let mut grown = Network::new(depth, self.net.shortcut, self.vs.device())?;
+    pub fn grow(&self, depth: Depth) -> Result<Network, GrowError> {
+        let mut grown = Network::new(self.net.depth.grow_to(depth)?, self.net.shortcut, self.vs.device());
         let old = self.vs.variables();
         tch::no_grad(|| {
             for (name, mut var) in grown.vs.variables() {
@@ -306,35 +291,30 @@ mod tests {
     use super::*;
     use crate::reference::PAPER_RESULTS;
 
+    fn d(depth: u32) -> Depth {
+        Depth::new(depth).unwrap()
+    }
+
     #[test]
     fn parameter_counts_match_the_paper_table_for_every_depth() {
         for r in PAPER_RESULTS.iter() {
-            let net = Network::new(r.depth, Shortcut::A, Device::Cpu).unwrap();
+            let net = Network::new(Depth::new(r.depth).unwrap(), Shortcut::A, Device::Cpu);
             assert_eq!(net.params(), r.params, "ResNet-{}", r.depth);
         }
     }
 
     #[test]
     fn option_b_adds_two_projections() {
-        let a = Network::new(20, Shortcut::A, Device::Cpu).unwrap().params();
-        let b = Network::new(20, Shortcut::B, Device::Cpu).unwrap().params();
+        let a = Network::new(d(20), Shortcut::A, Device::Cpu).params();
+        let b = Network::new(d(20), Shortcut::B, Device::Cpu).params();
         // 1x1 convs 16->32 and 32->64, each followed by a BatchNorm (scale and shift).
         assert_eq!(b - a, 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64);
     }
 
     #[test]
-    fn depths_not_of_the_form_6n_plus_2_are_refused() {
-        for bad in [0, 2, 7, 19, 21, 100] {
-            assert!(blocks_per_stage(bad).is_err(), "{bad}");
-        }
-        assert_eq!(blocks_per_stage(20), Ok(3));
-        assert_eq!(blocks_per_stage(1202), Ok(200));
-    }
-
-    #[test]
     fn stages_halve_the_maps_and_widen_the_filters() {
         for shortcut in [Shortcut::A, Shortcut::B] {
-            let net = Network::new(20, shortcut, Device::Cpu).unwrap();
+            let net = Network::new(d(20), shortcut, Device::Cpu);
             let xs = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
             let shapes: Vec<Vec<i64>> = net.net.stage_outputs(&xs, false).iter().map(|t| t.size()).collect();
             assert_eq!(shapes, vec![vec![2, 16, 32, 32], vec![2, 16, 32, 32], vec![2, 32, 16, 16], vec![2, 64, 8, 8]]);
@@ -344,7 +324,7 @@ mod tests {
 
     #[test]
     fn convolutions_have_no_bias_and_batchnorm_starts_at_one() {
-        let net = Network::new(20, Shortcut::A, Device::Cpu).unwrap();
+        let net = Network::new(d(20), Shortcut::A, Device::Cpu);
         let vars = net.vs.variables();
         assert!(!vars.keys().any(|k| k.contains("conv") && k.ends_with(".bias")));
         let scale = &vars["stage1.block0.bn1.weight"];
@@ -356,12 +336,12 @@ mod tests {
     fn grown_network_computes_the_same_function() {
         tch::manual_seed(3);
         for shortcut in [Shortcut::A, Shortcut::B] {
-            let small = Network::new(20, shortcut, Device::Cpu).unwrap();
+            let small = Network::new(d(20), shortcut, Device::Cpu);
             // Non-trivial BatchNorm statistics, as after some training.
             let xs = Tensor::randn([16, 3, 32, 32], (Kind::Float, Device::Cpu));
             let _ = small.net.forward_t(&xs, true);
-            let grown = small.grow(32).unwrap();
-            assert_eq!(grown.net.depth, 32);
+            let grown = small.grow(d(32)).unwrap();
+            assert_eq!(grown.net.depth, d(32));
             let before = small.net.forward_t(&xs, false);
             let after = grown.net.forward_t(&xs, false);
             // Relative: with other tests drawing from the shared generator in parallel, the
@@ -374,7 +354,7 @@ mod tests {
 
     #[test]
     fn bf16_compute_stays_close_to_fp32_and_trains_fp32_weights() {
-        let mut net = Network::new(8, Shortcut::A, Device::Cpu).unwrap();
+        let mut net = Network::new(d(8), Shortcut::A, Device::Cpu);
         let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         let exact = net.net.forward_t(&xs, false);
         net.net.compute = Kind::BFloat16;
@@ -393,7 +373,7 @@ mod tests {
 
     #[test]
     fn channels_last_weights_give_the_same_outputs() {
-        let mut net = Network::new(20, Shortcut::A, Device::Cpu).unwrap();
+        let mut net = Network::new(d(20), Shortcut::A, Device::Cpu);
         let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         let before = net.net.forward_t(&xs, false);
         net.to_channels_last();

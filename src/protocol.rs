@@ -12,65 +12,7 @@ pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
 pub const SCHEMA_MINOR: u32 = 1;
 
-/// Shortcut connection used where a residual block changes shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Shortcut {
-    /// Identity; stride-2 subsample and zero-padded channels where the shape changes (no parameters).
-    A,
-    /// 1x1 strided convolution + BatchNorm projection where the shape changes.
-    B,
-}
-
-/// Precision of the convolutions and activations. Weights, BatchNorm, the classifier and the
-/// loss stay fp32 in both (see `model::ResNet::compute`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    #[default]
-    Fp32,
-    /// bfloat16: fp32's range, so no loss scaling. Fast on GPUs and on CPUs with AMX; slower
-    /// than fp32 on AVX-512 CPUs without it (README, Performance).
-    Bf16,
-}
-
-/// The ResNet-110 style warm-up: a lower learning rate for the first iterations.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Warmup {
-    pub iters: u64,
-    pub lr: f64,
-}
-
-/// Everything that defines a training run. Written to the run directory and sent in `RunStarted`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunConfig {
-    pub depth: u32,
-    pub shortcut: Shortcut,
-    /// Total number of SGD iterations.
-    pub iters: u64,
-    /// Iterations at which the learning rate is divided by 10.
-    pub milestones: Vec<u64>,
-    pub lr: f64,
-    pub momentum: f64,
-    pub weight_decay: f64,
-    pub batch_size: usize,
-    pub warmup: Option<Warmup>,
-    /// Training images held out for validation (0: train on all, evaluate on the test set).
-    pub val_split: usize,
-    pub eval_every: u64,
-    pub checkpoint_every: u64,
-    /// How many periodic checkpoints to keep besides the best one.
-    pub keep_checkpoints: usize,
-    pub seed: u64,
-    /// Device as asked for: "auto", "cpu", "cuda" or "cuda:N".
-    pub device: String,
-    /// Intra-op threads for libtorch on CPU (None: libtorch's default).
-    pub threads: Option<usize>,
-    pub data_dir: PathBuf,
-    /// Absent in logs and run folders written before schema 1.1: those ran in fp32.
-    #[serde(default)]
-    pub precision: Precision,
-}
+pub use crate::config::{Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
 
 /// Which images an evaluation was made on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +31,7 @@ pub struct RunInfo {
     pub config: RunConfig,
     /// Trainable parameters (BatchNorm affine included, running statistics not).
     pub params: u64,
-    /// The device actually used, e.g. "cpu" or "cuda:0 (NVIDIA H100)".
+    /// The device actually used, as `train::device::describe` names it: "cpu (2 threads)", "cuda:0".
     pub device: String,
     pub train_images: usize,
     pub eval_images: usize,
@@ -152,32 +94,8 @@ pub enum Event {
         time: f64,
         message: String,
     },
-    Step {
-        time: f64,
-        iter: u64,
-        epoch: f64,
-        elapsed: f64,
-        #[serde(with = "non_finite")]
-        loss: f64,
-        /// Top-1 error on this training batch, in percent.
-        error: f64,
-        lr: f64,
-        images_per_sec: f64,
-    },
-    Eval {
-        time: f64,
-        iter: u64,
-        epoch: f64,
-        elapsed: f64,
-        set: EvalSet,
-        #[serde(with = "non_finite")]
-        loss: f64,
-        /// Top-1 error in percent: wrong images over all images.
-        error: f64,
-        /// Error in percent for each class, in label order.
-        class_errors: Vec<f64>,
-        images_per_sec: f64,
-    },
+    Step(StepRecord),
+    Eval(EvalRecord),
     Checkpoint {
         time: f64,
         iter: u64,
@@ -212,17 +130,35 @@ pub enum Event {
     },
 }
 
-/// One training step as its `Step` event records it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One training step, as the `Step` event carries it (field order is the log's).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub time: f64,
     pub iter: u64,
     pub epoch: f64,
     pub elapsed: f64,
+    #[serde(with = "non_finite")]
     pub loss: f64,
     /// Top-1 error on the step's batch, in percent.
     pub error: f64,
     pub lr: f64,
+    pub images_per_sec: f64,
+}
+
+/// One evaluation, as the `Eval` event carries it (field order is the log's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub time: f64,
+    pub iter: u64,
+    pub epoch: f64,
+    pub elapsed: f64,
+    pub set: EvalSet,
+    #[serde(with = "non_finite")]
+    pub loss: f64,
+    /// Top-1 error in percent: wrong images over all images.
+    pub error: f64,
+    /// Error in percent for each class, in label order.
+    pub class_errors: Vec<f64>,
     pub images_per_sec: f64,
 }
 
@@ -231,24 +167,14 @@ impl Event {
         match self {
             Event::RunStarted { time, .. }
             | Event::Status { time, .. }
-            | Event::Step { time, .. }
-            | Event::Eval { time, .. }
             | Event::Checkpoint { time, .. }
             | Event::Paused { time, .. }
             | Event::Resumed { time, .. }
             | Event::Diverged { time, .. }
             | Event::Finished { time, .. }
             | Event::Error { time, .. } => *time,
-        }
-    }
-
-    /// The step a `Step` event records, as one value front ends can keep.
-    pub fn step_record(&self) -> Option<StepRecord> {
-        match *self {
-            Event::Step { time, iter, epoch, elapsed, loss, error, lr, images_per_sec } => {
-                Some(StepRecord { time, iter, epoch, elapsed, loss, error, lr, images_per_sec })
-            }
-            _ => None,
+            Event::Step(step) => step.time,
+            Event::Eval(eval) => eval.time,
         }
     }
 
@@ -257,8 +183,8 @@ impl Event {
         match self {
             Event::RunStarted { .. } => "run_started",
             Event::Status { .. } => "status",
-            Event::Step { .. } => "step",
-            Event::Eval { .. } => "eval",
+            Event::Step(_) => "step",
+            Event::Eval(_) => "eval",
             Event::Checkpoint { .. } => "checkpoint",
             Event::Paused { .. } => "paused",
             Event::Resumed { .. } => "resumed",
@@ -280,6 +206,13 @@ pub struct Envelope {
     pub event: Event,
 }
 
+/// A front end's two ends of a live trainer: its events in, commands out. Dropping it tells
+/// the trainer that nobody is watching any more: it checkpoints and ends the run.
+pub struct Channels {
+    pub events: crossbeam_channel::Receiver<Envelope>,
+    pub commands: crossbeam_channel::Sender<Command>,
+}
+
 /// How a depth switch builds the new network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -299,7 +232,7 @@ pub enum Command {
     Checkpoint,
     /// Checkpoint and close the current run, then start one of another depth with the same recipe.
     SwitchDepth {
-        depth: u32,
+        depth: Depth,
         mode: SwitchMode,
     },
     /// After a divergence: go back to the last good checkpoint with the learning rate
@@ -340,41 +273,6 @@ mod non_finite {
 /// Seconds since the Unix epoch, as events carry it.
 pub fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// Whether a run's final checkpoint was written, read from the events alone: the trainer writes
-/// it (a `Checkpoint` event, reason `Final`) just before it reports the run `Completed`, `Stopped`
-/// or `Switched`, so one of those without it means the write failed (a warning said why).
-#[derive(Debug, Default)]
-pub struct FinalCheckpoint {
-    written: bool,
-    /// The iteration of an ended run whose final checkpoint is missing.
-    pub missing: Option<u64>,
-}
-
-impl FinalCheckpoint {
-    /// Takes in one event; returns the iteration of the run it ended without its final checkpoint.
-    pub fn see(&mut self, event: &Event) -> Option<u64> {
-        match event {
-            Event::RunStarted { .. } => self.written = false,
-            Event::Checkpoint { reason: CheckpointReason::Final, .. } => self.written = true,
-            // A diverged run keeps its last good checkpoint on purpose: there is no final one.
-            Event::Finished { summary, .. } if summary.reason != EndReason::Diverged && !self.written => {
-                self.missing = Some(summary.iters);
-                return self.missing;
-            }
-            _ => {}
-        }
-        None
-    }
-
-    /// What the front ends say, after the warning that gave the cause, when `missing` is set.
-    pub fn missing_message(iter: u64) -> String {
-        format!(
-            "the final checkpoint (iteration {iter}) was not written (the warning in the run's log says why); \
-             `resume` continues from the newest checkpoint on disk"
-        )
-    }
 }
 
 #[cfg(test)]

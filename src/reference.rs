@@ -1,8 +1,8 @@
 //! The numbers the project is measured against, in one place with their source.
 //!
 //! Source: He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
-//! section 4.2 and table 6; the public PyTorch reimplementation's errors and the parameter counts
-//! as listed in the project's REFERENCE.md.
+//! section 4.2 and table 6; the errors of one public PyTorch reimplementation and the parameter
+//! counts as the project's brief lists them (its reference sheet, outside this repository).
 
 /// The depths the paper reports, with what it and a public reimplementation measured.
 pub struct PaperResult {

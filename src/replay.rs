@@ -111,10 +111,6 @@ impl Player {
         self.follow
     }
 
-    pub fn paths(&self) -> Vec<&Path> {
-        self.logs.iter().map(|l| l.path.as_path()).collect()
-    }
-
     pub fn progress(&self) -> Progress {
         Progress {
             played: self.logs.iter().map(|l| l.next).sum(),
@@ -227,32 +223,6 @@ impl Player {
     }
 }
 
-/// The `replay` subcommand: the dashboard over the logs, or their summaries with `--no-ui`.
-pub fn command(args: &crate::cli::ReplayArgs) -> anyhow::Result<std::process::ExitCode> {
-    use std::io::IsTerminal;
-    if args.no_ui {
-        print_summaries(&args.runs)?;
-        return Ok(std::process::ExitCode::SUCCESS);
-    }
-    let speed = match args.speed {
-        None => Speed::Max,
-        Some(s) if s.is_finite() && s > 0.0 => Speed::Times(s),
-        Some(s) => anyhow::bail!("--speed must be a positive number, got {s}"),
-    };
-    let player = Player::open(&args.runs, speed, args.follow, Instant::now())?;
-    if !std::io::stdout().is_terminal() {
-        anyhow::bail!("stdout is not a terminal: use `replay --no-ui` for a printed summary");
-    }
-    crate::ui::run_replay(player, args.marker)
-}
-
-/// `replay --no-ui`: the runs' summary table, as `resnet-tui summary` prints it.
-pub fn print_summaries(paths: &[PathBuf]) -> anyhow::Result<()> {
-    let runs = paths.iter().map(|p| crate::report::summary::summarize_path(p)).collect::<Result<Vec<_>, _>>()?;
-    print!("{}", crate::report::summary::render(&runs, crate::cli::TableFormat::Table)?);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,7 +230,16 @@ mod tests {
     use crate::runlog::LogWriter;
 
     fn step(time: f64, iter: u64) -> Event {
-        Event::Step { time, iter, epoch: 0.0, elapsed: time, loss: 2.0, error: 50.0, lr: 0.1, images_per_sec: 1.0 }
+        Event::Step(StepRecord {
+            time,
+            iter,
+            epoch: 0.0,
+            elapsed: time,
+            loss: 2.0,
+            error: 50.0,
+            lr: 0.1,
+            images_per_sec: 1.0,
+        })
     }
 
     fn write_log(dir: &Path, name: &str, times: &[f64]) -> PathBuf {

@@ -51,9 +51,7 @@ impl RunDir {
             }
         };
         let run = RunDir::lock(path, name)?;
-        let json = serde_json::to_vec_pretty(config).expect("config serialises");
-        crate::train::checkpoint::write_atomic(&run.path.join(CONFIG_NAME), &json)
-            .map_err(|e| RunDirError::Write(run.path.join(CONFIG_NAME), std::io::Error::other(e.to_string())))?;
+        run.write_config(config)?;
         std::fs::create_dir_all(run.checkpoints()).map_err(|e| RunDirError::Write(run.checkpoints(), e))?;
         Ok(run)
     }
@@ -71,7 +69,7 @@ impl RunDir {
     /// Removes what a process killed mid-write left: the temporary files of its checkpoints and
     /// config. Only under the lock: no other process can be writing them now.
     fn remove_stale_temps(&self) {
-        use crate::train::checkpoint::remove_stale_temps;
+        use crate::atomic::remove_stale_temps;
         remove_stale_temps(&self.checkpoints(), |name| name.ends_with(".safetensors"));
         remove_stale_temps(&self.path, |name| name == CONFIG_NAME);
     }
@@ -84,6 +82,13 @@ impl RunDir {
             Err(TryLockError::WouldBlock) => Err(RunDirError::Locked(path)),
             Err(TryLockError::Error(e)) => Err(RunDirError::Write(lock_path, e)),
         }
+    }
+
+    /// Replaces the run's `config.json` atomically (a recovery changes the learning rate).
+    pub fn write_config(&self, config: &RunConfig) -> Result<(), RunDirError> {
+        let path = self.path.join(CONFIG_NAME);
+        let json = serde_json::to_vec_pretty(config).expect("a config serialises");
+        crate::atomic::write(&path, &json).map_err(|e| RunDirError::Write(path, e))
     }
 
     pub fn checkpoints(&self) -> PathBuf {

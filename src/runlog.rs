@@ -65,10 +65,6 @@ impl LogWriter {
         // One write call per line: the OS appends it whole or, if killed mid-call, partially.
         self.file.write_all(&line).map_err(|e| LogError::Write(self.path.clone(), e))
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// What one line of a log holds.
@@ -215,7 +211,7 @@ mod tests {
     use crate::protocol::*;
 
     fn step(iter: u64) -> Event {
-        Event::Step {
+        Event::Step(StepRecord {
             time: 1.0,
             iter,
             epoch: 0.5,
@@ -224,7 +220,7 @@ mod tests {
             error: 90.0,
             lr: 0.1,
             images_per_sec: 900.0,
-        }
+        })
     }
 
     #[test]

@@ -6,10 +6,6 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Exit code of a process ended at once by a second stop request: 128 + SIGINT, as shells
-/// report a process that Ctrl-C ended.
-pub const EXIT_INTERRUPTED: u8 = 130;
-
 pub struct StopSignals {
     received: Arc<AtomicUsize>,
     taken: AtomicUsize,
@@ -45,7 +41,8 @@ impl StopSignals {
     }
 }
 
-/// Ends the process now with [`EXIT_INTERRUPTED`], after one line on stderr, without waiting
+/// Ends the process now with exit status 130 (128 + SIGINT, as shells report a process that
+/// Ctrl-C ended), after one line on stderr, without waiting
 /// for the trainer thread: what it may be writing is safe to lose (checkpoints are written
 /// atomically, the log line by line). `_exit`, not `exit`: no destructor of libtorch or its
 /// thread pools may run under a thread that is still computing.
@@ -54,7 +51,7 @@ pub fn quit_now() -> ! {
         std::io::stderr(),
         "resnet-tui: interrupted: quit without the final checkpoint; `resume` continues from the last one written"
     );
-    signal_hook::low_level::exit(EXIT_INTERRUPTED as i32)
+    signal_hook::low_level::exit(crate::frontend::outcome::ExitStatus::Interrupted.code() as i32)
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! `App` a live run feeds, overlays keep one run per log, and the `replay` command's edges (not a
 //! log, `--no-ui`) behave as a user expects.
 
-use resnet_tui::cli::MarkerArg;
 use resnet_tui::protocol::*;
 use resnet_tui::replay::{Player, Speed};
 use resnet_tui::runlog::LogWriter;
 use resnet_tui::ui::app::{App, Mode, Msg};
+use resnet_tui::ui::theme::Marker;
 use resnet_tui::ui::theme::Theme;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,7 +16,7 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
     let run_dir = dir.join(format!("run-resnet{depth}"));
     std::fs::create_dir_all(&run_dir).unwrap();
     let mut w = LogWriter::open(&run_dir.join(resnet_tui::runlog::LOG_NAME)).unwrap();
-    let config = resnet_tui::config::paper(depth, PathBuf::from("/data"));
+    let config = resnet_tui::config::paper(resnet_tui::config::Depth::new(depth).unwrap(), PathBuf::from("/data"));
     let info = RunInfo {
         name: format!("run-resnet{depth}"),
         dir: run_dir.clone(),
@@ -41,7 +41,7 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
             0.001
         };
         let loss = 2.3 * (-(iter as f64) / 8000.0).exp() + 0.01;
-        let step = Event::Step {
+        let step = Event::Step(StepRecord {
             time: t,
             iter,
             epoch: iter as f64 / 391.0,
@@ -50,11 +50,11 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
             error: loss * 20.0,
             lr,
             images_per_sec: 12_800.0,
-        };
+        });
         w.write(&step).unwrap();
         if iter % 391 == 0 || iter == 64_000 {
             let error = 8.0 + 80.0 * (-(iter as f64) / 6000.0).exp();
-            let eval = Event::Eval {
+            let eval = Event::Eval(EvalRecord {
                 time: t,
                 iter,
                 epoch: iter as f64 / 391.0,
@@ -64,7 +64,7 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
                 error,
                 class_errors: vec![error; 10],
                 images_per_sec: 50_000.0,
-            };
+            });
             w.write(&eval).unwrap();
         }
     }
@@ -85,7 +85,7 @@ fn play(paths: &[PathBuf]) -> App {
     let started = Instant::now();
     let mut player = Player::open(paths, Speed::Max, false, Instant::now()).unwrap();
     let opened = started.elapsed();
-    let mut app = App::new(Mode::Replay, Theme { color: true }, MarkerArg::Braille);
+    let mut app = App::new(Mode::Replay, Theme { color: true }, Marker::Braille);
     let mut chunks = 0;
     while !player.finished() {
         for e in player.next_batch(Instant::now(), 2048) {
@@ -104,9 +104,11 @@ fn a_64k_iteration_log_replays_to_its_end_with_the_final_numbers() {
     let run = write_full_run(dir.path(), 20);
     let app = play(&[run]);
     let r = app.current().unwrap();
-    assert_eq!(r.last_step.unwrap().iter, 64_000);
-    assert_eq!(r.best, Some((8.0, 64_000)));
-    assert_eq!(r.state, resnet_tui::ui::runs::RunState::Finished(EndReason::Completed));
+    assert_eq!(r.history.last_step.unwrap().iter, 64_000);
+    // The best evaluation is the last one (the curve falls to the end), as the summary says.
+    assert_eq!(r.history.best_eval().map(|e| e.iter), Some(64_000));
+    assert_eq!(r.history.finished.as_ref().and_then(|f| f.best_error), Some(8.0));
+    assert_eq!(r.history.state, resnet_tui::frontend::history::RunState::Finished(EndReason::Completed));
     assert!(r.loss.len() <= resnet_tui::ui::runs::CURVE_CAPACITY + 1);
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
     terminal.draw(|f| resnet_tui::ui::view::view(f, &app)).unwrap();
@@ -120,9 +122,9 @@ fn two_logs_overlay_as_two_runs() {
     let a = write_full_run(dir.path(), 20);
     let b = write_full_run(dir.path(), 56);
     let app = play(&[a, b]);
-    let depths: Vec<Option<u32>> = app.runs.iter().map(|r| r.depth()).collect();
+    let depths: Vec<Option<u32>> = app.runs.iter().map(|r| r.depth().map(|d| d.get())).collect();
     assert_eq!(depths, vec![Some(20), Some(56)]);
-    assert!(app.runs.iter().all(|r| r.last_step.unwrap().iter == 64_000));
+    assert!(app.runs.iter().all(|r| r.history.last_step.unwrap().iter == 64_000));
 }
 
 #[test]

@@ -5,17 +5,19 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
-use resnet_tui::cli::MarkerArg;
+use resnet_tui::frontend::outcome::ExitStatus;
 use resnet_tui::protocol::*;
 use resnet_tui::ui::app::{App, Effect, Mode, Msg, Playback, SystemSample};
 use resnet_tui::ui::runs::CURVE_CAPACITY;
+use resnet_tui::ui::theme::Marker;
 use resnet_tui::ui::theme::Theme;
 use std::path::PathBuf;
 
 const CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 fn info(depth: u32, name: &str) -> RunInfo {
-    let mut config = resnet_tui::config::paper(depth, PathBuf::from("/data/cifar10"));
+    let mut config =
+        resnet_tui::config::paper(resnet_tui::config::Depth::new(depth).unwrap(), PathBuf::from("/data/cifar10"));
     config.iters = 1000;
     config.milestones = vec![500, 750];
     RunInfo {
@@ -41,7 +43,7 @@ fn step(run: RunId, iter: u64) -> Msg {
     let i = iter as f64;
     Msg::Event(Envelope {
         run,
-        event: Event::Step {
+        event: Event::Step(StepRecord {
             time: 1000.0 + i,
             iter,
             epoch: i / 391.0,
@@ -50,14 +52,14 @@ fn step(run: RunId, iter: u64) -> Msg {
             error: 90.0 * (-i / 500.0).exp() + 1.0,
             lr: if iter < 500 { 0.1 } else { 0.01 },
             images_per_sec: 256.0,
-        },
+        }),
     })
 }
 
 fn eval(run: RunId, iter: u64, error: f64) -> Msg {
     Msg::Event(Envelope {
         run,
-        event: Event::Eval {
+        event: Event::Eval(EvalRecord {
             time: 1000.0 + iter as f64,
             iter,
             epoch: iter as f64 / 391.0,
@@ -67,7 +69,7 @@ fn eval(run: RunId, iter: u64, error: f64) -> Msg {
             error,
             class_errors: (0..10).map(|c| 5.0 + c as f64 * 3.0).collect(),
             images_per_sec: 2000.0,
-        },
+        }),
     })
 }
 
@@ -80,7 +82,7 @@ fn key(c: char) -> Msg {
 }
 
 fn live() -> App {
-    App::new(Mode::Live, Theme { color: true }, MarkerArg::Braille)
+    App::new(Mode::Live, Theme { color: true }, Marker::Braille)
 }
 
 /// A live run of ResNet-20 at iteration 300 with two evaluations.
@@ -130,8 +132,9 @@ fn header_shows_run_depth_params_device_state_progress_eta_and_speed() {
         assert!(header.contains(want), "{want} missing from\n{header}");
     }
     assert!(header.contains("iter 300/1,000") && header.contains("30.0%"), "{header}");
-    // 700 iterations left at 128 images each and 256 images/s: 350 s.
-    assert!(header.contains("ETA 5m50s") && header.contains("256 img/s"), "{header}");
+    // 700 iterations left at 128 images each and 256 images/s: 350 s; and three evaluations
+    // (at 391, 782 and the end) of 10,000 images at 2,000 images/s: 15 s.
+    assert!(header.contains("ETA 6m05s") && header.contains("256 img/s"), "{header}");
     assert!(header.contains("elapsed 2m30s"), "{header}");
 }
 
@@ -188,7 +191,7 @@ fn smoothing_log_scale_and_x_axis_keys_change_the_charts() {
 #[test]
 fn markers_follow_the_option() {
     let mut app = running_app();
-    app.marker = MarkerArg::Dot;
+    app.marker = Marker::Dot;
     let s = screen(&app);
     assert!(s.contains('•') && !s.contains('⣀'), "dots, no Braille");
 }
@@ -304,13 +307,19 @@ fn depth_chooser_switches_fresh_or_grown_and_refuses_to_grow_shallower() {
         assert!(s.contains(d), "{d} missing:\n{s}");
     }
     app.update(key('g'));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::SwitchDepth { depth: 32, mode: SwitchMode::Grow })]);
+    assert_eq!(
+        sent(&mut app),
+        vec![Effect::Send(Command::SwitchDepth { depth: Depth::new(32).unwrap(), mode: SwitchMode::Grow })]
+    );
     let s = screen(&app);
     assert!(s.contains("switching to ResNet-32 (grown from") && s.contains("this one)…"), "{s}");
     app.update(key('d'));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::SwitchDepth { depth: 44, mode: SwitchMode::Fresh })]);
+    assert_eq!(
+        sent(&mut app),
+        vec![Effect::Send(Command::SwitchDepth { depth: Depth::new(44).unwrap(), mode: SwitchMode::Fresh })]
+    );
     app.update(key('d'));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)));
     app.update(key('g'));
@@ -368,7 +377,7 @@ fn quit_while_running_asks_once_and_y_or_a_second_q_checkpoints_and_stops() {
         assert!(!app.should_quit(), "waits for the checkpoint and the trainer's end");
         app.update(Msg::SourceClosed);
         assert!(app.should_quit());
-        assert_eq!(app.exit_code(), 0);
+        assert_eq!(app.exit_status().code(), 0);
     }
     let mut app = running_app();
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
@@ -397,8 +406,8 @@ fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
     assert!(s.contains("STOPPING…") && s.contains("ctrl-c again quits at once"), "{s}");
     assert!(!app.should_quit());
     app.update(Msg::Signal);
-    assert!(app.should_quit() && app.interrupted);
-    assert_eq!(app.exit_code(), resnet_tui::signals::EXIT_INTERRUPTED);
+    assert!(app.should_quit() && app.outcome.interrupted);
+    assert_eq!(app.exit_status(), ExitStatus::Interrupted);
     assert!(sent(&mut app).is_empty());
 
     // Keys: ctrl-c asks, ctrl-c confirms, and while stopping the key bar offers ctrl-c to quit now.
@@ -412,7 +421,7 @@ fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
     assert!(s.contains("ctrl-c quit now"), "{s}");
     app.update(ctrl_c());
     assert!(app.should_quit());
-    assert_eq!(app.exit_code(), 130);
+    assert_eq!(app.exit_status().code(), 130);
 }
 
 fn final_checkpoint(iter: u64) -> Msg {
@@ -466,7 +475,7 @@ fn a_run_that_ends_without_its_final_checkpoint_says_so_and_exits_4() {
     assert!(s.find("run completed after 1000 iterations").is_some_and(|ended| ended < said), "{s}");
     app.update(key('q'));
     assert!(app.should_quit());
-    assert_eq!(app.exit_code(), resnet_tui::headless::EXIT_FINAL_CHECKPOINT_FAILED);
+    assert_eq!(app.exit_status(), ExitStatus::FinalCheckpointLost);
 
     // Each run that loses its final checkpoint gets its line, the second after a depth switch too.
     let mut app = running_app();
@@ -478,10 +487,10 @@ fn a_run_that_ends_without_its_final_checkpoint_says_so_and_exits_4() {
     assert!(s.contains("final checkpoint (iteration 40) not"), "{s}");
 
     // A replay of such a run only shows it: replaying is not failing.
-    let mut replay = App::new(Mode::Replay, Theme { color: true }, MarkerArg::Braille);
+    let mut replay = App::new(Mode::Replay, Theme { color: true }, Marker::Braille);
     replay.update(started(0, 20, "20261128-041500-resnet20"));
     replay.update(completed(1000));
-    assert_eq!(replay.exit_code(), 0);
+    assert_eq!(replay.exit_status(), ExitStatus::Success);
 }
 
 #[test]
@@ -511,7 +520,7 @@ fn diverged_then_quit_exits_with_the_divergence_code() {
     app.update(key('q'));
     assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
     assert!(app.should_quit());
-    assert_eq!(app.exit_code(), resnet_tui::headless::EXIT_DIVERGED);
+    assert_eq!(app.exit_status(), ExitStatus::Diverged);
 }
 
 #[test]
@@ -523,7 +532,7 @@ fn a_fatal_error_is_shown_and_gives_exit_code_one() {
     assert!(s.contains("CUDA out of memory") && s.contains("q quits"), "{s}");
     app.update(key('q'));
     assert!(app.should_quit());
-    assert_eq!(app.exit_code(), 1);
+    assert_eq!(app.exit_status().code(), 1);
 }
 
 #[test]
@@ -541,7 +550,7 @@ fn a_resumed_run_redraws_from_its_checkpoint() {
 
 #[test]
 fn replay_overlays_two_depths_with_both_in_the_legend_and_its_own_keys() {
-    let mut app = App::new(Mode::Replay, Theme { color: true }, MarkerArg::Braille);
+    let mut app = App::new(Mode::Replay, Theme { color: true }, Marker::Braille);
     app.update(started(0, 20, "a-resnet20"));
     app.update(started(1, 56, "b-resnet56"));
     for i in 1..=200 {
@@ -593,7 +602,7 @@ fn replay_overlays_two_depths_with_both_in_the_legend_and_its_own_keys() {
 
 #[test]
 fn replay_warnings_are_listed() {
-    let mut app = App::new(Mode::Replay, Theme { color: true }, MarkerArg::Braille);
+    let mut app = App::new(Mode::Replay, Theme { color: true }, Marker::Braille);
     app.update(Msg::Warning("runs/a/events.jsonl: line 9: skipped partial last line".into()));
     let s = screen(&app);
     assert!(s.contains("line 9: skipped") && s.contains("partial last line"), "{s}");

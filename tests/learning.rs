@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 #[test]
 fn small_network_overfits_one_batch() {
     tch::manual_seed(11);
-    let net = Network::new(8, Shortcut::A, Device::Cpu).unwrap();
+    let net = Network::new(resnet_tui::config::Depth::new(8).unwrap(), Shortcut::A, Device::Cpu);
     let vars: Vec<(String, Tensor)> = net.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     let mut sgd = Sgd::new(vars, 0.9, 0.0);
     let images = Tensor::randn([32, 3, 32, 32], (Kind::Float, Device::Cpu));

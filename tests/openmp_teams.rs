@@ -10,8 +10,8 @@
 //! This file holds one test so that it has its process, and its thread list, to itself.
 
 use resnet_tui::data::cifar::write_synthetic;
-use resnet_tui::protocol::{Envelope, Event};
-use resnet_tui::train::{Options, Plan, Trainer};
+use resnet_tui::protocol::{Envelope, Event, StepRecord};
+use resnet_tui::train::{Options, Plan};
 use std::collections::BTreeMap;
 
 /// How many threads of this process carry each name.
@@ -31,7 +31,7 @@ fn the_prefetch_thread_starts_no_openmp_team() {
     // 200 images per file: a batch of 128 (393,216 floats) is far above libtorch's grain size,
     // so a fill or copy of it would run in parallel.
     write_synthetic(&data, 200, |f, r, b| (f * 31 + r * 7 + b) as u8).unwrap();
-    let mut config = resnet_tui::config::paper(8, data);
+    let mut config = resnet_tui::config::paper(resnet_tui::config::Depth::new(8).unwrap(), data);
     config.threads = Some(2);
     config.warmup = None;
     resnet_tui::config::set_length(&mut config, 12, None);
@@ -39,18 +39,19 @@ fn the_prefetch_thread_starts_no_openmp_team() {
     config.checkpoint_every = 1000;
     let runs = dir.path().join("runs");
     let options = Options { runs_dir: runs.clone(), ..Options::default() };
-    let trainer = Trainer::spawn(Plan::New { config, runs_dir: runs }, options);
+    let (channels, trainer) = resnet_tui::train::spawn(Plan::New { config, runs_dir: runs }, options);
 
     // Look while the prefetch thread is alive and has built several batches.
     let mut seen = None;
-    for Envelope { event, .. } in trainer.events.iter() {
+    for Envelope { event, .. } in channels.events.iter() {
         match event {
-            Event::Step { iter: 6, .. } => seen = Some(thread_names()),
+            Event::Step(StepRecord { iter: 6, .. }) => seen = Some(thread_names()),
             Event::Error { message, fatal: true, .. } => panic!("training failed: {message}"),
             Event::Finished { .. } => break,
             _ => {}
         }
     }
+    drop(channels);
     trainer.join();
     let names = seen.expect("the run reached step 6");
     assert_eq!(names.get("prefetch"), Some(&1), "one prefetch thread and no OpenMP workers of its own: {names:?}");

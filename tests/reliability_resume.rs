@@ -2,7 +2,7 @@
 mod common;
 
 use common::*;
-use resnet_tui::protocol::{CheckpointReason, EndReason, Event};
+use resnet_tui::protocol::{CheckpointReason, EndReason, Event, StepRecord};
 use std::path::Path;
 
 const ITERS: u64 = 40;
@@ -106,7 +106,7 @@ fn first_step_after_restart(run: &Path) -> Option<u64> {
     for e in log.events {
         match e {
             Event::RunStarted { .. } => starts += 1,
-            Event::Step { iter, .. } if starts == 2 => return Some(iter),
+            Event::Step(StepRecord { iter, .. }) if starts == 2 => return Some(iter),
             _ => {}
         }
     }

@@ -19,7 +19,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn started(name: &str, depth: u32, start_iter: u64) -> Event {
-    let mut config = resnet_tui::config::paper(depth, PathBuf::from("data"));
+    let mut config = resnet_tui::config::paper(resnet_tui::config::Depth::new(depth).unwrap(), PathBuf::from("data"));
     config.iters = 100;
     config.eval_every = 20;
     Event::RunStarted {
@@ -41,7 +41,7 @@ fn started(name: &str, depth: u32, start_iter: u64) -> Event {
 }
 
 fn step(iter: u64) -> Event {
-    Event::Step {
+    Event::Step(StepRecord {
         time: 10.0 + iter as f64,
         iter,
         epoch: iter as f64 * 128.0 / 50_000.0,
@@ -50,11 +50,11 @@ fn step(iter: u64) -> Event {
         error: 90.0 - iter as f64 * 0.5,
         lr: 0.1,
         images_per_sec: 512.0,
-    }
+    })
 }
 
 fn eval(iter: u64, error: f64) -> Event {
-    Event::Eval {
+    Event::Eval(EvalRecord {
         time: 10.5 + iter as f64,
         iter,
         epoch: iter as f64 * 128.0 / 50_000.0,
@@ -64,7 +64,7 @@ fn eval(iter: u64, error: f64) -> Event {
         error,
         class_errors: vec![error; 10],
         images_per_sec: 4000.0,
-    }
+    })
 }
 
 fn finished(iters: u64, final_error: f64, best: (f64, u64), train_secs: f64) -> Event {

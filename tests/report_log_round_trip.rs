@@ -6,7 +6,8 @@ use resnet_tui::runlog::{LOG_NAME, LogWriter, read_strict};
 use std::path::PathBuf;
 
 fn run_info() -> RunInfo {
-    let mut config = resnet_tui::config::paper(110, PathBuf::from("/data/cifar10"));
+    let mut config =
+        resnet_tui::config::paper(resnet_tui::config::Depth::new(110).unwrap(), PathBuf::from("/data/cifar10"));
     config.val_split = 5000;
     config.threads = Some(2);
     RunInfo {
@@ -30,7 +31,7 @@ fn every_kind() -> Vec<Event> {
     let mut events = vec![
         Event::RunStarted { time: 1_795_839_437.272_054_7, run: Box::new(run_info()) },
         Event::Status { time: 1.0, message: "loading CIFAR-10 — 60 000 images, \"quoted\"\n".into() },
-        Event::Step {
+        Event::Step(StepRecord {
             time: 2.0,
             iter: 4_001,
             epoch: 11.380_266_666_666_667,
@@ -39,8 +40,8 @@ fn every_kind() -> Vec<Event> {
             error: 7.8125,
             lr: 0.01,
             images_per_sec: 1_098.5,
-        },
-        Event::Eval {
+        }),
+        Event::Eval(EvalRecord {
             time: 3.0,
             iter: 4_001,
             epoch: 11.38,
@@ -50,8 +51,8 @@ fn every_kind() -> Vec<Event> {
             error: 9.12,
             class_errors: vec![5.5, 1e-300],
             images_per_sec: 12_000.0,
-        },
-        Event::Eval {
+        }),
+        Event::Eval(EvalRecord {
             time: 3.5,
             iter: 4_001,
             epoch: 11.38,
@@ -61,7 +62,7 @@ fn every_kind() -> Vec<Event> {
             error: 9.5,
             class_errors: vec![],
             images_per_sec: 11_000.0,
-        },
+        }),
         Event::Paused { time: 4.0, iter: 4_001 },
         Event::Resumed { time: 5.0, iter: 4_001 },
         Event::Diverged { time: 6.0, iter: 4_002, loss: 1e308, last_good: Some(PathBuf::from("ck/iter-4000.st")) },

@@ -2,18 +2,18 @@
 //! training step (variants interleaved round by round, so they share the machine's noise), the
 //! optimizer step, and evaluation.
 
+use crate::config::{Depth, Shortcut};
 use crate::data::augment::Normalizer;
 use crate::data::batches::{Batch, Batcher};
 use crate::data::cifar::{self, Split};
-use crate::model::{Network, loss_and_correct};
-use crate::protocol::Shortcut;
+use crate::model::Network;
 use crate::train::evaluate::evaluate_in_batches;
 use crate::train::sgd::Sgd;
+use crate::train::step::train_step;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
-use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 /// Waits for queued GPU work, so wall-clock time covers it (a no-op on the CPU).
@@ -102,9 +102,9 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(variant: Variant, depth: u32, device: Device, train: &Split, batch_size: usize) -> Result<Rig> {
+    fn new(variant: Variant, depth: Depth, device: Device, train: &Split, batch_size: usize) -> Result<Rig> {
         tch::manual_seed(0);
-        let mut net = Network::new(depth, Shortcut::A, device).map_err(anyhow::Error::msg)?;
+        let mut net = Network::new(depth, Shortcut::A, device);
         if variant.channels_last {
             net.to_channels_last();
         }
@@ -115,23 +115,16 @@ impl Rig {
         Ok(Rig { variant, net, sgd, batch, times: Vec::new() })
     }
 
-    /// The trainer's step, less the data: forward, loss, backward, update, read the loss back.
+    /// The trainer's own step (`train::step`), on a batch already in memory.
     fn step(&mut self) -> f64 {
-        let logits = self.net.net.forward_t(&self.batch.images, true);
-        let (loss, correct) = loss_and_correct(&logits, &self.batch.labels);
-        self.sgd.zero_grad();
-        loss.backward();
-        self.sgd.step(0.1);
-        let stats = Tensor::stack(&[loss.detach().to_kind(Kind::Double), correct.to_kind(Kind::Double)], 0);
-        let stats: Vec<f64> = Vec::try_from(stats.to_device(Device::Cpu)).unwrap_or_default();
-        stats[0]
+        train_step(&self.net.net, &mut self.sgd, &self.batch.images, &self.batch.labels, 0.1).loss
     }
 }
 
 /// How the bare step is timed: `warmup` untimed steps per variant, then `steps` timed steps
 /// each, in `rounds` interleaved rounds (so every variant sees the same machine noise).
 pub struct StepPlan<'a> {
-    pub depth: u32,
+    pub depth: Depth,
     pub device: Device,
     pub train: &'a Split,
     pub batch_size: usize,
@@ -188,7 +181,7 @@ pub struct SgdResult {
 }
 
 /// The optimizer alone (zero_grad + step), flat against per variable, interleaved.
-pub fn sgd_step_us(depth: u32, device: Device, train: &Split, batch_size: usize, calls: usize) -> Result<SgdResult> {
+pub fn sgd_step_us(depth: Depth, device: Device, train: &Split, batch_size: usize, calls: usize) -> Result<SgdResult> {
     let mut rigs = Vec::new();
     for flat in [true, false] {
         let mut rig = Rig::new(
@@ -225,9 +218,9 @@ pub struct EvalSpeed {
 }
 
 /// Evaluation of `split` (normally the 10k test images) at each batch size, channels-last.
-pub fn eval_speeds(depth: u32, device: Device, split: &Split, batches: &[usize]) -> Result<Vec<EvalSpeed>> {
+pub fn eval_speeds(depth: Depth, device: Device, split: &Split, batches: &[usize]) -> Result<Vec<EvalSpeed>> {
     tch::manual_seed(0);
-    let mut net = Network::new(depth, Shortcut::A, device).map_err(anyhow::Error::msg)?;
+    let mut net = Network::new(depth, Shortcut::A, device);
     net.to_channels_last();
     let normalizer = Normalizer::new(device);
     // One small warm-up pass chooses the kernels.

@@ -56,11 +56,10 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     if args.batch_size == 0 || args.steps == 0 {
         bail!("--batch-size and --steps must be at least 1");
     }
-    crate::model::blocks_per_stage(args.depth).map_err(|e| anyhow::anyhow!("--depth: {e}"))?;
     if let Some(t) = args.threads {
         tch::set_num_threads(t as i32);
     }
-    let device = crate::train::device::resolve(&args.device).map_err(anyhow::Error::msg)?;
+    let device = crate::train::device::resolve(args.device)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
@@ -73,7 +72,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
 
     let fp32_loop = pipeline::LoopSpec {
         depth: args.depth,
-        device: &args.device,
+        device: args.device,
         threads: args.threads,
         batch_size: args.batch_size,
         warmup: WARMUP as u64,

@@ -2,8 +2,8 @@
 //! augmentation, prefetch thread, events and run log, timed from the events it sends.
 
 use super::procinfo;
-use crate::protocol::{Envelope, Event, Precision};
-use crate::train::{Options, Plan, Trainer};
+use crate::protocol::{Envelope, Event, Precision, StepRecord};
+use crate::train::{self, Options, Plan};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use std::path::Path;
@@ -27,8 +27,8 @@ pub struct LoopResult {
 }
 
 pub struct LoopSpec<'a> {
-    pub depth: u32,
-    pub device: &'a str,
+    pub depth: crate::config::Depth,
+    pub device: crate::config::DeviceSpec,
     pub threads: Option<usize>,
     pub batch_size: usize,
     pub warmup: u64,
@@ -49,7 +49,7 @@ pub fn full_loop(spec: &LoopSpec) -> Result<LoopResult> {
 fn run_in(spec: &LoopSpec, runs_dir: &Path) -> Result<LoopResult> {
     let mut config = crate::config::paper(spec.depth, spec.data_dir.to_path_buf());
     config.batch_size = spec.batch_size;
-    config.device = spec.device.to_string();
+    config.device = spec.device;
     config.threads = spec.threads;
     config.warmup = None;
     config.precision = spec.precision;
@@ -61,14 +61,14 @@ fn run_in(spec: &LoopSpec, runs_dir: &Path) -> Result<LoopResult> {
     config.keep_checkpoints = 1;
     let options = Options { runs_dir: runs_dir.to_path_buf(), ..Options::default() };
     let spawned = Instant::now();
-    let trainer = Trainer::spawn(Plan::New { config, runs_dir: runs_dir.to_path_buf() }, options);
+    let (channels, trainer) = train::spawn(Plan::New { config, runs_dir: runs_dir.to_path_buf() }, options);
     let mut first: Option<(f64, Option<f64>)> = None;
     let mut timed_from: Option<(u64, Instant)> = None;
     let mut timed_to: Option<(u64, Instant)> = None;
     let mut eval = None;
-    for Envelope { event, .. } in trainer.events.iter() {
+    for Envelope { event, .. } in channels.events.iter() {
         match event {
-            Event::Step { iter, .. } => {
+            Event::Step(StepRecord { iter, .. }) => {
                 let at = Instant::now();
                 if first.is_none() {
                     let age = spec.first_in_process.then(procinfo::process_age_secs).flatten();
@@ -80,12 +80,13 @@ fn run_in(spec: &LoopSpec, runs_dir: &Path) -> Result<LoopResult> {
                     timed_to = Some((iter, at));
                 }
             }
-            Event::Eval { images_per_sec, .. } => eval = Some(images_per_sec),
+            Event::Eval(e) => eval = Some(e.images_per_sec),
             Event::Error { message, fatal: true, .. } => bail!("the training loop failed: {message}"),
             Event::Finished { .. } => break,
             _ => {}
         }
     }
+    drop(channels);
     trainer.join();
     let (Some((i0, t0)), Some((i1, t1)), Some((spawn_secs, age))) = (timed_from, timed_to, first) else {
         bail!("the training loop ended before its timed steps");

@@ -40,7 +40,7 @@ impl Report {
             cores,
             threads: tch::get_num_threads(),
             device: crate::train::device::describe(device),
-            depth: args.depth,
+            depth: args.depth.get(),
             batch_size: args.batch_size,
             timed_steps: args.steps,
             full_loop: None,

@@ -158,13 +158,13 @@ pub struct Prefetcher {
 }
 
 impl Prefetcher {
-    /// Batches `start..end`, at most `depth` ahead of the consumer.
-    pub fn spawn(mut batcher: Batcher, start: u64, end: u64, depth: usize) -> Prefetcher {
-        let (tx, rx) = crossbeam_channel::bounded(depth);
+    /// Batches `start..end`, at most `ahead` of the consumer.
+    pub fn spawn(mut batcher: Batcher, start: u64, end: u64, ahead: usize) -> Prefetcher {
+        let (tx, rx) = crossbeam_channel::bounded(ahead);
         let handle = std::thread::Builder::new()
             .name("prefetch".into())
             .spawn(move || {
-                crate::train::report_panics_here();
+                crate::panics::report_panics_here();
                 let _guard = tch::no_grad_guard();
                 for iter in start..end {
                     // The consumer hung up (stop, switch): nothing more to prepare.

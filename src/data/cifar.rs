@@ -1,6 +1,6 @@
 //! Reading and validating the CIFAR-10 binary files into one byte tensor per split.
 //!
-//! Layout (REFERENCE.md): a record is one label byte (0-9) then 3,072 pixel bytes, the red,
+//! Layout (the data set's own description): a record is one label byte (0-9) then 3,072 pixel bytes, the red,
 //! green and blue planes of a 32x32 image, row-major. Files are read whole; the pixels stay bytes
 //! (about 184 MB for the 60,000 images) and are normalised a batch at a time.
 

@@ -2,8 +2,8 @@
 //! for spreadsheets and pandas.
 
 use crate::cli::ExportArgs;
+use crate::frontend::history::History;
 use crate::protocol::EvalSet;
-use crate::report::history::History;
 use anyhow::{Context, Result};
 use std::io::Write;
 
@@ -97,7 +97,7 @@ fn class_names(history: &History) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::history::tests::{eval, started, step};
+    use crate::frontend::history::tests::{eval, started, step};
 
     #[test]
     fn steps_and_evaluations_interleave_by_iteration() {

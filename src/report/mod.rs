@@ -1,7 +1,6 @@
 //! Reports on recorded runs, read from their logs: summary tables, plotted curves, CSV exports.
 
 pub mod export;
-pub mod history;
 pub mod plot;
 pub mod summary;
 

@@ -2,9 +2,9 @@
 //! reference lines, drawn to a PNG or SVG file with plotters.
 
 use crate::cli::PlotArgs;
+use crate::frontend::history::History;
 use crate::protocol::EvalSet;
 use crate::reference;
-use crate::report::history::History;
 use anyhow::{Context, Result, anyhow, bail};
 use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
@@ -71,7 +71,7 @@ pub struct Curves {
 impl Curves {
     pub fn from_history(history: &History, fallback_name: &str) -> Curves {
         let name = history.info.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| fallback_name.to_string());
-        let depth = history.info.as_ref().map(|i| i.config.depth);
+        let depth = history.info.as_ref().map(|i| i.config.depth.get());
         let label = match depth {
             Some(d) if !name.ends_with(&format!("resnet{d}")) => format!("{name} (ResNet-{d})"),
             _ => name,
@@ -431,7 +431,7 @@ pub fn clip_y(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::history::tests::{eval, started, step};
+    use crate::frontend::history::tests::{eval, started, step};
 
     #[test]
     fn clipping_cuts_lines_at_the_bounds() {

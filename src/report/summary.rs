@@ -3,37 +3,13 @@
 //! Markdown or JSON.
 
 use crate::cli::{SummaryArgs, TableFormat};
+use crate::frontend::history::History;
 use crate::protocol::{EndReason, EvalSet, Precision, Shortcut};
 use crate::reference;
-use crate::report::history::History;
 use crate::runlog::RunLog;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::Path;
-
-/// How a run ended, as far as its log tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Completed,
-    Stopped,
-    Switched,
-    Diverged,
-    /// No `finished` event: killed, or still running.
-    Unfinished,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Completed => "completed",
-            RunStatus::Stopped => "stopped",
-            RunStatus::Switched => "switched",
-            RunStatus::Diverged => "diverged",
-            RunStatus::Unfinished => "unfinished",
-        }
-    }
-}
 
 /// What a run is remembered by, derived from its log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,7 +35,9 @@ pub struct RunSummary {
     pub train_secs: Option<f64>,
     pub device: Option<String>,
     pub precision: Option<Precision>,
-    pub status: RunStatus,
+    /// How the run ended; `None` (written "unfinished"): killed, or still running.
+    #[serde(serialize_with = "end_name")]
+    pub status: Option<EndReason>,
     /// 1, plus one per resume.
     pub starts: usize,
 }
@@ -74,17 +52,10 @@ pub fn summarize(log: &RunLog) -> RunSummary {
 pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
     let h = History::from_events(&log.events);
     let info = h.info.as_ref();
-    let depth = info.map(|i| i.config.depth);
+    let depth = info.map(|i| i.config.depth.get());
     let paper = depth.and_then(reference::paper_result);
-    let best = h.best_eval();
+    let best = h.best();
     let finished = h.finished.as_ref();
-    let status = match h.end() {
-        Some(EndReason::Completed) => RunStatus::Completed,
-        Some(EndReason::Stopped) => RunStatus::Stopped,
-        Some(EndReason::Switched) => RunStatus::Switched,
-        Some(EndReason::Diverged) => RunStatus::Diverged,
-        None => RunStatus::Unfinished,
-    };
     RunSummary {
         name: info.map(|i| i.name.clone()).unwrap_or_else(|| fallback_name.to_string()),
         depth,
@@ -94,16 +65,15 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         planned_iters: info.map(|i| i.config.iters),
         epochs: h.steps.last().map(|s| s.epoch),
         eval_set: h.evals.last().map(|e| e.set).or(info.map(|i| i.eval_set)),
-        // The evaluations are the record; the summary only speaks for a run that kept none.
-        best_error: best.map(|e| e.error).or(finished.and_then(|f| f.best_error)),
-        best_iter: best.map(|e| e.iter).or(finished.and_then(|f| f.best_iter)),
+        best_error: best.map(|b| b.0),
+        best_iter: best.map(|b| b.1),
         final_error: h.last_eval().map(|e| e.error).or(finished.and_then(|f| f.final_error)),
         paper_error: paper.map(|p| p.paper_error),
         reimpl_error: paper.and_then(|p| p.reimpl_error),
         train_secs: h.train_secs(),
         device: info.map(|i| i.device.clone()),
         precision: info.map(|i| i.config.precision),
-        status,
+        status: h.end(),
         starts: h.starts,
     }
 }
@@ -141,32 +111,19 @@ struct Column {
 const COLUMNS: [Column; 11] = [
     Column { header: "run", right: false, cell: |r| r.name.clone() },
     Column { header: "depth", right: true, cell: |r| opt(r.depth.map(|d| d.to_string())) },
-    Column { header: "params", right: true, cell: |r| opt(r.params.map(thousands)) },
-    Column { header: "iters", right: true, cell: |r| thousands(r.iters) },
+    Column { header: "params", right: true, cell: |r| opt(r.params.map(crate::format::group_digits)) },
+    Column { header: "iters", right: true, cell: |r| crate::format::group_digits(r.iters) },
     Column { header: "best err %", right: true, cell: |r| percent(r.best_error, r.eval_set) },
     Column { header: "final err %", right: true, cell: |r| percent(r.final_error, r.eval_set) },
     Column { header: "paper %", right: true, cell: |r| percent(r.paper_error, None) },
     Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
-    Column { header: "train time", right: true, cell: |r| opt(r.train_secs.map(crate::headless::format_secs)) },
+    Column { header: "train time", right: true, cell: |r| opt(r.train_secs.map(crate::format::secs)) },
     Column { header: "device", right: false, cell: |r| opt(r.device.clone()) },
     Column { header: "status", right: false, cell: status },
 ];
 
 fn opt(s: Option<String>) -> String {
     s.unwrap_or_else(|| "-".into())
-}
-
-/// `1,234,567`: parameter counts read at a glance.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// An error in percent; a validation-set error is marked so it is not taken for a test error.
@@ -178,8 +135,27 @@ fn percent(e: Option<f64>, set: Option<EvalSet>) -> String {
     }
 }
 
+/// How a run's end reads in a table: its reason, or "unfinished".
+pub fn status_name(status: Option<EndReason>) -> &'static str {
+    match status {
+        Some(EndReason::Completed) => "completed",
+        Some(EndReason::Stopped) => "stopped",
+        Some(EndReason::Switched) => "switched",
+        Some(EndReason::Diverged) => "diverged",
+        None => "unfinished",
+    }
+}
+
+fn end_name<S: serde::Serializer>(status: &Option<EndReason>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status_name(*status))
+}
+
 fn status(r: &RunSummary) -> String {
-    if r.starts > 1 { format!("{} ({} starts)", r.status.as_str(), r.starts) } else { r.status.as_str().to_string() }
+    if r.starts > 1 {
+        format!("{} ({} starts)", status_name(r.status), r.starts)
+    } else {
+        status_name(r.status).to_string()
+    }
 }
 
 fn cells(runs: &[RunSummary]) -> Vec<Vec<String>> {
@@ -259,7 +235,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
             s(r.train_secs.map(|v| v.to_string())),
             s(r.device.clone()),
             s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
-            r.status.as_str().to_string(),
+            status_name(r.status).to_string(),
             r.starts.to_string(),
         ])?;
     }
@@ -270,8 +246,8 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frontend::history::tests::{eval, started, step};
     use crate::protocol::{Event, Summary};
-    use crate::report::history::tests::{eval, started, step};
 
     fn log(events: Vec<Event>) -> RunLog {
         RunLog { events, warnings: Vec::new() }
@@ -300,13 +276,13 @@ mod tests {
         assert_eq!((r.name.as_str(), r.depth, r.params, r.iters), ("run-resnet20", Some(20), Some(269_722), 4));
         assert_eq!((r.best_error, r.best_iter, r.final_error), (Some(25.0), Some(2), Some(30.0)));
         assert_eq!((r.paper_error, r.reimpl_error), (Some(8.75), Some(8.57)));
-        assert_eq!((r.train_secs, r.status), (Some(42.0), RunStatus::Completed));
+        assert_eq!((r.train_secs, r.status), (Some(42.0), Some(EndReason::Completed)));
     }
 
     #[test]
     fn a_killed_run_is_summarised_from_its_last_events() {
         let r = summarize(&log(vec![started(44, 0), step(1, 90.0), eval(1, 80.0), step(2, 85.0)]));
-        assert_eq!((r.iters, r.final_error, r.status), (2, Some(80.0), RunStatus::Unfinished));
+        assert_eq!((r.iters, r.final_error, r.status), (2, Some(80.0), None));
         assert_eq!(r.train_secs, Some(1.0));
         assert_eq!((r.paper_error, r.reimpl_error), (Some(7.17), Some(7.20)));
     }
@@ -314,15 +290,13 @@ mod tests {
     #[test]
     fn a_log_without_a_start_still_summarises() {
         let r = summarize_named(&log(vec![]), "dir");
-        assert_eq!((r.name.as_str(), r.depth, r.iters, r.status), ("dir", None, 0, RunStatus::Unfinished));
+        assert_eq!((r.name.as_str(), r.depth, r.iters, r.status), ("dir", None, 0, None));
         let text = render(&[r], TableFormat::Table).unwrap();
         assert!(text.lines().nth(1).unwrap().starts_with("dir"), "{text}");
     }
 
     #[test]
-    fn numbers_are_grouped_and_validation_errors_marked() {
-        assert_eq!(thousands(1_727_962), "1,727,962");
-        assert_eq!(thousands(999), "999");
+    fn validation_errors_are_marked() {
         assert_eq!(percent(Some(7.5), Some(EvalSet::Validation)), "7.50 (val)");
     }
 

@@ -4,12 +4,12 @@
 //! Written to a temporary file, synced, renamed over the target and the directory synced, so a
 //! kill at any moment leaves the old file or the new one, never a torn one.
 
+use crate::model::Network;
 use crate::protocol::RunConfig;
 use safetensors::{Dtype, View};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -52,6 +52,8 @@ pub struct TrainState {
 
 /// A checkpoint read back: state and tensors by variable name, on the CPU.
 pub struct Checkpoint {
+    /// Where it was read from, for messages.
+    pub path: PathBuf,
     pub state: TrainState,
     pub model: HashMap<String, Tensor>,
     pub momentum: HashMap<String, Tensor>,
@@ -146,7 +148,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> 
             momentum.insert(n.to_string(), t);
         }
     }
-    Ok(Checkpoint { state, model, momentum })
+    Ok(Checkpoint { path: path.to_path_buf(), state, model, momentum })
 }
 
 pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
@@ -154,41 +156,31 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
     decode(path, &bytes)
 }
 
-/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let err = |e| CheckpointError::Write(path.to_path_buf(), e);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(temp_name(path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+impl Checkpoint {
+    /// Copies the model tensors into `network`, insisting on the same names and shapes.
+    pub fn load_into(&self, network: &Network) -> Result<(), CheckpointError> {
+        let not = |why: String| {
+            let depth = self.state.config.depth;
+            CheckpointError::Mismatch(self.path.clone(), format!("does not hold the ResNet-{depth} it names: {why}"))
+        };
+        let vars = network.vs.variables();
+        for (name, var) in &vars {
+            let src = self.model.get(name).ok_or_else(|| not(format!("it has no variable {name}")))?;
+            if src.size() != var.size() {
+                return Err(not(format!("{name} has shape {:?}, expected {:?}", src.size(), var.size())));
+            }
+            tch::no_grad(|| var.shallow_clone().copy_(src));
+        }
+        if let Some(extra) = self.model.keys().find(|k| !vars.contains_key(*k)) {
+            return Err(not(format!("it has a variable {extra} this network lacks")));
+        }
+        Ok(())
     }
-    result.map_err(err)
 }
 
-/// The name `write_atomic` gives the temporary file for `name`: hidden, in the same folder (a
-/// rename is only atomic within one file system).
-fn temp_name(name: &str) -> String {
-    format!(".{name}.tmp")
-}
-
-/// Removes the temporary files that `write_atomic` left in `dir` when the process was killed
-/// mid-write, for the files named `is_target`; nothing else, and no folder. Only for a folder
-/// that no other process writes into (a run directory under its lock). Returns what it removed.
-pub fn remove_stale_temps(dir: &Path, is_target: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let stale = std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|e| {
-        let name = e.file_name();
-        let target = name.to_str().and_then(|n| n.strip_prefix('.')).and_then(|n| n.strip_suffix(".tmp"));
-        // The entry's own type: a symbolic link of that name is not followed, and is left alone.
-        target.is_some_and(|t| !t.is_empty() && is_target(t)) && e.file_type().is_ok_and(|t| t.is_file())
-    });
-    stale.map(|e| e.path()).filter(|p| std::fs::remove_file(p).is_ok()).collect()
+/// Writes a checkpoint's bytes atomically (see [`crate::atomic::write`]).
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    crate::atomic::write(path, bytes).map_err(|e| CheckpointError::Write(path.to_path_buf(), e))
 }
 
 /// File name of the periodic checkpoint after `iter` iterations; sorts by iteration.
@@ -226,11 +218,11 @@ pub fn prune(dir: &Path, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Precision, Shortcut};
+    use crate::config::{Depth, DeviceSpec, Precision, Shortcut};
 
     pub fn config() -> RunConfig {
         RunConfig {
-            depth: 20,
+            depth: Depth::PAPER[0],
             shortcut: Shortcut::A,
             iters: 100,
             milestones: vec![50, 75],
@@ -244,7 +236,7 @@ mod tests {
             checkpoint_every: 10,
             keep_checkpoints: 3,
             seed: 1,
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
             threads: None,
             data_dir: "/data".into(),
             // Not the default, so the round trips below show that it is kept.
@@ -292,7 +284,7 @@ mod tests {
     fn atomic_write_replaces_and_prune_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap();
         for iter in [10, 20, 30, 40] {
-            write_atomic(&dir.path().join(periodic_name(iter)), &sample()).unwrap();
+            write(&dir.path().join(periodic_name(iter)), &sample()).unwrap();
         }
         prune(dir.path(), 2);
         let left: Vec<u64> = list_periodic(dir.path()).iter().map(|(i, _)| *i).collect();
@@ -300,32 +292,6 @@ mod tests {
         assert!(
             std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
         );
-    }
-
-    #[test]
-    fn only_the_writers_stale_temporary_files_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let stale = [".iter-00000004.safetensors.tmp", ".best.safetensors.tmp"];
-        let kept =
-            ["iter-00000002.safetensors", "iter-00000002.safetensors.tmp", ".notes.tmp", ".safetensors.tmp", "x.tmp"];
-        for name in stale.iter().chain(&kept) {
-            std::fs::write(d.join(name), b"partial").unwrap();
-        }
-        // A folder of the temporary files' name (how the fault tests block a write) stays.
-        std::fs::create_dir(d.join(".iter-00000006.safetensors.tmp")).unwrap();
-        let mut removed = remove_stale_temps(d, |t| t.ends_with(".safetensors"));
-        removed.sort();
-        let mut expected: Vec<PathBuf> = stale.iter().map(|n| d.join(n)).collect();
-        expected.sort();
-        assert_eq!(removed, expected);
-        let mut left: Vec<String> =
-            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        left.sort();
-        let mut want: Vec<String> =
-            kept.iter().chain(&[".iter-00000006.safetensors.tmp"]).map(|s| s.to_string()).collect();
-        want.sort();
-        assert_eq!(left, want);
     }
 
     proptest::proptest! {

@@ -8,7 +8,7 @@ use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 /// Images per forward pass when evaluating: no activations are kept, so large is cheap; but on
-/// the CPU 2,500 and 5,000 were slower than 250-1,000 (`bench --only eval-sweep`, docs/PERFORMANCE.md),
+/// the CPU 2,500 and 5,000 were slower than 250-1,000 (`bench --only eval-sweep`, README Performance),
 /// and 500 halves the peak memory of 1,000 at no loss of speed.
 pub const EVAL_BATCH: usize = 500;
 

@@ -1,22 +1,24 @@
 //! The trainer thread: owns the model, the optimizer, the data and the device; reports through
 //! events and obeys commands, both over crossbeam channels. It knows nothing of terminals.
 pub mod checkpoint;
-pub mod device;
-pub mod evaluate;
+pub(crate) mod device;
+mod error;
+pub(crate) mod evaluate;
 mod fault;
 mod run;
-pub mod schedule;
+pub(crate) mod schedule;
 pub mod sgd;
+pub(crate) mod step;
 
 use crate::data::cifar::{self, Cifar10, Split};
-use crate::protocol::{Command, Envelope, Event, RunConfig, RunId, SwitchMode, now};
+use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, SwitchMode, now};
 use crossbeam_channel::{Receiver, Sender};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use tch::Device;
 
+pub use error::TrainError;
 pub use run::Outcome;
 
 /// What the trainer starts with.
@@ -45,46 +47,38 @@ impl Default for Options {
     }
 }
 
-/// A running trainer: its event stream, its command channel and its thread.
-pub struct Trainer {
-    pub events: Receiver<Envelope>,
-    pub commands: Sender<Command>,
-    thread: Option<JoinHandle<()>>,
+/// The trainer's thread; whoever spawned it joins it.
+pub struct TrainerThread(JoinHandle<()>);
+
+/// Starts the trainer thread and returns the front end's channels to it. Everything it has to
+/// say, errors included, comes as events.
+pub fn spawn(plan: Plan, options: Options) -> (Channels, TrainerThread) {
+    let (event_tx, events) = crossbeam_channel::unbounded();
+    let (commands, command_rx) = crossbeam_channel::unbounded();
+    let thread = std::thread::Builder::new()
+        .name("trainer".into())
+        .spawn(move || {
+            crate::panics::report_panics_here();
+            let mut session =
+                Session { events: event_tx, commands: command_rx, options, run_id: 0, current_log: RefCell::default() };
+            // A panic (libtorch's errors included: tch's non-`f_` functions panic on them) ends
+            // the session like any fatal error: an event for the front end, a line in the run log.
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.run(plan)));
+            if let Err(payload) = caught {
+                let message =
+                    crate::panics::take_panic_note().unwrap_or_else(|| crate::panics::panic_text(payload.as_ref()));
+                session.fatal(format!("internal error in the trainer: {message}"));
+            }
+        })
+        .expect("spawn trainer thread");
+    (Channels { events, commands }, TrainerThread(thread))
 }
 
-impl Trainer {
-    /// Starts the trainer thread. Everything it has to say, errors included, comes as events.
-    pub fn spawn(plan: Plan, options: Options) -> Trainer {
-        let (event_tx, events) = crossbeam_channel::unbounded();
-        let (commands, command_rx) = crossbeam_channel::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("trainer".into())
-            .spawn(move || {
-                report_panics_here();
-                let mut session = Session {
-                    events: event_tx,
-                    commands: command_rx,
-                    options,
-                    run_id: 0,
-                    current_log: RefCell::default(),
-                };
-                // A panic (libtorch's errors included: tch's non-`f_` functions panic on them) ends
-                // the session like any fatal error: an event for the front end, a line in the run log.
-                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.run(plan)));
-                if let Err(payload) = caught {
-                    let message = take_panic_note().unwrap_or_else(|| panic_text(payload.as_ref()));
-                    session.fatal(format!("internal error in the trainer: {message}"));
-                }
-            })
-            .expect("spawn trainer thread");
-        Trainer { events, commands, thread: Some(thread) }
-    }
-
-    /// Waits for the trainer thread to end (after `Finished` or a fatal `Error`).
-    pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+impl TrainerThread {
+    /// Waits for the trainer to end (after `Finished` or a fatal `Error`, or once the front
+    /// end's channels are dropped and it has written its final checkpoint).
+    pub fn join(self) {
+        let _ = self.0.join();
     }
 }
 
@@ -135,8 +129,8 @@ impl Session {
             self.current_log.replace(None);
             let outcome = match run::start(self, plan, &mut data, carried.take()) {
                 Ok(outcome) => outcome,
-                Err(message) => {
-                    self.fatal(message);
+                Err(e) => {
+                    self.fatal(e.to_string());
                     return;
                 }
             };
@@ -158,7 +152,12 @@ impl Session {
     }
 
     /// Loads the data set once; later runs of the session reuse it (same folder and split).
-    pub fn load_data(&self, config: &RunConfig, device: Device, slot: &mut Option<SessionData>) -> Result<(), String> {
+    pub fn load_data(
+        &self,
+        config: &RunConfig,
+        device: Device,
+        slot: &mut Option<SessionData>,
+    ) -> Result<(), TrainError> {
         if let Some(d) = slot
             && d.data_dir == config.data_dir
             && d.val_split == config.val_split
@@ -167,11 +166,11 @@ impl Session {
             return Ok(());
         }
         self.status(format!("loading CIFAR-10 from {}", config.data_dir.display()));
-        let Cifar10 { train, test, classes } = cifar::load(&config.data_dir).map_err(|e| e.to_string())?;
+        let Cifar10 { train, test, classes } = cifar::load(&config.data_dir)?;
         let (train, eval, eval_set) = if config.val_split > 0 {
             let n = train.len();
             if config.val_split >= n {
-                return Err(format!("--val-split {} leaves no training images (there are {n})", config.val_split));
+                return Err(TrainError::ValSplit { split: config.val_split, images: n });
             }
             // The last N training images are held out, a fixed and documented choice.
             let keep = n - config.val_split;
@@ -192,52 +191,4 @@ impl Session {
         });
         Ok(())
     }
-}
-
-thread_local! {
-    static REPORTS_PANICS: Cell<bool> = const { Cell::new(false) };
-}
-static PANIC_NOTE: Mutex<Option<String>> = Mutex::new(None);
-
-/// Marks the current thread as one whose panics the trainer catches and reports.
-pub fn report_panics_here() {
-    REPORTS_PANICS.with(|r| r.set(true));
-}
-
-/// For the panic hook: keeps the panic's message (with its place) for the trainer to report, and
-/// says whether it will be reported that way, so that the hook need not print it too.
-pub fn note_panic(message: &str) -> bool {
-    if !REPORTS_PANICS.with(Cell::get) {
-        return false;
-    }
-    if let Ok(mut note) = PANIC_NOTE.lock() {
-        *note = Some(message.to_string());
-    }
-    true
-}
-
-/// The message kept by [`note_panic`], if any.
-pub fn take_panic_note() -> Option<String> {
-    PANIC_NOTE.lock().ok().and_then(|mut n| n.take())
-}
-
-/// A panic payload as one readable line; libtorch's errors lose their C++ backtrace.
-pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    one_line(&text)
-}
-
-/// The first line of a panic message; for a libtorch error, its first line without the wrapping.
-pub fn one_line(text: &str) -> String {
-    let text = text.strip_prefix("called `Result::unwrap()` on an `Err` value: ").unwrap_or(text);
-    let text = match text.strip_prefix("Torch(\"") {
-        // The error's text is escaped in the Debug form: its first line ends at the first `\n`.
-        Some(rest) => format!("libtorch: {}", rest.split("\\n").next().unwrap_or(rest).trim_end_matches("\")")),
-        None => text.to_string(),
-    };
-    text.lines().next().unwrap_or("").trim().to_string()
 }

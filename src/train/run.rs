@@ -6,18 +6,18 @@ use super::evaluate::evaluate;
 use super::fault::Fault;
 use super::schedule::lr_at;
 use super::sgd::Sgd;
-use super::{Plan, Session, SessionData, device};
+use super::step::{StepStats, train_step};
+use super::{Plan, Session, SessionData, TrainError, device};
 use crate::data::augment::Normalizer;
 use crate::data::batches::{Batcher, Prefetcher};
-use crate::model::{Network, loss_and_correct};
+use crate::model::Network;
 use crate::protocol::*;
 use crate::rundir::RunDir;
 use crate::runlog::LogWriter;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::nn::ModuleT;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// How a run ended, and what the session does next.
 pub enum Outcome {
@@ -104,16 +104,16 @@ pub fn start(
     plan: Plan,
     data: &mut Option<SessionData>,
     carried: Option<Carried>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, TrainError> {
     let (config, dir, resume_from) = match plan {
         Plan::New { config, runs_dir } => {
             crate::config::validate(&config)?;
             (config, Err(runs_dir), None)
         }
         Plan::Resume { run_dir } => {
-            let (dir, config) = RunDir::open(&run_dir).map_err(|e| e.to_string())?;
+            let (dir, config) = RunDir::open(&run_dir)?;
             crate::config::validate(&config)
-                .map_err(|e| format!("{}: {e}", run_dir.join(crate::rundir::CONFIG_NAME).display()))?;
+                .map_err(|e| TrainError::StoredConfig(run_dir.join(crate::rundir::CONFIG_NAME), e))?;
             // A run killed before its first checkpoint has nothing to lose: it starts again at 0.
             if checkpoint::list_periodic(&dir.checkpoints()).is_empty() {
                 session.status("no checkpoint yet: starting the run from iteration 0");
@@ -121,12 +121,11 @@ pub fn start(
             } else {
                 let ck = newest_checkpoint(session, &dir)?;
                 if ck.state.config.depth != config.depth {
-                    return Err(format!(
-                        "{}: checkpoint is of ResNet-{}, the run is ResNet-{}",
-                        run_dir.display(),
-                        ck.state.config.depth,
-                        config.depth
-                    ));
+                    return Err(TrainError::DepthMismatch {
+                        dir: run_dir,
+                        checkpoint: ck.state.config.depth,
+                        run: config.depth,
+                    });
                 }
                 (config, Ok(dir), Some(ck))
             }
@@ -135,7 +134,7 @@ pub fn start(
     if let Some(t) = config.threads {
         tch::set_num_threads(t as i32);
     }
-    let device = device::resolve(&config.device)?;
+    let device = device::resolve(config.device)?;
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
@@ -149,7 +148,7 @@ pub fn start(
             let grown = c.network.grow(config.depth)?;
             (grown, c.momentum, c.iter, Some(c.from_name))
         }
-        None => (Network::new(config.depth, config.shortcut, device)?, Vec::new(), 0, None),
+        None => (Network::new(config.depth, config.shortcut, device), Vec::new(), 0, None),
     };
     if channels_last {
         network.to_channels_last();
@@ -164,8 +163,8 @@ pub fn start(
     let mut sgd = Sgd::new(trainable, config.momentum, config.weight_decay);
     let (mut iter, mut elapsed, mut best) = (start_iter, 0.0, None);
     if let Some(ck) = &resume_from {
-        load_weights(&network, ck).map_err(|e| format!("checkpoint does not fit the run: {e}"))?;
-        sgd.load_buffers(&ck.momentum).map_err(|e| format!("checkpoint does not fit the run: {e}"))?;
+        ck.load_into(&network)?;
+        sgd.load_buffers(&ck.momentum).map_err(TrainError::from)?;
         iter = ck.state.iter;
         elapsed = ck.state.elapsed;
         best = ck.state.best_error.zip(ck.state.best_iter);
@@ -173,15 +172,15 @@ pub fn start(
         // Shared variables keep their momentum; new blocks start with none.
         let names = network.vs.variables();
         let shared = momentum.into_iter().filter(|(n, _)| names.contains_key(n)).collect();
-        sgd.load_buffers(&shared)?;
+        sgd.load_buffers(&shared).map_err(TrainError::from)?;
     }
 
     // A resumed run has its directory already; a new one gets it now, once nothing can fail early.
     let dir = match dir {
         Ok(d) => d,
-        Err(runs_dir) => RunDir::create(&runs_dir, &config).map_err(|e| e.to_string())?,
+        Err(runs_dir) => RunDir::create(&runs_dir, &config)?,
     };
-    let log = LogWriter::open(&dir.log()).map_err(|e| e.to_string())?;
+    let log = LogWriter::open(&dir.log())?;
     session.current_log.replace(Some(dir.log()));
     let params = network.params();
     let mut run = Run {
@@ -213,12 +212,18 @@ pub fn start(
         start_iter: iter,
         grown_from,
     };
+    let grown = info.grown_from.is_some();
     run.emit(Event::RunStarted { time: now(), run: Box::new(info) });
+    if grown {
+        // Its network exists nowhere else: a kill before the first periodic checkpoint must
+        // resume the grown network, not start a fresh one.
+        run.save(CheckpointReason::Periodic);
+    }
     run.train(data)
 }
 
 /// The newest periodic checkpoint that reads back; damaged newer ones are reported and skipped.
-fn newest_checkpoint(session: &Session, dir: &RunDir) -> Result<Checkpoint, String> {
+fn newest_checkpoint(session: &Session, dir: &RunDir) -> Result<Checkpoint, TrainError> {
     let all = checkpoint::list_periodic(&dir.checkpoints());
     let mut newest_error = None;
     for (_, path) in all.iter().rev() {
@@ -230,24 +235,7 @@ fn newest_checkpoint(session: &Session, dir: &RunDir) -> Result<Checkpoint, Stri
             }
         }
     }
-    let why = newest_error.map(|e| format!(" (newest: {e})")).unwrap_or_default();
-    Err(format!("{}: no readable checkpoint to resume from{why}", dir.path.display()))
-}
-
-/// Copies a checkpoint's model tensors into the network, insisting on the same names and shapes.
-fn load_weights(network: &Network, ck: &Checkpoint) -> Result<(), String> {
-    let vars = network.vs.variables();
-    for (name, var) in &vars {
-        let src = ck.model.get(name).ok_or_else(|| format!("it has no variable {name}"))?;
-        if src.size() != var.size() {
-            return Err(format!("{name} has shape {:?}, expected {:?}", src.size(), var.size()));
-        }
-        tch::no_grad(|| var.shallow_clone().copy_(src));
-    }
-    if let Some(extra) = ck.model.keys().find(|k| !vars.contains_key(*k)) {
-        return Err(format!("it has a variable {extra} this network lacks"));
-    }
-    Ok(())
+    Err(TrainError::NoCheckpoint { dir: dir.path.clone(), newest: newest_error })
 }
 
 impl Run<'_> {
@@ -286,7 +274,7 @@ impl Run<'_> {
         let mut model: Vec<(String, Tensor)> = self.network.vs.variables().into_iter().collect();
         model.sort_by(|a, b| a.0.cmp(&b.0));
         let bytes = checkpoint::encode(&self.state(), &model, &self.sgd.buffers());
-        match checkpoint::write_atomic(&path, &bytes) {
+        match checkpoint::write(&path, &bytes) {
             Ok(()) => {
                 if reason != CheckpointReason::Best {
                     checkpoint::prune(&dir, self.config.keep_checkpoints);
@@ -307,7 +295,7 @@ impl Run<'_> {
         self.last_eval = Some((self.iter, r.error));
         let improved = self.best.is_none_or(|(b, _)| r.error < b);
         let epoch = self.epoch(data);
-        self.emit(Event::Eval {
+        self.emit(Event::Eval(EvalRecord {
             time: now(),
             iter: self.iter,
             epoch,
@@ -317,7 +305,7 @@ impl Run<'_> {
             error: r.error,
             class_errors: r.class_errors,
             images_per_sec: r.images as f64 / secs,
-        });
+        }));
         if improved {
             self.best = Some((r.error, self.iter));
             self.save(CheckpointReason::Best);
@@ -346,7 +334,7 @@ impl Run<'_> {
     }
 
     /// The step loop. Commands are obeyed at step boundaries.
-    fn train(mut self, data: &SessionData) -> Result<Outcome, String> {
+    fn train(mut self, data: &SessionData) -> Result<Outcome, TrainError> {
         let normalizer = Normalizer::new(self.device);
         let batcher = Batcher::new(&data.train, self.config.seed, self.config.batch_size, self.channels_last);
         let prefetch = Prefetcher::spawn(batcher, self.iter, self.config.iters, self.session.options.prefetch);
@@ -381,16 +369,10 @@ impl Run<'_> {
                     Some(Command::Pause | Command::Resume) => {}
                     Some(Command::Checkpoint) => self.save(CheckpointReason::Requested),
                     Some(Command::SwitchDepth { depth, mode }) => {
-                        if let Err(e) = crate::model::blocks_per_stage(depth) {
-                            self.emit(Event::Error { time: now(), message: e, fatal: false });
-                            continue;
-                        }
-                        if mode == SwitchMode::Grow && depth <= self.config.depth {
-                            let message = format!(
-                                "cannot grow ResNet-{} to ResNet-{depth}: choose a deeper network",
-                                self.config.depth
-                            );
-                            self.emit(Event::Error { time: now(), message, fatal: false });
+                        if mode == SwitchMode::Grow
+                            && let Err(e) = self.config.depth.grow_to(depth)
+                        {
+                            self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
                             continue;
                         }
                         self.clock.stop();
@@ -417,22 +399,15 @@ impl Run<'_> {
 
             let step_started = Instant::now();
             let Some(batch) = prefetch.next() else {
-                let why = super::take_panic_note().map(|m| format!(": {m}")).unwrap_or_default();
-                return Err(format!("the batch preparation thread stopped{why}"));
+                return Err(TrainError::BatchThread(crate::panics::take_panic_note()));
             };
             if fault.is_some_and(|f| f.iter == self.iter) {
                 fault.expect("checked").inject();
             }
             debug_assert_eq!(batch.iter, self.iter);
             let lr = lr_at(&self.config, self.iter);
-            let logits = self.network.net.forward_t(&batch.images, true);
-            let (loss, correct) = loss_and_correct(&logits, &batch.labels);
-            self.sgd.zero_grad();
-            loss.backward();
-            self.sgd.step(lr);
-            let stats = Tensor::stack(&[loss.detach().to_kind(Kind::Double), correct.to_kind(Kind::Double)], 0);
-            let stats: Vec<f64> = Vec::try_from(stats.to_device(Device::Cpu)).unwrap_or_default();
-            let (loss_value, correct) = (stats[0], stats[1]);
+            let StepStats { loss: loss_value, correct } =
+                train_step(&self.network.net, &mut self.sgd, &batch.images, &batch.labels, lr);
             self.iter += 1;
             if !loss_value.is_finite() {
                 return Ok(self.diverged(loss_value));
@@ -440,7 +415,7 @@ impl Run<'_> {
             let images_per_sec = throughput.record(step_started.elapsed().as_secs_f64());
             let epoch = self.epoch(data);
             let n = batch.labels.size()[0] as f64;
-            self.emit(Event::Step {
+            self.emit(Event::Step(StepRecord {
                 time: now(),
                 iter: self.iter,
                 epoch,
@@ -449,7 +424,7 @@ impl Run<'_> {
                 error: 100.0 * (1.0 - correct / n),
                 lr,
                 images_per_sec,
-            });
+            }));
             if self.iter.is_multiple_of(self.config.eval_every) || self.iter == self.config.iters {
                 self.eval(data, &normalizer);
             }
@@ -485,9 +460,7 @@ impl Run<'_> {
                         // Nothing to go back to: start again from scratch at the lower rate.
                         return Outcome::Switch { config, from: self.carried(), mode: SwitchMode::Fresh };
                     };
-                    let json = serde_json::to_vec_pretty(&config).expect("config serialises");
-                    let path = self.dir.path.join(crate::rundir::CONFIG_NAME);
-                    if let Err(e) = checkpoint::write_atomic(&path, &json) {
+                    if let Err(e) = self.dir.write_config(&config) {
                         self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
                         continue;
                     }

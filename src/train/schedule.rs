@@ -1,6 +1,6 @@
 //! The learning rate at each iteration: warm-up, then step decay by 10 at each milestone.
 
-use crate::protocol::RunConfig;
+use crate::config::RunConfig;
 
 /// Learning rate for iteration `iter` (0-based).
 pub fn lr_at(config: &RunConfig, iter: u64) -> f64 {
@@ -13,23 +13,14 @@ pub fn lr_at(config: &RunConfig, iter: u64) -> f64 {
     config.lr * 0.1f64.powi(drops)
 }
 
-/// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
-/// Very short runs get fewer drops: milestones are distinct and after iteration 0.
-pub fn scaled_milestones(iters: u64) -> Vec<u64> {
-    let mut milestones = vec![iters / 2, iters * 3 / 4];
-    milestones.retain(|&m| m > 0);
-    milestones.dedup();
-    milestones
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Shortcut, Warmup};
+    use crate::config::{Depth, DeviceSpec, Shortcut, Warmup};
 
     fn config(milestones: Vec<u64>, warmup: Option<Warmup>) -> RunConfig {
         RunConfig {
-            depth: 110,
+            depth: Depth::PAPER[4],
             shortcut: Shortcut::A,
             iters: 64_000,
             milestones,
@@ -43,7 +34,7 @@ mod tests {
             checkpoint_every: 1000,
             keep_checkpoints: 3,
             seed: 0,
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
             threads: None,
             data_dir: "d".into(),
             precision: Default::default(),
@@ -68,13 +59,5 @@ mod tests {
         assert_eq!(lr_at(&c, 0), 0.01);
         assert_eq!(lr_at(&c, 399), 0.01);
         assert_eq!(lr_at(&c, 400), 0.1);
-    }
-
-    #[test]
-    fn short_runs_keep_the_papers_shape() {
-        assert_eq!(scaled_milestones(64_000), vec![32_000, 48_000]);
-        assert_eq!(scaled_milestones(2000), vec![1000, 1500]);
-        assert_eq!(scaled_milestones(2), vec![1]);
-        assert_eq!(scaled_milestones(1), Vec::<u64>::new());
     }
 }

@@ -11,6 +11,15 @@
 use std::collections::HashMap;
 use tch::Tensor;
 
+/// Saved momentum buffers that do not fit the network's variables.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    #[error("momentum buffer {0} has no matching variable")]
+    Unknown(String),
+    #[error("momentum buffer {name} has shape {saved:?}, expected {variable:?}")]
+    Shape { name: String, saved: Vec<i64>, variable: Vec<i64> },
+}
+
 pub struct Sgd {
     pub momentum: f64,
     pub weight_decay: f64,
@@ -238,16 +247,16 @@ impl Sgd {
     }
 
     /// Restores buffers saved by [`Sgd::buffers`]; names it does not know are an error.
-    pub fn load_buffers(&mut self, saved: &HashMap<String, Tensor>) -> Result<(), String> {
+    pub fn load_buffers(&mut self, saved: &HashMap<String, Tensor>) -> Result<(), BufferError> {
         for name in saved.keys() {
             if !self.params.iter().any(|(n, _, _)| n == name) {
-                return Err(format!("momentum buffer {name} has no matching variable"));
+                return Err(BufferError::Unknown(name.clone()));
             }
         }
         for (name, p, buf) in &mut self.params {
             if let Some(src) = saved.get(name) {
                 if src.size() != p.size() {
-                    return Err(format!("momentum buffer {name} has shape {:?}, expected {:?}", src.size(), p.size()));
+                    return Err(BufferError::Shape { name: name.clone(), saved: src.size(), variable: p.size() });
                 }
                 let mut b = p.zeros_like();
                 tch::no_grad(|| b.copy_(src));
@@ -309,7 +318,7 @@ mod tests {
     ) -> Vec<(String, Tensor)> {
         use crate::model::{Network, loss_and_correct};
         use tch::nn::ModuleT;
-        let mut net = Network::new(8, crate::protocol::Shortcut::A, Device::Cpu).unwrap();
+        let mut net = Network::new(crate::config::Depth::new(8).unwrap(), crate::protocol::Shortcut::A, Device::Cpu);
         let src = init.vs.variables();
         tch::no_grad(|| {
             for (name, mut v) in net.vs.variables() {
@@ -344,7 +353,11 @@ mod tests {
 
     #[test]
     fn flat_update_is_bit_identical_to_the_per_variable_one() {
-        let init = crate::model::Network::new(8, crate::protocol::Shortcut::A, Device::Cpu).unwrap();
+        let init = crate::model::Network::new(
+            crate::config::Depth::new(8).unwrap(),
+            crate::protocol::Shortcut::A,
+            Device::Cpu,
+        );
         for channels_last in [false, true] {
             let a = train_a_little(&init, true, channels_last, false);
             let b = train_a_little(&init, false, channels_last, false);
@@ -358,7 +371,11 @@ mod tests {
 
     #[test]
     fn restrided_variables_are_noticed_and_still_trained() {
-        let init = crate::model::Network::new(8, crate::protocol::Shortcut::A, Device::Cpu).unwrap();
+        let init = crate::model::Network::new(
+            crate::config::Depth::new(8).unwrap(),
+            crate::protocol::Shortcut::A,
+            Device::Cpu,
+        );
         let a = train_a_little(&init, true, true, true);
         let b = train_a_little(&init, false, true, true);
         for ((na, ta), (_, tb)) in a.iter().zip(&b) {

@@ -3,11 +3,13 @@
 //! queues effects (commands for the trainer, playback controls) for the loop to carry out.
 
 use super::keys::{self, Action, Scope};
-use super::runs::{RunState, RunView};
-use super::theme::Theme;
-use crate::cli::MarkerArg;
-use crate::protocol::{CheckpointReason, Command, EndReason, Envelope, Event, FinalCheckpoint, RunId, SwitchMode};
-use crate::reference::PAPER_DEPTHS;
+use super::runs::RunView;
+use super::theme::{Marker, Theme};
+use crate::config::Depth;
+use crate::frontend::describe::{Tone, describe};
+use crate::frontend::history::RunState;
+use crate::frontend::outcome::{ExitStatus, Outcome, final_missing_note};
+use crate::protocol::{Command, Envelope, Event, RunId, SwitchMode};
 use crossterm::event::KeyEvent;
 use std::collections::VecDeque;
 
@@ -54,18 +56,9 @@ impl XAxis {
 pub enum Overlay {
     None,
     Help,
-    /// The depth chooser, with the highlighted entry of `PAPER_DEPTHS`.
+    /// The depth chooser, with the highlighted entry of `Depth::PAPER`.
     Chooser(usize),
     ConfirmQuit,
-}
-
-/// How a line of the event list reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tone {
-    Info,
-    Good,
-    Warn,
-    Bad,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -134,7 +127,7 @@ pub enum Effect {
 pub struct App {
     pub mode: Mode,
     pub theme: Theme,
-    pub marker: MarkerArg,
+    pub marker: Marker,
     /// Runs in the order they appeared; the last one is the current one.
     pub runs: Vec<RunView>,
     /// The newest status message (what the trainer is busy with before the first step).
@@ -148,12 +141,10 @@ pub struct App {
     pub pause_pending: Option<bool>,
     /// Stop was sent; the dashboard quits when the trainer has ended.
     pub stopping: bool,
-    /// A second stop request while stopping: quit at once, without waiting for the trainer.
-    pub interrupted: bool,
     pub source_closed: bool,
-    pub fatal: Option<String>,
-    /// Whether each live run's final checkpoint was written (as `--no-ui` tracks it).
-    pub final_checkpoint: FinalCheckpoint,
+    /// How the live session ends, folded from its events as `--no-ui` folds them; a second stop
+    /// request while stopping sets `interrupted` (quit at once, without waiting for the trainer).
+    pub outcome: Outcome,
     pub system: Option<SystemSample>,
     pub playback: Option<PlaybackStatus>,
     quit: bool,
@@ -161,7 +152,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(mode: Mode, theme: Theme, marker: MarkerArg) -> App {
+    pub fn new(mode: Mode, theme: Theme, marker: Marker) -> App {
         App {
             mode,
             theme,
@@ -175,10 +166,8 @@ impl App {
             overlay: Overlay::None,
             pause_pending: None,
             stopping: false,
-            interrupted: false,
             source_closed: false,
-            fatal: None,
-            final_checkpoint: FinalCheckpoint::default(),
+            outcome: Outcome::default(),
             system: None,
             playback: None,
             quit: false,
@@ -203,23 +192,19 @@ impl App {
         SMOOTHING[self.smoothing]
     }
 
-    /// The process exit code once the dashboard closes, as `--no-ui`'s: 130 when quit without
-    /// waiting for the trainer, 1 after a fatal error, 3 when the last run diverged and was not
-    /// recovered, 4 when a run ended without its final checkpoint, 0 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        if self.interrupted {
-            return crate::signals::EXIT_INTERRUPTED;
+    /// How the session ends once the dashboard closes: as `--no-ui` would for a live run; a
+    /// replay only reports a quit without waiting.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self.mode {
+            Mode::Live => self.outcome.status(),
+            Mode::Replay if self.outcome.interrupted => ExitStatus::Interrupted,
+            Mode::Replay => ExitStatus::Success,
         }
-        if self.fatal.is_some() && self.mode == Mode::Live {
-            return 1;
-        }
-        match self.current().map(|r| &r.state) {
-            Some(RunState::Diverged { .. }) if self.mode == Mode::Live => crate::headless::EXIT_DIVERGED,
-            _ if self.mode == Mode::Live && self.final_checkpoint.missing.is_some() => {
-                crate::headless::EXIT_FINAL_CHECKPOINT_FAILED
-            }
-            _ => 0,
-        }
+    }
+
+    /// The fatal error that ended the session (or the recorded run), shown over the charts.
+    pub fn fatal(&self) -> Option<&str> {
+        self.outcome.fatal.as_deref()
     }
 
     /// The key scopes active now, most specific first.
@@ -235,10 +220,10 @@ impl App {
             Mode::Replay => scopes.push(Scope::Replay),
             Mode::Live if self.source_closed => {}
             Mode::Live if self.stopping => scopes.push(Scope::Stopping),
-            Mode::Live => match self.current().map(|r| &r.state) {
+            Mode::Live => match self.current().map(|r| &r.history.state) {
                 Some(RunState::Diverged { .. }) => scopes.push(Scope::Diverged),
                 None => scopes.push(Scope::Training),
-                Some(_) if self.current().is_some_and(|r| r.is_active()) => scopes.push(Scope::Training),
+                Some(_) if self.current().is_some_and(|r| r.history.is_active()) => scopes.push(Scope::Training),
                 Some(_) => {}
             },
         }
@@ -271,11 +256,9 @@ impl App {
             Msg::SourceClosed => {
                 self.source_closed = true;
                 self.pause_pending = None;
-                if self.mode == Mode::Live && self.fatal.is_none() {
-                    let unfinished = self.current().is_some_and(|r| r.is_active());
-                    if unfinished && !self.stopping {
-                        self.fatal = Some("the trainer ended without finishing the run".into());
-                    }
+                // After a stop request the trainer's end is expected, its summary or not.
+                if self.mode == Mode::Live && !self.stopping {
+                    self.outcome.source_closed();
                 }
                 if self.stopping {
                     self.quit = true;
@@ -292,13 +275,16 @@ impl App {
 
     /// A live run is still going: quitting must checkpoint and stop it first.
     fn running(&self) -> bool {
-        self.mode == Mode::Live && !self.source_closed && !self.stopping && self.current().is_none_or(|r| r.is_active())
+        self.mode == Mode::Live
+            && !self.source_closed
+            && !self.stopping
+            && self.current().is_none_or(|r| r.history.is_active())
     }
 
     /// The user will not wait for the final checkpoint: the loop ends and the process exits
     /// without joining the trainer.
     fn quit_at_once(&mut self) {
-        self.interrupted = true;
+        self.outcome.interrupted = true;
         self.quit = true;
     }
 
@@ -313,7 +299,7 @@ impl App {
     fn on_action(&mut self, action: Action) {
         match action {
             Action::TogglePause => {
-                let paused = self.current().is_some_and(|r| r.state == RunState::Paused);
+                let paused = self.current().is_some_and(|r| r.history.state == RunState::Paused);
                 let want_pause = match self.pause_pending {
                     Some(p) => !p,
                     None => !paused,
@@ -326,8 +312,8 @@ impl App {
                 self.note("checkpoint requested (written at the next step)", Tone::Info);
             }
             Action::ChooseDepth => {
-                let depth = self.current().and_then(|r| r.depth()).unwrap_or(20);
-                let next = PAPER_DEPTHS.iter().position(|&d| d > depth).unwrap_or(0);
+                let depth = self.current().and_then(|r| r.depth()).unwrap_or(Depth::PAPER[0]);
+                let next = Depth::PAPER.iter().position(|&d| d > depth).unwrap_or(0);
                 self.overlay = Overlay::Chooser(next);
             }
             Action::CycleSmoothing => self.smoothing = (self.smoothing + 1) % SMOOTHING.len(),
@@ -357,21 +343,19 @@ impl App {
             }
             Action::ChooserUp | Action::ChooserDown => {
                 if let Overlay::Chooser(i) = self.overlay {
-                    let n = PAPER_DEPTHS.len();
+                    let n = Depth::PAPER.len();
                     let i = if action == Action::ChooserUp { (i + n - 1) % n } else { (i + 1) % n };
                     self.overlay = Overlay::Chooser(i);
                 }
             }
             Action::ChooserFresh | Action::ChooserGrow => {
                 if let Overlay::Chooser(i) = self.overlay {
-                    let depth = PAPER_DEPTHS[i];
+                    let depth = Depth::PAPER[i];
                     let mode = if action == Action::ChooserGrow { SwitchMode::Grow } else { SwitchMode::Fresh };
-                    let current = self.current().and_then(|r| r.depth()).unwrap_or(0);
-                    if mode == SwitchMode::Grow && depth <= current {
-                        self.note(
-                            format!("cannot grow ResNet-{current} into ResNet-{depth}: pick a deeper one"),
-                            Tone::Warn,
-                        );
+                    if mode == SwitchMode::Grow
+                        && let Some(Err(e)) = self.current().and_then(|r| r.depth()).map(|d| d.grow_to(depth))
+                    {
+                        self.note(e.to_string(), Tone::Warn);
                         return;
                     }
                     self.overlay = Overlay::None;
@@ -407,19 +391,11 @@ impl App {
 
     fn on_event(&mut self, Envelope { run, event }: Envelope) {
         let time = Some(event.time());
-        let line = |text: String, tone: Tone| EventLine { time, text, tone };
         let mut lines = Vec::new();
-        let lost_final = if self.mode == Mode::Live { self.final_checkpoint.see(&event) } else { None };
+        // Replays show a recorded fatal error too; only a live run's lost checkpoint is news.
+        let lost_final = self.outcome.see(&event).filter(|_| self.mode == Mode::Live);
         match &event {
-            Event::RunStarted { run: info, .. } => {
-                let text = if let Some(from) = &info.grown_from {
-                    format!("started ResNet-{} grown from {from}", info.config.depth)
-                } else if info.start_iter > 0 {
-                    format!("resumed {} at iteration {}", info.name, info.start_iter)
-                } else {
-                    format!("started ResNet-{} in {}", info.config.depth, info.dir.display())
-                };
-                lines.push(line(text, Tone::Good));
+            Event::RunStarted { .. } => {
                 self.status = None;
                 // A run seen again moves to the end: it is the current one.
                 if let Some(i) = self.runs.iter().position(|r| r.id == run) {
@@ -427,59 +403,21 @@ impl App {
                     self.runs.push(view);
                 }
             }
-            Event::Status { message, .. } => {
-                self.status = Some(message.clone());
-                lines.push(line(message.clone(), Tone::Info));
+            Event::Status { message, .. } => self.status = Some(message.clone()),
+            Event::Step(_) => self.status = None,
+            Event::Paused { .. } | Event::Resumed { .. } | Event::Diverged { .. } | Event::Finished { .. } => {
+                self.pause_pending = None
             }
-            Event::Step { .. } => self.status = None,
-            Event::Eval { iter, set, error, .. } => {
-                let best = self.runs.iter().find(|r| r.id == run).and_then(|r| r.best).is_none_or(|(b, _)| *error < b);
-                let mark = if best { " (best)" } else { "" };
-                lines.push(line(format!("iter {iter}: {} error {error:.2}%{mark}", set_name(*set)), Tone::Info));
-            }
-            Event::Checkpoint { path, reason, .. } => {
-                if *reason != CheckpointReason::Best {
-                    let why = format!("{reason:?}").to_lowercase();
-                    lines.push(line(format!("checkpoint ({why}): {}", path.display()), Tone::Good));
-                }
-            }
-            Event::Paused { iter, .. } => {
-                self.pause_pending = None;
-                lines.push(line(format!("paused at iteration {iter}"), Tone::Warn));
-            }
-            Event::Resumed { iter, .. } => {
-                self.pause_pending = None;
-                lines.push(line(format!("resumed at iteration {iter}"), Tone::Good));
-            }
-            Event::Diverged { iter, loss, .. } => {
-                self.pause_pending = None;
-                lines.push(line(format!("diverged at iteration {iter}: loss {loss}"), Tone::Bad));
-            }
-            Event::Finished { summary, .. } => {
-                self.pause_pending = None;
-                let why = match summary.reason {
-                    EndReason::Completed => "completed",
-                    EndReason::Stopped => "stopped",
-                    EndReason::Switched => "closed for a depth switch",
-                    EndReason::Diverged => "ended: diverged",
-                };
-                let err = summary.final_error.map(|e| format!(", final error {e:.2}%")).unwrap_or_default();
-                lines.push(line(format!("run {why} after {} iterations{err}", summary.iters), Tone::Good));
-            }
-            Event::Error { message, fatal, .. } => {
-                if *fatal {
-                    self.fatal = Some(message.clone());
-                }
-                lines.push(line(message.clone(), if *fatal { Tone::Bad } else { Tone::Warn }));
-            }
+            Event::Eval(_) | Event::Checkpoint { .. } | Event::Error { .. } => {}
+        }
+        let view = self.run_mut(run);
+        if let Some(said) = describe(&event, &view.history) {
+            lines.push(EventLine { time, text: said.text, tone: said.tone });
         }
         // After the run's end line: the warning before it said why the write failed.
         if let Some(iter) = lost_final {
-            let text =
-                format!("final checkpoint (iteration {iter}) not written: resume continues from the newest on disk");
-            lines.push(line(text, Tone::Bad));
+            lines.push(EventLine { time, text: final_missing_note(iter), tone: Tone::Bad });
         }
-        let view = self.run_mut(run);
         view.apply(&event);
         // Overlaid replays interleave their logs: say whose line it is.
         let tag = view.depth().map(|d| format!("R{d} #{run}: ")).unwrap_or_default();
@@ -501,12 +439,5 @@ impl App {
             self.events.pop_front();
         }
         self.events.push_back(line);
-    }
-}
-
-pub fn set_name(set: crate::protocol::EvalSet) -> &'static str {
-    match set {
-        crate::protocol::EvalSet::Test => "test",
-        crate::protocol::EvalSet::Validation => "validation",
     }
 }

@@ -4,8 +4,8 @@
 use super::app::{App, Mode, XAxis};
 use super::runs::RunView;
 use super::series::{Point, Series, smooth};
-use crate::cli::MarkerArg;
-use crate::headless::format_secs;
+use super::theme::Marker as MarkerChoice;
+use crate::format::secs as format_secs;
 use crate::reference::paper_result;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -21,11 +21,11 @@ struct Curve {
     data: Vec<(f64, f64)>,
 }
 
-fn marker(m: MarkerArg) -> Marker {
+fn marker(m: MarkerChoice) -> Marker {
     match m {
-        MarkerArg::Braille => Marker::Braille,
-        MarkerArg::Dot => Marker::Dot,
-        MarkerArg::Block => Marker::HalfBlock,
+        MarkerChoice::Braille => Marker::Braille,
+        MarkerChoice::Dot => Marker::Dot,
+        MarkerChoice::Block => Marker::HalfBlock,
     }
 }
 
@@ -70,7 +70,7 @@ fn looks(app: &App) -> Vec<RunLook> {
         .map(|(i, r)| {
             let same = app.runs[..i].iter().filter(|o| o.depth() == r.depth()).count();
             let current = i + 1 == n || app.mode == Mode::Replay;
-            let mut base = app.theme.run(color_index(app, r));
+            let mut base = app.theme.run(color_index(r));
             // Earlier runs of a live session stay on the chart, dimmed.
             if !current {
                 base = base.add_modifier(Modifier::DIM);
@@ -81,7 +81,7 @@ fn looks(app: &App) -> Vec<RunLook> {
 }
 
 /// Colours follow the run id, so a run keeps its colour when another becomes current.
-fn color_index(_app: &App, run: &RunView) -> usize {
+fn color_index(run: &RunView) -> usize {
     run.id as usize
 }
 
@@ -130,14 +130,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             style: look.base,
             data: pairs(&run.train_error, axis, Some(&smoothed), ident),
         });
-        let set = run.last_eval.as_ref().map(|e| super::app::set_name(e.set)).unwrap_or("test");
+        let set = run.history.last_eval().map(|e| crate::frontend::describe::set_name(e.set)).unwrap_or("test");
         let eval_style = if single { app.theme.eval() } else { look.base.add_modifier(Modifier::BOLD) };
         let name = if single { set.to_string() } else { format!("{} {set}", look.label) };
         if !run.eval_error.is_empty() {
             curves.push(Curve { name: Some(name), style: eval_style, data: pairs(&run.eval_error, axis, None, ident) });
         }
     }
-    let mut depths: Vec<u32> = app.runs.iter().filter_map(|r| r.depth()).collect();
+    let mut depths: Vec<u32> = app.runs.iter().filter_map(|r| r.depth()).map(|d| d.get()).collect();
     depths.dedup();
     depths.sort_unstable();
     depths.dedup();

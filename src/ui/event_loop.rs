@@ -57,7 +57,7 @@ pub fn run(
             app.update(Msg::System(sample));
             dirty = true;
         }
-        if let Some(info) = app.current().and_then(|r| r.info.as_ref()) {
+        if let Some(info) = app.current().and_then(|r| r.history.info.as_ref()) {
             sampler.watch_device(&info.device);
         }
         for effect in app.take_effects() {

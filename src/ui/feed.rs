@@ -2,9 +2,8 @@
 //! so the loop and the drawing code cannot tell them apart.
 
 use super::app::{Mode, Msg, Playback};
-use crate::protocol::Command;
+use crate::protocol::{Channels, Command};
 use crate::replay::{Player, Speed};
-use crate::train::Trainer;
 use std::time::Instant;
 
 pub trait Feed {
@@ -18,7 +17,7 @@ pub trait Feed {
 
 /// A live trainer: events from its channel, commands to it.
 pub struct LiveFeed {
-    pub trainer: Trainer,
+    pub channels: Channels,
 }
 
 impl Feed for LiveFeed {
@@ -28,7 +27,7 @@ impl Feed for LiveFeed {
 
     fn drain(&mut self, _now: Instant, max: usize, out: &mut Vec<Msg>) -> bool {
         for _ in 0..max {
-            match self.trainer.events.try_recv() {
+            match self.channels.events.try_recv() {
                 Ok(e) => out.push(Msg::Event(e)),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
@@ -39,7 +38,7 @@ impl Feed for LiveFeed {
 
     fn command(&mut self, command: Command) {
         // A trainer that has ended needs no more commands.
-        let _ = self.trainer.commands.send(command);
+        let _ = self.channels.commands.send(command);
     }
 
     fn playback(&mut self, _now: Instant, _control: Playback) {}

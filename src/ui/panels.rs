@@ -1,9 +1,10 @@
 //! The side panel: the run's recipe, best and last numbers and checkpoint; the per-class errors
 //! of the last evaluation; the list of recent events.
 
-use super::app::{App, EventLine, Tone};
+use super::app::{App, EventLine};
 use super::charts::format_iters;
-use super::view::group_digits;
+use crate::format::group_digits;
+use crate::frontend::describe::Tone;
 use crate::protocol::Precision;
 use crate::reference::paper_result;
 use ratatui::Frame;
@@ -37,7 +38,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let mut lines = Vec::new();
-    if let Some(info) = &run.info {
+    if let Some(info) = &run.history.info {
         let c = &info.config;
         lines.push(kv(app, "recipe", format!("lr {} mom {} wd {:e}", c.lr, c.momentum, c.weight_decay)));
         let milestones: Vec<String> = c.milestones.iter().map(|m| format_iters(*m as f64)).collect();
@@ -49,7 +50,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
             "",
             format!("batch {} · {:?}{precision} · lr/10 at {}{warmup}", c.batch_size, c.shortcut, milestones.join(",")),
         ));
-        let refs = paper_result(c.depth)
+        let refs = paper_result(c.depth.get())
             .map(|r| {
                 let reimpl = r.reimpl_error.map(|e| format!(" · reimpl {e:.2}%")).unwrap_or_default();
                 format!("{:.2}%{reimpl}", r.paper_error)
@@ -57,24 +58,27 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
             .unwrap_or_else(|| "no reference for this depth".into());
         lines.push(kv(app, "paper", refs));
     }
-    let best = run.best.map(|(e, i)| format!("{e:.2}% at iter {i}")).unwrap_or_else(|| "-".into());
+    let best = run.history.best().map(|(e, i)| format!("{e:.2}% at iter {i}")).unwrap_or_else(|| "-".into());
     lines.push(Line::from(vec![
         Span::styled(format!("{:<7}", "best"), app.theme.muted()),
         Span::styled(best, app.theme.good()),
     ]));
     let last = run
-        .last_eval
-        .as_ref()
-        .map(|e| format!("{:.2}% {} (loss {:.3}) at {}", e.error, super::app::set_name(e.set), e.loss, e.iter))
+        .history
+        .last_eval()
+        .map(|e| {
+            format!("{:.2}% {} (loss {:.3}) at {}", e.error, crate::frontend::describe::set_name(e.set), e.loss, e.iter)
+        })
         .unwrap_or_else(|| "-".into());
     lines.push(kv(app, "last", last));
     let ckpt = run
+        .history
         .last_checkpoint
         .as_ref()
         .map(|(p, i)| format!("{} @ {i}", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()))
         .unwrap_or_else(|| "none yet".into());
     lines.push(kv(app, "ckpt", ckpt));
-    if let Some(info) = &run.info {
+    if let Some(info) = &run.history.info {
         lines.push(kv(
             app,
             "data",
@@ -82,7 +86,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
                 "{} train · {} {}",
                 group_digits(info.train_images as u64),
                 group_digits(info.eval_images as u64),
-                super::app::set_name(info.eval_set)
+                crate::frontend::describe::set_name(info.eval_set)
             ),
         ));
     }
@@ -91,9 +95,9 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_classes(frame: &mut Frame, area: Rect, app: &App) {
     let run = app.current();
-    let eval = run.and_then(|r| r.last_eval.as_ref());
+    let eval = run.and_then(|r| r.history.last_eval());
     let title = match eval {
-        Some(e) => format!(" {} error by class (iter {}) ", super::app::set_name(e.set), e.iter),
+        Some(e) => format!(" {} error by class (iter {}) ", crate::frontend::describe::set_name(e.set), e.iter),
         None => " error by class ".to_string(),
     };
     let block = Block::bordered().title(Span::styled(title, app.theme.title()));
@@ -102,7 +106,7 @@ fn draw_classes(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let classes: Vec<String> = run
-        .and_then(|r| r.info.as_ref())
+        .and_then(|r| r.history.info.as_ref())
         .map(|i| i.classes.clone())
         .unwrap_or_else(|| (0..eval.class_errors.len()).map(|i| format!("class {i}")).collect());
     // The three worst classes stand out: the ones the network still confuses.

@@ -84,11 +84,6 @@ impl Series {
         self.len() == 0
     }
 
-    /// Raw samples per stored point.
-    pub fn stride(&self) -> u32 {
-        self.stride
-    }
-
     /// Drops everything after iteration `iter`: a run resumed from an earlier checkpoint
     /// trains those iterations again.
     pub fn truncate_after(&mut self, iter: f64) {
@@ -96,10 +91,6 @@ impl Series {
         if self.pending.is_some_and(|p| p.iter > iter) {
             self.pending = None;
         }
-    }
-
-    pub fn clear(&mut self) {
-        *self = Series::new(self.capacity, self.merge);
     }
 }
 

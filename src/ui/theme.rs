@@ -6,6 +6,16 @@ use ratatui::style::{Color, Modifier, Style};
 /// One colour per run, in the order runs appear.
 const RUN_COLORS: [Color; 6] = [Color::Cyan, Color::Magenta, Color::Green, Color::Blue, Color::LightRed, Color::Yellow];
 
+/// How charts draw their points: Braille dots, or plain dots and half blocks for fonts without
+/// Braille (`--marker`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Marker {
+    #[default]
+    Braille,
+    Dot,
+    Block,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,

@@ -3,10 +3,11 @@
 
 use super::app::{App, Mode, Overlay};
 use super::keys::{self, Scope};
-use super::runs::RunState;
-use crate::headless::{eta_secs, format_secs};
+use crate::config::Depth;
+use crate::format::secs as format_secs;
+use crate::frontend::history::RunState;
 use crate::protocol::EndReason;
-use crate::reference::{PAPER_DEPTHS, paper_result};
+use crate::reference::paper_result;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -58,7 +59,7 @@ fn state(app: &App) -> (String, Style) {
     let Some(run) = app.current() else {
         return ("starting".into(), t.muted());
     };
-    match (&run.state, app.pause_pending) {
+    match (&run.history.state, app.pause_pending) {
         (RunState::Running | RunState::Starting, Some(true)) => ("pausing…".into(), t.warn()),
         (RunState::Paused, Some(false)) => ("resuming…".into(), t.warn()),
         (RunState::Starting, _) => ("starting".into(), t.muted()),
@@ -81,13 +82,13 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     if app.mode == Mode::Replay {
         spans.push(Span::styled("replay ", t.warn()));
     }
-    match run.and_then(|r| r.info.as_ref()) {
+    match run.and_then(|r| r.history.info.as_ref()) {
         Some(info) => {
             spans.push(Span::styled(format!("ResNet-{}", info.config.depth), t.title()));
             spans.push(Span::raw(format!(
                 " · {} · {} params · {} · ",
                 info.name,
-                group_digits(info.params),
+                crate::format::group_digits(info.params),
                 info.device
             )));
         }
@@ -101,14 +102,14 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), top);
 
     let total = run.and_then(|r| r.total_iters()).unwrap_or(0);
-    let step = run.and_then(|r| r.last_step);
-    let iter = step.map(|s| s.iter).or(run.and_then(|r| r.info.as_ref().map(|i| i.start_iter))).unwrap_or(0);
+    let step = run.and_then(|r| r.history.last_step);
+    let iter = step.map(|s| s.iter).or(run.and_then(|r| r.history.info.as_ref().map(|i| i.start_iter))).unwrap_or(0);
     let ratio = if total > 0 { (iter as f64 / total as f64).clamp(0.0, 1.0) } else { 0.0 };
     let epoch = step.map(|s| format!(" · epoch {:.2}", s.epoch)).unwrap_or_default();
     let label = format!(
         "iter {}/{}{epoch} · {:.1}%",
-        group_digits(iter),
-        if total > 0 { group_digits(total) } else { "?".into() },
+        crate::format::group_digits(iter),
+        if total > 0 { crate::format::group_digits(total) } else { "?".into() },
         ratio * 100.0
     );
     let gauge_widget = LineGauge::default()
@@ -120,13 +121,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
 
     let mut spans = Vec::new();
     if let Some(s) = step {
-        let eta = match run.map(|r| &r.state) {
-            Some(RunState::Running | RunState::Paused) => {
-                let batch = run.and_then(|r| r.info.as_ref()).map(|i| i.config.batch_size).unwrap_or(0);
-                format_secs(eta_secs(total.saturating_sub(s.iter), batch, s.images_per_sec))
-            }
-            _ => "-".into(),
-        };
+        let eta = run.and_then(|r| r.history.eta_secs()).map(format_secs).unwrap_or_else(|| "-".into());
         spans.push(Span::raw(format!(
             "elapsed {} · ETA {eta} · {:.0} img/s · loss {:.3} · lr {}",
             format_secs(s.elapsed),
@@ -149,7 +144,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(format!("  [{what} · {}/{} events]", p.played, p.total), t.warn()));
     }
     if let Some(status) =
-        app.status.as_ref().filter(|_| step.is_none() || run.is_some_and(|r| r.state == RunState::Starting))
+        app.status.as_ref().filter(|_| step.is_none() || run.is_some_and(|r| r.history.state == RunState::Starting))
     {
         spans.push(Span::styled(format!("  {status}…"), t.warn()));
     }
@@ -179,9 +174,14 @@ fn draw_system(frame: &mut Frame, area: Rect, app: &App) {
     let text = match &app.system {
         None => "process: measuring…".to_string(),
         Some(s) => {
-            let mut text = format!("process cpu {:.0}% · memory {}", s.cpu_percent, format_bytes(s.memory_bytes));
+            let mut text =
+                format!("process cpu {:.0}% · memory {}", s.cpu_percent, crate::format::bytes(s.memory_bytes));
             if let Some((used, total)) = s.gpu_memory {
-                text.push_str(&format!(" · gpu memory {} / {}", format_bytes(used), format_bytes(total)));
+                text.push_str(&format!(
+                    " · gpu memory {} / {}",
+                    crate::format::bytes(used),
+                    crate::format::bytes(total)
+                ));
             } else if let Some(note) = &s.gpu_note {
                 text.push_str(&format!(" · gpu memory: {note}"));
             }
@@ -246,18 +246,19 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_chooser(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
     let t = &app.theme;
-    let current = app.current().and_then(|r| r.depth()).unwrap_or(0);
+    let current = app.current().and_then(|r| r.depth());
+    let from = current.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
     let mut lines = vec![
-        Line::raw(format!("From ResNet-{current}: the run is checkpointed and closed; a new one starts.")),
+        Line::raw(format!("From ResNet-{from}: the run is checkpointed and closed; a new one starts.")),
         Line::raw(""),
     ];
-    for (i, d) in PAPER_DEPTHS.iter().enumerate() {
-        let r = paper_result(*d);
-        let params = r.map(|r| group_digits(r.params)).unwrap_or_default();
+    for (i, &d) in Depth::PAPER.iter().enumerate() {
+        let r = paper_result(d.get());
+        let params = r.map(|r| crate::format::group_digits(r.params)).unwrap_or_default();
         let err = r.map(|r| format!("{:.2}%", r.paper_error)).unwrap_or_default();
-        let grow = if *d > current { "fresh or grow" } else { "fresh only" };
-        let mark = if *d == current { "·" } else { " " };
-        let text = format!("{mark} ResNet-{d:<5} {params:>11} params  paper {err:>6}  {grow}");
+        let grow = if current.is_none_or(|c| c.grow_to(d).is_ok()) { "fresh or grow" } else { "fresh only" };
+        let mark = if Some(d) == current { "·" } else { " " };
+        let text = format!("{mark} ResNet-{:<5} {params:>11} params  paper {err:>6}  {grow}", d.get());
         lines.push(Line::styled(text, if i == selected { t.selected() } else { Style::new() }));
     }
     lines.push(Line::raw(""));
@@ -294,13 +295,13 @@ fn draw_confirm(frame: &mut Frame, area: Rect, app: &App) {
 /// A divergence or a fatal error: what happened and what the user can do now.
 fn draw_alert(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    if let Some(message) = &app.fatal {
-        let lines = vec![Line::styled(message.clone(), t.bad()), Line::raw(""), Line::raw("q quits")];
+    if let Some(message) = app.fatal() {
+        let lines = vec![Line::styled(message.to_string(), t.bad()), Line::raw(""), Line::raw("q quits")];
         let inner = popup(frame, area, 70, 6, "error", app);
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         return;
     }
-    let Some(RunState::Diverged { iter, loss, last_good }) = app.current().map(|r| &r.state) else { return };
+    let Some(RunState::Diverged { iter, loss, last_good }) = app.current().map(|r| &r.history.state) else { return };
     if app.mode != Mode::Live || app.stopping {
         return;
     }
@@ -316,22 +317,4 @@ fn draw_alert(frame: &mut Frame, area: Rect, app: &App) {
     ];
     let inner = popup(frame, area, 76, 7, "diverged", app);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
-}
-
-/// `269722` → `269,722`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn format_bytes(b: u64) -> String {
-    let gib = b as f64 / (1u64 << 30) as f64;
-    if gib >= 1.0 { format!("{gib:.2} GiB") } else { format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64) }
 }

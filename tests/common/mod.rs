@@ -2,7 +2,7 @@
 //! binary, reading run directories back.
 #![allow(dead_code)]
 
-use resnet_tui::protocol::Event;
+use resnet_tui::protocol::{Event, StepRecord};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -148,7 +148,7 @@ pub fn step_losses(run: &Path) -> Vec<(u64, f64)> {
     events(run)
         .into_iter()
         .filter_map(|e| match e {
-            Event::Step { iter, loss, .. } => Some((iter, loss)),
+            Event::Step(StepRecord { iter, loss, .. }) => Some((iter, loss)),
             _ => None,
         })
         .collect()

@@ -1,0 +1,61 @@
+//! How numbers read on screen and in logs: durations, time left, digit groups, byte sizes.
+
+/// `1h02m03s`, `4m05s`, `12s`; `-` when unknown.
+pub fn secs(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    let s = secs.round() as u64;
+    match (s / 3600, (s / 60) % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// `269722` → `269,722`.
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `512 MiB`, `1.25 GiB`.
+pub fn bytes(b: u64) -> String {
+    let gib = b as f64 / (1u64 << 30) as f64;
+    if gib >= 1.0 { format!("{gib:.2} GiB") } else { format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(secs(12.4), "12s");
+        assert_eq!(secs(245.0), "4m05s");
+        assert_eq!(secs(3723.0), "1h02m03s");
+        assert_eq!(secs(f64::NAN), "-");
+        assert_eq!(secs(-1.0), "-");
+    }
+
+    #[test]
+    fn digits_are_grouped_by_thousands() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(269_722), "269,722");
+        assert_eq!(group_digits(1_727_962), "1,727,962");
+    }
+
+    #[test]
+    fn sizes_switch_to_gib_at_one_gib() {
+        assert_eq!(bytes(512 << 20), "512 MiB");
+        assert_eq!(bytes(5 << 29), "2.50 GiB");
+    }
+}

@@ -1,0 +1,121 @@
+//! The one line each event is said in, and how it reads (good, bad, ...): headless mode prints
+//! these lines and the dashboard lists them, so both say the same words for the same event.
+
+use super::history::History;
+use crate::format::{group_digits, secs};
+use crate::protocol::{CheckpointReason, EndReason, EvalSet, Event, RunInfo};
+
+/// How a line reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Good,
+    Warn,
+    Bad,
+}
+
+/// A line said about an event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Said {
+    pub text: String,
+    pub tone: Tone,
+}
+
+fn said(text: String, tone: Tone) -> Option<Said> {
+    Some(Said { text, tone })
+}
+
+/// The line for `event`, given the history of its run *before* it (which tells, for instance,
+/// whether an evaluation is the best so far). `None` for events not worth a line: steps, and the
+/// best-model checkpoint that follows every improving evaluation.
+pub fn describe(event: &Event, before: &History) -> Option<Said> {
+    match event {
+        Event::RunStarted { run, .. } => said(started(run), Tone::Good),
+        Event::Status { message, .. } => said(message.clone(), Tone::Info),
+        Event::Step(_) => None,
+        Event::Eval(e) => {
+            let best = before.best().is_none_or(|(b, _)| e.error < b);
+            let mark = if best { " (best)" } else { "" };
+            let text = format!("iter {}: {} error {:.2}%{mark}, loss {:.4}", e.iter, set_name(e.set), e.error, e.loss);
+            said(text, Tone::Info)
+        }
+        Event::Checkpoint { reason: CheckpointReason::Best, .. } => None,
+        Event::Checkpoint { path, reason, .. } => {
+            said(format!("checkpoint ({}): {}", reason_name(*reason), path.display()), Tone::Good)
+        }
+        Event::Paused { iter, .. } => said(format!("paused at iteration {iter}"), Tone::Warn),
+        Event::Resumed { iter, .. } => said(format!("resumed at iteration {iter}"), Tone::Good),
+        Event::Diverged { iter, loss, last_good, .. } => {
+            let back = last_good.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+            said(format!("diverged at iteration {iter}: loss is {loss}; last good checkpoint: {back}"), Tone::Bad)
+        }
+        Event::Finished { summary, .. } => {
+            let why = match summary.reason {
+                EndReason::Completed => "completed",
+                EndReason::Stopped => "stopped",
+                EndReason::Switched => "closed for a depth switch",
+                EndReason::Diverged => "ended: diverged",
+            };
+            let set = before.info.as_ref().map(|i| set_name(i.eval_set)).unwrap_or("test");
+            let pct = |e: Option<f64>| e.map(|v| format!("{v:.2}%")).unwrap_or_else(|| "-".into());
+            let best = match (summary.best_error, summary.best_iter) {
+                (Some(e), Some(i)) => format!("{e:.2}% at iteration {i}"),
+                _ => "-".into(),
+            };
+            let text = format!(
+                "run {why} after {} iterations in {}: final {set} error {}, best {best}",
+                summary.iters,
+                secs(summary.train_secs),
+                pct(summary.final_error),
+            );
+            said(text, if summary.reason == EndReason::Diverged { Tone::Bad } else { Tone::Good })
+        }
+        Event::Error { message, fatal: true, .. } => said(message.clone(), Tone::Bad),
+        Event::Error { message, fatal: false, .. } => said(format!("warning: {message}"), Tone::Warn),
+    }
+}
+
+fn started(run: &RunInfo) -> String {
+    let c = &run.config;
+    let log = run.dir.join(crate::runlog::LOG_NAME);
+    let what = if let Some(from) = &run.grown_from {
+        format!("started ResNet-{} grown from {from} at iteration {}", c.depth, run.start_iter)
+    } else if run.start_iter > 0 {
+        format!("resumed {} (ResNet-{}) at iteration {}", run.name, c.depth, run.start_iter)
+    } else {
+        format!("started ResNet-{} ({})", c.depth, run.name)
+    };
+    format!(
+        "{what}: {} parameters on {}, {} iterations in {}, evaluating on {} {} images; log {}",
+        group_digits(run.params),
+        run.device,
+        group_digits(c.iters),
+        precision_name(c.precision),
+        group_digits(run.eval_images as u64),
+        set_name(run.eval_set),
+        log.display()
+    )
+}
+
+pub fn set_name(set: EvalSet) -> &'static str {
+    match set {
+        EvalSet::Test => "test",
+        EvalSet::Validation => "validation",
+    }
+}
+
+pub fn reason_name(reason: CheckpointReason) -> &'static str {
+    match reason {
+        CheckpointReason::Periodic => "periodic",
+        CheckpointReason::Requested => "requested",
+        CheckpointReason::Best => "best",
+        CheckpointReason::Final => "final",
+    }
+}
+
+fn precision_name(p: crate::protocol::Precision) -> &'static str {
+    match p {
+        crate::protocol::Precision::Fp32 => "fp32",
+        crate::protocol::Precision::Bf16 => "bf16",
+    }
+}

@@ -1,0 +1,333 @@
+//! A run's history folded from its events, the one fold every front end and report uses: what
+//! it is (the latest `run_started`), where it stands (starting, running, paused, diverged,
+//! finished, failed), its steps and evaluations once resumes have replaced what was recorded
+//! after the checkpoint they resumed from, its best and final error, and how it ended.
+
+use crate::protocol::{CheckpointReason, EndReason, EvalRecord, Event, RunInfo, StepRecord, Summary};
+use std::path::PathBuf;
+
+/// Where a run stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum RunState {
+    /// Known, but no step yet (loading data, first step).
+    #[default]
+    Starting,
+    Running,
+    Paused,
+    Diverged {
+        iter: u64,
+        loss: f64,
+        last_good: Option<PathBuf>,
+    },
+    Finished(EndReason),
+    /// A fatal error ended it.
+    Failed,
+}
+
+/// The run as its events tell it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// What the latest `run_started` said (a resume may change the config, e.g. a lower rate).
+    pub info: Option<RunInfo>,
+    /// How many times the run started: 1, plus one per resume.
+    pub starts: usize,
+    pub state: RunState,
+    /// Every step in log order, superseded ones removed; kept only when asked for (reports),
+    /// since a front end watching many runs needs only the newest.
+    pub steps: Vec<StepRecord>,
+    pub last_step: Option<StepRecord>,
+    /// Evaluations in log order, superseded ones removed (a few hundred in a whole run).
+    pub evals: Vec<EvalRecord>,
+    /// The newest periodic, requested or final checkpoint and its iteration.
+    pub last_checkpoint: Option<(PathBuf, u64)>,
+    /// The latest start's `finished` summary; `None` for a run killed or still running.
+    pub finished: Option<Summary>,
+    keep_steps: bool,
+}
+
+impl History {
+    /// A history that keeps only the newest step (front ends).
+    pub fn new() -> History {
+        History::default()
+    }
+
+    /// A history that keeps every step (reports, export, plots).
+    pub fn with_steps() -> History {
+        History { keep_steps: true, ..History::default() }
+    }
+
+    /// Every step kept, from a whole log.
+    pub fn from_events(events: &[Event]) -> History {
+        let mut h = History::with_steps();
+        for event in events {
+            h.push(event);
+        }
+        h
+    }
+
+    /// Takes in one event, in log order.
+    pub fn push(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { run, .. } => {
+                // A resume from iteration k replays everything after k: the old record of it
+                // belongs to a future that did not happen.
+                let k = run.start_iter;
+                self.steps.retain(|s| s.iter <= k);
+                self.evals.retain(|e| e.iter <= k);
+                if self.last_step.is_some_and(|s| s.iter > k) {
+                    self.last_step = self.steps.last().copied();
+                }
+                self.finished = None;
+                self.state = RunState::Starting;
+                self.starts += 1;
+                self.info = Some((**run).clone());
+            }
+            Event::Step(step) => {
+                if self.keep_steps {
+                    self.steps.push(*step);
+                }
+                self.last_step = Some(*step);
+                if self.state == RunState::Starting {
+                    self.state = RunState::Running;
+                }
+            }
+            Event::Eval(eval) => self.evals.push(eval.clone()),
+            Event::Checkpoint { iter, path, reason, .. } => {
+                if *reason != CheckpointReason::Best {
+                    self.last_checkpoint = Some((path.clone(), *iter));
+                }
+            }
+            Event::Paused { .. } => self.state = RunState::Paused,
+            Event::Resumed { .. } => self.state = RunState::Running,
+            Event::Diverged { iter, loss, last_good, .. } => {
+                self.state = RunState::Diverged { iter: *iter, loss: *loss, last_good: last_good.clone() }
+            }
+            Event::Finished { summary, .. } => {
+                if !matches!(self.state, RunState::Diverged { .. }) {
+                    self.state = RunState::Finished(summary.reason);
+                }
+                self.finished = Some(summary.clone());
+            }
+            Event::Error { fatal: true, .. } => self.state = RunState::Failed,
+            Event::Error { .. } | Event::Status { .. } => {}
+        }
+    }
+
+    /// Still training (or about to): pause, checkpoint and depth switch make sense.
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, RunState::Starting | RunState::Running | RunState::Paused)
+    }
+
+    /// The last iteration the run reached.
+    pub fn iters(&self) -> u64 {
+        let recorded = self.last_step.map(|s| s.iter).into_iter().chain(self.evals.iter().map(|e| e.iter)).max();
+        let started = self.info.as_ref().map(|i| i.start_iter);
+        let finished = self.finished.as_ref().map(|f| f.iters);
+        recorded.into_iter().chain(started).chain(finished).max().unwrap_or(0)
+    }
+
+    /// Training seconds (pauses excluded): the summary's, else the newest record's.
+    pub fn train_secs(&self) -> Option<f64> {
+        if let Some(f) = &self.finished {
+            return Some(f.train_secs);
+        }
+        let steps = self.last_step.map(|s| s.elapsed);
+        let evals = self.evals.iter().map(|e| e.elapsed);
+        steps.into_iter().chain(evals).filter(|s| s.is_finite()).reduce(f64::max)
+    }
+
+    /// Seconds until the run ends at the current pace: the steps left at the newest measured
+    /// step rate, plus the evaluations left at the newest one's measured duration (they stop
+    /// the training: a whole test pass an epoch is several percent of a run on a CPU).
+    /// `None` before the first step, or once the run is not running.
+    pub fn eta_secs(&self) -> Option<f64> {
+        let (info, step) = (self.info.as_ref()?, self.last_step?);
+        if !matches!(self.state, RunState::Running | RunState::Paused) || step.images_per_sec <= 0.0 {
+            return None;
+        }
+        let c = &info.config;
+        let left = c.iters.saturating_sub(step.iter);
+        let steps = left as f64 * c.batch_size as f64 / step.images_per_sec;
+        // One every `eval_every` iterations, and one at the end if the last iteration is not such.
+        let every = c.eval_every.max(1);
+        let evals_left = c.iters / every - step.iter / every + u64::from(!c.iters.is_multiple_of(every) && left > 0);
+        let eval_secs = self
+            .last_eval()
+            .filter(|e| e.images_per_sec > 0.0)
+            .map(|e| info.eval_images as f64 / e.images_per_sec)
+            .unwrap_or(0.0);
+        Some(steps + evals_left as f64 * eval_secs)
+    }
+
+    /// The best error and its iteration: the lowest evaluation (the earliest on a tie), or the
+    /// finished run's own figure where that is lower (a run resumed in another process knows
+    /// evaluations made before this history began).
+    pub fn best(&self) -> Option<(f64, u64)> {
+        let seen = self.best_eval().map(|e| (e.error, e.iter));
+        let said = self.finished.as_ref().and_then(|f| f.best_error.zip(f.best_iter));
+        match (seen, said) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The lowest evaluation error (the earliest on a tie). Evaluations are on the validation
+    /// split when the run holds one out, so "best" is then chosen without the test set.
+    pub fn best_eval(&self) -> Option<&EvalRecord> {
+        self.evals.iter().filter(|e| e.error.is_finite()).reduce(|best, e| if e.error < best.error { e } else { best })
+    }
+
+    pub fn last_eval(&self) -> Option<&EvalRecord> {
+        self.evals.last()
+    }
+
+    /// How the run ended, as far as the events tell.
+    pub fn end(&self) -> Option<EndReason> {
+        match (&self.finished, &self.state) {
+            (Some(f), _) => Some(f.reason),
+            (None, RunState::Diverged { .. }) => Some(EndReason::Diverged),
+            (None, _) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::protocol::*;
+    use std::path::PathBuf;
+
+    pub fn info(depth: u32, start_iter: u64) -> RunInfo {
+        let mut config = crate::config::paper(Depth::new(depth).unwrap(), PathBuf::from("data"));
+        config.iters = 100;
+        RunInfo {
+            name: format!("run-resnet{depth}"),
+            dir: PathBuf::from("runs"),
+            config,
+            params: 269_722,
+            device: "cpu (2 threads)".into(),
+            train_images: 50_000,
+            eval_images: 10_000,
+            eval_set: EvalSet::Test,
+            classes: (0..10).map(|c| format!("class{c}")).collect(),
+            start_iter,
+            grown_from: None,
+        }
+    }
+
+    pub fn started(depth: u32, start_iter: u64) -> Event {
+        Event::RunStarted { time: 0.0, run: Box::new(info(depth, start_iter)) }
+    }
+
+    pub fn step(iter: u64, error: f64) -> Event {
+        Event::Step(StepRecord {
+            time: iter as f64,
+            iter,
+            epoch: iter as f64 / 391.0,
+            elapsed: iter as f64 * 0.5,
+            loss: 2.0,
+            error,
+            lr: 0.1,
+            images_per_sec: 800.0,
+        })
+    }
+
+    pub fn eval(iter: u64, error: f64) -> Event {
+        Event::Eval(EvalRecord {
+            time: iter as f64,
+            iter,
+            epoch: iter as f64 / 391.0,
+            elapsed: iter as f64 * 0.5 + 0.1,
+            set: EvalSet::Test,
+            loss: 1.5,
+            error,
+            class_errors: vec![error; 10],
+            images_per_sec: 3000.0,
+        })
+    }
+
+    #[test]
+    fn a_resume_replaces_what_came_after_its_checkpoint() {
+        let events = vec![
+            started(20, 0),
+            step(1, 90.0),
+            step(2, 80.0),
+            eval(2, 70.0),
+            step(3, 75.0),
+            eval(3, 10.0),
+            // Killed after iteration 3; resumed from the checkpoint at 2.
+            started(20, 2),
+            step(3, 60.0),
+            eval(3, 50.0),
+        ];
+        let h = History::from_events(&events);
+        assert_eq!(h.starts, 2);
+        assert_eq!(h.steps.iter().map(|s| (s.iter, s.error)).collect::<Vec<_>>(), [(1, 90.0), (2, 80.0), (3, 60.0)]);
+        assert_eq!(h.evals.iter().map(|e| (e.iter, e.error)).collect::<Vec<_>>(), [(2, 70.0), (3, 50.0)]);
+        assert_eq!(h.best_eval().map(|e| e.iter), Some(3));
+        assert_eq!(h.iters(), 3);
+        assert_eq!(h.end(), None);
+    }
+
+    #[test]
+    fn a_history_without_steps_keeps_only_the_newest_step() {
+        let events = [started(20, 0), step(1, 90.0), step(2, 80.0), eval(2, 70.0), step(3, 60.0), started(20, 2)];
+        let mut light = History::new();
+        for e in &events {
+            light.push(e);
+        }
+        let full = History::from_events(&events);
+        assert!(light.steps.is_empty());
+        assert_eq!(light.last_step.map(|s| s.iter), None, "step 3 was undone by the resume from 2");
+        assert_eq!(full.last_step.map(|s| s.iter), Some(2));
+        assert_eq!((light.state.clone(), light.starts, light.evals.len()), (RunState::Starting, 2, 1));
+        light.push(&step(3, 50.0));
+        assert_eq!((light.state.clone(), light.iters()), (RunState::Running, 3));
+    }
+
+    #[test]
+    fn a_finished_run_is_only_finished_if_not_resumed_after() {
+        let summary = Summary {
+            reason: EndReason::Stopped,
+            iters: 2,
+            final_error: Some(70.0),
+            best_error: Some(70.0),
+            best_iter: Some(2),
+            train_secs: 1.0,
+        };
+        let mut events = vec![started(20, 0), step(1, 90.0), step(2, 80.0), eval(2, 70.0)];
+        events.push(Event::Finished { time: 3.0, summary });
+        let h = History::from_events(&events);
+        assert_eq!(h.end(), Some(EndReason::Stopped));
+        assert_eq!(h.train_secs(), Some(1.0));
+        events.push(started(20, 2));
+        events.push(step(3, 70.0));
+        let h = History::from_events(&events);
+        assert_eq!(h.end(), None);
+        assert_eq!(h.train_secs(), Some(1.5));
+    }
+
+    #[test]
+    fn the_eta_counts_the_steps_and_the_evaluations_left() {
+        // 50 iterations of 128 images left at 800 img/s: 8 s of steps; evaluations of 10,000
+        // images at 3,000 img/s every 391 iterations: only the one at the end of a 100-iteration run.
+        let mut h = History::from_events(&[started(20, 0), step(50, 90.0), eval(50, 80.0)]);
+        let eta = h.eta_secs().unwrap();
+        assert!((eta - (8.0 + 10_000.0 / 3_000.0)).abs() < 1e-9, "{eta}");
+        // With an evaluation every 10 iterations, 5 are left at 10,000 / 3,000 s each.
+        h.info.as_mut().unwrap().config.eval_every = 10;
+        let eta = h.eta_secs().unwrap();
+        assert!((eta - (8.0 + 5.0 * 10_000.0 / 3_000.0)).abs() < 1e-9, "{eta}");
+        h.push(&Event::Paused { time: 0.0, iter: 50 });
+        assert!(h.eta_secs().is_some());
+        h.push(&Event::Error { time: 0.0, message: "x".into(), fatal: true });
+        assert_eq!(h.eta_secs(), None);
+    }
+
+    #[test]
+    fn best_is_the_earliest_of_equal_errors() {
+        let h = History::from_events(&[started(20, 0), eval(1, 50.0), eval(2, 40.0), eval(3, 40.0), eval(4, 45.0)]);
+        assert_eq!(h.best_eval().map(|e| e.iter), Some(2));
+        assert_eq!(h.last_eval().map(|e| e.iter), Some(4));
+    }
+}

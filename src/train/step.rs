@@ -1,0 +1,29 @@
+//! One SGD step on one batch, the same function for the trainer and for `bench`: forward, loss,
+//! backward, update, and the loss and the number of correct predictions read back.
+
+use super::sgd::Sgd;
+use crate::model::{ResNet, loss_and_correct};
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+/// What one step measured on its batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// The batch's mean cross-entropy, NaN or infinite when training diverged.
+    pub loss: f64,
+    /// Images of the batch classified right (top-1).
+    pub correct: f64,
+}
+
+/// Trains `net` on one batch at learning rate `lr`. Reading the two numbers back is the step's
+/// only synchronisation with the device, done as one transfer.
+pub fn train_step(net: &ResNet, sgd: &mut Sgd, images: &Tensor, labels: &Tensor, lr: f64) -> StepStats {
+    let logits = net.forward_t(images, true);
+    let (loss, correct) = loss_and_correct(&logits, labels);
+    sgd.zero_grad();
+    loss.backward();
+    sgd.step(lr);
+    let stats = Tensor::stack(&[loss.detach().to_kind(Kind::Double), correct.to_kind(Kind::Double)], 0);
+    let stats: Vec<f64> = Vec::try_from(stats.to_device(Device::Cpu)).unwrap_or_default();
+    StepStats { loss: stats.first().copied().unwrap_or(f64::NAN), correct: stats.get(1).copied().unwrap_or(0.0) }
+}
