@@ -102,12 +102,17 @@ pub struct TrainArgs {
     /// Periodic checkpoints to keep (the best one is kept besides).
     #[arg(long, default_value_t = 3)]
     pub keep_checkpoints: usize,
-    /// Warm-up iterations at --warmup-lr [default: 400 for depth >= 110, else none].
+    /// Warm-up at --warmup-lr for at most this many iterations [default: 1000 for depth >= 110, else
+    /// none; 0: none].
     #[arg(long)]
     pub warmup_iters: Option<u64>,
     /// Learning rate during the warm-up.
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub warmup_lr: f64,
+    /// The warm-up ends once the training error, averaged over the last 20 steps, is below this
+    /// percentage (the paper's 80%); 0 warms up for exactly --warmup-iters.
+    #[arg(long, default_value_t = crate::reference::recipe::WARMUP_UNTIL_ERROR, allow_negative_numbers = true)]
+    pub warmup_until_error: f64,
     /// Seed for initialisation, data order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -142,6 +147,10 @@ pub struct TrainArgs {
 pub struct ResumeArgs {
     /// The run directory to continue.
     pub run_dir: PathBuf,
+    /// Change the recipe on purpose, e.g. `--set lr=0.05` (repeatable; nested fields dotted:
+    /// `warmup.lr=0.005`; lists comma-separated: `milestones=30000,45000`). Logged as an event.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<String>,
     /// No dashboard.
     #[arg(long)]
     pub no_ui: bool,
@@ -303,10 +312,12 @@ impl TrainArgs {
             }
             (None, None) => crate::reference::recipe::ITERS,
         };
+        let until_error = (self.warmup_until_error != 0.0).then_some(self.warmup_until_error);
         if let Some(w) = self.warmup_iters {
-            c.warmup = (w > 0).then_some(config::Warmup { iters: w, lr: self.warmup_lr });
+            c.warmup = (w > 0).then_some(config::Warmup { iters: w, lr: self.warmup_lr, until_error });
         } else if let Some(w) = &mut c.warmup {
             w.lr = self.warmup_lr;
+            w.until_error = until_error;
         }
         config::set_length(&mut c, iters, self.milestones.clone());
         c.eval_every = self.eval_every.unwrap_or(per_epoch).min(c.iters.max(1));

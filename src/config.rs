@@ -208,12 +208,22 @@ impl FromStr for Precision {
     }
 }
 
-/// The ResNet-110 style warm-up: a lower learning rate for the first iterations.
+/// The ResNet-110 style warm-up: a lower learning rate until the training error is low enough,
+/// for at most `iters` iterations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Warmup {
+    /// The cap: the warm-up never lasts longer.
     pub iters: u64,
     pub lr: f64,
+    /// End the warm-up once the mean training error over the last `WARMUP_WINDOW` steps is below
+    /// this (percent). `None`, as in configs written before it existed: exactly `iters` iterations.
+    #[serde(default)]
+    pub until_error: Option<f64>,
 }
+
+/// Steps over which the warm-up's training error is averaged: one batch's error is noisy (a
+/// batch of 128 images moves it by almost a point per image).
+pub const WARMUP_WINDOW: usize = 20;
 
 /// Everything that defines a training run. Written to the run directory and sent in `RunStarted`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -276,7 +286,11 @@ pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
 
 /// The paper warms up ResNet-110 (and we, deeper ones too, where the same instability appears).
 pub fn paper_warmup(depth: Depth) -> Option<Warmup> {
-    (depth.get() >= recipe::WARMUP_DEPTH).then_some(Warmup { iters: recipe::WARMUP_ITERS, lr: recipe::WARMUP_LR })
+    (depth.get() >= recipe::WARMUP_DEPTH).then_some(Warmup {
+        iters: recipe::WARMUP_CAP,
+        lr: recipe::WARMUP_LR,
+        until_error: Some(recipe::WARMUP_UNTIL_ERROR),
+    })
 }
 
 /// Sets the run length, keeping the paper's schedule shape (drops at 1/2 and 3/4) unless the
@@ -288,6 +302,76 @@ pub fn set_length(config: &mut RunConfig, iters: u64, milestones: Option<Vec<u64
     if let Some(w) = &mut config.warmup {
         w.iters = w.iters.min(iters);
     }
+}
+
+/// One field of a config changed on purpose (`resume --set`, a recovery's lower rate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// The field's name; nested fields dotted (`warmup.lr`).
+    pub field: String,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+}
+
+/// Fields that fix the network's shape: a checkpoint cannot be resumed with another.
+const FIXED_FIELDS: [&str; 2] = ["depth", "shortcut"];
+
+/// The fields (dotted for nested ones) in which two configs differ, with their values.
+pub fn differences(a: &RunConfig, b: &RunConfig) -> Vec<ConfigChange> {
+    fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<ConfigChange>) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    let field = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&field, x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), out);
+                }
+            }
+            _ if a != b => out.push(ConfigChange { field: prefix.to_string(), from: a.clone(), to: b.clone() }),
+            _ => {}
+        }
+    }
+    let (a, b) =
+        (serde_json::to_value(a).expect("a config serialises"), serde_json::to_value(b).expect("a config serialises"));
+    let mut out = Vec::new();
+    walk("", &a, &b, &mut out);
+    out
+}
+
+/// `config` with `settings` (`field=value`, nested fields dotted: `warmup.lr=0.005`) applied and
+/// checked. A value is read as JSON when it is (numbers, `null`, `[32000,48000]`), else as text;
+/// a comma list sets a list (`milestones=30000,45000`). Depth and shortcut cannot change.
+pub fn apply_settings(config: &RunConfig, settings: &[String]) -> Result<RunConfig, ConfigError> {
+    let mut value = serde_json::to_value(config).expect("a config serialises");
+    for setting in settings {
+        let refuse = |why: String| bad("--set", format!("{setting}: {why}"));
+        let (field, text) = setting.split_once('=').ok_or_else(|| refuse("expected FIELD=VALUE".into()))?;
+        if FIXED_FIELDS.contains(&field) {
+            return Err(refuse(format!("{field} fixes the network's shape and cannot change on resume")));
+        }
+        let mut slot = &mut value;
+        for part in field.split('.') {
+            slot = slot
+                .get_mut(part)
+                .filter(|v| !v.is_null() || !field.contains('.'))
+                .ok_or_else(|| refuse(format!("no field {field} in a run's config")))?;
+        }
+        let parsed = serde_json::from_str::<serde_json::Value>(text).ok().filter(|v| !v.is_string());
+        *slot = match parsed {
+            Some(v) => v,
+            None if slot.is_array() => serde_json::Value::Array(
+                text.split(',')
+                    .map(|t| t.trim().parse::<u64>().map(serde_json::Value::from))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| refuse("expected numbers separated by commas".into()))?,
+            ),
+            None => serde_json::Value::String(text.to_string()),
+        };
+    }
+    let changed: RunConfig = serde_json::from_value(value).map_err(|e| bad("--set", e.to_string()))?;
+    validate(&changed)?;
+    Ok(changed)
 }
 
 /// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
@@ -342,6 +426,11 @@ pub fn validate(c: &RunConfig) -> Result<(), ConfigError> {
     {
         return Err(bad("--warmup-lr", format!("must be positive, got {}", w.lr)));
     }
+    if let Some(Some(e)) = c.warmup.map(|w| w.until_error)
+        && !(e.is_finite() && e > 0.0 && e <= 100.0)
+    {
+        return Err(bad("--warmup-until-error", format!("must be a percentage above 0, got {e}")));
+    }
     if c.threads == Some(0) {
         return Err(bad("--threads", "must be at least 1"));
     }
@@ -357,7 +446,8 @@ mod tests {
         let c = paper(Depth::PAPER[0], "d".into());
         assert_eq!((c.iters, c.milestones.clone(), c.lr, c.batch_size), (64_000, vec![32_000, 48_000], 0.1, 128));
         assert_eq!(c.warmup, None);
-        assert_eq!(paper(Depth::PAPER[4], "d".into()).warmup, Some(Warmup { iters: 400, lr: 0.01 }));
+        let warmup = Some(Warmup { iters: 1000, lr: 0.01, until_error: Some(80.0) });
+        assert_eq!(paper(Depth::PAPER[4], "d".into()).warmup, warmup);
         assert!(validate(&c).is_ok());
     }
 
@@ -387,6 +477,34 @@ mod tests {
             change(&mut c);
             let err = validate(&c).unwrap_err().to_string();
             assert!(err.contains(expect), "{err} should mention {expect}");
+        }
+    }
+
+    #[test]
+    fn settings_change_named_fields_and_are_checked() {
+        let c = paper(Depth::PAPER[4], "d".into());
+        let changed = apply_settings(
+            &c,
+            &["lr=0.05".into(), "warmup.lr=0.005".into(), "milestones=30000,45000".into(), "device=cpu".into()],
+        )
+        .unwrap();
+        assert_eq!((changed.lr, changed.warmup.unwrap().lr, changed.device), (0.05, 0.005, DeviceSpec::Cpu));
+        assert_eq!(changed.milestones, vec![30_000, 45_000]);
+        let fields: Vec<String> = differences(&c, &changed).into_iter().map(|d| d.field).collect();
+        assert_eq!(fields, ["device", "lr", "milestones", "warmup.lr"]);
+        assert!(differences(&c, &c).is_empty());
+        for (bad, says) in [
+            ("depth=32", "cannot change"),
+            ("shortcut=b", "cannot change"),
+            ("speed=3", "no field speed"),
+            ("lr", "FIELD=VALUE"),
+            ("lr=-1", "--lr"),
+            ("lr=fast", "--set"),
+            ("device=tpu", "unknown device"),
+            ("milestones=1,x", "numbers"),
+        ] {
+            let err = apply_settings(&c, &[bad.to_string()]).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 

@@ -77,7 +77,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("{}: not a run directory (no config.json)", args.run_dir.display());
             }
             let options = Options { runs_dir, ..Options::default() };
-            watch(Plan::Resume { run_dir: args.run_dir.clone() }, options, args.no_ui, args.marker)
+            let plan = Plan::Resume { run_dir: args.run_dir.clone(), set: args.set.clone() };
+            watch(plan, options, args.no_ui, args.marker)
         }
         Some(Commands::Eval(args)) => resnet_tui::evalcmd::run(&args),
         Some(Commands::Data { command: DataCommand::Fetch { data_dir, url } }) => {

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 /// version of their major and skip event kinds they do not know.
 pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 1;
+pub const SCHEMA_MINOR: u32 = 2;
 
-pub use crate::config::{Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
+pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
 
 /// Which images an evaluation was made on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +102,22 @@ pub enum Event {
         path: PathBuf,
         reason: CheckpointReason,
     },
+    /// The recipe changed on purpose as the run resumed (`resume --set`, a recovery's lower rate);
+    /// the `run_started` before it carries the new config (schema 1.2).
+    ConfigChanged {
+        time: f64,
+        iter: u64,
+        changes: Vec<ConfigChange>,
+    },
+    /// The warm-up's lower learning rate ends after `iter` iterations (schema 1.2).
+    WarmupEnded {
+        time: f64,
+        iter: u64,
+        /// Mean training error, in percent, over the last steps when it ended.
+        window_error: f64,
+        /// It reached its cap of iterations rather than the training-error bar.
+        capped: bool,
+    },
     Paused {
         time: f64,
         iter: u64,
@@ -168,6 +184,8 @@ impl Event {
             Event::RunStarted { time, .. }
             | Event::Status { time, .. }
             | Event::Checkpoint { time, .. }
+            | Event::WarmupEnded { time, .. }
+            | Event::ConfigChanged { time, .. }
             | Event::Paused { time, .. }
             | Event::Resumed { time, .. }
             | Event::Diverged { time, .. }
@@ -186,6 +204,8 @@ impl Event {
             Event::Step(_) => "step",
             Event::Eval(_) => "eval",
             Event::Checkpoint { .. } => "checkpoint",
+            Event::WarmupEnded { .. } => "warmup_ended",
+            Event::ConfigChanged { .. } => "config_changed",
             Event::Paused { .. } => "paused",
             Event::Resumed { .. } => "resumed",
             Event::Diverged { .. } => "diverged",

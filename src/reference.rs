@@ -41,9 +41,11 @@ pub mod recipe {
     /// Learning rate divided by 10 at these iterations; training stops at `ITERS`.
     pub const MILESTONES: [u64; 2] = [32_000, 48_000];
     pub const ITERS: u64 = 64_000;
-    /// ResNet-110 only: lr 0.01 until training error is below 80%, about 400 iterations.
+    /// ResNet-110 only: lr 0.01 until the training error is below 80% ("about 400 iterations"),
+    /// then back to 0.1. The cap is ours: a warm-up that has not reached 80% by then ends anyway.
     pub const WARMUP_DEPTH: u32 = 110;
-    pub const WARMUP_ITERS: u64 = 400;
+    pub const WARMUP_UNTIL_ERROR: f64 = 80.0;
+    pub const WARMUP_CAP: u64 = 1000;
     pub const WARMUP_LR: f64 = 0.01;
     /// Augmentation: zero-pad this many pixels on each side, then take a random 32x32 crop.
     pub const PAD: i64 = 4;

@@ -97,6 +97,10 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
         (started(0, None), Some(leaked)),
         (Event::Status { time: 1.5, message: "first step".into() }, Some("first step")),
         (Event::Step(step), None),
+        (
+            Event::WarmupEnded { time: 2.5, iter: 300, window_error: 83.25, capped: true },
+            Some("warm-up ended at iteration 300 (its cap): training error 83.2% over the last 20 steps"),
+        ),
         (eval(391, 30.0), Some("iter 391: test error 30.00% (best), loss 0.5000")),
         (checkpoint(391, CheckpointReason::Best), None),
         (eval(400, 31.5), Some("iter 400: test error 31.50%, loss 0.5000")),
@@ -123,6 +127,14 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
             Some("run stopped after 402 iterations in 1h02m03s: final test error 31.50%, best 30.00% at iteration 391"),
         ),
         (started(400, None), Some(resumed)),
+        (
+            Event::ConfigChanged {
+                time: 9.2,
+                iter: 400,
+                changes: vec![ConfigChange { field: "lr".into(), from: 0.1.into(), to: 0.05.into() }],
+            },
+            Some("recipe changed at iteration 400: lr 0.1 -> 0.05"),
+        ),
         (
             Event::Diverged {
                 time: 9.5,

@@ -37,11 +37,11 @@ fn an_absurd_learning_rate_diverges_exits_3_and_keeps_the_last_good_checkpoint()
 }
 
 /// Sets a run's length in its config.json, as a recovery does with its learning rate.
-fn set_iters(run: &Path, iters: u64) {
-    let path = run.join(resnet_tui::rundir::CONFIG_NAME);
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    config["iters"] = iters.into();
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+/// `resume` that continues the run to `iters` (a change of its recipe, asked for by name).
+fn resume_to(run: &Path, iters: u64) -> std::process::Command {
+    let mut cmd = resume(run);
+    cmd.arg("--set").arg(format!("iters={iters}"));
+    cmd
 }
 
 #[test]
@@ -54,7 +54,6 @@ fn a_checkpoint_that_cannot_be_written_is_reported_and_training_goes_on() {
     let before = snapshot(&dir);
     // Continue the run to 12 with every new checkpoint unwritable: a directory sits where each
     // one's temporary file would go (root ignores permissions, so this is how a write fails).
-    set_iters(&run, 12);
     let blockers: Vec<_> = (7..=12)
         .map(|i| dir.join(format!(".iter-{i:08}.safetensors.tmp")))
         .chain([dir.join(".best.safetensors.tmp")])
@@ -62,7 +61,7 @@ fn a_checkpoint_that_cannot_be_written_is_reported_and_training_goes_on() {
     for b in &blockers {
         std::fs::create_dir(b).unwrap();
     }
-    let out = output(resume(&run));
+    let out = output(resume_to(&run, 12));
     // The final checkpoint (12) is blocked too: the run says so in its exit code (see below).
     assert_eq!(out.status.code(), Some(4), "stderr:\n{}", stderr(&out));
     let err = stderr(&out);
@@ -106,9 +105,8 @@ fn a_run_whose_final_checkpoint_cannot_be_written_exits_4_with_one_line() {
     };
 
     // Only a periodic checkpoint (6) fails: a warning, and the run still exits 0.
-    set_iters(&run, 8);
     let periodic = blocker(6);
-    let out = output(resume(&run));
+    let out = output(resume_to(&run, 8));
     assert_ok(&out);
     assert!(stderr(&out).contains("warning: checkpoint not written"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("error:"), "{}", stderr(&out));
@@ -116,9 +114,8 @@ fn a_run_whose_final_checkpoint_cannot_be_written_exits_4_with_one_line() {
     std::fs::remove_dir(periodic).unwrap();
 
     // The final checkpoint (10) fails: exit 4 and one line saying so, after the warning.
-    set_iters(&run, 10);
     let last = blocker(10);
-    let out = output(resume(&run));
+    let out = output(resume_to(&run, 10));
     assert_eq!(out.status.code(), Some(4), "stderr:\n{}", stderr(&out));
     let line = assert_refused(&out, &["final checkpoint (iteration 10) was not written", "resume"]);
     assert!(line.starts_with("resnet-tui: error: "), "{line}");

@@ -43,6 +43,22 @@ pub fn describe(event: &Event, before: &History) -> Option<Said> {
         Event::Checkpoint { path, reason, .. } => {
             said(format!("checkpoint ({}): {}", reason_name(*reason), path.display()), Tone::Good)
         }
+        Event::WarmupEnded { iter, window_error, capped, .. } => {
+            let bar = before.info.as_ref().and_then(|i| i.config.warmup).and_then(|w| w.until_error);
+            let why = match (capped, bar) {
+                (false, Some(bar)) => format!("below {bar}%"),
+                _ => "its cap".to_string(),
+            };
+            let window = crate::config::WARMUP_WINDOW;
+            let text = format!(
+                "warm-up ended at iteration {iter} ({why}): training error {window_error:.1}% over the last {window} steps"
+            );
+            said(text, Tone::Good)
+        }
+        Event::ConfigChanged { iter, changes, .. } => {
+            let list: Vec<String> = changes.iter().map(change_text).collect();
+            said(format!("recipe changed at iteration {iter}: {}", list.join(", ")), Tone::Warn)
+        }
         Event::Paused { iter, .. } => said(format!("paused at iteration {iter}"), Tone::Warn),
         Event::Resumed { iter, .. } => said(format!("resumed at iteration {iter}"), Tone::Good),
         Event::Diverged { iter, loss, last_good, .. } => {
@@ -95,6 +111,11 @@ fn started(run: &RunInfo) -> String {
         set_name(run.eval_set),
         log.display()
     )
+}
+
+/// `lr 0.1 -> 0.05`.
+pub fn change_text(c: &crate::config::ConfigChange) -> String {
+    format!("{} {} -> {}", c.field, c.from, c.to)
 }
 
 pub fn set_name(set: EvalSet) -> &'static str {

@@ -3,7 +3,7 @@
 //! finished, failed), its steps and evaluations once resumes have replaced what was recorded
 //! after the checkpoint they resumed from, its best and final error, and how it ended.
 
-use crate::protocol::{CheckpointReason, EndReason, EvalRecord, Event, RunInfo, StepRecord, Summary};
+use crate::protocol::{CheckpointReason, ConfigChange, EndReason, EvalRecord, Event, RunInfo, StepRecord, Summary};
 use std::path::PathBuf;
 
 /// Where a run stands.
@@ -42,6 +42,10 @@ pub struct History {
     pub last_checkpoint: Option<(PathBuf, u64)>,
     /// The latest start's `finished` summary; `None` for a run killed or still running.
     pub finished: Option<Summary>,
+    /// The iteration where the warm-up's lower learning rate ended.
+    pub warmup_ended: Option<u64>,
+    /// Changes of the recipe made on purpose, with the iteration they took effect at.
+    pub changes: Vec<(u64, ConfigChange)>,
     keep_steps: bool,
 }
 
@@ -78,6 +82,9 @@ impl History {
                     self.last_step = self.steps.last().copied();
                 }
                 self.finished = None;
+                self.warmup_ended = self.warmup_ended.filter(|&w| w <= k);
+                // A change takes effect as a start from k: starting from k again supersedes it.
+                self.changes.retain(|(at, _)| *at < k);
                 self.state = RunState::Starting;
                 self.starts += 1;
                 self.info = Some((**run).clone());
@@ -96,6 +103,10 @@ impl History {
                 if *reason != CheckpointReason::Best {
                     self.last_checkpoint = Some((path.clone(), *iter));
                 }
+            }
+            Event::WarmupEnded { iter, .. } => self.warmup_ended = Some(*iter),
+            Event::ConfigChanged { iter, changes, .. } => {
+                self.changes.extend(changes.iter().map(|c| (*iter, c.clone())))
             }
             Event::Paused { .. } => self.state = RunState::Paused,
             Event::Resumed { .. } => self.state = RunState::Running,

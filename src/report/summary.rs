@@ -40,6 +40,8 @@ pub struct RunSummary {
     pub status: Option<EndReason>,
     /// 1, plus one per resume.
     pub starts: usize,
+    /// Recipe changes made on purpose: `lr 0.1 -> 0.05 at 3000`.
+    pub changes: Vec<String>,
 }
 
 /// Summarises a log read with `runlog::read_strict`. A log killed before its run started is
@@ -75,6 +77,11 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         precision: info.map(|i| i.config.precision),
         status: h.end(),
         starts: h.starts,
+        changes: h
+            .changes
+            .iter()
+            .map(|(at, c)| format!("{} at {at}", crate::frontend::describe::change_text(c)))
+            .collect(),
     }
 }
 
@@ -113,8 +120,9 @@ const COLUMNS: [Column; 11] = [
     Column { header: "depth", right: true, cell: |r| opt(r.depth.map(|d| d.to_string())) },
     Column { header: "params", right: true, cell: |r| opt(r.params.map(crate::format::group_digits)) },
     Column { header: "iters", right: true, cell: |r| crate::format::group_digits(r.iters) },
-    Column { header: "best err %", right: true, cell: |r| percent(r.best_error, r.eval_set) },
+    // The final error is the paper's quantity; the best is chosen on the evaluated set.
     Column { header: "final err %", right: true, cell: |r| percent(r.final_error, r.eval_set) },
+    Column { header: "best seen %", right: true, cell: |r| percent(r.best_error, r.eval_set) },
     Column { header: "paper %", right: true, cell: |r| percent(r.paper_error, None) },
     Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
     Column { header: "train time", right: true, cell: |r| opt(r.train_secs.map(crate::format::secs)) },
@@ -151,10 +159,16 @@ fn end_name<S: serde::Serializer>(status: &Option<EndReason>, s: S) -> Result<S:
 }
 
 fn status(r: &RunSummary) -> String {
+    let mut notes = Vec::new();
     if r.starts > 1 {
-        format!("{} ({} starts)", status_name(r.status), r.starts)
-    } else {
-        status_name(r.status).to_string()
+        notes.push(format!("{} starts", r.starts));
+    }
+    if !r.changes.is_empty() {
+        notes.push(format!("recipe changed: {}", r.changes.join(", ")));
+    }
+    match notes.is_empty() {
+        true => status_name(r.status).to_string(),
+        false => format!("{} ({})", status_name(r.status), notes.join("; ")),
     }
 }
 
@@ -215,6 +229,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
         "precision",
         "status",
         "starts",
+        "changes",
     ])?;
     let s = |v: Option<String>| v.unwrap_or_default();
     for r in runs {
@@ -237,6 +252,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
             s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
             status_name(r.status).to_string(),
             r.starts.to_string(),
+            r.changes.join("; "),
         ])?;
     }
     let bytes = w.into_inner().context("writing CSV")?;

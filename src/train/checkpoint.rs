@@ -4,6 +4,7 @@
 //! Written to a temporary file, synced, renamed over the target and the directory synced, so a
 //! kill at any moment leaves the old file or the new one, never a torn one.
 
+use super::schedule::WarmupProgress;
 use crate::model::Network;
 use crate::protocol::RunConfig;
 use safetensors::{Dtype, View};
@@ -48,6 +49,9 @@ pub struct TrainState {
     pub best_iter: Option<u64>,
     /// The run this checkpoint belongs to.
     pub run: String,
+    /// How far the warm-up got (absent in checkpoints written before it depended on the error).
+    #[serde(default)]
+    pub warmup: WarmupProgress,
 }
 
 /// A checkpoint read back: state and tensors by variable name, on the CPU.
@@ -252,6 +256,7 @@ mod tests {
             best_error: Some(12.5),
             best_iter: Some(40),
             run: "r".into(),
+            warmup: Default::default(),
         };
         let model = vec![("w".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]))];
         let momentum = vec![("w".to_string(), Tensor::from_slice(&[0.5f32, 0.25, 0.0, -1.0]).view([2, 2]))];

@@ -30,6 +30,12 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("{}: no readable checkpoint to resume from{}", .dir.display(), .newest.as_ref().map(|e| format!(" (newest: {e})")).unwrap_or_default())]
     NoCheckpoint { dir: PathBuf, newest: Option<CheckpointError> },
+    #[error(
+        "{}: differs from the newest checkpoint's recipe in {}: resume continues the checkpoint's recipe; \
+         change it on purpose with `resume --set FIELD=VALUE`",
+        .file.display(), .fields.join(", ")
+    )]
+    ConfigEdited { file: PathBuf, fields: Vec<String> },
     #[error("{}: checkpoint is of ResNet-{checkpoint}, the run is ResNet-{run}", .dir.display())]
     DepthMismatch { dir: PathBuf, checkpoint: Depth, run: Depth },
     #[error(transparent)]

@@ -26,8 +26,9 @@ pub use run::Outcome;
 pub enum Plan {
     /// A new run in a new directory under `runs_dir`.
     New { config: RunConfig, runs_dir: PathBuf },
-    /// Continue the run in `run_dir` from its newest readable checkpoint.
-    Resume { run_dir: PathBuf },
+    /// Continue the run in `run_dir` from its newest readable checkpoint, with the recipe changes
+    /// in `set` (`field=value`, as `resume --set` takes them).
+    Resume { run_dir: PathBuf, set: Vec<String> },
 }
 
 /// Settings of the session that are not part of a run's recipe.
@@ -143,9 +144,9 @@ impl Session {
                         carried = Some(*from);
                     }
                 }
-                Outcome::Recover { run_dir } => {
+                Outcome::Recover { run_dir, set } => {
                     self.run_id += 1;
-                    next = Some(Plan::Resume { run_dir });
+                    next = Some(Plan::Resume { run_dir, set });
                 }
             }
         }

@@ -4,7 +4,7 @@
 use super::checkpoint::{self, BEST_NAME, Checkpoint, TrainState};
 use super::evaluate::evaluate;
 use super::fault::Fault;
-use super::schedule::lr_at;
+use super::schedule::{WarmupEnd, WarmupProgress, lr_at};
 use super::sgd::Sgd;
 use super::step::{StepStats, train_step};
 use super::{Plan, Session, SessionData, TrainError, device};
@@ -28,9 +28,10 @@ pub enum Outcome {
         from: Box<Carried>,
         mode: SwitchMode,
     },
-    /// Resume this run from its last good checkpoint (its config already changed on disk).
+    /// Resume this run from its last good checkpoint with these changes (`field=value`).
     Recover {
         run_dir: PathBuf,
+        set: Vec<String>,
     },
 }
 
@@ -93,6 +94,7 @@ struct Run<'s> {
     iter: u64,
     clock: ActiveClock,
     best: Option<(f64, u64)>,
+    warmup: WarmupProgress,
     last_eval: Option<(u64, f64)>,
     last_checkpoint: Option<PathBuf>,
     channels_last: bool,
@@ -105,30 +107,44 @@ pub fn start(
     data: &mut Option<SessionData>,
     carried: Option<Carried>,
 ) -> Result<Outcome, TrainError> {
-    let (config, dir, resume_from) = match plan {
+    let (config, dir, resume_from, changes) = match plan {
         Plan::New { config, runs_dir } => {
             crate::config::validate(&config)?;
-            (config, Err(runs_dir), None)
+            (config, Err(runs_dir), None, Vec::new())
         }
-        Plan::Resume { run_dir } => {
-            let (dir, config) = RunDir::open(&run_dir)?;
-            crate::config::validate(&config)
-                .map_err(|e| TrainError::StoredConfig(run_dir.join(crate::rundir::CONFIG_NAME), e))?;
+        Plan::Resume { run_dir, set } => {
+            let (dir, stored) = RunDir::open(&run_dir)?;
+            let config_file = run_dir.join(crate::rundir::CONFIG_NAME);
+            crate::config::validate(&stored).map_err(|e| TrainError::StoredConfig(config_file.clone(), e))?;
             // A run killed before its first checkpoint has nothing to lose: it starts again at 0.
-            if checkpoint::list_periodic(&dir.checkpoints()).is_empty() {
+            let (base, ck) = if checkpoint::list_periodic(&dir.checkpoints()).is_empty() {
                 session.status("no checkpoint yet: starting the run from iteration 0");
-                (config, Ok(dir), None)
+                (stored.clone(), None)
             } else {
                 let ck = newest_checkpoint(session, &dir)?;
-                if ck.state.config.depth != config.depth {
+                if ck.state.config.depth != stored.depth {
                     return Err(TrainError::DepthMismatch {
                         dir: run_dir,
                         checkpoint: ck.state.config.depth,
-                        run: config.depth,
+                        run: stored.depth,
                     });
                 }
-                (config, Ok(dir), Some(ck))
-            }
+                (ck.state.config.clone(), Some(ck))
+            };
+            // The checkpoint's recipe is the run's. A config.json that says otherwise holds a
+            // change made on record (`--set`) before the next checkpoint, which stands, or was
+            // edited by hand: then a change must be asked for by name.
+            let config = if set.is_empty() && stored != base {
+                if !changed_on_record(&dir, &stored) {
+                    let fields = crate::config::differences(&base, &stored).into_iter().map(|c| c.field).collect();
+                    return Err(TrainError::ConfigEdited { file: config_file, fields });
+                }
+                stored
+            } else {
+                crate::config::apply_settings(&base, &set)?
+            };
+            let changes = crate::config::differences(&base, &config);
+            (config, Ok(dir), ck, changes)
         }
     };
     if let Some(t) = config.threads {
@@ -161,13 +177,14 @@ pub fn start(
         v
     };
     let mut sgd = Sgd::new(trainable, config.momentum, config.weight_decay);
-    let (mut iter, mut elapsed, mut best) = (start_iter, 0.0, None);
+    let (mut iter, mut elapsed, mut best, mut warmup) = (start_iter, 0.0, None, WarmupProgress::default());
     if let Some(ck) = &resume_from {
         ck.load_into(&network)?;
         sgd.load_buffers(&ck.momentum).map_err(TrainError::from)?;
         iter = ck.state.iter;
         elapsed = ck.state.elapsed;
         best = ck.state.best_error.zip(ck.state.best_iter);
+        warmup = ck.state.warmup.clone();
     } else if !momentum.is_empty() {
         // Shared variables keep their momentum; new blocks start with none.
         let names = network.vs.variables();
@@ -177,7 +194,11 @@ pub fn start(
 
     // A resumed run has its directory already; a new one gets it now, once nothing can fail early.
     let dir = match dir {
-        Ok(d) => d,
+        Ok(d) if changes.is_empty() => d,
+        Ok(d) => {
+            d.write_config(&config)?;
+            d
+        }
         Err(runs_dir) => RunDir::create(&runs_dir, &config)?,
     };
     let log = LogWriter::open(&dir.log())?;
@@ -195,6 +216,7 @@ pub fn start(
         iter,
         clock: ActiveClock { before: elapsed, since: None },
         best,
+        warmup,
         last_eval: None,
         last_checkpoint: None,
         channels_last,
@@ -214,12 +236,24 @@ pub fn start(
     };
     let grown = info.grown_from.is_some();
     run.emit(Event::RunStarted { time: now(), run: Box::new(info) });
+    if !changes.is_empty() {
+        run.emit(Event::ConfigChanged { time: now(), iter: run.iter, changes });
+    }
     if grown {
         // Its network exists nowhere else: a kill before the first periodic checkpoint must
         // resume the grown network, not start a fresh one.
         run.save(CheckpointReason::Periodic);
     }
     run.train(data)
+}
+
+/// Whether `config` is one that a resume of this run started with after a recorded change: the
+/// log has a `run_started` with it followed by the `config_changed` that made it.
+fn changed_on_record(dir: &RunDir, config: &RunConfig) -> bool {
+    let Ok(log) = crate::runlog::read(&dir.log()) else { return false };
+    log.events.windows(2).any(|w| {
+        matches!((&w[0], &w[1]), (Event::RunStarted { run, .. }, Event::ConfigChanged { .. }) if run.config == *config)
+    })
 }
 
 /// The newest periodic checkpoint that reads back; damaged newer ones are reported and skipped.
@@ -261,6 +295,7 @@ impl Run<'_> {
             best_error: self.best.map(|b| b.0),
             best_iter: self.best.map(|b| b.1),
             run: self.dir.name.clone(),
+            warmup: self.warmup.clone(),
         }
     }
 
@@ -405,7 +440,8 @@ impl Run<'_> {
                 fault.expect("checked").inject();
             }
             debug_assert_eq!(batch.iter, self.iter);
-            let lr = lr_at(&self.config, self.iter);
+            let warming = self.warmup.warming(&self.config, self.iter);
+            let lr = lr_at(&self.config, self.iter, warming);
             let StepStats { loss: loss_value, correct } =
                 train_step(&self.network.net, &mut self.sgd, &batch.images, &batch.labels, lr);
             self.iter += 1;
@@ -415,16 +451,21 @@ impl Run<'_> {
             let images_per_sec = throughput.record(step_started.elapsed().as_secs_f64());
             let epoch = self.epoch(data);
             let n = batch.labels.size()[0] as f64;
+            let error = 100.0 * (1.0 - correct / n);
             self.emit(Event::Step(StepRecord {
                 time: now(),
                 iter: self.iter,
                 epoch,
                 elapsed: self.clock.secs(),
                 loss: loss_value,
-                error: 100.0 * (1.0 - correct / n),
+                error,
                 lr,
                 images_per_sec,
             }));
+            if warming && let Some(end) = self.warmup.record(&self.config, self.iter, error) {
+                let WarmupEnd { iter, window_error, capped } = end;
+                self.emit(Event::WarmupEnded { time: now(), iter, window_error, capped });
+            }
             if self.iter.is_multiple_of(self.config.eval_every) || self.iter == self.config.iters {
                 self.eval(data, &normalizer);
             }
@@ -451,20 +492,21 @@ impl Run<'_> {
         loop {
             match self.session.commands.recv() {
                 Ok(Command::Recover { lr_factor }) => {
-                    let mut config = self.config.clone();
-                    config.lr *= lr_factor;
-                    if let Some(w) = &mut config.warmup {
-                        w.lr *= lr_factor;
-                    }
+                    // The lower rate is a change of the recipe like `resume --set`, logged as one.
+                    let mut set = vec![format!("lr={}", self.config.lr * lr_factor)];
+                    set.extend(self.config.warmup.map(|w| format!("warmup.lr={}", w.lr * lr_factor)));
                     let Some(_) = last_good else {
                         // Nothing to go back to: start again from scratch at the lower rate.
+                        let config = match crate::config::apply_settings(&self.config, &set) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
+                                continue;
+                            }
+                        };
                         return Outcome::Switch { config, from: self.carried(), mode: SwitchMode::Fresh };
                     };
-                    if let Err(e) = self.dir.write_config(&config) {
-                        self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
-                        continue;
-                    }
-                    return Outcome::Recover { run_dir: self.dir.path.clone() };
+                    return Outcome::Recover { run_dir: self.dir.path.clone(), set };
                 }
                 Ok(Command::Stop) | Err(_) => return Outcome::Ended,
                 Ok(_) => {}

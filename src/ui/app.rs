@@ -408,7 +408,11 @@ impl App {
             Event::Paused { .. } | Event::Resumed { .. } | Event::Diverged { .. } | Event::Finished { .. } => {
                 self.pause_pending = None
             }
-            Event::Eval(_) | Event::Checkpoint { .. } | Event::Error { .. } => {}
+            Event::Eval(_)
+            | Event::Checkpoint { .. }
+            | Event::WarmupEnded { .. }
+            | Event::ConfigChanged { .. }
+            | Event::Error { .. } => {}
         }
         let view = self.run_mut(run);
         if let Some(said) = describe(&event, &view.history) {

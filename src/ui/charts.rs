@@ -163,7 +163,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             data: pairs(&run.lr, axis, None, log10),
         })
         .collect();
-    chart(frame, lr, app, " learning rate (log) ", curves, Vec::new(), true, true);
+    // Where the current run's warm-up handed over to the schedule (the paper's "until the training
+    // error is below 80%" makes it a measured point, not a fixed one).
+    let title = match app.current().and_then(|r| r.history.warmup_ended) {
+        Some(iter) => {
+            format!(" learning rate (log) · warm-up ended at iteration {} ", crate::format::group_digits(iter))
+        }
+        None => " learning rate (log) ".to_string(),
+    };
+    chart(frame, lr, app, &title, curves, Vec::new(), true, true);
 }
 
 /// Draws one chart: the curves, horizontal reference lines across the x range, rescaled axes.

@@ -96,6 +96,13 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     }
     let (word, style) = state(app);
     spans.push(Span::styled(word.to_uppercase(), style));
+    // The headline: the error the paper reports is the final one; until then, the latest.
+    if let Some(e) = run.and_then(|r| r.history.last_eval()) {
+        let done = run.is_some_and(|r| r.history.end() == Some(EndReason::Completed));
+        let which = if done { "final" } else { "latest" };
+        let set = crate::frontend::describe::set_name(e.set);
+        spans.push(Span::styled(format!(" · {set} error {:.2}% ({which})", e.error), t.title()));
+    }
     if app.runs.len() > 1 {
         spans.push(Span::styled(format!(" · {} runs", app.runs.len()), t.muted()));
     }
