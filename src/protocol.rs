@@ -101,6 +101,9 @@ pub enum Event {
         iter: u64,
         path: PathBuf,
         reason: CheckpointReason,
+        /// Seconds the write took (schema 1.2; 0 in older logs).
+        #[serde(default)]
+        secs: f64,
     },
     /// The recipe changed on purpose as the run resumed (`resume --set`, a recovery's lower rate);
     /// the `run_started` before it carries the new config (schema 1.2).

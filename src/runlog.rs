@@ -111,9 +111,15 @@ pub struct RunLog {
     pub warnings: Vec<String>,
 }
 
-/// The log file of a run directory, or the path itself when it is a file.
+/// The log file of a run directory (its gzip-compressed copy `events.jsonl.gz` when that is all
+/// there is, as in a run shipped in a repository), or the path itself when it is a file.
 pub fn log_path(run: &Path) -> PathBuf {
-    if run.is_dir() { run.join(LOG_NAME) } else { run.to_path_buf() }
+    if !run.is_dir() {
+        return run.to_path_buf();
+    }
+    let plain = run.join(LOG_NAME);
+    let packed = run.join(format!("{LOG_NAME}.gz"));
+    if !plain.exists() && packed.exists() { packed } else { plain }
 }
 
 /// Reads a whole log (or the log of a run directory).
@@ -129,7 +135,8 @@ pub fn read(run: &Path) -> Result<RunLog, LogError> {
 /// Reads a log incrementally, for following a run that is still being written.
 pub struct LogTail {
     path: PathBuf,
-    file: std::fs::File,
+    /// The file, or a gzip decoder over it for a `.gz` log (read whole: nothing is appended).
+    file: Box<dyn Read + Send>,
     pending: Vec<u8>,
     header_seen: bool,
     line_no: usize,
@@ -138,6 +145,11 @@ pub struct LogTail {
 impl LogTail {
     pub fn open(path: &Path) -> Result<LogTail, LogError> {
         let file = std::fs::File::open(path).map_err(|e| LogError::Unreadable(path.to_path_buf(), e))?;
+        let file: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
         Ok(LogTail { path: path.to_path_buf(), file, pending: Vec::new(), header_seen: false, line_no: 0 })
     }
 
@@ -237,6 +249,29 @@ mod tests {
         let log = read_strict(&path).unwrap();
         assert_eq!(log.events, vec![step(1), step(2)]);
         assert!(log.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_gzip_compressed_log_reads_back_the_same_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let mut w = LogWriter::open(&path).unwrap();
+        for i in 1..=50 {
+            w.write(&step(i)).unwrap();
+        }
+        drop(w);
+        let plain = read_strict(dir.path()).unwrap();
+        let packed = dir.path().join(format!("{LOG_NAME}.gz"));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+        // The plain log wins while it is there; alone, the compressed one is the run's log.
+        assert_eq!(log_path(dir.path()), path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(log_path(dir.path()), packed);
+        let back = read_strict(dir.path()).unwrap();
+        assert_eq!((back.events.len(), back.warnings.len()), (50, 0));
+        assert_eq!(back.events, plain.events);
     }
 
     #[test]

@@ -200,7 +200,10 @@ fn markers_follow_the_option() {
 fn side_panel_shows_recipe_best_error_checkpoint_and_recent_events() {
     let mut app = running_app();
     let path = PathBuf::from("/runs/20261128-041500-resnet20/checkpoints/iter-00000300.safetensors");
-    app.update(event(0, Event::Checkpoint { time: 1300.0, iter: 300, path, reason: CheckpointReason::Requested }));
+    app.update(event(
+        0,
+        Event::Checkpoint { time: 1300.0, iter: 300, path, reason: CheckpointReason::Requested, secs: 0.1 },
+    ));
     let s = screen(&app);
     for want in [
         "lr 0.1 mom 0.9 wd 1e-4",
@@ -426,7 +429,7 @@ fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
 
 fn final_checkpoint(iter: u64) -> Msg {
     let path = PathBuf::from(format!("/runs/r/checkpoints/iter-{iter:08}.safetensors"));
-    event(0, Event::Checkpoint { time: 1999.0, iter, path, reason: CheckpointReason::Final })
+    event(0, Event::Checkpoint { time: 1999.0, iter, path, reason: CheckpointReason::Final, secs: 0.1 })
 }
 
 /// A run that completed after `iters` iterations.
@@ -648,4 +651,18 @@ fn a_64k_iteration_run_keeps_bounded_curves_and_draws() {
     assert_eq!(run.loss.iter().map(|p| p.n as u64).sum::<u64>(), 64_000);
     let s = screen(&app);
     assert!(s.contains("iter 64,000/64,000") && s.contains("64k"), "{s}");
+}
+
+#[test]
+fn the_learning_rate_chart_says_where_the_warmup_ended() {
+    let mut app = running_app();
+    assert!(!screen(&app).contains("(log) · warm-up ended"));
+    app.update(event(0, Event::WarmupEnded { time: 1100.0, iter: 212, window_error: 79.5, capped: false }));
+    let s = screen(&app);
+    assert!(s.contains("learning rate (log) · warm-up ended at iteration 212"), "{s}");
+    // A resume from before that point trains the warm-up again: the mark goes.
+    let mut resumed = info(20, "20261128-041500-resnet20");
+    resumed.start_iter = 150;
+    app.update(event(0, Event::RunStarted { time: 1200.0, run: Box::new(resumed) }));
+    assert!(!screen(&app).contains("(log) · warm-up ended"));
 }

@@ -43,7 +43,7 @@ fn eval(iter: u64, error: f64) -> Event {
 
 fn checkpoint(iter: u64, reason: CheckpointReason) -> Event {
     let path = PathBuf::from(format!("/runs/r/checkpoints/iter-{iter:08}.safetensors"));
-    Event::Checkpoint { time: 6.0, iter, path, reason }
+    Event::Checkpoint { time: 6.0, iter, path, reason, secs: 0.2 }
 }
 
 /// Every kind of event, in an order a run can produce, and its line (`None`: no line).

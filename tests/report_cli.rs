@@ -96,6 +96,7 @@ fn complete_run() -> Vec<Event> {
                 iter: 50,
                 path: "ck".into(),
                 reason: CheckpointReason::Periodic,
+                secs: 0.1,
             });
         }
     }

@@ -73,7 +73,13 @@ fn every_kind() -> Vec<Event> {
     for reason in
         [CheckpointReason::Periodic, CheckpointReason::Requested, CheckpointReason::Best, CheckpointReason::Final]
     {
-        events.push(Event::Checkpoint { time: 8.0, iter: 4_002, path: PathBuf::from("ck/best.st"), reason });
+        events.push(Event::Checkpoint {
+            time: 8.0,
+            iter: 4_002,
+            path: PathBuf::from("ck/best.st"),
+            reason,
+            secs: 0.25,
+        });
     }
     for reason in [EndReason::Completed, EndReason::Stopped, EndReason::Switched, EndReason::Diverged] {
         events.push(Event::Finished {

@@ -40,6 +40,8 @@ pub struct History {
     pub evals: Vec<EvalRecord>,
     /// The newest periodic, requested or final checkpoint and its iteration.
     pub last_checkpoint: Option<(PathBuf, u64)>,
+    /// Seconds the newest checkpoint write took.
+    pub checkpoint_secs: Option<f64>,
     /// The latest start's `finished` summary; `None` for a run killed or still running.
     pub finished: Option<Summary>,
     /// The iteration where the warm-up's lower learning rate ended.
@@ -99,10 +101,11 @@ impl History {
                 }
             }
             Event::Eval(eval) => self.evals.push(eval.clone()),
-            Event::Checkpoint { iter, path, reason, .. } => {
+            Event::Checkpoint { iter, path, reason, secs, .. } => {
                 if *reason != CheckpointReason::Best {
                     self.last_checkpoint = Some((path.clone(), *iter));
                 }
+                self.checkpoint_secs = Some(*secs);
             }
             Event::WarmupEnded { iter, .. } => self.warmup_ended = Some(*iter),
             Event::ConfigChanged { iter, changes, .. } => {
@@ -148,8 +151,8 @@ impl History {
     }
 
     /// Seconds until the run ends at the current pace: the steps left at the newest measured
-    /// step rate, plus the evaluations left at the newest one's measured duration (they stop
-    /// the training: a whole test pass an epoch is several percent of a run on a CPU).
+    /// step rate, plus the evaluations and checkpoints left at the newest one's measured duration
+    /// (they stop the training: a whole test pass an epoch is several percent of a run on a CPU).
     /// `None` before the first step, or once the run is not running.
     pub fn eta_secs(&self) -> Option<f64> {
         let (info, step) = (self.info.as_ref()?, self.last_step?);
@@ -167,7 +170,11 @@ impl History {
             .filter(|e| e.images_per_sec > 0.0)
             .map(|e| info.eval_images as f64 / e.images_per_sec)
             .unwrap_or(0.0);
-        Some(steps + evals_left as f64 * eval_secs)
+        // Periodic checkpoints before the end, and the final one.
+        let every = c.checkpoint_every.max(1);
+        let saves_left = (c.iters.saturating_sub(1) / every).saturating_sub(step.iter / every) + 1;
+        let save_secs = self.checkpoint_secs.unwrap_or(0.0);
+        Some(steps + evals_left as f64 * eval_secs + saves_left as f64 * save_secs)
     }
 
     /// The best error and its iteration: the lowest evaluation (the earliest on a tie), or the
@@ -329,6 +336,11 @@ pub(crate) mod tests {
         h.info.as_mut().unwrap().config.eval_every = 10;
         let eta = h.eta_secs().unwrap();
         assert!((eta - (8.0 + 5.0 * 10_000.0 / 3_000.0)).abs() < 1e-9, "{eta}");
+        // A checkpoint write of 2 s, and one left (the final one; the periodic are every 1000).
+        let path = PathBuf::from("ck");
+        h.push(&Event::Checkpoint { time: 0.0, iter: 50, path, reason: CheckpointReason::Requested, secs: 2.0 });
+        let eta = h.eta_secs().unwrap();
+        assert!((eta - (8.0 + 5.0 * 10_000.0 / 3_000.0 + 2.0)).abs() < 1e-9, "{eta}");
         h.push(&Event::Paused { time: 0.0, iter: 50 });
         assert!(h.eta_secs().is_some());
         h.push(&Event::Error { time: 0.0, message: "x".into(), fatal: true });

@@ -146,7 +146,7 @@ mod tests {
     }
 
     fn final_checkpoint(iter: u64) -> Event {
-        Event::Checkpoint { time: 0.0, iter, path: PathBuf::from("ck"), reason: CheckpointReason::Final }
+        Event::Checkpoint { time: 0.0, iter, path: PathBuf::from("ck"), reason: CheckpointReason::Final, secs: 0.1 }
     }
 
     fn fold(events: &[Event]) -> Outcome {

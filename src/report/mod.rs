@@ -29,7 +29,9 @@ pub fn load(run: &Path) -> Result<RunLog, LogError> {
 /// name, or the file's when the log is not in a run directory.
 pub fn fallback_name(run: &Path) -> String {
     let path = runlog::log_path(run);
-    let named = if path.file_name().is_some_and(|n| n == runlog::LOG_NAME) { path.parent() } else { Some(&*path) };
+    let packed = format!("{}.gz", runlog::LOG_NAME);
+    let in_run = path.file_name().is_some_and(|n| n == runlog::LOG_NAME || *n == *packed);
+    let named = if in_run { path.parent() } else { Some(&*path) };
     named
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())

@@ -308,6 +308,7 @@ impl Run<'_> {
         };
         let mut model: Vec<(String, Tensor)> = self.network.vs.variables().into_iter().collect();
         model.sort_by(|a, b| a.0.cmp(&b.0));
+        let started = Instant::now();
         let bytes = checkpoint::encode(&self.state(), &model, &self.sgd.buffers());
         match checkpoint::write(&path, &bytes) {
             Ok(()) => {
@@ -315,7 +316,8 @@ impl Run<'_> {
                     checkpoint::prune(&dir, self.config.keep_checkpoints);
                     self.last_checkpoint = Some(path.clone());
                 }
-                self.emit(Event::Checkpoint { time: now(), iter: self.iter, path, reason });
+                let secs = started.elapsed().as_secs_f64();
+                self.emit(Event::Checkpoint { time: now(), iter: self.iter, path, reason, secs });
             }
             Err(e) => {
                 self.emit(Event::Error { time: now(), message: format!("checkpoint not written: {e}"), fatal: false })
