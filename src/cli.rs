@@ -138,6 +138,9 @@ pub struct TrainArgs {
     /// No dashboard: plain progress for ssh sessions and batch jobs.
     #[arg(long)]
     pub no_ui: bool,
+    /// Start even when the run's memory estimate does not fit in the memory that is free.
+    #[arg(long)]
+    pub force: bool,
     /// Chart marker, for fonts without Braille.
     #[arg(long, value_enum, default_value_t = Marker::Braille)]
     pub marker: Marker,
@@ -154,6 +157,9 @@ pub struct ResumeArgs {
     /// No dashboard.
     #[arg(long)]
     pub no_ui: bool,
+    /// Start even when the run's memory estimate does not fit in the memory that is free.
+    #[arg(long)]
+    pub force: bool,
     /// Folder for runs started by a depth switch [default: the run's parent folder].
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,

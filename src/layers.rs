@@ -13,6 +13,7 @@ pub const LAYERS: &[&str] = &[
     "runlog",
     "rundir",
     "model",
+    "memory",
     "data",
     "train",
     "frontend",

@@ -16,6 +16,7 @@ pub mod rundir; // a run's directory, its config and its lock
 
 // Training.
 pub mod model; // the CIFAR ResNet: stages of blocks, shortcuts A and B, He init, growing
+pub mod memory; // a run's memory, estimated from the network's shapes, against what is free
 pub mod data; // CIFAR-10: read, fetch, augment, batch
 pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints, evaluation
 

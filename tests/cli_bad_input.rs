@@ -80,6 +80,7 @@ fn bad_flags_and_values_are_refused_in_one_line() {
         (vec!["--threads", "0"], vec!["--threads"]),
         (vec!["--checkpoint-every", "0"], vec!["--checkpoint-every"]),
         (vec!["--device", "tpu"], vec!["unknown device", "tpu", "cuda:N"]),
+        (vec!["--depth", "1202", "--batch-size", "4096"], vec!["ResNet-1202 at batch 4096 needs about", "--force"]),
         (vec!["--device", "cuda:99"], vec!["--device cuda:99"]),
     ];
     if tch::Cuda::device_count() == 0 {

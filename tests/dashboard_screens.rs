@@ -240,6 +240,7 @@ fn system_line_shows_process_cpu_memory_and_gpu_memory() {
         memory_bytes: 3 << 29,
         gpu_memory: Some((2 << 30, 80 << 30)),
         gpu_note: None,
+        available_bytes: Some(20 << 30),
     }));
     let s = screen(&app);
     assert!(s.contains("process cpu 187% · memory 1.50 GiB · gpu memory 2.00 GiB / 80.00 GiB"), "{s}");
@@ -665,4 +666,25 @@ fn the_learning_rate_chart_says_where_the_warmup_ended() {
     resumed.start_iter = 150;
     app.update(event(0, Event::RunStarted { time: 1200.0, run: Box::new(resumed) }));
     assert!(!screen(&app).contains("(log) · warm-up ended"));
+}
+
+#[test]
+fn the_depth_chooser_shows_each_depths_memory_and_marks_what_will_not_fit() {
+    let mut app = running_app();
+    app.update(Msg::System(SystemSample {
+        cpu_percent: 100.0,
+        memory_bytes: 1 << 30,
+        gpu_memory: None,
+        gpu_note: None,
+        available_bytes: Some(3 << 30),
+    }));
+    app.update(key('d'));
+    let s = screen(&app);
+    let line = |depth: &str| {
+        let chooser_line = |l: &&str| l.contains(&format!("ResNet-{depth} ")) && l.contains("params  paper");
+        s.lines().find(chooser_line).unwrap_or("").to_string()
+    };
+    // At batch 128: ResNet-20 (about 1,000 MiB) fits in 4 GiB; ResNet-1202 (about 15 GiB) does not.
+    assert!(line("20").contains("MiB") && !line("20").contains("won't fit"), "{s}");
+    assert!(line("1202").contains("won't fit"), "{s}");
 }

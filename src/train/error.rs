@@ -40,6 +40,8 @@ pub enum TrainError {
     DepthMismatch { dir: PathBuf, checkpoint: Depth, run: Depth },
     #[error(transparent)]
     Grow(#[from] GrowError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::TooBig),
     #[error("checkpoint does not fit the run: {0}")]
     Buffers(#[from] BufferError),
     #[error("the batch preparation thread stopped{}", .0.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]

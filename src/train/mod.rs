@@ -40,11 +40,13 @@ pub struct Options {
     pub channels_last: bool,
     /// Batches prepared ahead of the running step.
     pub prefetch: usize,
+    /// Start runs whose memory estimate does not fit (`--force`).
+    pub force: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2 }
+        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2, force: false }
     }
 }
 

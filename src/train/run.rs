@@ -154,6 +154,9 @@ pub fn start(
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
+    if !session.options.force {
+        crate::memory::fits_now(config.depth, config.batch_size, config.precision, gpu_index(device))?;
+    }
     session.load_data(&config, device, data)?;
     let data = data.as_ref().expect("loaded above");
 
@@ -180,7 +183,7 @@ pub fn start(
     let (mut iter, mut elapsed, mut best, mut warmup) = (start_iter, 0.0, None, WarmupProgress::default());
     if let Some(ck) = &resume_from {
         ck.load_into(&network)?;
-        sgd.load_buffers(&ck.momentum).map_err(TrainError::from)?;
+        sgd.load_buffers(&ck.momentum)?;
         iter = ck.state.iter;
         elapsed = ck.state.elapsed;
         best = ck.state.best_error.zip(ck.state.best_iter);
@@ -189,7 +192,7 @@ pub fn start(
         // Shared variables keep their momentum; new blocks start with none.
         let names = network.vs.variables();
         let shared = momentum.into_iter().filter(|(n, _)| names.contains_key(n)).collect();
-        sgd.load_buffers(&shared).map_err(TrainError::from)?;
+        sgd.load_buffers(&shared)?;
     }
 
     // A resumed run has its directory already; a new one gets it now, once nothing can fail early.
@@ -245,6 +248,13 @@ pub fn start(
         run.save(CheckpointReason::Periodic);
     }
     run.train(data)
+}
+
+fn gpu_index(device: Device) -> Option<u32> {
+    match device {
+        Device::Cuda(i) => Some(i as u32),
+        _ => None,
+    }
 }
 
 /// Whether `config` is one that a resume of this run started with after a recorded change: the
@@ -410,6 +420,15 @@ impl Run<'_> {
                             && let Err(e) = self.config.depth.grow_to(depth)
                         {
                             self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
+                            continue;
+                        }
+                        // Refused before this run is closed: it goes on.
+                        let (batch, precision) = (self.config.batch_size, self.config.precision);
+                        if !self.session.options.force
+                            && let Err(e) = crate::memory::fits_now(depth, batch, precision, gpu_index(self.device))
+                        {
+                            let message = format!("cannot switch: {e}");
+                            self.emit(Event::Error { time: now(), message, fatal: false });
                             continue;
                         }
                         self.clock.stop();

@@ -75,6 +75,8 @@ pub struct SystemSample {
     /// Percent of one core (can pass 100 with several threads).
     pub cpu_percent: f32,
     pub memory_bytes: u64,
+    /// Memory the machine has free (`MemAvailable`), for the depth chooser's estimates.
+    pub available_bytes: Option<u64>,
     /// GPU memory used and total, in bytes, when the run is on CUDA and it could be read.
     pub gpu_memory: Option<(u64, u64)>,
     /// Why there is no GPU figure on a CUDA run.

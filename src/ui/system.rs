@@ -49,34 +49,21 @@ fn collect(tx: Sender<SystemSample>, gpu_rx: Receiver<Option<u32>>) {
             gpu = g;
         }
         let mut sample = SystemSample::default();
+        system.refresh_memory();
+        sample.available_bytes = Some(system.available_memory());
         if let Some(p) = system.process(pid) {
             sample.cpu_percent = p.cpu_usage();
             sample.memory_bytes = p.memory();
         }
         if let Some(index) = gpu {
-            match gpu_memory(index) {
-                Ok(m) => sample.gpu_memory = Some(m),
-                Err(note) => sample.gpu_note = Some(note),
+            match crate::memory::gpu_memory(index) {
+                Some(m) => sample.gpu_memory = Some(m),
+                None => sample.gpu_note = Some("n/a (nvidia-smi gave no figure)".into()),
             }
         }
         if tx.send(sample).is_err() {
             return;
         }
         std::thread::sleep(PERIOD);
-    }
-}
-
-/// Used and total memory of a GPU, from `nvidia-smi` (libtorch's allocator statistics are not
-/// reachable through tch). The figure is the whole device's, other processes included.
-fn gpu_memory(index: u32) -> Result<(u64, u64), String> {
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "-i", &index.to_string()])
-        .output()
-        .map_err(|_| "n/a (no nvidia-smi)".to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.trim().split(',').map(|p| p.trim().parse::<u64>());
-    match (parts.next(), parts.next()) {
-        (Some(Ok(used)), Some(Ok(total))) => Ok((used << 20, total << 20)),
-        _ => Err("n/a (nvidia-smi gave no figure)".into()),
     }
 }

@@ -259,14 +259,33 @@ fn draw_chooser(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
         Line::raw(format!("From ResNet-{from}: the run is checkpointed and closed; a new one starts.")),
         Line::raw(""),
     ];
+    // Each depth's memory at this run's batch and precision, against what this process holds
+    // plus what the machine has free (the trainer checks the same before it switches).
+    let config = app.current().and_then(|r| r.history.info.as_ref()).map(|i| &i.config);
+    let (batch, precision) = config.map(|c| (c.batch_size, c.precision)).unwrap_or((128, Default::default()));
+    let cuda = app.current().and_then(|r| r.history.info.as_ref()).is_some_and(|i| i.device.starts_with("cuda"));
+    let free = app.system.as_ref().and_then(|s| match (cuda, s.gpu_memory, s.available_bytes) {
+        (true, Some((used, total)), _) => Some(total.saturating_sub(used)),
+        (false, _, Some(available)) => Some(available + s.memory_bytes),
+        _ => None,
+    });
     for (i, &d) in Depth::PAPER.iter().enumerate() {
         let r = paper_result(d.get());
         let params = r.map(|r| crate::format::group_digits(r.params)).unwrap_or_default();
         let err = r.map(|r| format!("{:.2}%", r.paper_error)).unwrap_or_default();
         let grow = if current.is_none_or(|c| c.grow_to(d).is_ok()) { "fresh or grow" } else { "fresh only" };
         let mark = if Some(d) == current { "·" } else { " " };
-        let text = format!("{mark} ResNet-{:<5} {params:>11} params  paper {err:>6}  {grow}", d.get());
-        lines.push(Line::styled(text, if i == selected { t.selected() } else { Style::new() }));
+        let need = crate::memory::estimate(d, batch, precision, cuda);
+        let need = need.device.unwrap_or(need.host);
+        let fits = free.is_none_or(|f| need <= f);
+        let memory = format!("{:>9}{}", crate::format::bytes(need), if fits { "" } else { " won't fit" });
+        let text = format!("{mark} ResNet-{:<5} {params:>11} params  paper {err:>6}  {memory:<19} {grow}", d.get());
+        let style = match (i == selected, fits) {
+            (true, _) => t.selected(),
+            (false, false) => t.bad(),
+            (false, true) => Style::new(),
+        };
+        lines.push(Line::styled(text, style));
     }
     lines.push(Line::raw(""));
     let mut keys_line = Vec::new();

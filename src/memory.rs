@@ -1,0 +1,227 @@
+//! How much memory a run needs, estimated before it starts from the network's shapes, and
+//! whether that fits beside what the machine has free: a run that would be killed by the kernel's
+//! out-of-memory killer (the one way to lose a run without a word) is refused with one line.
+//!
+//! The estimate is a model fitted to measured peaks (README, "Memory"): a fixed base (libtorch
+//! and its CUDA libraries, the data set as bytes), a few copies of the parameters (weights,
+//! gradients, momentum, their flat and channels-last forms), and per image of the batch the
+//! activations kept for the backward pass: about 5 feature maps per residual block (BatchNorm
+//! inputs, ReLU outputs) at its stage's size, and two for the stem.
+//! Measured and estimated figures side by side: README, "Memory".
+
+use crate::config::{Depth, Precision};
+use crate::model::STAGE_WIDTHS;
+
+/// Resident memory of a process before any batch: libtorch with its CUDA libraries (linked even
+/// on the CPU) and the 60,000 images as bytes.
+const BASE_BYTES: u64 = 765 << 20;
+/// Copies of the parameters alive at once.
+const PARAMETER_COPIES: f64 = 9.5;
+/// Feature maps kept per residual block and image for the backward pass.
+const MAPS_PER_BLOCK: f64 = 5.1;
+/// Feature maps kept by the stem (its BatchNorm input and ReLU output).
+const STEM_MAPS: f64 = 2.0;
+/// A CUDA context with cuDNN's workspace, on the device (not measured here: no GPU was lent).
+const CUDA_CONTEXT_BYTES: u64 = 600 << 20;
+/// Each stage's map side: 32, 16, 8.
+const MAP_SIDES: [i64; 3] = [32, 16, 8];
+
+/// The memory a run needs, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    /// Resident memory of the process.
+    pub host: u64,
+    /// Memory on the GPU, for a run on CUDA.
+    pub device: Option<u64>,
+}
+
+/// Bytes of the activations one image keeps for the backward pass.
+fn activations_per_image(depth: Depth, precision: Precision) -> f64 {
+    // Bytes per kept element. bf16 keeps less than half: BatchNorm works in fp32 on the CPU, and
+    // its saved tensors with it (ResNet-110 at batch 128 kept 0.85 of fp32's bytes, measured).
+    let element = match precision {
+        Precision::Fp32 => 4.0,
+        Precision::Bf16 => 3.4,
+    };
+    let row: i64 = STAGE_WIDTHS.iter().zip(MAP_SIDES).map(|(&c, s)| c * s * s).sum();
+    let stem = (STAGE_WIDTHS[0] * MAP_SIDES[0] * MAP_SIDES[0]) as f64;
+    (MAPS_PER_BLOCK * depth.blocks_per_stage() as f64 * row as f64 + STEM_MAPS * stem) * element
+}
+
+/// Trainable parameters of the network with option A shortcuts (B adds two small projections).
+fn params(depth: Depth) -> u64 {
+    let [c1, c2, c3] = STAGE_WIDTHS.map(|c| c as u64);
+    let stem = 3 * 9 * c1 + 2 * c1;
+    // Each block: two 3x3 convolutions and two BatchNorms at its stage's width...
+    let blocks: u64 = [c1, c2, c3].iter().map(|&c| 18 * c * c + 4 * c).sum::<u64>() * depth.blocks_per_stage() as u64;
+    // ...but the first of stages 2 and 3 convolves the narrower maps of the stage before.
+    let narrower = 9 * (c2 * c2 - c1 * c2) + 9 * (c3 * c3 - c2 * c3);
+    let classifier = c3 * 10 + 10;
+    stem + blocks - narrower + classifier
+}
+
+/// The estimate for a run of `depth` at `batch` images a step.
+pub fn estimate(depth: Depth, batch: usize, precision: Precision, cuda: bool) -> Estimate {
+    let parameters = PARAMETER_COPIES * 4.0 * params(depth) as f64;
+    let training = parameters + batch as f64 * activations_per_image(depth, precision);
+    if cuda {
+        // The data set and the training state live on the GPU; the host keeps the libraries.
+        let data = 60_000 * 3 * 32 * 32;
+        Estimate { host: BASE_BYTES, device: Some(CUDA_CONTEXT_BYTES + data + training as u64) }
+    } else {
+        Estimate { host: BASE_BYTES + training as u64, device: None }
+    }
+}
+
+/// The largest batch (a power of two, at least 1) whose estimate fits in `available` bytes.
+pub fn largest_batch(depth: Depth, precision: Precision, cuda: bool, available: u64) -> Option<usize> {
+    let need = |b| {
+        let e = estimate(depth, b, precision, cuda);
+        e.device.unwrap_or(e.host)
+    };
+    (0..16).map(|p| 1usize << p).take_while(|&b| need(b) <= available).last()
+}
+
+/// A run that will not fit.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "ResNet-{depth} at batch {batch} needs about {} of {where_} memory (estimate), only {} is available: {hint}; \
+     --force starts it anyway",
+    crate::format::bytes(*.need), crate::format::bytes(*.available)
+)]
+pub struct TooBig {
+    pub depth: Depth,
+    pub batch: usize,
+    pub need: u64,
+    pub available: u64,
+    /// "host" or "GPU".
+    pub where_: &'static str,
+    /// What would fit.
+    pub hint: String,
+}
+
+/// Checks an estimate against what is free: `available` is the host's free memory and, on
+/// CUDA, the GPU's.
+pub fn check(depth: Depth, batch: usize, precision: Precision, cuda: bool, available: u64) -> Result<Estimate, TooBig> {
+    let e = estimate(depth, batch, precision, cuda);
+    let need = e.device.unwrap_or(e.host);
+    if need <= available {
+        return Ok(e);
+    }
+    let mut ways = Vec::new();
+    if let Some(b) = largest_batch(depth, precision, cuda, available) {
+        ways.push(format!("--batch-size {b}"));
+    }
+    if precision == Precision::Fp32 && check(depth, batch, Precision::Bf16, cuda, available).is_ok() {
+        ways.push("--precision bf16".to_string());
+    }
+    if !cuda {
+        ways.push("a GPU".to_string());
+    }
+    let hint = if ways.is_empty() { "nothing smaller fits".to_string() } else { format!("try {}", ways.join(", or ")) };
+    Err(TooBig { depth, batch, need, available, where_: if cuda { "GPU" } else { "host" }, hint })
+}
+
+/// Memory the kernel can give without swapping (`MemAvailable`), in bytes.
+pub fn available_host() -> u64 {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    system.available_memory()
+}
+
+/// Resident memory of this process now (`VmRSS`), in bytes; 0 off Linux.
+pub fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches("kB").trim());
+    kib.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
+/// Used and total memory of a GPU in bytes, from `nvidia-smi` (libtorch's allocator statistics
+/// are not reachable through tch): the whole device's, other processes included.
+pub fn gpu_memory(index: u32) -> Option<(u64, u64)> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "-i", &index.to_string()])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.trim().split(',').map(|p| p.trim().parse::<u64>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(used)), Some(Ok(total))) => Some((used << 20, total << 20)),
+        _ => None,
+    }
+}
+
+/// Whether a run fits now: on the CPU, against what is free plus what this process already holds
+/// (the estimate counts the libraries and the data set, which a running process has loaded; at a
+/// depth switch, the old run's memory too, which the new one takes over). On CUDA the GPU's free
+/// memory decides; where it cannot be read, the run is let through.
+pub fn fits_now(depth: Depth, batch: usize, precision: Precision, gpu: Option<u32>) -> Result<Estimate, TooBig> {
+    match gpu {
+        Some(index) => match gpu_memory(index) {
+            Some((used, total)) => check(depth, batch, precision, true, total.saturating_sub(used)),
+            None => Ok(estimate(depth, batch, precision, true)),
+        },
+        // The process's own memory counts as available: the estimate includes it.
+        None => check(depth, batch, precision, false, available_host() + resident_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::PAPER_RESULTS;
+
+    fn d(depth: u32) -> Depth {
+        Depth::new(depth).unwrap()
+    }
+
+    #[test]
+    fn the_parameter_count_is_the_papers() {
+        for r in PAPER_RESULTS.iter() {
+            assert_eq!(params(d(r.depth)), r.params, "ResNet-{}", r.depth);
+        }
+    }
+
+    /// Peak resident memory measured on the project's 2-core AMD EPYC (KiB from
+    /// `/usr/bin/time -f %M`, a 3-iteration run; README "Memory"): the estimate is within 12 %.
+    #[test]
+    fn the_estimate_is_close_to_the_measured_peaks() {
+        let measured = [
+            (8, 1, 843_120),
+            (20, 64, 913_340),
+            (20, 128, 997_568),
+            (56, 64, 1_159_844),
+            (56, 128, 1_397_552),
+            (110, 64, 1_443_264),
+            (110, 128, 2_173_692),
+            (1202, 16, 3_158_160),
+            (1202, 32, 5_317_864),
+            (1202, 64, 9_458_348),
+            (1202, 128, 17_536_796),
+        ];
+        let bf16 = [(20, 128, 901_672), (110, 128, 1_978_836)];
+        let runs = measured.iter().map(|m| (Precision::Fp32, *m)).chain(bf16.iter().map(|m| (Precision::Bf16, *m)));
+        for (precision, (depth, batch, kib)) in runs {
+            let est = estimate(d(depth), batch, precision, false).host as f64;
+            let ratio = est / (kib as f64 * 1024.0);
+            assert!((0.9..1.12).contains(&ratio), "ResNet-{depth} batch {batch} {precision:?}: {ratio:.3}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_does_not_fit_is_refused_with_what_would() {
+        let gib = 1u64 << 30;
+        let e = check(d(1202), 128, Precision::Fp32, false, 12 * gib).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("ResNet-1202 at batch 128") && text.contains("--force"), "{text}");
+        assert!(text.contains("--batch-size 64") && text.contains("a GPU"), "{text}");
+        assert!(e.need > 12 * gib);
+        // The suggested batch does fit; the next power of two does not.
+        assert!(check(d(1202), 64, Precision::Fp32, false, 12 * gib).is_ok());
+        assert!(check(d(20), 128, Precision::Fp32, false, 12 * gib).is_ok());
+        // On a GPU the device's memory decides.
+        let on_gpu = check(d(1202), 128, Precision::Fp32, true, 4 * gib).unwrap_err().to_string();
+        assert!(on_gpu.contains("GPU memory") && !on_gpu.contains("a GPU"), "{on_gpu}");
+        assert_eq!(largest_batch(d(20), Precision::Fp32, false, 1 << 20), None, "below the base nothing fits");
+    }
+}
