@@ -357,7 +357,10 @@ pub fn apply_settings(config: &RunConfig, settings: &[String]) -> Result<RunConf
                 .filter(|v| !v.is_null() || !field.contains('.'))
                 .ok_or_else(|| refuse(format!("no field {field} in a run's config")))?;
         }
-        let parsed = serde_json::from_str::<serde_json::Value>(text).ok().filter(|v| !v.is_string());
+        // A list field takes a comma list, even of one number.
+        let parsed = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .filter(|v| !v.is_string() && (v.is_array() || !slot.is_array()));
         *slot = match parsed {
             Some(v) => v,
             None if slot.is_array() => serde_json::Value::Array(
@@ -488,6 +491,7 @@ mod tests {
             &["lr=0.05".into(), "warmup.lr=0.005".into(), "milestones=30000,45000".into(), "device=cpu".into()],
         )
         .unwrap();
+        assert_eq!(apply_settings(&c, &["milestones=40000".into()]).unwrap().milestones, vec![40_000]);
         assert_eq!((changed.lr, changed.warmup.unwrap().lr, changed.device), (0.05, 0.005, DeviceSpec::Cpu));
         assert_eq!(changed.milestones, vec![30_000, 45_000]);
         let fields: Vec<String> = differences(&c, &changed).into_iter().map(|d| d.field).collect();

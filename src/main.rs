@@ -119,7 +119,15 @@ fn watch(plan: Plan, options: Options, no_ui: bool, marker: Marker) -> Result<Ex
         eprintln!("resnet-tui: stdout is not a terminal: plain progress instead of the dashboard (--no-ui)");
     }
     let no_ui = no_ui || !std::io::stdout().is_terminal();
-    let outcome = if no_ui { headless::run(channels) } else { resnet_tui::ui::run_live(channels, marker)? };
+    let outcome = if no_ui { Ok(headless::run(channels)) } else { resnet_tui::ui::run_live(channels, marker) };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // The terminal failed: the dropped channels tell the trainer to checkpoint and end.
+            trainer.join();
+            return Err(e);
+        }
+    };
     if outcome.interrupted {
         // The terminal is restored; the trainer, busy with a step or the checkpoint, is not waited for.
         resnet_tui::signals::quit_now();

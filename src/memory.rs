@@ -136,11 +136,16 @@ pub fn resident_bytes() -> u64 {
     kib.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
 
-/// Used and total memory of a GPU in bytes, from `nvidia-smi` (libtorch's allocator statistics
-/// are not reachable through tch): the whole device's, other processes included.
+/// Used and total memory of CUDA device `index` in bytes, from `nvidia-smi` (libtorch's allocator
+/// statistics are not reachable through tch): the whole device's, other processes included.
+/// `nvidia-smi` numbers GPUs ignoring `CUDA_VISIBLE_DEVICES`: the ordinal is mapped through it.
 pub fn gpu_memory(index: u32) -> Option<(u64, u64)> {
+    let physical = match std::env::var("CUDA_VISIBLE_DEVICES") {
+        Ok(list) => list.split(',').nth(index as usize)?.trim().to_string(),
+        Err(_) => index.to_string(),
+    };
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "-i", &index.to_string()])
+        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "-i", &physical])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -154,11 +159,21 @@ pub fn gpu_memory(index: u32) -> Option<(u64, u64)> {
 /// Whether a run fits now: on the CPU, against what is free plus what this process already holds
 /// (the estimate counts the libraries and the data set, which a running process has loaded; at a
 /// depth switch, the old run's memory too, which the new one takes over). On CUDA the GPU's free
-/// memory decides; where it cannot be read, the run is let through.
-pub fn fits_now(depth: Depth, batch: usize, precision: Precision, gpu: Option<u32>) -> Result<Estimate, TooBig> {
+/// memory decides, plus what the run being replaced (`releasing`) holds there; where the GPU's
+/// figure cannot be read, the run is let through.
+pub fn fits_now(
+    depth: Depth,
+    batch: usize,
+    precision: Precision,
+    gpu: Option<u32>,
+    releasing: Option<Estimate>,
+) -> Result<Estimate, TooBig> {
     match gpu {
         Some(index) => match gpu_memory(index) {
-            Some((used, total)) => check(depth, batch, precision, true, total.saturating_sub(used)),
+            Some((used, total)) => {
+                let held = releasing.and_then(|e| e.device).unwrap_or(0);
+                check(depth, batch, precision, true, total.saturating_sub(used) + held)
+            }
             None => Ok(estimate(depth, batch, precision, true)),
         },
         // The process's own memory counts as available: the estimate includes it.

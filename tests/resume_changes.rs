@@ -46,6 +46,26 @@ fn an_edited_config_is_refused_and_set_changes_the_recipe_on_record() {
     let said = rows[0]["changes"].to_string();
     assert!(said.contains("lr 0.1 -> 0.05 at 4") && said.contains("iters 4 -> 6 at 4"), "{said}");
 
+    // A change on record whose checkpoint was never written (every write blocked) stands: a plain
+    // resume keeps it, and a further --set goes on top of it.
+    let dir = run.join("checkpoints");
+    let blockers = [".iter-00000008.safetensors.tmp", ".best.safetensors.tmp"].map(|n| dir.join(n));
+    for b in &blockers {
+        std::fs::create_dir(b).unwrap();
+    }
+    let mut longer = resume(&run);
+    longer.args(["--set", "iters=8"]);
+    assert_eq!(output(longer).status.code(), Some(4), "the final checkpoint could not be written");
+    for b in &blockers {
+        std::fs::remove_dir(b).unwrap();
+    }
+    let mut more = resume(&run);
+    more.args(["--set", "momentum=0.85"]);
+    assert_ok(&output(more));
+    let config: RunConfig = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    assert_eq!((config.lr, config.iters, config.momentum), (0.05, 8, 0.85));
+    assert_eq!(finished(&run).last().map(|f| f.iters), Some(8));
+
     // What cannot change is refused in one line, and the run stays as it was.
     let mut deeper = resume(&run);
     deeper.args(["--set", "depth=14"]);

@@ -134,15 +134,13 @@ pub fn start(
             // The checkpoint's recipe is the run's. A config.json that says otherwise holds a
             // change made on record (`--set`) before the next checkpoint, which stands, or was
             // edited by hand: then a change must be asked for by name.
-            let config = if set.is_empty() && stored != base {
-                if !changed_on_record(&dir, &stored) {
-                    let fields = crate::config::differences(&base, &stored).into_iter().map(|c| c.field).collect();
-                    return Err(TrainError::ConfigEdited { file: config_file, fields });
-                }
-                stored
-            } else {
-                crate::config::apply_settings(&base, &set)?
-            };
+            let on_record = stored != base && changed_on_record(&dir, &stored);
+            if stored != base && !on_record && set.is_empty() {
+                let fields = crate::config::differences(&base, &stored).into_iter().map(|c| c.field).collect();
+                return Err(TrainError::ConfigEdited { file: config_file, fields });
+            }
+            // New settings go on top of a recorded change that has no checkpoint yet.
+            let config = crate::config::apply_settings(if on_record { &stored } else { &base }, &set)?;
             let changes = crate::config::differences(&base, &config);
             (config, Ok(dir), ck, changes)
         }
@@ -154,8 +152,10 @@ pub fn start(
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    if !session.options.force {
-        crate::memory::fits_now(config.depth, config.batch_size, config.precision, gpu_index(device))?;
+    // A later run of the session (a switch, a recovery) was checked before its predecessor closed:
+    // on a GPU, what that one still holds would count against it.
+    if !session.options.force && data.is_none() {
+        crate::memory::fits_now(config.depth, config.batch_size, config.precision, gpu_index(device), None)?;
     }
     session.load_data(&config, device, data)?;
     let data = data.as_ref().expect("loaded above");
@@ -424,8 +424,10 @@ impl Run<'_> {
                         }
                         // Refused before this run is closed: it goes on.
                         let (batch, precision) = (self.config.batch_size, self.config.precision);
+                        let gpu = gpu_index(self.device);
+                        let held = crate::memory::estimate(self.config.depth, batch, precision, gpu.is_some());
                         if !self.session.options.force
-                            && let Err(e) = crate::memory::fits_now(depth, batch, precision, gpu_index(self.device))
+                            && let Err(e) = crate::memory::fits_now(depth, batch, precision, gpu, Some(held))
                         {
                             let message = format!("cannot switch: {e}");
                             self.emit(Event::Error { time: now(), message, fatal: false });
