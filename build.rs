@@ -14,7 +14,14 @@ fn main() {
     };
     let root = PathBuf::from(libtorch);
     // Resolve the symlink so the run-path names the real directory.
-    let lib = root.canonicalize().unwrap_or(root).join("lib");
+    let root = root.canonicalize().unwrap_or(root);
+    let lib = root.join("lib");
+    // The version `--version` reports: the wheel's own record of it (tch does not expose it).
+    let version = std::fs::read_to_string(root.join("version.py")).ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("__version__"))?;
+        Some(line.split('\'').nth(1)?.to_string())
+    });
+    println!("cargo:rustc-env=RESNET_TUI_LIBTORCH_VERSION={}", version.as_deref().unwrap_or("unknown"));
     // `rustc-link-arg` reaches every linked target: the binary, the test harnesses, benches.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,--enable-new-dtags");

@@ -45,6 +45,11 @@ pub enum Commands {
     Export(ExportArgs),
     /// Measure training, evaluation, data and start-up speed on this machine.
     Bench(BenchArgs),
+    /// Print a shell completion script: `resnet-tui completions bash > ~/.local/share/bash-completion/completions/resnet-tui`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -284,6 +289,18 @@ where
     T::Err: std::fmt::Display,
 {
     PossibleValuesParser::new(names).try_map(|s| s.parse::<T>().map_err(|e| e.to_string()))
+}
+
+/// What `--version` says: this program's version, the libtorch it was built against, and
+/// whether CUDA is usable here.
+pub fn long_version() -> String {
+    let cuda = if tch::Cuda::is_available() {
+        let n = tch::Cuda::device_count();
+        format!("usable, {n} device{}", if n == 1 { "" } else { "s" })
+    } else {
+        "not usable (no GPU visible to libtorch)".to_string()
+    };
+    format!("resnet-tui {}\nlibtorch {}\nCUDA {cuda}", env!("CARGO_PKG_VERSION"), env!("RESNET_TUI_LIBTORCH_VERSION"))
 }
 
 /// `--data-dir`, else `CIFAR10_DIR`, else the per-user data folder.

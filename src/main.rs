@@ -29,6 +29,10 @@ fn main() -> ExitCode {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            println!("{}", resnet_tui::cli::long_version());
+            return ExitStatus::Success.into();
+        }
         Err(e) => {
             if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 let _ = e.print();
@@ -93,6 +97,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Commands::Summary(args)) => summary::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Plot(args)) => resnet_tui::report::plot::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Export(args)) => resnet_tui::report::export::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Commands::Completions { shell }) => {
+            use clap::CommandFactory;
+            // Into memory first: clap_complete panics when it cannot write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "resnet-tui", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Commands::Bench(args)) => {
             let report = resnet_tui::bench::run(&args)?;
             println!("{report}");
