@@ -37,7 +37,7 @@ pub enum Commands {
     },
     /// Play recorded runs in the dashboard, overlaid when several are given.
     Replay(ReplayArgs),
-    /// Print a table of runs: depth, parameters, iterations, best and final test error, the paper's.
+    /// Print a table of runs: depth, parameters, iterations, final and best error, the paper's.
     Summary(SummaryArgs),
     /// Draw the error and loss curves of one or several runs to a PNG or SVG file.
     Plot(PlotArgs),
@@ -215,14 +215,17 @@ pub enum TableFormat {
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
+    /// Run directories or event logs (`events.jsonl`, or `events.jsonl.gz`).
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
+    /// table for reading, csv for spreadsheets, markdown for a README, json for programs.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
 }
 
 #[derive(Args, Debug)]
 pub struct PlotArgs {
+    /// Run directories or event logs, drawn together.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Output file; .png or .svg.
@@ -238,6 +241,7 @@ pub struct PlotArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// A run directory or event log.
     pub run: PathBuf,
     /// Output CSV file.
     #[arg(long)]
@@ -252,8 +256,10 @@ pub struct BenchArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: DeviceSpec,
+    /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Images per batch.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
     /// Timed training steps after the warm-up.
@@ -373,6 +379,28 @@ mod tests {
         let c = t.to_config().unwrap();
         assert_eq!(c.iters, 782);
         assert_eq!(c.milestones, vec![391, 586]);
+    }
+
+    #[test]
+    fn every_argument_of_every_command_has_help_text() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !["help", "version"].contains(&id) && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "resnet-tui", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
     }
 
     #[test]
