@@ -187,7 +187,8 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// Run directories or event logs.
+    /// Run directories or event logs; `-` reads a log from standard input, e.g.
+    /// `ssh host tail -n +1 -f runs/X/events.jsonl | resnet-tui replay --follow -`.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Play at N times the recorded pace [default: as fast as possible].

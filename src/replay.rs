@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// A recorded gap longer than this (a pause, a run resumed days later) plays as this long.
 const MAX_GAP_SECS: f64 = 5.0;
+/// How long a followed log on standard input may take to send its first line.
+const STDIN_HEADER_WAIT: Duration = Duration::from_secs(30);
 /// How often a followed log is checked for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
@@ -41,6 +43,9 @@ struct Log {
 
 impl Log {
     fn open(path: &Path, follow: bool) -> Result<Log, LogError> {
+        if path == Path::new(runlog::STDIN) {
+            return Log::open_stdin(follow);
+        }
         let path = runlog::log_path(path);
         let meta = std::fs::metadata(&path).map_err(|e| LogError::Unreadable(path.clone(), e))?;
         if meta.len() == 0 {
@@ -54,6 +59,30 @@ impl Log {
         }
         if !follow {
             // Nothing more will come: a partial last line is reported now.
+            log.tail.finish(&mut log.read);
+        }
+        Ok(log)
+    }
+
+    /// The log on standard input: waits for its header (a pipe from ssh takes a moment); without
+    /// `follow`, reads it to its end.
+    fn open_stdin(follow: bool) -> Result<Log, LogError> {
+        let path = PathBuf::from(runlog::STDIN);
+        let mut log =
+            Log { tail: LogTail::stdin(), path, read: RunLog::default(), offsets: Vec::new(), next: 0, warned: 0 };
+        let deadline = Instant::now() + STDIN_HEADER_WAIT;
+        loop {
+            log.poll()?;
+            // Closed: all of it is read. Following: go on once it has begun, or give up.
+            if log.tail.ended() || (follow && (log.tail.header_seen() || Instant::now() > deadline)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !log.tail.header_seen() {
+            return Err(LogError::NotARunLog(log.path));
+        }
+        if !follow {
             log.tail.finish(&mut log.read);
         }
         Ok(log)

@@ -132,11 +132,21 @@ pub fn read(run: &Path) -> Result<RunLog, LogError> {
     Ok(log)
 }
 
+/// The name standard input goes by, as a log path (`-`).
+pub const STDIN: &str = "-";
+
+/// Where a log's bytes come from.
+enum Source {
+    /// A file, or a gzip decoder over one (read whole: nothing is appended to it).
+    Reader(Box<dyn Read + Send>),
+    /// Chunks from a thread reading standard input; `ended` once it has closed.
+    Stream { chunks: crossbeam_channel::Receiver<Vec<u8>>, ended: bool },
+}
+
 /// Reads a log incrementally, for following a run that is still being written.
 pub struct LogTail {
     path: PathBuf,
-    /// The file, or a gzip decoder over it for a `.gz` log (read whole: nothing is appended).
-    file: Box<dyn Read + Send>,
+    source: Source,
     pending: Vec<u8>,
     header_seen: bool,
     line_no: usize,
@@ -150,14 +160,51 @@ impl LogTail {
         } else {
             Box::new(file)
         };
-        Ok(LogTail { path: path.to_path_buf(), file, pending: Vec::new(), header_seen: false, line_no: 0 })
+        let source = Source::Reader(file);
+        Ok(LogTail { path: path.to_path_buf(), source, pending: Vec::new(), header_seen: false, line_no: 0 })
+    }
+
+    /// A log arriving on standard input (`ssh host tail -n +1 -f LOG | resnet-tui replay --follow -`).
+    /// A thread reads it as it comes, so that polling never blocks the caller.
+    pub fn stdin() -> LogTail {
+        let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let _ = std::thread::Builder::new().name("stdin-log".into()).spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut stdin = std::io::stdin().lock();
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let source = Source::Stream { chunks: rx, ended: false };
+        LogTail { path: PathBuf::from(STDIN), source, pending: Vec::new(), header_seen: false, line_no: 0 }
+    }
+
+    /// The input has ended for good (standard input closed); a file never says so.
+    pub fn ended(&self) -> bool {
+        matches!(self.source, Source::Stream { ended: true, .. })
     }
 
     /// Reads what has been appended since the last call; complete lines become events.
     pub fn poll(&mut self, out: &mut RunLog) -> Result<usize, LogError> {
         let before = out.events.len();
         let mut chunk = Vec::new();
-        self.file.read_to_end(&mut chunk).map_err(|e| LogError::Unreadable(self.path.clone(), e))?;
+        match &mut self.source {
+            Source::Reader(file) => {
+                file.read_to_end(&mut chunk).map_err(|e| LogError::Unreadable(self.path.clone(), e))?;
+            }
+            Source::Stream { chunks, ended } => loop {
+                match chunks.try_recv() {
+                    Ok(c) => chunk.extend_from_slice(&c),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        *ended = true;
+                        break;
+                    }
+                }
+            },
+        }
         self.pending.extend_from_slice(&chunk);
         let Some(last_nl) = self.pending.iter().rposition(|&b| b == b'\n') else {
             return Ok(0);
@@ -202,12 +249,22 @@ impl LogTail {
 /// Reads a whole log, insisting on a header: what replay, summary and export use.
 pub fn read_strict(run: &Path) -> Result<RunLog, LogError> {
     let path = log_path(run);
-    let meta = std::fs::metadata(&path).map_err(|e| LogError::Unreadable(path.clone(), e))?;
-    if meta.len() == 0 {
-        return Err(LogError::Empty(path));
-    }
-    let mut tail = LogTail::open(&path)?;
     let mut log = RunLog::default();
+    let mut tail = if run == Path::new(STDIN) {
+        // Standard input (`-`): everything until it closes.
+        let mut tail = LogTail::stdin();
+        while !tail.ended() {
+            tail.poll(&mut log)?;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        tail
+    } else {
+        let meta = std::fs::metadata(&path).map_err(|e| LogError::Unreadable(path.clone(), e))?;
+        if meta.len() == 0 {
+            return Err(LogError::Empty(path));
+        }
+        LogTail::open(&path)?
+    };
     tail.poll(&mut log)?;
     if !tail.header_seen() {
         // No complete first line: either garbage or a header cut short.

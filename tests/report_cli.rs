@@ -355,3 +355,24 @@ fn export_has_one_row_per_step_and_evaluation() {
     assert!(iters.windows(2).all(|w| w[0] <= w[1]), "rows are in iteration order");
     assert_eq!(rows[0][col("loss")].parse::<f64>().unwrap(), 2.5 / (1.0 + 1.0 / 20.0));
 }
+
+#[test]
+fn a_log_on_standard_input_is_read_as_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_log(dir.path(), "run-resnet56", &complete_run());
+    let log = std::fs::read(run.join(LOG_NAME)).unwrap();
+    for args in [&["summary", "-"][..], &["replay", "--no-ui", "-"][..]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_resnet-tui"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&log).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("run-resnet56") && text.contains("42.25"), "{args:?}: {text}");
+    }
+}
