@@ -45,11 +45,134 @@ pub enum Commands {
     Export(ExportArgs),
     /// Measure training, evaluation, data and start-up speed on this machine.
     Bench(BenchArgs),
+    /// Many runs as one job: a grid of depths × seeds (× other options), run on this machine or
+    /// as a Slurm array.
+    Sweep {
+        #[command(subcommand)]
+        command: SweepCommand,
+    },
+    /// The live table of a sweep (or of a folder of runs), laid out like the paper's; Enter opens a run.
+    Watch(WatchArgs),
+    /// Open the dashboard of a run started elsewhere, following its log, and steer it (pause,
+    /// checkpoint, stop) through command files in its run directory.
+    Attach(AttachArgs),
     /// Print a shell completion script: `resnet-tui completions bash > ~/.local/share/bash-completion/completions/resnet-tui`.
     Completions {
         /// The shell to complete in.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SweepCommand {
+    /// Create a sweep folder: one run directory per cell with its full config.json, and sweep.json.
+    Create(SweepCreateArgs),
+    /// Run the sweep's cells on this machine, N at once, under the table (--no-ui: plain lines).
+    Run(SweepRunArgs),
+    /// Write the sweep's Slurm array script and submit it with sbatch (or print it).
+    Slurm(SweepSlurmArgs),
+    /// Run one cell (what the executors start): skip it if done, resume it from its checkpoint,
+    /// or start it; SIGUSR1 checkpoints it and requeues the Slurm task.
+    Cell(SweepCellArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SweepCreateArgs {
+    /// The sweep's folder (created).
+    pub dir: PathBuf,
+    /// Depths to sweep, comma-separated (6n+2 each).
+    #[arg(long, value_delimiter = ',', value_parser = parse_depth, required = true)]
+    pub depths: Vec<Depth>,
+    /// Seeds to sweep, comma-separated: runs of the same depth that differ only by the seed
+    /// make one row of the table (mean ± std).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub seeds: Vec<u64>,
+    /// Another option to sweep, as FIELD=V1,V2 (repeatable): lr=0.1,0.05, shortcut=a,b,
+    /// batch_size=64,128, precision=fp32,bf16, or any field of a run's config.json.
+    #[arg(long, value_name = "FIELD=VALUES")]
+    pub vary: Vec<String>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepRunArgs {
+    /// The sweep's folder.
+    pub dir: PathBuf,
+    /// Runs at once; the CPU's threads are split between them (with GPUs: one run per GPU).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// No table: a line per run started or ended, then the table.
+    #[arg(long)]
+    pub no_ui: bool,
+    /// Start cells even when their memory estimates do not fit beside the runs going.
+    #[arg(long)]
+    pub force: bool,
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepSlurmArgs {
+    /// The sweep's folder, on a file system the compute nodes share.
+    pub dir: PathBuf,
+    /// Time limit of each task (sbatch --time, e.g. 4:00:00) [default: the partition's].
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Partition to submit to [default: the cluster's].
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// CPU cores per task (also libtorch's threads).
+    #[arg(long, default_value_t = 4)]
+    pub cpus_per_task: u32,
+    /// GPUs per task (0: train on the CPU).
+    #[arg(long, default_value_t = 0)]
+    pub gpus_per_task: u32,
+    /// Memory per task (sbatch --mem, e.g. 8G) [default: the cluster's].
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// At most this many tasks at once.
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// Seconds before the time limit at which a task checkpoints and requeues itself.
+    #[arg(long, default_value_t = 120)]
+    pub signal_secs: u32,
+    /// Another sbatch option for the script, e.g. --sbatch=--account=lab (repeatable).
+    #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
+    /// Write and print the script without submitting it.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepCellArgs {
+    /// The sweep's folder.
+    pub dir: PathBuf,
+    /// The cell: its index in sweep.json or its name [default: SLURM_ARRAY_TASK_ID].
+    pub cell: Option<String>,
+    /// Start even when the run's memory estimate does not fit in the memory that is free.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// A sweep folder, or a folder of run directories (a --runs-dir).
+    pub dir: PathBuf,
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The run directory of a run started elsewhere (another terminal, a batch job).
+    pub run_dir: PathBuf,
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,8 +188,9 @@ pub enum DataCommand {
     },
 }
 
+/// The run's recipe: what `config.json` records.
 #[derive(Args, Debug, Clone)]
-pub struct TrainArgs {
+pub struct RecipeArgs {
     /// Network depth: 20, 32, 44, 56, 110, 1202, or any 6n+2.
     #[arg(long, default_value = "20", value_parser = parse_depth)]
     pub depth: Depth,
@@ -134,6 +258,17 @@ pub struct TrainArgs {
     /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Start from these weights instead of He initialisation: a safetensors file in PyTorch's
+    /// names (`export --pytorch`, or a PyTorch model's state_dict saved with safetensors).
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
+}
+
+/// `train`: a recipe, and how this session runs it.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     /// Download the data set first if it is not there.
     #[arg(long)]
     pub fetch: bool,
@@ -241,12 +376,20 @@ pub struct PlotArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["csv", "pytorch"]))]
 pub struct ExportArgs {
-    /// A run directory or event log.
+    /// A run directory (or, for --csv, an event log).
     pub run: PathBuf,
-    /// Output CSV file.
+    /// Write every step and evaluation to this CSV file.
     #[arg(long)]
-    pub csv: PathBuf,
+    pub csv: Option<PathBuf>,
+    /// Write the run's final weights to this safetensors file in PyTorch's names and layout: the
+    /// state_dict of ResNet(depth) in scripts/pytorch_reference.py, BatchNorm buffers included.
+    #[arg(long, value_name = "FILE")]
+    pub pytorch: Option<PathBuf>,
+    /// With --pytorch: the best checkpoint's weights instead of the newest.
+    #[arg(long, requires = "pytorch")]
+    pub best: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -317,6 +460,12 @@ pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
 }
 
 impl TrainArgs {
+    pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
+        self.recipe.to_config()
+    }
+}
+
+impl RecipeArgs {
     /// The run config these options describe: the paper's recipe with the given changes.
     pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
         let mut c = config::paper(self.depth, data_dir(self.data_dir.clone()));
@@ -332,6 +481,8 @@ impl TrainArgs {
         c.device = self.device;
         c.threads = self.threads;
         c.precision = self.precision;
+        // Absolute: the run may be resumed, or its cell started, from another folder.
+        c.init_from = self.init_from.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
         let train_images = 50_000usize.saturating_sub(self.val_split).max(1);
         let per_epoch = config::iters_per_epoch(train_images, self.batch_size);
         let iters = match (self.iters, self.epochs) {
@@ -353,6 +504,62 @@ impl TrainArgs {
         c.eval_every = self.eval_every.unwrap_or(per_epoch).min(c.iters.max(1));
         config::validate(&c)?;
         Ok(c)
+    }
+}
+
+impl SweepCreateArgs {
+    /// The grid's axes: depth, seed, then the `--vary` options in the order given.
+    pub fn axes(&self) -> Result<Vec<crate::sweep::Axis>, ConfigError> {
+        use crate::sweep::Axis;
+        let mut axes = vec![
+            Axis { field: "depth".into(), values: self.depths.iter().map(|d| d.to_string()).collect() },
+            Axis { field: "seed".into(), values: self.seeds.iter().map(|s| s.to_string()).collect() },
+        ];
+        for vary in &self.vary {
+            let bad = |why: &str| ConfigError::Value { flag: "--vary", why: format!("{vary}: {why}") };
+            let (field, values) = vary.split_once('=').ok_or_else(|| bad("expected FIELD=V1,V2"))?;
+            if ["depth", "seed"].contains(&field) {
+                return Err(bad("sweep it with --depths or --seeds"));
+            }
+            if axes.iter().any(|a| a.field == field) {
+                return Err(bad("the field is swept twice"));
+            }
+            let values: Vec<String> =
+                values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+            if values.is_empty() {
+                return Err(bad("no values"));
+            }
+            axes.push(Axis { field: field.to_string(), values });
+        }
+        Ok(axes)
+    }
+
+    /// A cell's config: these options with the cell's settings. The options that shape other
+    /// defaults (depth: the warm-up; batch size: an epoch, the evaluation interval) go through
+    /// the command line's own translation; any other field is set as `resume --set` sets it.
+    pub fn config(&self, cell: &crate::sweep::Cell) -> Result<RunConfig, ConfigError> {
+        let mut recipe = self.recipe.clone();
+        let mut rest = Vec::new();
+        for (field, value) in &cell.settings {
+            let bad = |why: String| ConfigError::Value { flag: "--vary", why: format!("{field}={value}: {why}") };
+            match field.as_str() {
+                "depth" => recipe.depth = parse_depth(value)?,
+                "seed" => recipe.seed = value.parse().map_err(|_| bad("not a seed".into()))?,
+                "shortcut" => recipe.shortcut = value.parse().map_err(|e: ConfigError| bad(e.to_string()))?,
+                "precision" => recipe.precision = value.parse().map_err(|e: ConfigError| bad(e.to_string()))?,
+                "batch_size" => recipe.batch_size = value.parse().map_err(|_| bad("not a batch size".into()))?,
+                "lr" => recipe.lr = value.parse().map_err(|_| bad("not a number".into()))?,
+                _ => rest.push(format!("{field}={value}")),
+            }
+        }
+        let config = recipe.to_config()?;
+        if rest.is_empty() {
+            return Ok(config);
+        }
+        crate::config::apply_settings(&config, &rest).map_err(|e| match e {
+            ConfigError::Value { why, .. } => ConfigError::Value { flag: "--vary", why },
+            other => other,
+        })
     }
 }
 
@@ -402,6 +609,47 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "resnet-tui", &mut missing);
         assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    #[test]
+    fn a_sweep_cell_gets_the_options_with_its_own_depth_seed_and_varied_fields() {
+        let cli = parse(&[
+            "sweep",
+            "create",
+            "t",
+            "--depths",
+            "20,110",
+            "--seeds",
+            "1,2",
+            "--vary",
+            "lr=0.1,0.05",
+            "--vary",
+            "keep_checkpoints=5",
+            "--iters",
+            "400",
+            "--data-dir",
+            "d",
+        ]);
+        let Some(Commands::Sweep { command: SweepCommand::Create(args) }) = cli.command else { panic!("create") };
+        let axes = args.axes().unwrap();
+        assert_eq!(
+            axes.iter().map(|a| a.field.as_str()).collect::<Vec<_>>(),
+            ["depth", "seed", "lr", "keep_checkpoints"]
+        );
+        let sweep = crate::sweep::Sweep::grid(axes).unwrap();
+        assert_eq!(sweep.cells.len(), 8);
+        let deep = sweep.cells.iter().find(|c| c.name == "resnet110-seed2-lr0.05-keep_checkpoints5").unwrap();
+        let c = args.config(deep).unwrap();
+        assert_eq!((c.depth.get(), c.seed, c.lr, c.keep_checkpoints, c.iters), (110, 2, 0.05, 5, 400));
+        assert!(c.warmup.is_some(), "ResNet-110 keeps the paper's warm-up");
+        assert_eq!(c.milestones, vec![200, 300]);
+        let bad = parse(&["sweep", "create", "t", "--depths", "20", "--vary", "seed=1,2"]);
+        let Some(Commands::Sweep { command: SweepCommand::Create(bad) }) = bad.command else { panic!("create") };
+        assert!(bad.axes().unwrap_err().to_string().contains("--seeds"));
+        let unknown = parse(&["sweep", "create", "t", "--depths", "20", "--vary", "colour=red"]);
+        let Some(Commands::Sweep { command: SweepCommand::Create(unknown) }) = unknown.command else { panic!() };
+        let cell = &crate::sweep::Sweep::grid(unknown.axes().unwrap()).unwrap().cells[0];
+        assert!(unknown.config(cell).unwrap_err().to_string().contains("no field colour"), "unknown field");
     }
 
     #[test]

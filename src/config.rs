@@ -253,6 +253,10 @@ pub struct RunConfig {
     /// Absent in logs and run folders written before schema 1.1: those ran in fp32.
     #[serde(default)]
     pub precision: Precision,
+    /// Weights in PyTorch's names the run started from (`--init-from`), instead of He
+    /// initialisation; a resume takes its checkpoint's weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// Iterations in one pass over `images` training images at `batch_size`.
@@ -281,6 +285,7 @@ pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
         threads: None,
         data_dir,
         precision: Precision::Fp32,
+        init_from: None,
     }
 }
 

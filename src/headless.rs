@@ -1,6 +1,7 @@
 //! The `--no-ui` front end, the smallest one: a progress bar on a terminal (plain lines
 //! otherwise), and the shared line of every event worth one. SIGINT, SIGTERM and SIGHUP ask the
-//! trainer to checkpoint and stop; a second one quits at once.
+//! trainer to checkpoint and stop; a second one quits at once. A sweep's cell adds SIGUSR1, a
+//! cluster's notice before the time limit, which stops the same way.
 
 use crate::format::secs;
 use crate::frontend::describe::describe;
@@ -9,6 +10,7 @@ use crate::frontend::outcome::Outcome;
 use crate::protocol::{Channels, Command, Envelope, Event};
 use crate::signals::StopSignals;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How the progress is shown.
@@ -47,19 +49,25 @@ impl Progress<'_> {
 /// Watches the trainer to its end, printing progress on stderr (a bar on a terminal, lines
 /// otherwise); returns how the session ended.
 pub fn run(channels: Channels) -> Outcome {
+    run_until(channels, None)
+}
+
+/// As [`run`]; when `requeue` becomes true (a cluster's signal before the time limit), the run
+/// checkpoints and stops as for a first Ctrl-C, and the caller requeues it.
+pub fn run_until(channels: Channels, requeue: Option<&AtomicBool>) -> Outcome {
     if std::io::stderr().is_terminal() {
-        watch(channels, Progress::bar())
+        watch(channels, Progress::bar(), requeue)
     } else {
-        watch(channels, Progress::Lines(&mut std::io::stderr()))
+        watch(channels, Progress::Lines(&mut std::io::stderr()), requeue)
     }
 }
 
 /// As [`run`], writing one line per event worth one to `out` (no bar).
 pub fn run_to(channels: Channels, out: &mut dyn Write) -> Outcome {
-    watch(channels, Progress::Lines(out))
+    watch(channels, Progress::Lines(out), None)
 }
 
-fn watch(channels: Channels, mut progress: Progress) -> Outcome {
+fn watch(channels: Channels, mut progress: Progress, requeue: Option<&AtomicBool>) -> Outcome {
     let signals = StopSignals::install();
     let mut history = History::new();
     let mut outcome = Outcome::default();
@@ -73,6 +81,11 @@ fn watch(channels: Channels, mut progress: Progress) -> Outcome {
         }
         if signalled == 1 && !stopping {
             progress.say("signal received: writing a checkpoint and stopping (Ctrl-C again quits at once)");
+            let _ = channels.commands.send(Command::Stop);
+            stopping = true;
+        }
+        if !stopping && requeue.is_some_and(|r| r.load(Ordering::SeqCst)) {
+            progress.say("the scheduler asks for the node back (SIGUSR1): writing a checkpoint, then requeueing");
             let _ = channels.commands.send(Command::Stop);
             stopping = true;
         }

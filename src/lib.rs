@@ -13,9 +13,12 @@ pub mod config; // RunConfig and its value types (Depth, DeviceSpec, ...), the p
 pub mod protocol; // events, commands, and the channels between the trainer and a front end
 pub mod runlog; // the run log: writing it, reading it back tolerantly, following it
 pub mod rundir; // a run's directory, its config and its lock
+pub mod mailbox; // commands as files in a run directory: steering a run from another process
+pub mod sweep; // a grid of runs in one folder: sweep.json and a run directory per cell
 
 // Training.
 pub mod model; // the CIFAR ResNet: stages of blocks, shortcuts A and B, He init, growing
+pub mod interchange; // weights in PyTorch's names and layout: export, and starting a run from them
 pub mod memory; // a run's memory, estimated from the network's shapes, against what is free
 pub mod data; // CIFAR-10: read, fetch, augment, batch
 pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints, evaluation
@@ -24,6 +27,7 @@ pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints
 pub mod frontend; // a run's history, one line per event, how a session ends
 pub mod signals; // SIGINT/SIGTERM/SIGHUP as a clean stop; a second one quits at once
 pub mod headless; // the --no-ui front end
+pub mod executor; // running a sweep's cells: one here, a local queue, a Slurm array
 pub mod replay; // the player of recorded logs: pace, pause, jumps, follow
 pub mod ui; // the dashboard: App state and update, view, keys, curves
 
@@ -31,6 +35,7 @@ pub mod ui; // the dashboard: App state and update, view, keys, curves
 pub mod cli; // the command line's definitions and their translation into a RunConfig
 pub mod report; // summary, plot and export of recorded runs
 pub mod evalcmd; // `resnet-tui eval`
+pub mod sweepcmd; // `resnet-tui sweep`, `watch`, `attach`
 pub mod bench; // `resnet-tui bench`
 
 #[cfg(test)]

@@ -105,6 +105,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let _ = std::io::stdout().write_all(&script);
             Ok(ExitCode::SUCCESS)
         }
+        Some(Commands::Sweep { command }) => resnet_tui::sweepcmd::run(command).map(Into::into),
+        Some(Commands::Watch(args)) => resnet_tui::sweepcmd::watch(&args).map(Into::into),
+        Some(Commands::Attach(args)) => resnet_tui::sweepcmd::attach(&args).map(Into::into),
         Some(Commands::Bench(args)) => {
             let report = resnet_tui::bench::run(&args)?;
             println!("{report}");

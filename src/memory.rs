@@ -131,7 +131,24 @@ pub fn available_host() -> u64 {
 
 /// Resident memory of this process now (`VmRSS`), in bytes; 0 off Linux.
 pub fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    resident_bytes_in("/proc/self/status")
+}
+
+/// Resident memory of process `pid` now, in bytes; 0 when it cannot be read.
+pub fn resident_bytes_of(pid: u32) -> u64 {
+    resident_bytes_in(&format!("/proc/{pid}/status"))
+}
+
+/// Whether a run needing `need` bytes fits beside runs already going: `available` is what is
+/// free now, and each running run, given as (its estimate, what it holds now), will still take
+/// the difference as it grows to its peak.
+pub fn fits_beside(need: u64, available: u64, running: &[(u64, u64)]) -> bool {
+    let growth: u64 = running.iter().map(|&(estimate, resident)| estimate.saturating_sub(resident)).sum();
+    need <= available.saturating_sub(growth)
+}
+
+fn resident_bytes_in(status_file: &str) -> u64 {
+    let status = std::fs::read_to_string(status_file).unwrap_or_default();
     let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches("kB").trim());
     kib.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
@@ -221,6 +238,19 @@ mod tests {
             let ratio = est / (kib as f64 * 1024.0);
             assert!((0.9..1.12).contains(&ratio), "ResNet-{depth} batch {batch} {precision:?}: {ratio:.3}");
         }
+    }
+
+    #[test]
+    fn a_queued_run_waits_for_what_running_runs_will_still_take() {
+        let gib = 1u64 << 30;
+        // 10 GiB free; one run estimated at 6 GiB holds 2 GiB so far: 4 GiB more will go to it.
+        assert!(fits_beside(6 * gib, 10 * gib, &[(6 * gib, 2 * gib)]));
+        assert!(!fits_beside(7 * gib, 10 * gib, &[(6 * gib, 2 * gib)]));
+        // A run past its estimate reserves nothing more.
+        assert!(fits_beside(10 * gib, 10 * gib, &[(gib, 3 * gib)]));
+        assert!(fits_beside(10 * gib, 10 * gib, &[]));
+        assert!(resident_bytes_of(std::process::id()) > 0);
+        assert_eq!(resident_bytes_of(u32::MAX), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// version of their major and skip event kinds they do not know.
 pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 2;
+pub const SCHEMA_MINOR: u32 = 3;
 
 pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
 
@@ -121,6 +121,20 @@ pub enum Event {
         /// It reached its cap of iterations rather than the training-error bar.
         capped: bool,
     },
+    /// A command that came as a file in the run directory (`attach`, the table of a sweep),
+    /// answered before it is acted on: `ignored` says why it was not (schema 1.3).
+    CommandReceived {
+        time: f64,
+        iter: u64,
+        id: String,
+        /// What it asked for: pause, resume, checkpoint, stop (or what could be read of it).
+        request: String,
+        /// Who sent it (user@host), when known.
+        #[serde(default)]
+        from: String,
+        #[serde(default)]
+        ignored: Option<String>,
+    },
     Paused {
         time: f64,
         iter: u64,
@@ -189,6 +203,7 @@ impl Event {
             | Event::Checkpoint { time, .. }
             | Event::WarmupEnded { time, .. }
             | Event::ConfigChanged { time, .. }
+            | Event::CommandReceived { time, .. }
             | Event::Paused { time, .. }
             | Event::Resumed { time, .. }
             | Event::Diverged { time, .. }
@@ -209,6 +224,7 @@ impl Event {
             Event::Checkpoint { .. } => "checkpoint",
             Event::WarmupEnded { .. } => "warmup_ended",
             Event::ConfigChanged { .. } => "config_changed",
+            Event::CommandReceived { .. } => "command_received",
             Event::Paused { .. } => "paused",
             Event::Resumed { .. } => "resumed",
             Event::Diverged { .. } => "diverged",

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub const CONFIG_NAME: &str = "config.json";
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 const LOCK_NAME: &str = ".lock";
+/// How long opening a run waits for a lock held by someone else before saying it is taken.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
@@ -77,10 +79,17 @@ impl RunDir {
     fn lock(path: PathBuf, name: String) -> Result<RunDir, RunDirError> {
         let lock_path = path.join(LOCK_NAME);
         let file = File::create(&lock_path).map_err(|e| RunDirError::Write(lock_path.clone(), e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(RunDir { path, name, _lock: file }),
-            Err(TryLockError::WouldBlock) => Err(RunDirError::Locked(path)),
-            Err(TryLockError::Error(e)) => Err(RunDirError::Write(lock_path, e)),
+        // A table of runs probes the lock for an instant (`is_training`): wait that out.
+        let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RunDir { path, name, _lock: file }),
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(TryLockError::WouldBlock) => return Err(RunDirError::Locked(path)),
+                Err(TryLockError::Error(e)) => return Err(RunDirError::Write(lock_path, e)),
+            }
         }
     }
 
@@ -97,6 +106,36 @@ impl RunDir {
 
     pub fn log(&self) -> PathBuf {
         self.path.join(crate::runlog::LOG_NAME)
+    }
+}
+
+/// Makes `path` a run directory that has not started: its `config.json` and `checkpoints/`
+/// (a sweep's cell, written up front). One that exists with the same config is left as it is.
+pub fn prepare(path: &Path, config: &RunConfig) -> Result<(), RunDirError> {
+    match read_config(path) {
+        Ok(stored) if stored == *config => return Ok(()),
+        Ok(_) => return Err(RunDirError::BadConfig(path.to_path_buf(), "it holds another run's config".into())),
+        Err(_) => {}
+    }
+    let checkpoints = path.join(CHECKPOINT_DIR);
+    std::fs::create_dir_all(&checkpoints).map_err(|e| RunDirError::Write(checkpoints, e))?;
+    let file = path.join(CONFIG_NAME);
+    let json = serde_json::to_vec_pretty(config).expect("a config serialises");
+    crate::atomic::write(&file, &json).map_err(|e| RunDirError::Write(file, e))
+}
+
+/// Whether a process trains in the run now: it holds the run's lock. Probed with a shared lock
+/// taken and dropped at once (a trainer opening the run meanwhile waits that instant out), so
+/// it needs no write permission and works on a cluster's shared file system.
+pub fn is_training(path: &Path) -> bool {
+    let Ok(file) = File::open(path.join(LOCK_NAME)) else { return false };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
     }
 }
 
@@ -159,6 +198,37 @@ mod tests {
         for file in &kept {
             assert_eq!(std::fs::read(file).unwrap(), b"partial", "{}", file.display());
         }
+    }
+
+    #[test]
+    fn a_run_is_training_while_its_lock_is_held_and_probing_does_not_block_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), &config()).unwrap();
+        assert!(is_training(&run.path));
+        let path = run.path.clone();
+        drop(run);
+        assert!(!is_training(&path));
+        // A probe holding the lock for a moment: the trainer waits it out instead of refusing.
+        let probe = File::open(path.join(LOCK_NAME)).unwrap();
+        probe.lock_shared().unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(probe);
+        });
+        let (_run, _) = RunDir::open(&path).unwrap();
+        release.join().unwrap();
+    }
+
+    #[test]
+    fn a_prepared_run_keeps_its_config_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cell");
+        prepare(&path, &config()).unwrap();
+        prepare(&path, &config()).unwrap();
+        assert_eq!(read_config(&path).unwrap(), config());
+        assert!(path.join(CHECKPOINT_DIR).is_dir());
+        let other = RunConfig { seed: 99, ..config() };
+        assert!(prepare(&path, &other).unwrap_err().to_string().contains("another run's config"));
     }
 
     #[test]

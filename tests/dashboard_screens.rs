@@ -260,8 +260,11 @@ fn key_bar_and_help_overlay_come_from_the_key_table() {
     assert!(!bar.contains("faster"), "replay keys are not offered live: {bar}");
     app.update(key('?'));
     let s = screen(&app);
-    for b in resnet_tui::ui::keys::KEYS.iter().filter(|b| b.scope != resnet_tui::ui::keys::Scope::Replay) {
-        if b.scope != resnet_tui::ui::keys::Scope::Help {
+    use resnet_tui::ui::keys::Scope;
+    // Every key of a live run; replay's, an attached run's and the table's are for other screens.
+    let elsewhere = [Scope::Replay, Scope::Attached, Scope::ConfirmDetach, Scope::Table];
+    for b in resnet_tui::ui::keys::KEYS.iter().filter(|b| !elsewhere.contains(&b.scope)) {
+        if b.scope != Scope::Help {
             assert!(s.contains(b.help), "help lacks {:?}:\n{s}", b.help);
         }
     }

@@ -112,7 +112,29 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
             checkpoint(401, CheckpointReason::Requested),
             Some("checkpoint (requested): /runs/r/checkpoints/iter-00000401.safetensors"),
         ),
+        (
+            Event::CommandReceived {
+                time: 6.9,
+                iter: 401,
+                id: "1764000000000-42-0".into(),
+                request: "pause".into(),
+                from: "ana@login1".into(),
+                ignored: None,
+            },
+            Some("command file from ana@login1: pause (at iteration 401)"),
+        ),
         (Event::Paused { time: 7.0, iter: 401 }, Some("paused at iteration 401")),
+        (
+            Event::CommandReceived {
+                time: 7.1,
+                iter: 401,
+                id: "1764000000000-42-1".into(),
+                request: "stop".into(),
+                from: String::new(),
+                ignored: Some("stale: issued 12m ago".into()),
+            },
+            Some("warning: ignored a command file (stop): stale: issued 12m ago"),
+        ),
         (Event::Resumed { time: 8.0, iter: 401 }, Some("resumed at iteration 401")),
         (
             Event::Error { time: 8.5, message: "checkpoint not written: disk full".into(), fatal: false },

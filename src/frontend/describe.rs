@@ -59,6 +59,13 @@ pub fn describe(event: &Event, before: &History) -> Option<Said> {
             let list: Vec<String> = changes.iter().map(change_text).collect();
             said(format!("recipe changed at iteration {iter}: {}", list.join(", ")), Tone::Warn)
         }
+        Event::CommandReceived { iter, request, from, ignored, .. } => {
+            let from = if from.is_empty() { String::new() } else { format!(" from {from}") };
+            match ignored {
+                None => said(format!("command file{from}: {request} (at iteration {iter})"), Tone::Info),
+                Some(why) => said(format!("warning: ignored a command file{from} ({request}): {why}"), Tone::Warn),
+            }
+        }
         Event::Paused { iter, .. } => said(format!("paused at iteration {iter}"), Tone::Warn),
         Event::Resumed { iter, .. } => said(format!("resumed at iteration {iter}"), Tone::Good),
         Event::Diverged { iter, loss, last_good, .. } => {

@@ -123,7 +123,7 @@ impl History {
                 self.finished = Some(summary.clone());
             }
             Event::Error { fatal: true, .. } => self.state = RunState::Failed,
-            Event::Error { .. } | Event::Status { .. } => {}
+            Event::Error { .. } | Event::Status { .. } | Event::CommandReceived { .. } => {}
         }
     }
 

@@ -11,14 +11,50 @@ use std::io::Write;
 pub const COLUMNS: [&str; 10] =
     ["kind", "iter", "epoch", "elapsed", "time", "loss", "error", "lr", "images_per_sec", "eval_set"];
 
-/// The export command.
+/// The export command: the curves as CSV, the weights for PyTorch, or both.
 pub fn run(args: &ExportArgs) -> Result<()> {
+    if let Some(out) = &args.pytorch {
+        pytorch(&args.run, out, args.best)?;
+    }
+    if let Some(csv) = &args.csv {
+        curves(args, csv)?;
+    }
+    Ok(())
+}
+
+/// `export RUN --pytorch FILE`: the newest (or best) checkpoint's weights in PyTorch's names.
+fn pytorch(run: &std::path::Path, out: &std::path::Path, best: bool) -> Result<()> {
+    use crate::train::checkpoint;
+    let dir = run.join(crate::rundir::CHECKPOINT_DIR);
+    let path = if best {
+        dir.join(checkpoint::BEST_NAME)
+    } else {
+        checkpoint::list_periodic(&dir)
+            .pop()
+            .map(|(_, p)| p)
+            .with_context(|| format!("{}: no checkpoint to export (is it a run directory?)", run.display()))?
+    };
+    let ck = checkpoint::read(&path)?;
+    let c = &ck.state.config;
+    let tensors = crate::interchange::to_pytorch(&ck.model, c.depth, c.shortcut, ck.state.iter)?;
+    crate::interchange::write(out, &tensors)?;
+    eprintln!(
+        "wrote ResNet-{} at iteration {} ({}) to {} in PyTorch's names",
+        c.depth,
+        ck.state.iter,
+        path.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn curves(args: &ExportArgs, csv: &std::path::Path) -> Result<()> {
     let log = crate::report::load(&args.run)?;
     let history = History::from_events(&log.events);
-    let file = std::fs::File::create(&args.csv).with_context(|| format!("{}: cannot create", args.csv.display()))?;
-    let rows = write(&history, std::io::BufWriter::new(file))
-        .with_context(|| format!("{}: cannot write", args.csv.display()))?;
-    eprintln!("wrote {rows} rows to {}", args.csv.display());
+    let file = std::fs::File::create(csv).with_context(|| format!("{}: cannot create", csv.display()))?;
+    let rows =
+        write(&history, std::io::BufWriter::new(file)).with_context(|| format!("{}: cannot write", csv.display()))?;
+    eprintln!("wrote {rows} rows to {}", csv.display());
     Ok(())
 }
 

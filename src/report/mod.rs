@@ -1,8 +1,10 @@
-//! Reports on recorded runs, read from their logs: summary tables, plotted curves, CSV exports.
+//! Reports on recorded runs, read from their logs: summary tables (of runs, and of a sweep as the
+//! paper's table), plotted curves, CSV exports.
 
 pub mod export;
 pub mod plot;
 pub mod summary;
+pub mod table;
 
 use crate::runlog::{self, LogError, RunLog};
 use std::path::Path;

@@ -93,9 +93,24 @@ pub fn summarize_path(run: &Path) -> Result<RunSummary, crate::runlog::LogError>
 
 /// The summary command: prints the runs in the asked format.
 pub fn run(args: &SummaryArgs) -> Result<()> {
+    // A sweep, or a folder of runs: the paper's table, one row per network.
+    if let [dir] = args.runs.as_slice()
+        && is_table(dir)
+    {
+        let board = crate::frontend::board::Board::open(dir)?;
+        print!("{}", super::table::render(&board, args.format)?);
+        return Ok(());
+    }
     let runs = args.runs.iter().map(|r| summarize_path(r)).collect::<Result<Vec<_>, _>>()?;
     print!("{}", render(&runs, args.format)?);
     Ok(())
+}
+
+/// A folder that is not one run but holds runs: a sweep, or a `--runs-dir`.
+fn is_table(dir: &Path) -> bool {
+    dir.is_dir()
+        && (dir.join(crate::sweep::SWEEP_FILE).is_file()
+            || (!dir.join(crate::rundir::CONFIG_NAME).exists() && !crate::runlog::log_path(dir).exists()))
 }
 
 /// The runs in one of the output formats, ending with a newline.

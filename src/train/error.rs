@@ -42,6 +42,8 @@ pub enum TrainError {
     Grow(#[from] GrowError),
     #[error(transparent)]
     Memory(#[from] crate::memory::TooBig),
+    #[error(transparent)]
+    Interchange(#[from] crate::interchange::InterchangeError),
     #[error("checkpoint does not fit the run: {0}")]
     Buffers(#[from] BufferError),
     #[error("the batch preparation thread stopped{}", .0.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]

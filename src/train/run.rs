@@ -10,13 +10,14 @@ use super::step::{StepStats, train_step};
 use super::{Plan, Session, SessionData, TrainError, device};
 use crate::data::augment::Normalizer;
 use crate::data::batches::{Batcher, Prefetcher};
+use crate::mailbox::Mailbox;
 use crate::model::Network;
 use crate::protocol::*;
 use crate::rundir::RunDir;
 use crate::runlog::LogWriter;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tch::{Device, Tensor};
 
 /// How a run ended, and what the session does next.
@@ -98,6 +99,28 @@ struct Run<'s> {
     last_eval: Option<(u64, f64)>,
     last_checkpoint: Option<PathBuf>,
     channels_last: bool,
+    mail: Inbox,
+}
+
+/// Commands that come as files (`mailbox`): read at most every `MAIL_POLL`, answered in the
+/// log, then obeyed in order like the channel's.
+struct Inbox {
+    mailbox: Mailbox,
+    waiting: VecDeque<Command>,
+    last_read: Option<Instant>,
+}
+
+/// How often the run directory's command folder is looked at: often enough that a key pressed
+/// in `attach` is obeyed within a step or so, rarely enough to cost nothing on a shared file system.
+const MAIL_POLL: Duration = Duration::from_millis(250);
+
+/// What the trainer has to do next, between two steps.
+enum Next {
+    Command(Command),
+    /// Nothing asked: go on training.
+    Idle,
+    /// The front end has gone: nobody can steer or watch this run any more.
+    Gone,
 }
 
 /// Sets up the run that `plan` describes and trains it until it ends.
@@ -167,7 +190,14 @@ pub fn start(
             let grown = c.network.grow(config.depth)?;
             (grown, c.momentum, c.iter, Some(c.from_name))
         }
-        None => (Network::new(config.depth, config.shortcut, device), Vec::new(), 0, None),
+        None => {
+            let network = Network::new(config.depth, config.shortcut, device);
+            // Weights from PyTorch replace the initialisation of a new run; a resume loads its checkpoint.
+            if let (Some(from), None) = (&config.init_from, &resume_from) {
+                crate::interchange::load_into(from, &network)?;
+            }
+            (network, Vec::new(), 0, None)
+        }
     };
     if channels_last {
         network.to_channels_last();
@@ -205,6 +235,7 @@ pub fn start(
         Err(runs_dir) => RunDir::create(&runs_dir, &config)?,
     };
     let log = LogWriter::open(&dir.log())?;
+    let (dir_path, dir_name, log_path) = (dir.path.clone(), dir.name.clone(), dir.log());
     session.current_log.replace(Some(dir.log()));
     let params = network.params();
     let mut run = Run {
@@ -223,6 +254,11 @@ pub fn start(
         last_eval: None,
         last_checkpoint: None,
         channels_last,
+        mail: Inbox {
+            mailbox: Mailbox::new(&dir_path, &dir_name, &log_path),
+            waiting: VecDeque::new(),
+            last_read: None,
+        },
     };
     let info = RunInfo {
         name: run.dir.name.clone(),
@@ -291,6 +327,59 @@ impl Run<'_> {
             self.session.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
         }
         self.session.emit(event);
+    }
+
+    /// The next command to obey: one read from a file earlier, else the channel's, else the
+    /// command folder's (when it is due a look). While `paused`, waits until there is one.
+    fn next_command(&mut self, paused: bool) -> Next {
+        loop {
+            if let Some(c) = self.mail.waiting.pop_front() {
+                return Next::Command(c);
+            }
+            match self.session.commands.try_recv() {
+                Ok(c) => return Next::Command(c),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Next::Gone,
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            if self.mail.last_read.is_none_or(|t| t.elapsed() >= MAIL_POLL) {
+                self.mail.last_read = Some(Instant::now());
+                if self.read_mail() {
+                    continue;
+                }
+            }
+            if !paused {
+                return Next::Idle;
+            }
+            match self.session.commands.recv_timeout(MAIL_POLL) {
+                Ok(c) => return Next::Command(c),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Next::Gone,
+            }
+        }
+    }
+
+    /// Answers every command file in the log, removes it, and queues what is to be obeyed;
+    /// true when something was queued.
+    fn read_mail(&mut self) -> bool {
+        let mut queued = false;
+        for delivery in self.mail.mailbox.collect(now()) {
+            let ignored = delivery.verdict.as_ref().err().cloned();
+            self.emit(Event::CommandReceived {
+                time: now(),
+                iter: self.iter,
+                id: delivery.id.clone(),
+                request: delivery.request.clone(),
+                from: delivery.from.clone(),
+                ignored,
+            });
+            // Answered in the log first: a kill between the two leaves a file the log calls a duplicate.
+            delivery.discard();
+            if let Ok(request) = delivery.verdict {
+                self.mail.waiting.push_back(request.command());
+                queued = true;
+            }
+        }
+        queued
     }
 
     fn epoch(&self, data: &SessionData) -> f64 {
@@ -391,16 +480,13 @@ impl Run<'_> {
         self.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
         self.clock.start();
         while self.iter < self.config.iters {
-            // Obey every command that has arrived; while paused, wait for the next one.
+            // Obey every command that has arrived (on the channel or as a file in the run
+            // directory); while paused, wait for the next one.
             loop {
-                let command = if paused {
-                    self.session.commands.recv().ok()
-                } else {
-                    match self.session.commands.try_recv() {
-                        Ok(c) => Some(c),
-                        Err(crossbeam_channel::TryRecvError::Empty) => break,
-                        Err(crossbeam_channel::TryRecvError::Disconnected) => None,
-                    }
+                let command = match self.next_command(paused) {
+                    Next::Command(c) => Some(c),
+                    Next::Idle => break,
+                    Next::Gone => None,
                 };
                 match command {
                     Some(Command::Pause) if !paused => {

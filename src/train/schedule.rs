@@ -88,6 +88,7 @@ mod tests {
             threads: None,
             data_dir: "d".into(),
             precision: Default::default(),
+            init_from: None,
         }
     }
 

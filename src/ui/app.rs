@@ -18,6 +18,8 @@ use std::collections::VecDeque;
 pub enum Mode {
     Live,
     Replay,
+    /// A run started elsewhere, followed through its log and steered through command files.
+    Attached,
 }
 
 /// The smoothing weights `s` cycles through (per training step, as TensorBoard's slider).
@@ -200,7 +202,7 @@ impl App {
         match self.mode {
             Mode::Live => self.outcome.status(),
             Mode::Replay if self.outcome.interrupted => ExitStatus::Interrupted,
-            Mode::Replay => ExitStatus::Success,
+            Mode::Replay | Mode::Attached => ExitStatus::Success,
         }
     }
 
@@ -214,18 +216,27 @@ impl App {
         match self.overlay {
             Overlay::Help => return vec![Scope::Help],
             Overlay::Chooser(_) => return vec![Scope::Chooser],
+            Overlay::ConfirmQuit if self.mode == Mode::Attached => return vec![Scope::ConfirmDetach],
             Overlay::ConfirmQuit => return vec![Scope::Confirm],
             Overlay::None => {}
         }
         let mut scopes = Vec::new();
         match self.mode {
             Mode::Replay => scopes.push(Scope::Replay),
+            Mode::Attached => {
+                if !self.stopping && self.current().is_some_and(|r| r.history.is_active()) {
+                    scopes.push(Scope::Steering);
+                }
+                scopes.push(Scope::Attached);
+            }
             Mode::Live if self.source_closed => {}
             Mode::Live if self.stopping => scopes.push(Scope::Stopping),
             Mode::Live => match self.current().map(|r| &r.history.state) {
                 Some(RunState::Diverged { .. }) => scopes.push(Scope::Diverged),
-                None => scopes.push(Scope::Training),
-                Some(_) if self.current().is_some_and(|r| r.history.is_active()) => scopes.push(Scope::Training),
+                None => scopes.extend([Scope::Steering, Scope::Training]),
+                Some(_) if self.current().is_some_and(|r| r.history.is_active()) => {
+                    scopes.extend([Scope::Steering, Scope::Training])
+                }
                 Some(_) => {}
             },
         }
@@ -246,7 +257,10 @@ impl App {
                 }
             }
             Msg::Signal => {
-                if self.running() {
+                if self.mode == Mode::Attached {
+                    // The run is another process's: a signal here only ends the watching.
+                    self.quit = true;
+                } else if self.running() {
                     self.note("signal received: checkpointing and quitting (ctrl-c again quits at once)", Tone::Warn);
                     self.stop();
                 } else if self.mode == Mode::Live && self.stopping && !self.source_closed {
@@ -323,6 +337,21 @@ impl App {
             Action::CycleXAxis => self.x_axis = self.x_axis.next(),
             Action::Help => self.overlay = Overlay::Help,
             Action::Close => self.overlay = Overlay::None,
+            Action::Quit if self.mode == Mode::Attached => {
+                if self.current().is_some_and(|r| r.history.is_active()) && !self.stopping {
+                    self.overlay = Overlay::ConfirmQuit;
+                } else {
+                    self.quit = true;
+                }
+            }
+            Action::Detach => self.quit = true,
+            Action::StopRun => {
+                self.overlay = Overlay::None;
+                self.stopping = true;
+                self.effects.push(Effect::Send(Command::Stop));
+                self.note("stop sent: the run writes a checkpoint and ends (esc leaves without waiting)", Tone::Info);
+            }
+            Action::TableUp | Action::TableDown | Action::TableMark | Action::TableOpen => {}
             Action::Quit => {
                 if self.running() {
                     self.overlay = Overlay::ConfirmQuit;
@@ -407,13 +436,19 @@ impl App {
             }
             Event::Status { message, .. } => self.status = Some(message.clone()),
             Event::Step(_) => self.status = None,
-            Event::Paused { .. } | Event::Resumed { .. } | Event::Diverged { .. } | Event::Finished { .. } => {
-                self.pause_pending = None
+            Event::Paused { .. } | Event::Resumed { .. } | Event::Diverged { .. } => self.pause_pending = None,
+            Event::Finished { .. } => {
+                self.pause_pending = None;
+                // Attached and asked to stop: the run has, so there is nothing left to watch.
+                if self.mode == Mode::Attached && self.stopping {
+                    self.quit = true;
+                }
             }
             Event::Eval(_)
             | Event::Checkpoint { .. }
             | Event::WarmupEnded { .. }
             | Event::ConfigChanged { .. }
+            | Event::CommandReceived { .. }
             | Event::Error { .. } => {}
         }
         let view = self.run_mut(run);

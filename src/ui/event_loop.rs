@@ -22,9 +22,9 @@ pub fn run(
     app: &mut App,
     feed: &mut dyn Feed,
     signals: &StopSignals,
+    input: &crossbeam_channel::Receiver<TermEvent>,
 ) -> std::io::Result<()> {
     let mut sampler = Sampler::spawn();
-    let input = spawn_input();
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut closed = false;
@@ -98,8 +98,9 @@ pub fn run(
 
 /// Reads terminal events on their own thread. crossterm's reader never returns once the
 /// terminal has hung up (it retries the end of file forever), so the loop must not wait inside
-/// it: this way signals are still seen and a failed draw still ends the dashboard cleanly.
-fn spawn_input() -> crossbeam_channel::Receiver<TermEvent> {
+/// it: this way signals are still seen and a failed draw still ends the dashboard cleanly. One
+/// reader for the whole session: screens that follow each other (the table, then a run) share it.
+pub fn spawn_input() -> crossbeam_channel::Receiver<TermEvent> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let _ = std::thread::Builder::new().name("keys".into()).spawn(move || {
         while let Ok(e) = event::read() {

@@ -116,3 +116,58 @@ impl Feed for ReplayFeed {
         }
     }
 }
+
+/// A run started elsewhere: its log followed as it grows (what is there already is shown at
+/// once), and the steering keys written as command files into its run directory, which its
+/// trainer answers in the log.
+pub struct AttachFeed {
+    player: Player,
+    /// The run the keys steer (the current one when several are open overlaid).
+    run_dir: std::path::PathBuf,
+    notes: Vec<String>,
+}
+
+impl AttachFeed {
+    /// Follows the logs of `run_dirs`; the last is the one steered.
+    pub fn open(run_dirs: &[std::path::PathBuf], now: Instant) -> Result<AttachFeed, crate::runlog::LogError> {
+        let player = Player::open(run_dirs, Speed::Max, true, now)?;
+        let run_dir = run_dirs.last().cloned().unwrap_or_default();
+        let mut notes = Vec::new();
+        if !crate::rundir::is_training(&run_dir) {
+            notes.push(format!(
+                "no process trains {} now: keys are written for it and go stale after {} minutes",
+                run_dir.display(),
+                crate::mailbox::STALE_SECS as u64 / 60
+            ));
+        }
+        Ok(AttachFeed { player, run_dir, notes })
+    }
+}
+
+impl Feed for AttachFeed {
+    fn mode(&self) -> Mode {
+        Mode::Attached
+    }
+
+    fn drain(&mut self, now: Instant, max: usize, out: &mut Vec<Msg>) -> bool {
+        out.extend(self.notes.drain(..).map(Msg::Warning));
+        for w in self.player.take_warnings() {
+            out.push(Msg::Warning(w));
+        }
+        out.extend(self.player.next_batch(now, max).into_iter().map(Msg::Event));
+        true
+    }
+
+    fn command(&mut self, command: Command) {
+        let Some(request) = crate::mailbox::Request::from_command(&command) else {
+            self.notes.push("only pause, resume, checkpoint and stop reach a run started elsewhere".into());
+            return;
+        };
+        match crate::mailbox::send(&self.run_dir, request) {
+            Ok(_) => self.notes.push(format!("{} sent: the run answers in its log", request.name())),
+            Err(e) => self.notes.push(e.to_string()),
+        }
+    }
+
+    fn playback(&mut self, _now: Instant, _control: Playback) {}
+}

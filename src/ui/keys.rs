@@ -27,6 +27,14 @@ pub enum Action {
     ConfirmQuit,
     QuitNow,
     Close,
+    /// Attached: leave the run, which goes on.
+    Detach,
+    /// Attached: ask the run to checkpoint and stop, then leave.
+    StopRun,
+    TableUp,
+    TableDown,
+    TableMark,
+    TableOpen,
 }
 
 /// When a binding is active.
@@ -34,8 +42,16 @@ pub enum Action {
 pub enum Scope {
     /// Always, live or replay.
     Any,
-    /// A live run that is still training.
+    /// A run that is still training, live or attached: the keys that steer it.
+    Steering,
+    /// A live run of this process that is still training.
     Training,
+    /// A run started elsewhere, followed through its log (`attach`, or opened from the table).
+    Attached,
+    /// The question after `q` in an attached run: stop it, or leave it running.
+    ConfirmDetach,
+    /// The table of runs.
+    Table,
     /// A live run that diverged and waits to be recovered or stopped.
     Diverged,
     /// Playing recorded runs.
@@ -124,6 +140,22 @@ pub const KEYS: &[Binding] = &[
         A::QuitNow,
         S::Stopping,
     ),
+    bind(
+        &[K::Char('y')],
+        "y",
+        Some("stop it"),
+        "stop the run (it writes a checkpoint first) and leave",
+        A::StopRun,
+        S::ConfirmDetach,
+    ),
+    bind(
+        &[K::Char('d'), K::Char('q'), K::Esc, K::Ctrl('c')],
+        "d/q",
+        Some("leave it running"),
+        "leave the run, which goes on training",
+        A::Detach,
+        S::ConfirmDetach,
+    ),
     bind(&[K::Up, K::Char('k')], "↑/k", None, "previous depth", A::ChooserUp, S::Chooser),
     bind(&[K::Down, K::Char('j')], "↓/j", None, "next depth", A::ChooserDown, S::Chooser),
     bind(
@@ -150,9 +182,9 @@ pub const KEYS: &[Binding] = &[
         Some("pause"),
         "pause or resume training (at the next step)",
         A::TogglePause,
-        S::Training,
+        S::Steering,
     ),
-    bind(&[K::Char('c')], "c", Some("checkpoint"), "write a checkpoint now", A::Checkpoint, S::Training),
+    bind(&[K::Char('c')], "c", Some("checkpoint"), "write a checkpoint now", A::Checkpoint, S::Steering),
     bind(
         &[K::Char('d')],
         "d",
@@ -188,6 +220,27 @@ pub const KEYS: &[Binding] = &[
     ),
     bind(&[K::Home, K::Char('0')], "home/0", Some("start"), "jump to the start", A::PlaybackStart, S::Replay),
     bind(&[K::End, K::Char('$')], "end/$", Some("end"), "jump to the end", A::PlaybackEnd, S::Replay),
+    bind(
+        &[K::Esc, K::Ctrl('c')],
+        "esc",
+        Some("leave"),
+        "leave the run, which goes on training (back to the table)",
+        A::Detach,
+        S::Attached,
+    ),
+    bind(&[K::Up, K::Char('k')], "↑/k", None, "previous line", A::TableUp, S::Table),
+    bind(&[K::Down, K::Char('j')], "↓/j", None, "next line", A::TableDown, S::Table),
+    bind(&[K::Char(' ')], "space", Some("mark"), "mark a run, to open several overlaid", A::TableMark, S::Table),
+    bind(
+        &[K::Enter],
+        "enter",
+        Some("open"),
+        "open the marked runs, else the selected run or row, in the dashboard",
+        A::TableOpen,
+        S::Table,
+    ),
+    bind(&[K::Char('?')], "?", Some("help"), "show this help", A::Help, S::Table),
+    bind(&[K::Char('q'), K::Ctrl('c')], "q", Some("quit"), "quit the table", A::Quit, S::Table),
     bind(&[K::Char('s')], "s", Some("smooth"), "cycle the smoothing of training curves", A::CycleSmoothing, S::Any),
     bind(&[K::Char('l')], "l", Some("log"), "linear or log scale for the loss", A::ToggleLogLoss, S::Any),
     bind(&[K::Char('x')], "x", Some("x-axis"), "x axis: iterations, epochs, training time", A::CycleXAxis, S::Any),
@@ -231,11 +284,16 @@ mod tests {
         let mut release = press(KeyCode::Char('p'));
         release.kind = KeyEventKind::Release;
         assert_eq!(lookup(&release, &[Scope::Training]), None);
-        assert_eq!(lookup(&press(KeyCode::Char('p')), &[Scope::Training, Scope::Any]), Some(Action::TogglePause));
+        assert_eq!(lookup(&press(KeyCode::Char('p')), &[Scope::Steering, Scope::Any]), Some(Action::TogglePause));
         assert_eq!(lookup(&press(KeyCode::Char('p')), &[Scope::Replay, Scope::Any]), Some(Action::PlaybackPause));
         assert_eq!(lookup(&press(KeyCode::Char('c')), &[Scope::Replay, Scope::Any]), None);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(lookup(&ctrl_c, &[Scope::Training, Scope::Any]), Some(Action::Quit));
+        // Attached: ctrl-c leaves the run going, and q asks first.
+        assert_eq!(lookup(&ctrl_c, &[Scope::Steering, Scope::Attached, Scope::Any]), Some(Action::Detach));
+        assert_eq!(lookup(&press(KeyCode::Char('q')), &[Scope::Attached, Scope::Any]), Some(Action::Quit));
+        assert_eq!(lookup(&press(KeyCode::Char('d')), &[Scope::Steering, Scope::Attached, Scope::Any]), None);
+        assert_eq!(lookup(&press(KeyCode::Char(' ')), &[Scope::Table]), Some(Action::TableMark));
         assert_eq!(lookup(&ctrl_c, &[Scope::Stopping, Scope::Any]), Some(Action::QuitNow));
         assert_eq!(lookup(&press(KeyCode::Char('q')), &[Scope::Stopping, Scope::Any]), Some(Action::Quit));
     }

@@ -9,6 +9,7 @@ pub(crate) mod panels;
 pub mod runs;
 pub(crate) mod series;
 pub(crate) mod system;
+pub mod table;
 pub(crate) mod terminal;
 pub mod theme;
 pub mod view;
@@ -29,6 +30,12 @@ pub fn run_live(channels: Channels, marker: Marker) -> anyhow::Result<Outcome> {
     show(&mut feed, marker).map(|app| app.outcome)
 }
 
+/// Follows a run started elsewhere and steers it through command files until the user leaves.
+pub fn run_attached(run_dir: &std::path::Path, marker: Marker) -> anyhow::Result<ExitStatus> {
+    let mut feed = feed::AttachFeed::open(&[run_dir.to_path_buf()], std::time::Instant::now())?;
+    show(&mut feed, marker).map(|app| app.exit_status())
+}
+
 /// Plays recorded runs until the user quits.
 pub fn run_replay(player: Player, marker: Marker) -> anyhow::Result<ExitStatus> {
     let mut feed = ReplayFeed::new(player);
@@ -39,7 +46,8 @@ fn show(feed: &mut dyn Feed, marker: Marker) -> anyhow::Result<App> {
     let signals = StopSignals::install();
     let mut app = App::new(feed.mode(), theme::Theme::from_env(), marker);
     let mut terminal = terminal::enter().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
-    let result = event_loop::run(&mut terminal, &mut app, feed, &signals);
+    let input = event_loop::spawn_input();
+    let result = event_loop::run(&mut terminal, &mut app, feed, &signals, &input);
     terminal::leave();
     // Not dropped: ratatui's drop prints to stderr when the cursor cannot be shown, and printing
     // to a terminal that has hung up panics (losing the run's final checkpoint). `leave` has

@@ -3,6 +3,7 @@
 
 use super::app::{App, Mode, Overlay};
 use super::keys::{self, Scope};
+use super::theme::Theme;
 use crate::config::Depth;
 use crate::format::secs as format_secs;
 use crate::frontend::history::RunState;
@@ -79,8 +80,10 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let run = app.current();
     let mut spans = vec![Span::styled(" resnet-tui ", t.selected()), Span::raw(" ")];
-    if app.mode == Mode::Replay {
-        spans.push(Span::styled("replay ", t.warn()));
+    match app.mode {
+        Mode::Replay => spans.push(Span::styled("replay ", t.warn())),
+        Mode::Attached => spans.push(Span::styled("attached ", t.warn())),
+        Mode::Live => {}
     }
     match run.and_then(|r| r.history.info.as_ref()) {
         Some(info) => {
@@ -165,7 +168,7 @@ fn draw_waiting(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(block, area);
     let what = app.status.clone().unwrap_or_else(|| match app.mode {
         Mode::Live => "starting the trainer".into(),
-        Mode::Replay => "reading the logs".into(),
+        Mode::Replay | Mode::Attached => "reading the logs".into(),
     });
     let lines = vec![
         Line::styled("waiting for the first training step", app.theme.title()),
@@ -200,39 +203,60 @@ fn draw_system(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The active keys, from the same table that dispatches them.
 fn draw_keybar(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.theme;
-    let scopes = app.scopes();
+    draw_keys(frame, area, &app.theme, &app.scopes(), app.overlay == Overlay::ConfirmQuit);
+}
+
+/// The key bar of any screen: the active keys with a short word each, from the key table.
+pub(crate) fn draw_keys(frame: &mut Frame, area: Rect, t: &Theme, scopes: &[Scope], question: bool) {
     let mut spans = Vec::new();
-    for b in keys::active(&scopes) {
+    for b in keys::active(scopes) {
         let Some(short) = b.short else { continue };
         spans.push(Span::styled(b.label.to_string(), t.key()));
         spans.push(Span::raw(format!(" {short}  ")));
     }
-    if app.overlay == Overlay::ConfirmQuit {
+    if question {
         spans.push(Span::raw("any other key cancels"));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn popup(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str, app: &App) -> Rect {
+/// A bordered box in the middle of `area`, cleared; returns its inside.
+pub(crate) fn popup_box(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str, t: &Theme) -> Rect {
     let rect = area.centered(Constraint::Length(width.min(area.width)), Constraint::Length(height.min(area.height)));
     frame.render_widget(Clear, rect);
-    let block = Block::bordered().title(Span::styled(format!(" {title} "), app.theme.title()));
+    let block = Block::bordered().title(Span::styled(format!(" {title} "), t.title()));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     inner
 }
 
+fn popup(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str, app: &App) -> Rect {
+    popup_box(frame, area, width, height, title, &app.theme)
+}
+
 fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let mode_scopes: &[Scope] = match app.mode {
-        Mode::Live => &[Scope::Training, Scope::Diverged, Scope::Any, Scope::Chooser, Scope::Confirm, Scope::Stopping],
+        Mode::Live => &[
+            Scope::Steering,
+            Scope::Training,
+            Scope::Diverged,
+            Scope::Any,
+            Scope::Chooser,
+            Scope::Confirm,
+            Scope::Stopping,
+        ],
         Mode::Replay => &[Scope::Replay, Scope::Any],
+        Mode::Attached => &[Scope::Steering, Scope::Attached, Scope::Any, Scope::ConfirmDetach],
     };
     let mut lines = Vec::new();
     for scope in mode_scopes {
         let heading = match scope {
-            Scope::Training => "while training",
+            Scope::Steering => "while training",
+            Scope::Training => "while training here",
+            Scope::Attached => "attached to a run started elsewhere",
+            Scope::ConfirmDetach => "after q",
+            Scope::Table => "table",
             Scope::Diverged => "after a divergence",
             Scope::Replay => "replay",
             Scope::Any => "always",
@@ -304,6 +328,24 @@ fn draw_chooser(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
 }
 
 fn draw_confirm(frame: &mut Frame, area: Rect, app: &App) {
+    if app.mode == Mode::Attached {
+        let k = app.theme.key();
+        let lines = vec![
+            Line::raw("This run belongs to another process, which goes on training."),
+            Line::raw(""),
+            Line::from(vec![
+                Span::styled("y", k),
+                Span::raw(" stops the run (checkpoint first) · "),
+                Span::styled("d", k),
+                Span::raw(" or "),
+                Span::styled("q", k),
+                Span::raw(" leaves it running"),
+            ]),
+        ];
+        let inner = popup(frame, area, 70, 5, "leave?", app);
+        frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center), inner);
+        return;
+    }
     let lines = vec![
         Line::raw("The run is still going. Write a checkpoint, stop it and quit?"),
         Line::raw(""),

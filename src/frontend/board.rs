@@ -1,0 +1,358 @@
+//! The table of many runs (a sweep, or a folder of runs): each run's log followed as it grows
+//! into its own `History`, whether a process trains it now (its lock), and the rows of the
+//! paper's table folded from them: runs done / running / pending / failed, the running ones'
+//! progress, the final error as mean ± std over seeds with the best of them, and the paper's.
+//! The table screen, `watch`, and `summary` of a sweep all read this one fold.
+
+use super::history::{History, RunState};
+use crate::protocol::EndReason;
+use crate::runlog::{LogTail, RunLog};
+use crate::sweep::{self, Member, SweepError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often logs are read and locks probed.
+pub const POLL: Duration = Duration::from_millis(500);
+/// How often a plain folder of runs is listed again for runs started since.
+const RESCAN: Duration = Duration::from_secs(3);
+
+/// Where one run of the table stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellState {
+    /// Not started, or interrupted and waiting to be resumed.
+    Pending,
+    Running,
+    Paused,
+    Done,
+    /// Diverged or ended by an error; an executor does not start it again by itself.
+    Failed,
+}
+
+impl CellState {
+    pub fn name(self) -> &'static str {
+        match self {
+            CellState::Pending => "pending",
+            CellState::Running => "running",
+            CellState::Paused => "paused",
+            CellState::Done => "done",
+            CellState::Failed => "failed",
+        }
+    }
+}
+
+/// One run the board follows.
+pub struct Followed {
+    pub member: Member,
+    pub history: History,
+    /// A process holds the run's lock.
+    pub training: bool,
+    tail: Option<LogTail>,
+    /// Lines of its log skipped as damaged or partial.
+    pub warnings: usize,
+}
+
+impl Followed {
+    fn new(member: Member) -> Followed {
+        Followed { member, history: History::new(), training: false, tail: None, warnings: 0 }
+    }
+
+    pub fn state(&self) -> CellState {
+        let h = &self.history;
+        if self.training {
+            return if h.state == RunState::Paused { CellState::Paused } else { CellState::Running };
+        }
+        match (&h.state, h.end()) {
+            (_, Some(EndReason::Completed)) => CellState::Done,
+            (RunState::Failed, _) | (_, Some(EndReason::Diverged)) => CellState::Failed,
+            _ => CellState::Pending,
+        }
+    }
+
+    /// Reads what was appended to the run's log (opening it once it exists) and probes the lock.
+    fn poll(&mut self) {
+        self.training = crate::rundir::is_training(&self.member.dir);
+        if self.tail.is_none() {
+            let path = crate::runlog::log_path(&self.member.dir);
+            if path.is_file() {
+                self.tail = LogTail::open(&path).ok();
+            }
+        }
+        let Some(tail) = &mut self.tail else { return };
+        let mut read = RunLog::default();
+        if tail.poll(&mut read).is_err() {
+            // Not a run log (yet): try again from its start next time.
+            self.tail = None;
+            return;
+        }
+        self.warnings += read.warnings.len();
+        for event in &read.events {
+            self.history.push(event);
+        }
+    }
+
+    /// The final error of a completed run, the quantity the paper reports.
+    pub fn final_error(&self) -> Option<f64> {
+        (self.state() == CellState::Done).then(|| self.history.finished.as_ref().and_then(|f| f.final_error)).flatten()
+    }
+}
+
+/// Every run of a sweep or folder, followed.
+pub struct Board {
+    pub dir: PathBuf,
+    pub runs: Vec<Followed>,
+    plain_folder: bool,
+    last_poll: Option<Instant>,
+    last_scan: Instant,
+}
+
+impl Board {
+    pub fn open(dir: &Path) -> Result<Board, SweepError> {
+        let runs = sweep::members(dir)?.into_iter().map(Followed::new).collect();
+        let plain_folder = !dir.join(sweep::SWEEP_FILE).exists();
+        let mut board =
+            Board { dir: dir.to_path_buf(), runs, plain_folder, last_poll: None, last_scan: Instant::now() };
+        board.poll_now();
+        Ok(board)
+    }
+
+    /// Reads the logs if `POLL` has passed since the last read; true when it did.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        if self.last_poll.is_some_and(|t| now.saturating_duration_since(t) < POLL) {
+            return false;
+        }
+        if self.plain_folder && now.saturating_duration_since(self.last_scan) >= RESCAN {
+            self.last_scan = now;
+            self.rescan();
+        }
+        self.poll_now();
+        true
+    }
+
+    fn poll_now(&mut self) {
+        self.last_poll = Some(Instant::now());
+        for run in &mut self.runs {
+            run.poll();
+        }
+    }
+
+    /// Adds the runs that appeared in a plain folder since it was opened.
+    fn rescan(&mut self) {
+        let Ok(found) = sweep::members(&self.dir) else { return };
+        for member in found {
+            if !self.runs.iter().any(|r| r.member.dir == member.dir) {
+                self.runs.push(Followed::new(member));
+            }
+        }
+    }
+
+    /// The table's rows, in the order their first run appears.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> = Vec::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            match rows.iter_mut().find(|r| r.group == run.member.group) {
+                Some(row) => row.runs.push(i),
+                None => rows.push(Row { group: run.member.group.clone(), runs: vec![i] }),
+            }
+        }
+        rows
+    }
+}
+
+/// One row of the table: the runs that share everything but the seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub group: Vec<(String, String)>,
+    /// Indices into `Board::runs`.
+    pub runs: Vec<usize>,
+}
+
+/// What a row shows, computed from its runs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RowFigures {
+    /// `ResNet-20`, `ResNet-20, lr 0.05`.
+    pub label: String,
+    pub depth: Option<u32>,
+    pub runs: usize,
+    pub done: usize,
+    pub running: usize,
+    pub pending: usize,
+    pub failed: usize,
+    /// The least advanced running run: its iteration and planned iterations.
+    pub progress: Option<(u64, u64)>,
+    /// Seconds until the last running run ends, at their current pace.
+    pub eta_secs: Option<f64>,
+    /// Mean of the newest evaluation of the runs still training.
+    pub current_error: Option<f64>,
+    /// Final errors of the completed runs: mean, standard deviation (n - 1), lowest.
+    pub final_mean: Option<f64>,
+    pub final_std: Option<f64>,
+    pub final_best: Option<f64>,
+    pub paper_error: Option<f64>,
+    pub reimpl_error: Option<f64>,
+}
+
+impl Row {
+    pub fn figures(&self, board: &Board) -> RowFigures {
+        let runs: Vec<&Followed> = self.runs.iter().map(|&i| &board.runs[i]).collect();
+        let count = |s: &[CellState]| runs.iter().filter(|r| s.contains(&r.state())).count();
+        let active: Vec<&&Followed> =
+            runs.iter().filter(|r| matches!(r.state(), CellState::Running | CellState::Paused)).collect();
+        let progress = active
+            .iter()
+            .filter_map(|r| Some((r.history.iters(), r.history.info.as_ref()?.config.iters)))
+            .min_by(|a, b| (a.0 as f64 / a.1.max(1) as f64).total_cmp(&(b.0 as f64 / b.1.max(1) as f64)));
+        let eta_secs = active.iter().filter_map(|r| r.history.eta_secs()).reduce(f64::max);
+        let current: Vec<f64> = active.iter().filter_map(|r| r.history.last_eval().map(|e| e.error)).collect();
+        let finals: Vec<f64> = runs.iter().filter_map(|r| r.final_error()).collect();
+        let (final_mean, final_std) = mean_std(&finals);
+        let depth = self.group.iter().find(|(f, _)| f == "depth").and_then(|(_, d)| d.parse().ok());
+        let paper = depth.and_then(crate::reference::paper_result);
+        RowFigures {
+            label: label(&self.group),
+            depth,
+            runs: runs.len(),
+            done: count(&[CellState::Done]),
+            running: active.len(),
+            pending: count(&[CellState::Pending]),
+            failed: count(&[CellState::Failed]),
+            progress,
+            eta_secs,
+            current_error: mean_std(&current).0,
+            final_mean,
+            final_std,
+            final_best: finals.iter().copied().reduce(f64::min),
+            paper_error: paper.map(|p| p.paper_error),
+            reimpl_error: paper.and_then(|p| p.reimpl_error),
+        }
+    }
+}
+
+/// `ResNet-20, lr 0.05, shortcut b`.
+pub fn label(group: &[(String, String)]) -> String {
+    let mut parts = Vec::new();
+    if let Some((_, d)) = group.iter().find(|(f, _)| f == "depth") {
+        parts.push(format!("ResNet-{d}"));
+    }
+    parts.extend(group.iter().filter(|(f, _)| f != "depth").map(|(f, v)| format!("{f} {v}")));
+    if parts.is_empty() { "runs".into() } else { parts.join(", ") }
+}
+
+/// Mean and sample standard deviation (`None` with fewer than two values).
+pub fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
+    let n = values.len();
+    if n == 0 {
+        return (None, None);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (Some(mean), None);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (Some(mean), Some(var.sqrt()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::history::tests::{eval, started, step};
+    use crate::protocol::{Event, Summary};
+    use crate::runlog::LogWriter;
+    use crate::sweep::{Axis, Sweep};
+
+    fn finished(iters: u64, final_error: f64) -> Event {
+        let summary = Summary {
+            reason: EndReason::Completed,
+            iters,
+            final_error: Some(final_error),
+            best_error: Some(final_error),
+            best_iter: Some(iters),
+            train_secs: 10.0,
+        };
+        Event::Finished { time: 10.0, summary }
+    }
+
+    fn write_log(dir: &Path, events: &[Event]) {
+        let mut log = LogWriter::open(&dir.join(crate::runlog::LOG_NAME)).unwrap();
+        for e in events {
+            log.write(e).unwrap();
+        }
+    }
+
+    fn sweep(dir: &Path) {
+        let axes = vec![
+            Axis { field: "depth".into(), values: vec!["20".into(), "32".into()] },
+            Axis { field: "seed".into(), values: vec!["1".into(), "2".into(), "3".into()] },
+        ];
+        let config: crate::config::RunConfig =
+            serde_json::from_str(include_str!("../../tests/data/config.json")).unwrap();
+        Sweep::grid(axes)
+            .unwrap()
+            .create(dir, |cell| {
+                let depth: u32 = cell.settings[0].1.parse().unwrap();
+                Ok(crate::config::RunConfig { depth: crate::config::Depth::new(depth)?, ..config.clone() })
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn rows_count_states_and_fold_final_errors_over_seeds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        sweep(&dir);
+        // ResNet-20: two done (8.0 and 9.0), one diverged. ResNet-32: one interrupted, one
+        // training now (lock held), one not started.
+        write_log(&dir.join("resnet20-seed1"), &[started(20, 0), step(100, 50.0), finished(100, 8.0)]);
+        write_log(&dir.join("resnet20-seed2"), &[started(20, 0), finished(100, 9.0)]);
+        let diverged = Event::Diverged { time: 3.0, iter: 5, loss: f64::NAN, last_good: None };
+        write_log(&dir.join("resnet20-seed3"), &[started(20, 0), step(5, 90.0), diverged]);
+        write_log(&dir.join("resnet32-seed1"), &[started(32, 0), step(40, 60.0), eval(40, 45.0)]);
+        write_log(&dir.join("resnet32-seed2"), &[started(32, 0), step(70, 50.0), eval(60, 30.0)]);
+        let _lock = crate::rundir::RunDir::open(&dir.join("resnet32-seed2")).unwrap();
+
+        let board = Board::open(&dir).unwrap();
+        let rows = board.rows();
+        assert_eq!(rows.len(), 2);
+        let r20 = rows[0].figures(&board);
+        assert_eq!((r20.label.as_str(), r20.done, r20.running, r20.pending, r20.failed), ("ResNet-20", 2, 0, 0, 1));
+        assert_eq!((r20.final_mean, r20.final_best), (Some(8.5), Some(8.0)));
+        assert!((r20.final_std.unwrap() - 0.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!((r20.paper_error, r20.reimpl_error), (Some(8.75), Some(8.57)));
+        let r32 = rows[1].figures(&board);
+        assert_eq!((r32.done, r32.running, r32.pending, r32.failed), (0, 1, 2, 0));
+        assert_eq!(r32.current_error, Some(30.0));
+        assert_eq!(r32.final_mean, None);
+        assert_eq!(board.runs[4].state(), CellState::Running);
+        assert_eq!(board.runs[3].state(), CellState::Pending);
+    }
+
+    #[test]
+    fn a_log_that_grows_and_a_cut_last_line_are_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        sweep(&dir);
+        let cell = dir.join("resnet20-seed1");
+        let mut board = Board::open(&dir).unwrap();
+        assert_eq!(board.runs[0].history.info, None);
+        write_log(&cell, &[started(20, 0), step(1, 90.0)]);
+        // Half a line, as a writer killed mid-write leaves it.
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(cell.join("events.jsonl")).unwrap();
+        f.write_all(br#"{"step":{"time":1.0,"it"#).unwrap();
+        board.poll(Instant::now() + POLL);
+        assert_eq!(board.runs[0].history.iters(), 1);
+        f.write_all(b"\n").unwrap();
+        write_log(&cell, &[finished(2, 70.0)]);
+        board.poll(Instant::now() + POLL * 3);
+        assert_eq!(board.runs[0].state(), CellState::Done);
+        assert_eq!(board.runs[0].warnings, 1);
+        assert_eq!(board.rows()[0].figures(&board).final_mean, Some(70.0));
+    }
+
+    #[test]
+    fn mean_and_sample_deviation() {
+        assert_eq!(mean_std(&[]), (None, None));
+        assert_eq!(mean_std(&[4.0]), (Some(4.0), None));
+        let (m, s) = mean_std(&[2.0, 4.0, 6.0]);
+        assert_eq!((m, s), (Some(4.0), Some(2.0)));
+    }
+}

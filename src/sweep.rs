@@ -1,0 +1,290 @@
+//! A sweep: a grid of runs (depths × seeds × other recipe options) in one folder, one run
+//! directory per cell with its full `config.json` written up front, and `sweep.json` listing the
+//! cells. Any executor (the local queue, a Slurm array) starts cells by their index; starting one
+//! is idempotent (see `executor::cell`), so a sweep can be run again or requeued at will.
+//!
+//! A plain folder of runs (a `--runs-dir`) is read the same way, one member per run directory,
+//! so the table of runs works on both.
+
+use crate::config::{ConfigError, RunConfig};
+use crate::rundir::{self, CONFIG_NAME};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const SWEEP_FILE: &str = "sweep.json";
+const SCHEMA: &str = "resnet-tui/sweep 1";
+
+/// One swept field and its values, as `field=value` settings take them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    pub field: String,
+    pub values: Vec<String>,
+}
+
+/// One cell of the grid: its run directory's name and the settings that make it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub name: String,
+    pub settings: Vec<(String, String)>,
+}
+
+/// What `sweep.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub schema: String,
+    pub axes: Vec<Axis>,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("{}: cannot write: {}", .0.display(), .1)]
+    Write(PathBuf, std::io::Error),
+    #[error("{}: not a sweep or a folder of runs", .0.display())]
+    NotASweep(PathBuf),
+    #[error("{}: {SWEEP_FILE} is damaged: {}", .0.display(), .1)]
+    Damaged(PathBuf, String),
+    #[error("{}: is already a sweep with other cells; choose another folder", .0.display())]
+    Different(PathBuf),
+    #[error("cell {0}: {1}")]
+    Config(String, ConfigError),
+    #[error("{0}")]
+    Axis(String),
+    #[error("{}: no cell {which} (the sweep has {count})", .dir.display())]
+    NoCell { dir: PathBuf, which: String, count: usize },
+    #[error(transparent)]
+    RunDir(#[from] rundir::RunDirError),
+}
+
+impl Sweep {
+    /// The grid of `axes` (the first varies slowest), each cell named after its values.
+    pub fn grid(axes: Vec<Axis>) -> Result<Sweep, SweepError> {
+        for axis in &axes {
+            if axis.values.is_empty() {
+                return Err(SweepError::Axis(format!("{}: no values to sweep", axis.field)));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(v) = axis.values.iter().find(|v| !seen.insert(v.as_str())) {
+                return Err(SweepError::Axis(format!("{}: value {v} is given twice", axis.field)));
+            }
+        }
+        let mut cells = vec![Vec::<(String, String)>::new()];
+        for axis in &axes {
+            cells = cells
+                .into_iter()
+                .flat_map(|c| {
+                    axis.values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push((axis.field.clone(), v.clone()));
+                        c
+                    })
+                })
+                .collect();
+        }
+        let cells = cells.into_iter().map(|settings| Cell { name: cell_name(&settings), settings }).collect();
+        Ok(Sweep { schema: SCHEMA.into(), axes, cells })
+    }
+
+    /// Writes the sweep into `dir`: `sweep.json` and every cell's run directory with the config
+    /// `config_of` gives it. Creating the same sweep again changes nothing; another one in the
+    /// same folder is refused.
+    pub fn create(
+        &self,
+        dir: &Path,
+        config_of: impl Fn(&Cell) -> Result<RunConfig, ConfigError>,
+    ) -> Result<(), SweepError> {
+        let configs = self
+            .cells
+            .iter()
+            .map(|c| config_of(c).map_err(|e| SweepError::Config(c.name.clone(), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if dir.join(SWEEP_FILE).exists() {
+            let existing = Sweep::load(dir)?;
+            let same_configs = self
+                .cells
+                .iter()
+                .zip(&configs)
+                .all(|(c, config)| rundir::read_config(&dir.join(&c.name)).is_ok_and(|stored| stored == *config));
+            if existing.cells != self.cells || !same_configs {
+                return Err(SweepError::Different(dir.to_path_buf()));
+            }
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| SweepError::Write(dir.to_path_buf(), e))?;
+        for (cell, config) in self.cells.iter().zip(&configs) {
+            rundir::prepare(&dir.join(&cell.name), config)?;
+        }
+        // Last: a folder with sweep.json has all its cells.
+        let json = serde_json::to_vec_pretty(self).expect("a sweep serialises");
+        let path = dir.join(SWEEP_FILE);
+        crate::atomic::write(&path, &json).map_err(|e| SweepError::Write(path, e))
+    }
+
+    pub fn load(dir: &Path) -> Result<Sweep, SweepError> {
+        let path = dir.join(SWEEP_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|_| SweepError::NotASweep(dir.to_path_buf()))?;
+        let sweep: Sweep =
+            serde_json::from_str(&text).map_err(|e| SweepError::Damaged(dir.to_path_buf(), e.to_string()))?;
+        if sweep.schema != SCHEMA {
+            return Err(SweepError::Damaged(dir.to_path_buf(), format!("unknown schema {:?}", sweep.schema)));
+        }
+        Ok(sweep)
+    }
+
+    /// The cell an executor was given: its index in the grid (a Slurm array task's id) or its name.
+    pub fn cell(&self, dir: &Path, which: &str) -> Result<&Cell, SweepError> {
+        let found = match which.parse::<usize>() {
+            Ok(i) => self.cells.get(i),
+            Err(_) => self.cells.iter().find(|c| c.name == which),
+        };
+        found.ok_or_else(|| SweepError::NoCell {
+            dir: dir.to_path_buf(),
+            which: which.to_string(),
+            count: self.cells.len(),
+        })
+    }
+}
+
+/// `resnet20-seed1`, `resnet20-seed1-lr0.05`: depth first, then the other settings.
+fn cell_name(settings: &[(String, String)]) -> String {
+    let mut parts = Vec::new();
+    if let Some((_, d)) = settings.iter().find(|(f, _)| f == "depth") {
+        parts.push(format!("resnet{d}"));
+    }
+    for (field, value) in settings.iter().filter(|(f, _)| f != "depth") {
+        let clean: String = format!("{field}{value}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+            .collect();
+        parts.push(clean);
+    }
+    if parts.is_empty() { "run".into() } else { parts.join("-") }
+}
+
+/// One run the table follows: where it is and which row it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub name: String,
+    pub dir: PathBuf,
+    /// The settings that decide its row: the swept ones but the seed (a sweep), or the depth
+    /// and what differs from the paper's architecture (a folder of runs).
+    pub group: Vec<(String, String)>,
+    pub seed: Option<String>,
+}
+
+/// The runs of a sweep folder (in grid order), or of a plain folder of runs (by name).
+pub fn members(dir: &Path) -> Result<Vec<Member>, SweepError> {
+    if dir.join(SWEEP_FILE).exists() {
+        let sweep = Sweep::load(dir)?;
+        return Ok(sweep
+            .cells
+            .into_iter()
+            .map(|c| Member {
+                dir: dir.join(&c.name),
+                seed: c.settings.iter().find(|(f, _)| f == "seed").map(|(_, v)| v.clone()),
+                group: c.settings.into_iter().filter(|(f, _)| f != "seed").collect(),
+                name: c.name,
+            })
+            .collect());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|_| SweepError::NotASweep(dir.to_path_buf()))?;
+    let mut runs: Vec<Member> = entries
+        .flatten()
+        .filter(|e| e.path().join(CONFIG_NAME).is_file())
+        .filter_map(|e| {
+            let config = rundir::read_config(&e.path()).ok()?;
+            let mut group = vec![("depth".to_string(), config.depth.to_string())];
+            if config.shortcut != crate::config::Shortcut::A {
+                group.push(("shortcut".into(), "b".into()));
+            }
+            if config.precision != crate::config::Precision::Fp32 {
+                group.push(("precision".into(), "bf16".into()));
+            }
+            Some(Member {
+                name: e.file_name().to_string_lossy().into_owned(),
+                dir: e.path(),
+                group,
+                seed: Some(config.seed.to_string()),
+            })
+        })
+        .collect();
+    if runs.is_empty() {
+        return Err(SweepError::NotASweep(dir.to_path_buf()));
+    }
+    runs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axes(list: &[(&str, &[&str])]) -> Vec<Axis> {
+        list.iter()
+            .map(|(f, v)| Axis { field: f.to_string(), values: v.iter().map(|s| s.to_string()).collect() })
+            .collect()
+    }
+
+    fn config_of(cell: &Cell) -> Result<RunConfig, ConfigError> {
+        let mut c: RunConfig = serde_json::from_str(include_str!("../tests/data/config.json")).unwrap();
+        for (field, value) in &cell.settings {
+            match field.as_str() {
+                "depth" => c.depth = crate::config::Depth::new(value.parse().unwrap())?,
+                _ => c = crate::config::apply_settings(&c, &[format!("{field}={value}")])?,
+            }
+        }
+        Ok(c)
+    }
+
+    #[test]
+    fn the_grid_has_one_named_cell_per_combination_first_axis_slowest() {
+        let sweep = Sweep::grid(axes(&[("depth", &["20", "32"]), ("seed", &["1", "2"]), ("lr", &["0.1"])])).unwrap();
+        let names: Vec<&str> = sweep.cells.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["resnet20-seed1-lr0.1", "resnet20-seed2-lr0.1", "resnet32-seed1-lr0.1", "resnet32-seed2-lr0.1"]
+        );
+        assert_eq!(sweep.cells[2].settings[1], ("seed".to_string(), "1".to_string()));
+        let err = Sweep::grid(axes(&[("seed", &["1", "1"])])).unwrap_err().to_string();
+        assert!(err.contains("given twice"), "{err}");
+    }
+
+    #[test]
+    fn creating_writes_every_cells_config_and_again_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        let sweep = Sweep::grid(axes(&[("depth", &["20", "32"]), ("seed", &["1", "2"])])).unwrap();
+        sweep.create(&dir, config_of).unwrap();
+        let c = rundir::read_config(&dir.join("resnet32-seed2")).unwrap();
+        assert_eq!((c.depth.get(), c.seed), (32, 2));
+        assert_eq!(Sweep::load(&dir).unwrap(), sweep);
+        sweep.create(&dir, config_of).unwrap();
+        let other = Sweep::grid(axes(&[("depth", &["20"]), ("seed", &["1", "2"])])).unwrap();
+        let err = other.create(&dir, config_of).unwrap_err().to_string();
+        assert!(err.contains("already a sweep with other cells"), "{err}");
+        assert_eq!(sweep.cell(&dir, "3").unwrap().name, "resnet32-seed2");
+        assert_eq!(sweep.cell(&dir, "resnet20-seed2").unwrap().name, "resnet20-seed2");
+        let err = sweep.cell(&dir, "4").unwrap_err().to_string();
+        assert!(err.contains("no cell 4 (the sweep has 4)"), "{err}");
+    }
+
+    #[test]
+    fn members_of_a_sweep_are_grouped_without_the_seed_and_a_folder_of_runs_by_depth() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        let sweep = Sweep::grid(axes(&[("depth", &["20", "32"]), ("seed", &["1", "2"])])).unwrap();
+        sweep.create(&dir, config_of).unwrap();
+        let m = members(&dir).unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[1].group, vec![("depth".to_string(), "20".to_string())]);
+        assert_eq!(m[1].seed.as_deref(), Some("2"));
+        // The same cells seen as a plain folder of runs (no sweep.json).
+        std::fs::remove_file(dir.join(SWEEP_FILE)).unwrap();
+        let plain = members(&dir).unwrap();
+        assert_eq!(
+            plain.iter().map(|m| m.group.clone()).collect::<Vec<_>>(),
+            m.iter().map(|m| m.group.clone()).collect::<Vec<_>>()
+        );
+        assert!(members(tmp.path().join("nothing").as_path()).is_err());
+    }
+}

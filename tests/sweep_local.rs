@@ -1,0 +1,97 @@
+//! A sweep on this machine's queue: cells created up front, run N at once as child processes,
+//! each started idempotently (done cells skipped on a second run), and the paper's table.
+mod common;
+
+use common::*;
+use resnet_tui::frontend::history::History;
+use resnet_tui::protocol::EndReason;
+
+#[test]
+fn a_local_sweep_runs_every_cell_once_and_prints_the_table() {
+    let s = Sandbox::new();
+    let sweep = s.path("table");
+    let create = output({
+        let mut c = bin();
+        c.args(["sweep", "create"]).arg(&sweep).args([
+            "--depths",
+            "8,14",
+            "--seeds",
+            "1,2",
+            "--iters",
+            "30",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--eval-every",
+            "15",
+        ]);
+        c.arg("--data-dir").arg(s.data());
+        c
+    });
+    assert_ok(&create);
+    let said = String::from_utf8_lossy(&create.stdout).into_owned();
+    assert!(said.contains("4 cells: resnet8-seed1, resnet8-seed2, resnet14-seed1, resnet14-seed2"), "{said}");
+
+    let run = || {
+        let mut c = bin();
+        c.args(["sweep", "run"]).arg(&sweep).args(["--jobs", "2", "--no-ui"]);
+        output(c)
+    };
+    let first = run();
+    assert_ok(&first);
+    let log = stderr(&first);
+    for cell in ["resnet8-seed1", "resnet8-seed2", "resnet14-seed1", "resnet14-seed2"] {
+        assert!(log.contains(&format!("started {cell} (pid")), "{log}");
+        let h = History::from_events(&events(&sweep.join(cell)));
+        assert_eq!(h.end(), Some(EndReason::Completed), "{cell}");
+        assert_eq!(h.starts, 1, "{cell}");
+        // Two runs at once on this machine's cores: each got its share of the threads.
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let want = format!("cpu ({} thread", (cores / 2).max(1));
+        assert!(h.info.as_ref().unwrap().device.starts_with(&want), "{cell}: {:?}", h.info.unwrap().device);
+        assert!(sweep.join(cell).join("output.log").is_file());
+    }
+    let table = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(table.lines().any(|l| l.starts_with("ResNet-8 ") && l.contains("2/0/0/0") && l.contains("±")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("ResNet-14") && l.contains("2/0/0/0")), "{table}");
+
+    // Again: nothing is repeated.
+    let second = run();
+    assert_ok(&second);
+    let log = stderr(&second);
+    assert_eq!(log.matches("already done").count(), 4, "{log}");
+    assert!(!log.contains("started "), "{log}");
+    for cell in ["resnet8-seed1", "resnet14-seed2"] {
+        assert_eq!(History::from_events(&events(&sweep.join(cell))).starts, 1);
+    }
+
+    // The same table from summary, for a README.
+    let md = output({
+        let mut c = bin();
+        c.arg("summary").arg(&sweep).args(["--format", "markdown"]);
+        c
+    });
+    assert_ok(&md);
+    let md = String::from_utf8_lossy(&md.stdout).into_owned();
+    assert!(md.starts_with("| network | runs | done/running/pending/failed |"), "{md}");
+    assert_eq!(md.lines().count(), 4, "{md}");
+}
+
+#[test]
+fn a_sweep_refuses_bad_grids_in_one_line() {
+    let s = Sandbox::new();
+    for (args, needle) in [
+        (vec!["--depths", "21"], "--depth"),
+        (vec!["--depths", "20", "--vary", "lr"], "expected FIELD=V1,V2"),
+        (vec!["--depths", "20", "--vary", "colour=red"], "no field colour"),
+        (vec!["--depths", "20", "--seeds", "1,1"], "given twice"),
+    ] {
+        let mut c = bin();
+        c.args(["sweep", "create"]).arg(s.path("bad")).args(&args).arg("--data-dir").arg(s.data());
+        assert_refused(&output(c), &[needle]);
+    }
+    let mut c = bin();
+    c.args(["sweep", "run"]).arg(s.path("nothing"));
+    assert_refused(&output(c), &["not a sweep"]);
+}

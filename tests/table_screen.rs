@@ -1,0 +1,215 @@
+//! The table of runs and the attached dashboard, on ratatui's TestBackend: the table is laid out
+//! like the paper's, Enter opens runs, and an attached run is steered without being owned.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use resnet_tui::frontend::board::Board;
+use resnet_tui::protocol::*;
+use resnet_tui::runlog::LogWriter;
+use resnet_tui::sweep::{Axis, Sweep};
+use resnet_tui::ui::app::{App, Effect, Mode, Msg};
+use resnet_tui::ui::table::app::{TableApp, TableEffect, TableMsg};
+use resnet_tui::ui::theme::{Marker, Theme};
+use std::path::{Path, PathBuf};
+
+fn press(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn info(depth: u32, dir: &Path) -> RunInfo {
+    let mut config = resnet_tui::config::paper(resnet_tui::config::Depth::new(depth).unwrap(), "/data".into());
+    config.iters = 1000;
+    RunInfo {
+        name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+        dir: dir.to_path_buf(),
+        config,
+        params: 1,
+        device: "cpu (1 thread)".into(),
+        train_images: 50_000,
+        eval_images: 10_000,
+        eval_set: EvalSet::Test,
+        classes: (0..10).map(|c| c.to_string()).collect(),
+        start_iter: 0,
+        grown_from: None,
+    }
+}
+
+fn step(iter: u64) -> Event {
+    Event::Step(StepRecord {
+        time: 1.0,
+        iter,
+        epoch: 0.0,
+        elapsed: iter as f64,
+        loss: 1.0,
+        error: 50.0,
+        lr: 0.1,
+        images_per_sec: 128.0,
+    })
+}
+
+fn done(final_error: f64) -> Event {
+    let summary = Summary {
+        reason: EndReason::Completed,
+        iters: 1000,
+        final_error: Some(final_error),
+        best_error: Some(final_error),
+        best_iter: Some(1000),
+        train_secs: 100.0,
+    };
+    Event::Finished { time: 2.0, summary }
+}
+
+fn write(dir: &Path, events: &[Event]) {
+    let mut log = LogWriter::open(&dir.join("events.jsonl")).unwrap();
+    for e in events {
+        log.write(e).unwrap();
+    }
+}
+
+/// ResNet-20 × 2 seeds done (8.60, 8.90), ResNet-32 seed 1 stopped mid-way, seed 2 not started.
+fn sweep() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("table");
+    let axes = vec![
+        Axis { field: "depth".into(), values: vec!["20".into(), "32".into()] },
+        Axis { field: "seed".into(), values: vec!["1".into(), "2".into()] },
+    ];
+    Sweep::grid(axes)
+        .unwrap()
+        .create(&dir, |cell| {
+            let depth = resnet_tui::config::Depth::new(cell.settings[0].1.parse().unwrap())?;
+            Ok(resnet_tui::config::paper(depth, "/data".into()))
+        })
+        .unwrap();
+    for (cell, error) in [("resnet20-seed1", 8.6), ("resnet20-seed2", 8.9)] {
+        let d = dir.join(cell);
+        write(&d, &[Event::RunStarted { time: 0.0, run: Box::new(info(20, &d)) }, step(1000), done(error)]);
+    }
+    let d = dir.join("resnet32-seed1");
+    write(&d, &[Event::RunStarted { time: 0.0, run: Box::new(info(32, &d)) }, step(400)]);
+    (tmp, dir)
+}
+
+fn screen(app: &TableApp) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(150, 24)).unwrap();
+    terminal.draw(|f| resnet_tui::ui::table::view::view(f, app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    (0..buffer.area.height)
+        .map(|y| (0..buffer.area.width).map(|x| buffer[(x, y)].symbol().to_string()).collect::<String>() + "\n")
+        .collect()
+}
+
+#[test]
+fn the_table_shows_rows_like_the_papers_with_each_rows_runs() {
+    let (_tmp, dir) = sweep();
+    let app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, false);
+    let text = screen(&app);
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start_matches('│').starts_with(start))
+            .unwrap_or_else(|| panic!("{start}:\n{text}"))
+    };
+    let r20 = line("ResNet-20");
+    assert!(r20.contains("2/0/0/0") && r20.contains("8.75 ± 0.21") && r20.contains("8.60"), "{r20}");
+    assert!(r20.contains("8.75") && r20.contains("8.57"), "paper and reimplementation: {r20}");
+    let r32 = line("ResNet-32");
+    assert!(r32.contains("0/0/2/0") && r32.contains("7.51"), "{r32}");
+    assert!(line("  resnet32-seed1").contains("pending") && line("  resnet32-seed1").contains("400/1k"), "{text}");
+    assert!(text.contains("4 runs: 2 done, 0 running, 2 pending, 0 failed"), "{text}");
+    assert!(text.contains("enter open") && text.contains("space mark"), "{text}");
+}
+
+#[test]
+fn enter_opens_a_run_a_row_or_the_marked_runs_that_have_started() {
+    let (_tmp, dir) = sweep();
+    let mut app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, false);
+    // Line 0 is the ResNet-20 row: its two runs open overlaid.
+    app.update(TableMsg::Key(press(KeyCode::Enter)));
+    assert_eq!(
+        app.take_effects(),
+        vec![TableEffect::Open(vec![dir.join("resnet20-seed1"), dir.join("resnet20-seed2")])]
+    );
+    // Down to resnet20-seed2, mark it, down to the ResNet-32 row's first run, mark it: both open.
+    for code in [KeyCode::Down, KeyCode::Down, KeyCode::Char(' '), KeyCode::Down, KeyCode::Down, KeyCode::Char(' ')] {
+        app.update(TableMsg::Key(press(code)));
+    }
+    assert!(screen(&app).contains("● resnet20-seed2"));
+    app.update(TableMsg::Key(press(KeyCode::Enter)));
+    assert_eq!(
+        app.take_effects(),
+        vec![TableEffect::Open(vec![dir.join("resnet20-seed2"), dir.join("resnet32-seed1")])]
+    );
+    // A run that has not started has nothing to show: said, not opened.
+    app.update(TableMsg::Key(press(KeyCode::Down)));
+    app.update(TableMsg::Key(press(KeyCode::Enter)));
+    assert!(app.take_effects().is_empty());
+    assert!(app.notes.back().unwrap().contains("not started yet, nothing to show: resnet32-seed2"));
+    app.update(TableMsg::Key(press(KeyCode::Char('q'))));
+    assert!(app.should_quit(), "no queue of ours runs: q quits at once");
+}
+
+#[test]
+fn quitting_the_table_of_a_running_queue_asks_then_stops_its_runs() {
+    let (_tmp, dir) = sweep();
+    let mut app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, true);
+    app.update(TableMsg::Key(press(KeyCode::Char('q'))));
+    assert!(!app.should_quit());
+    assert!(screen(&app).contains("Stop them (each writes a checkpoint) and quit?"));
+    app.update(TableMsg::Key(press(KeyCode::Char('x'))));
+    assert!(!app.should_quit(), "any other key cancels");
+    app.update(TableMsg::Key(press(KeyCode::Char('q'))));
+    app.update(TableMsg::Key(press(KeyCode::Char('y'))));
+    assert!(app.should_quit());
+    assert_eq!(app.take_effects(), vec![TableEffect::StopQueue]);
+}
+
+fn attached_running() -> App {
+    let mut app = App::new(Mode::Attached, Theme { color: false }, Marker::Braille);
+    let run = Box::new(info(20, Path::new("/runs/r")));
+    app.update(Msg::Event(Envelope { run: 0, event: Event::RunStarted { time: 0.0, run } }));
+    app.update(Msg::Event(Envelope { run: 0, event: step(1) }));
+    app
+}
+
+#[test]
+fn an_attached_run_is_steered_and_left_running_unless_asked_to_stop() {
+    let mut app = attached_running();
+    app.update(Msg::Key(press(KeyCode::Char('p'))));
+    app.update(Msg::Key(press(KeyCode::Char('c'))));
+    assert_eq!(app.take_effects(), vec![Effect::Send(Command::Pause), Effect::Send(Command::Checkpoint)]);
+    // No depth switch: that run's trainer is not ours.
+    app.update(Msg::Key(press(KeyCode::Char('d'))));
+    assert!(app.take_effects().is_empty());
+    // q asks; d leaves the run going, sending nothing.
+    app.update(Msg::Key(press(KeyCode::Char('q'))));
+    assert!(!app.should_quit());
+    app.update(Msg::Key(press(KeyCode::Char('d'))));
+    assert!(app.should_quit() && app.take_effects().is_empty());
+
+    // q then y: stop it, and leave once its log says it has stopped.
+    let mut app = attached_running();
+    app.update(Msg::Key(press(KeyCode::Char('q'))));
+    app.update(Msg::Key(press(KeyCode::Char('y'))));
+    assert_eq!(app.take_effects(), vec![Effect::Send(Command::Stop)]);
+    assert!(!app.should_quit());
+    let summary = Summary {
+        reason: EndReason::Stopped,
+        iters: 1,
+        final_error: None,
+        best_error: None,
+        best_iter: None,
+        train_secs: 1.0,
+    };
+    app.update(Msg::Event(Envelope { run: 0, event: Event::Finished { time: 3.0, summary } }));
+    assert!(app.should_quit());
+
+    // Esc, Ctrl-C or a signal: leave at once, the run untouched.
+    for msg in
+        [Msg::Key(press(KeyCode::Esc)), Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Msg::Signal]
+    {
+        let mut app = attached_running();
+        app.update(msg);
+        assert!(app.should_quit() && app.take_effects().is_empty());
+    }
+}
