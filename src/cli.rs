@@ -281,6 +281,9 @@ pub struct TrainArgs {
     /// Start even when the run's memory estimate does not fit in the memory that is free.
     #[arg(long)]
     pub force: bool,
+    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
+    #[arg(long)]
+    pub tensorboard: bool,
     /// Chart marker, for fonts without Braille.
     #[arg(long, value_enum, default_value_t = Marker::Braille)]
     pub marker: Marker,
@@ -303,6 +306,9 @@ pub struct ResumeArgs {
     /// Folder for runs started by a depth switch [default: the run's parent folder].
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
+    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
+    #[arg(long)]
+    pub tensorboard: bool,
     /// Chart marker, for fonts without Braille.
     #[arg(long, value_enum, default_value_t = Marker::Braille)]
     pub marker: Marker,
@@ -376,7 +382,7 @@ pub struct PlotArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["csv", "pytorch"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["csv", "pytorch", "tensorboard"]))]
 pub struct ExportArgs {
     /// A run directory (or, for --csv, an event log).
     pub run: PathBuf,
@@ -390,6 +396,10 @@ pub struct ExportArgs {
     /// With --pytorch: the best checkpoint's weights instead of the newest.
     #[arg(long, requires = "pytorch")]
     pub best: bool,
+    /// Write the curves and the config as a TensorBoard event file in this folder
+    /// (`tensorboard --logdir DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

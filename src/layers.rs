@@ -11,6 +11,7 @@ pub const LAYERS: &[&str] = &[
     "config",
     "protocol",
     "runlog",
+    "tensorboard",
     "rundir",
     "mailbox",
     "sweep",

@@ -12,6 +12,7 @@ pub(crate) mod atomic; // whole-or-nothing file writes, and removing what a kill
 pub mod config; // RunConfig and its value types (Depth, DeviceSpec, ...), the paper's recipe, checks
 pub mod protocol; // events, commands, and the channels between the trainer and a front end
 pub mod runlog; // the run log: writing it, reading it back tolerantly, following it
+pub mod tensorboard; // the run's curves as TensorBoard event files
 pub mod rundir; // a run's directory, its config and its lock
 pub mod mailbox; // commands as files in a run directory: steering a run from another process
 pub mod sweep; // a grid of runs in one folder: sweep.json and a run directory per cell

@@ -80,7 +80,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !args.run_dir.join(resnet_tui::rundir::CONFIG_NAME).is_file() {
                 bail!("{}: not a run directory (no config.json)", args.run_dir.display());
             }
-            let options = Options { runs_dir, force: args.force, ..Options::default() };
+            let options = Options { runs_dir, force: args.force, tensorboard: args.tensorboard, ..Options::default() };
             let plan = Plan::Resume { run_dir: args.run_dir.clone(), set: args.set.clone() };
             watch(plan, options, args.no_ui, args.marker)
         }
@@ -122,7 +122,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn train(args: TrainArgs) -> Result<ExitCode> {
     let config = args.to_config()?;
     ensure_data(&config.data_dir, args.fetch)?;
-    let options = Options { runs_dir: args.runs_dir.clone(), force: args.force, ..Options::default() };
+    let options = Options {
+        runs_dir: args.runs_dir.clone(),
+        force: args.force,
+        tensorboard: args.tensorboard,
+        ..Options::default()
+    };
     watch(Plan::New { config, runs_dir: args.runs_dir.clone() }, options, args.no_ui, args.marker)
 }
 

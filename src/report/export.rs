@@ -19,6 +19,38 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     if let Some(csv) = &args.csv {
         curves(args, csv)?;
     }
+    if let Some(dir) = &args.tensorboard {
+        tensorboard(&args.run, dir)?;
+    }
+    Ok(())
+}
+
+/// `export RUN --tensorboard DIR`: the run's curves (superseded steps left out) and config as one
+/// TensorBoard event file.
+fn tensorboard(run: &std::path::Path, dir: &std::path::Path) -> Result<()> {
+    let log = crate::report::load(run)?;
+    let history = History::from_events(&log.events);
+    let info = history.info.as_ref().with_context(|| format!("{}: the run never started", run.display()))?;
+    let mut w = crate::tensorboard::EventWriter::create(dir)?;
+    let first = log.events.first().map(|e| e.time()).unwrap_or(0.0);
+    w.started(first, 0, &info.config, &info.classes)?;
+    let (mut steps, mut evals) = (history.steps.iter().peekable(), history.evals.iter().peekable());
+    loop {
+        match (steps.peek(), evals.peek()) {
+            (Some(s), Some(e)) if s.iter <= e.iter => w.step(steps.next().expect("peeked"))?,
+            (Some(_), None) => w.step(steps.next().expect("peeked"))?,
+            (_, Some(_)) => w.eval(evals.next().expect("peeked"))?,
+            (None, None) => break,
+        }
+    }
+    w.flush()?;
+    eprintln!(
+        "wrote {} steps and {} evaluations to {} (tensorboard --logdir {})",
+        history.steps.len(),
+        history.evals.len(),
+        w.path().display(),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -26,17 +58,20 @@ pub fn run(args: &ExportArgs) -> Result<()> {
 fn pytorch(run: &std::path::Path, out: &std::path::Path, best: bool) -> Result<()> {
     use crate::train::checkpoint;
     let dir = run.join(crate::rundir::CHECKPOINT_DIR);
-    let path = if best {
-        dir.join(checkpoint::BEST_NAME)
-    } else {
-        checkpoint::list_periodic(&dir)
-            .pop()
-            .map(|(_, p)| p)
-            .with_context(|| format!("{}: no checkpoint to export (is it a run directory?)", run.display()))?
+    // The newest periodic or final checkpoint; a run shipped with its best one only exports that.
+    let newest = checkpoint::list_periodic(&dir).pop().map(|(_, p)| p);
+    let best_file = dir.join(checkpoint::BEST_NAME);
+    let path = match (best, newest) {
+        (false, Some(p)) => p,
+        _ if best_file.is_file() => best_file,
+        _ => anyhow::bail!("{}: no checkpoint to export (is it a run directory?)", run.display()),
     };
     let ck = checkpoint::read(&path)?;
     let c = &ck.state.config;
     let tensors = crate::interchange::to_pytorch(&ck.model, c.depth, c.shortcut, ck.state.iter)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
     crate::interchange::write(out, &tensors)?;
     eprintln!(
         "wrote ResNet-{} at iteration {} ({}) to {} in PyTorch's names",

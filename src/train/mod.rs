@@ -42,11 +42,13 @@ pub struct Options {
     pub prefetch: usize,
     /// Start runs whose memory estimate does not fit (`--force`).
     pub force: bool,
+    /// Also write TensorBoard event files, in the run directory's `tensorboard/` (`--tensorboard`).
+    pub tensorboard: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2, force: false }
+        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2, force: false, tensorboard: false }
     }
 }
 

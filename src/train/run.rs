@@ -20,6 +20,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tch::{Device, Tensor};
 
+/// The folder of a run directory that `--tensorboard` writes event files into.
+pub const TENSORBOARD_DIR: &str = "tensorboard";
+
 /// How a run ended, and what the session does next.
 pub enum Outcome {
     Ended,
@@ -100,6 +103,8 @@ struct Run<'s> {
     last_checkpoint: Option<PathBuf>,
     channels_last: bool,
     mail: Inbox,
+    /// TensorBoard's copy of the curves (`--tensorboard`); `None` after a write failed (said once).
+    tensorboard: Option<crate::tensorboard::EventWriter>,
 }
 
 /// Commands that come as files (`mailbox`): read at most every `MAIL_POLL`, answered in the
@@ -259,7 +264,14 @@ pub fn start(
             waiting: VecDeque::new(),
             last_read: None,
         },
+        tensorboard: None,
     };
+    if session.options.tensorboard {
+        match crate::tensorboard::EventWriter::create(&dir_path.join(TENSORBOARD_DIR)) {
+            Ok(w) => run.tensorboard = Some(w),
+            Err(e) => run.emit(Event::Error { time: now(), message: e.to_string(), fatal: false }),
+        }
+    }
     let info = RunInfo {
         name: run.dir.name.clone(),
         dir: run.dir.path.clone(),
@@ -320,6 +332,12 @@ fn newest_checkpoint(session: &Session, dir: &RunDir) -> Result<Checkpoint, Trai
 
 impl Run<'_> {
     fn emit(&mut self, event: Event) {
+        if let Some(tb) = &mut self.tensorboard
+            && let Err(e) = tb.write(&event)
+        {
+            self.tensorboard = None;
+            self.session.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
+        }
         if let Err(e) = self.log.write(&event)
             && !self.log_failed
         {
