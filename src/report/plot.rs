@@ -63,6 +63,10 @@ pub struct Curves {
     pub depth: Option<u32>,
     pub train_error: Vec<(f64, f64)>,
     pub train_loss: Vec<(f64, f64)>,
+    /// Each bucket's lowest and highest batch, (iteration, lowest, highest): the band that keeps
+    /// spikes visible behind the bucket means.
+    pub train_error_range: Vec<(f64, f64, f64)>,
+    pub train_loss_range: Vec<(f64, f64, f64)>,
     pub eval_error: Vec<(f64, f64)>,
     pub eval_loss: Vec<(f64, f64)>,
     pub eval_set: Option<EvalSet>,
@@ -87,12 +91,24 @@ impl Curves {
         let train = |value: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
             buckets.iter().map(|b| (mean(&iter_at, b.clone()), mean(value, b.clone()))).collect()
         };
+        let range = |value: &dyn Fn(usize) -> f64| -> Vec<(f64, f64, f64)> {
+            buckets
+                .iter()
+                .map(|b| {
+                    let lo = b.clone().map(value).fold(f64::INFINITY, f64::min);
+                    let hi = b.clone().map(value).fold(f64::NEG_INFINITY, f64::max);
+                    (mean(&iter_at, b.clone()), lo, hi)
+                })
+                .collect()
+        };
         let evals = history.evals.iter().filter(|e| e.loss.is_finite());
         Curves {
             label,
             depth,
             train_error: train(&|i| steps[i].error),
             train_loss: train(&|i| steps[i].loss),
+            train_error_range: range(&|i| steps[i].error),
+            train_loss_range: range(&|i| steps[i].loss),
             eval_error: evals.clone().map(|e| (e.iter as f64, e.error)).collect(),
             eval_loss: evals.map(|e| (e.iter as f64, e.loss)).collect(),
             eval_set: history.evals.last().map(|e| e.set),
@@ -215,6 +231,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
     .map_err(e)?;
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        chart.draw_series(std::iter::once(band(&run.train_error_range, 0.0, y_max, color))).map_err(e)?;
         for piece in clip_y(&run.train_error, 0.0, y_max) {
             chart.draw_series(LineSeries::new(piece, color.mix(0.35).stroke_width(px(1.5)))).map_err(e)?;
         }
@@ -271,7 +288,14 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
         .map_err(e)?;
 
     // Loss, on a log scale: it falls by two orders of magnitude over a full run.
-    let losses = runs.iter().flat_map(|r| r.train_loss.iter().chain(&r.eval_loss)).map(|p| p.1).filter(|v| *v > 0.0);
+    // The axis spans the bands' extremes too: a spike is drawn, not cut off.
+    let extremes = runs.iter().flat_map(|r| r.train_loss_range.iter().flat_map(|&(_, l, h)| [l, h]));
+    let losses = runs
+        .iter()
+        .flat_map(|r| r.train_loss.iter().chain(&r.eval_loss))
+        .map(|p| p.1)
+        .chain(extremes)
+        .filter(|v| v.is_finite() && *v > 0.0);
     let (lo, hi) = losses.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo.is_finite() && hi > lo { (lo / 1.3, hi * 1.3) } else { (0.01, 10.0) };
     let mut chart = ChartBuilder::on(&bottom)
@@ -299,6 +323,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let positive = |v: &[(f64, f64)]| v.iter().copied().filter(|p| p.1 > 0.0).collect::<Vec<_>>();
+        chart.draw_series(std::iter::once(band(&run.train_loss_range, lo, hi, color))).map_err(e)?;
         chart
             .draw_series(LineSeries::new(positive(&run.train_loss), color.mix(0.35).stroke_width(px(1.5))))
             .map_err(e)?;
@@ -386,6 +411,14 @@ fn format_loss(y: f64) -> String {
 
 /// The parts of a polyline that lie within `lo..=hi` in y, cut where it crosses a bound:
 /// plotters draws whatever it is given, even outside the chart.
+/// The faint band between each bucket's lowest and highest batch, clamped to the chart's range.
+fn band(range: &[(f64, f64, f64)], lo: f64, hi: f64, color: RGBColor) -> Polygon<(f64, f64)> {
+    let clamp = |y: f64| y.clamp(lo, hi);
+    let upper = range.iter().map(|&(x, _, h)| (x, clamp(h)));
+    let lower = range.iter().rev().map(|&(x, l, _)| (x, clamp(l)));
+    Polygon::new(upper.chain(lower).collect::<Vec<_>>(), color.mix(0.12).filled())
+}
+
 pub fn clip_y(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
     let inside = |p: &(f64, f64)| p.1 >= lo && p.1 <= hi;
     let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -432,6 +465,19 @@ pub fn clip_y(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
 mod tests {
     use super::*;
     use crate::frontend::history::tests::{eval, started, step};
+
+    #[test]
+    fn a_one_batch_spike_survives_bucketing_in_the_band() {
+        let mut events = vec![started(20, 0)];
+        events.extend((1..=8_000).map(|i| step(i, if i == 5_555 { 99.0 } else { 10.0 })));
+        let curves = Curves::from_history(&History::from_events(&events), "r");
+        assert!(curves.train_error.len() <= TRAIN_POINTS);
+        let mean_max = curves.train_error.iter().map(|p| p.1).fold(0.0, f64::max);
+        let band_max = curves.train_error_range.iter().map(|p| p.2).fold(0.0, f64::max);
+        assert!(mean_max < 15.0, "the mean of its bucket hides it: {mean_max}");
+        assert_eq!(band_max, 99.0);
+        assert!(curves.train_error_range.iter().all(|&(_, lo, hi)| lo <= hi && lo == 10.0));
+    }
 
     #[test]
     fn clipping_cuts_lines_at_the_bounds() {

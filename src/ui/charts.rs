@@ -47,6 +47,16 @@ fn pairs(series: &Series, axis: XAxis, ys: Option<&[f64]>, f: fn(f64) -> f64) ->
         .collect()
 }
 
+/// A merged series as its range: for each point its highest then its lowest raw sample, so the
+/// faint line runs up and down through every spike however much the curve has been merged.
+fn envelope(series: &Series, axis: XAxis, f: fn(f64) -> f64) -> Vec<(f64, f64)> {
+    series
+        .iter()
+        .flat_map(|p| [(x_of(p, axis), f(p.hi)), (x_of(p, axis), f(p.lo))])
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect()
+}
+
 fn ident(y: f64) -> f64 {
     y
 }
@@ -99,12 +109,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let w = app.smoothing_weight();
     let axis = app.x_axis;
 
-    // Loss: raw faint (current run only), smoothed bold, evaluation loss.
+    // Loss: raw faint with each merged point's extremes (current run only), smoothed bold,
+    // evaluation loss.
     let f = if app.log_loss { log10 } else { ident };
     let mut curves = Vec::new();
     for (run, look) in app.runs.iter().zip(&looks) {
         if look.current && (single || app.mode == Mode::Live) && w > 0.0 {
-            curves.push(Curve { name: None, style: app.theme.faint(), data: pairs(&run.loss, axis, None, f) });
+            curves.push(Curve { name: None, style: app.theme.faint(), data: envelope(&run.loss, axis, f) });
         }
         let smoothed = smooth(run.loss.iter(), w);
         let style = if look.current { look.base.add_modifier(Modifier::BOLD) } else { look.base };

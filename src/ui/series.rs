@@ -11,6 +11,10 @@ pub struct Point {
     /// Training seconds since the run started, pauses excluded.
     pub secs: f64,
     pub y: f64,
+    /// The lowest and highest raw sample merged into the point: spikes stay visible however
+    /// much a long run's curve has been merged.
+    pub lo: f64,
+    pub hi: f64,
     pub n: u32,
 }
 
@@ -44,7 +48,7 @@ impl Series {
         if !y.is_finite() {
             return;
         }
-        let p = Point { iter, epoch, secs, y, n: 1 };
+        let p = Point { iter, epoch, secs, y, lo: y, hi: y, n: 1 };
         let filled = match self.pending.take() {
             None => p,
             Some(acc) => combine(acc, p, self.merge),
@@ -102,7 +106,15 @@ fn combine(a: Point, b: Point, merge: Merge) -> Point {
         Merge::Mean => mean(a.y, b.y),
         Merge::Last => b.y,
     };
-    Point { iter: mean(a.iter, b.iter), epoch: mean(a.epoch, b.epoch), secs: mean(a.secs, b.secs), y, n }
+    Point {
+        iter: mean(a.iter, b.iter),
+        epoch: mean(a.epoch, b.epoch),
+        secs: mean(a.secs, b.secs),
+        y,
+        lo: a.lo.min(b.lo),
+        hi: a.hi.max(b.hi),
+        n,
+    }
 }
 
 /// Debiased exponential moving average, as TensorBoard smooths scalars. `weight` applies per raw
@@ -167,11 +179,13 @@ mod tests {
 
     #[test]
     fn smoothing_is_debiased_and_independent_of_merging() {
-        let raw: Vec<Point> = (0..64).map(|i| Point { iter: i as f64, epoch: 0.0, secs: 0.0, y: 5.0, n: 1 }).collect();
+        let raw: Vec<Point> =
+            (0..64).map(|i| Point { iter: i as f64, epoch: 0.0, secs: 0.0, y: 5.0, lo: 5.0, hi: 5.0, n: 1 }).collect();
         // A constant stays constant from the first point: the bias towards 0 is corrected.
         assert!(smooth(raw.iter(), 0.9).iter().all(|v| (v - 5.0).abs() < 1e-9));
-        let ramp: Vec<Point> =
-            (0..64).map(|i| Point { iter: i as f64, epoch: 0.0, secs: 0.0, y: i as f64, n: 1 }).collect();
+        let ramp: Vec<Point> = (0..64)
+            .map(|i| Point { iter: i as f64, epoch: 0.0, secs: 0.0, y: i as f64, lo: i as f64, hi: i as f64, n: 1 })
+            .collect();
         let fine = smooth(ramp.iter(), 0.9);
         let mut merged = Series::new(1000, Merge::Mean);
         merged.stride = 2;
@@ -193,5 +207,27 @@ mod tests {
         s.truncate_after(6.0);
         assert_eq!(s.last().unwrap().iter, 6.0);
         assert!(!s.is_empty());
+    }
+
+    #[test]
+    fn a_spike_survives_any_merging_as_its_points_extreme() {
+        let mut s = Series::new(16, Merge::Mean);
+        for i in 0..10_000 {
+            let y = if i == 4321 {
+                50.0
+            } else if i == 777 {
+                -3.0
+            } else {
+                1.0
+            };
+            s.push(i as f64, 0.0, 0.0, y);
+        }
+        assert!(s.len() <= 17);
+        let hi = s.iter().map(|p| p.hi).fold(f64::MIN, f64::max);
+        let lo = s.iter().map(|p| p.lo).fold(f64::MAX, f64::min);
+        assert_eq!((lo, hi), (-3.0, 50.0));
+        // The means hide it; the extremes are kept by the point that holds it only.
+        assert!(s.iter().all(|p| p.y < 2.0));
+        assert_eq!(s.iter().filter(|p| p.hi == 50.0).count(), 1);
     }
 }
