@@ -80,8 +80,15 @@ pub enum SweepCommand {
 pub struct SweepCreateArgs {
     /// The sweep's folder (created).
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+/// The grid of a sweep and the recipe its runs share.
+#[derive(Args, Debug, Clone)]
+pub struct GridArgs {
     /// Depths to sweep, comma-separated (6n+2 each).
-    #[arg(long, value_delimiter = ',', value_parser = parse_depth, required = true)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_depth)]
     pub depths: Vec<Depth>,
     /// Seeds to sweep, comma-separated: runs of the same depth that differ only by the seed
     /// make one row of the table (mean ± std).
@@ -97,8 +104,10 @@ pub struct SweepCreateArgs {
 
 #[derive(Args, Debug)]
 pub struct SweepRunArgs {
-    /// The sweep's folder.
+    /// The sweep's folder; with --depths, created first if it is not there (as `sweep create`).
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub grid: GridArgs,
     /// Runs at once; the CPU's threads are split between them (with GPUs: one run per GPU).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -517,10 +526,13 @@ impl RecipeArgs {
     }
 }
 
-impl SweepCreateArgs {
+impl GridArgs {
     /// The grid's axes: depth, seed, then the `--vary` options in the order given.
     pub fn axes(&self) -> Result<Vec<crate::sweep::Axis>, ConfigError> {
         use crate::sweep::Axis;
+        if self.depths.is_empty() {
+            return Err(ConfigError::Value { flag: "--depths", why: "give the depths to sweep, e.g. 20,32".into() });
+        }
         let mut axes = vec![
             Axis { field: "depth".into(), values: self.depths.iter().map(|d| d.to_string()).collect() },
             Axis { field: "seed".into(), values: self.seeds.iter().map(|s| s.to_string()).collect() },
@@ -641,6 +653,7 @@ mod tests {
             "d",
         ]);
         let Some(Commands::Sweep { command: SweepCommand::Create(args) }) = cli.command else { panic!("create") };
+        let args = args.grid;
         let axes = args.axes().unwrap();
         assert_eq!(
             axes.iter().map(|a| a.field.as_str()).collect::<Vec<_>>(),
@@ -655,11 +668,11 @@ mod tests {
         assert_eq!(c.milestones, vec![200, 300]);
         let bad = parse(&["sweep", "create", "t", "--depths", "20", "--vary", "seed=1,2"]);
         let Some(Commands::Sweep { command: SweepCommand::Create(bad) }) = bad.command else { panic!("create") };
-        assert!(bad.axes().unwrap_err().to_string().contains("--seeds"));
+        assert!(bad.grid.axes().unwrap_err().to_string().contains("--seeds"));
         let unknown = parse(&["sweep", "create", "t", "--depths", "20", "--vary", "colour=red"]);
         let Some(Commands::Sweep { command: SweepCommand::Create(unknown) }) = unknown.command else { panic!() };
-        let cell = &crate::sweep::Sweep::grid(unknown.axes().unwrap()).unwrap().cells[0];
-        assert!(unknown.config(cell).unwrap_err().to_string().contains("no field colour"), "unknown field");
+        let cell = &crate::sweep::Sweep::grid(unknown.grid.axes().unwrap()).unwrap().cells[0];
+        assert!(unknown.grid.config(cell).unwrap_err().to_string().contains("no field colour"), "unknown field");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `resnet-tui sweep create|run|slurm|cell`, `watch` and `attach`: the commands of many runs.
 
-use crate::cli::{AttachArgs, SweepCommand, SweepCreateArgs, SweepRunArgs, SweepSlurmArgs, TableFormat, WatchArgs};
+use crate::cli::{
+    AttachArgs, GridArgs, SweepCommand, SweepCreateArgs, SweepRunArgs, SweepSlurmArgs, TableFormat, WatchArgs,
+};
 use crate::executor::local::{Queue, QueueEvent, QueueOptions};
 use crate::executor::slurm::{self, SlurmOptions, Submission};
 use crate::frontend::board::{Board, CellState};
@@ -32,8 +34,7 @@ pub fn run(command: SweepCommand) -> Result<ExitStatus> {
 }
 
 fn create(args: &SweepCreateArgs) -> Result<ExitStatus> {
-    let sweep = Sweep::grid(args.axes()?)?;
-    sweep.create(&args.dir, |cell| args.config(cell))?;
+    let sweep = make(&args.dir, &args.grid)?;
     let dir = args.dir.display();
     let names: Vec<&str> = sweep.cells.iter().map(|c| c.name.as_str()).collect();
     println!("sweep {dir}: {} cells: {}", names.len(), names.join(", "));
@@ -43,8 +44,16 @@ fn create(args: &SweepCreateArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// Creates the sweep of `grid` in `dir` (nothing changes if it is there already).
+fn make(dir: &Path, grid: &GridArgs) -> Result<Sweep> {
+    let sweep = Sweep::grid(grid.axes()?)?;
+    sweep.create(dir, |cell| grid.config(cell))?;
+    Ok(sweep)
+}
+
 fn run_local(args: &SweepRunArgs) -> Result<ExitStatus> {
-    let sweep = Sweep::load(&args.dir)?;
+    // One command for a newcomer: the grid given here is created first, or found as it was.
+    let sweep = if args.grid.depths.is_empty() { Sweep::load(&args.dir)? } else { make(&args.dir, &args.grid)? };
     let first = sweep.cells.first().map(|c| args.dir.join(&c.name));
     let on_cpu = first
         .and_then(|d| crate::rundir::read_config(&d).ok())

@@ -6,36 +6,30 @@ use common::*;
 use resnet_tui::frontend::history::History;
 use resnet_tui::protocol::EndReason;
 
+const GRID: [&str; 12] = [
+    "--depths",
+    "8,14",
+    "--seeds",
+    "1,2",
+    "--iters",
+    "30",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+    "--eval-every",
+    "15",
+];
+
 #[test]
 fn a_local_sweep_runs_every_cell_once_and_prints_the_table() {
     let s = Sandbox::new();
     let sweep = s.path("table");
-    let create = output({
-        let mut c = bin();
-        c.args(["sweep", "create"]).arg(&sweep).args([
-            "--depths",
-            "8,14",
-            "--seeds",
-            "1,2",
-            "--iters",
-            "30",
-            "--batch-size",
-            "16",
-            "--device",
-            "cpu",
-            "--eval-every",
-            "15",
-        ]);
-        c.arg("--data-dir").arg(s.data());
-        c
-    });
-    assert_ok(&create);
-    let said = String::from_utf8_lossy(&create.stdout).into_owned();
-    assert!(said.contains("4 cells: resnet8-seed1, resnet8-seed2, resnet14-seed1, resnet14-seed2"), "{said}");
-
+    // One command: the grid is created, then run.
     let run = || {
         let mut c = bin();
-        c.args(["sweep", "run"]).arg(&sweep).args(["--jobs", "2", "--no-ui"]);
+        c.args(["sweep", "run"]).arg(&sweep).args(GRID).arg("--data-dir").arg(s.data());
+        c.args(["--jobs", "2", "--no-ui"]);
         output(c)
     };
     let first = run();
@@ -56,8 +50,20 @@ fn a_local_sweep_runs_every_cell_once_and_prints_the_table() {
     assert!(table.lines().any(|l| l.starts_with("ResNet-8 ") && l.contains("2/0/0/0") && l.contains("±")), "{table}");
     assert!(table.lines().any(|l| l.starts_with("ResNet-14") && l.contains("2/0/0/0")), "{table}");
 
-    // Again: nothing is repeated.
-    let second = run();
+    // `sweep create` of the same grid finds it as it is; `sweep run` again repeats nothing.
+    let create = output({
+        let mut c = bin();
+        c.args(["sweep", "create"]).arg(&sweep).args(GRID).arg("--data-dir").arg(s.data());
+        c
+    });
+    assert_ok(&create);
+    let said = String::from_utf8_lossy(&create.stdout).into_owned();
+    assert!(said.contains("4 cells: resnet8-seed1, resnet8-seed2, resnet14-seed1, resnet14-seed2"), "{said}");
+    let second = output({
+        let mut c = bin();
+        c.args(["sweep", "run"]).arg(&sweep).args(["--jobs", "2", "--no-ui"]);
+        c
+    });
     assert_ok(&second);
     let log = stderr(&second);
     assert_eq!(log.matches("already done").count(), 4, "{log}");
@@ -83,6 +89,7 @@ fn a_sweep_refuses_bad_grids_in_one_line() {
     let s = Sandbox::new();
     for (args, needle) in [
         (vec!["--depths", "21"], "--depth"),
+        (vec!["--seeds", "1"], "--depths"),
         (vec!["--depths", "20", "--vary", "lr"], "expected FIELD=V1,V2"),
         (vec!["--depths", "20", "--vary", "colour=red"], "no field colour"),
         (vec!["--depths", "20", "--seeds", "1,1"], "given twice"),
