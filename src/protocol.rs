@@ -193,6 +193,21 @@ pub struct EvalRecord {
     /// Error in percent for each class, in label order.
     pub class_errors: Vec<f64>,
     pub images_per_sec: f64,
+    /// `confusion[true][predicted]` image counts (schema 1.3; empty in older logs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confusion: Vec<Vec<u32>>,
+    /// A few misclassified images of the most confused pairs (schema 1.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub misclassified: Vec<Misclassified>,
+}
+
+/// One misclassified image of an evaluation: its index in the evaluated split, its class and the
+/// class it was taken for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Misclassified {
+    pub index: u32,
+    pub label: u8,
+    pub predicted: u8,
 }
 
 impl Event {

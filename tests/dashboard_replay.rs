@@ -64,6 +64,8 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
                 error,
                 class_errors: vec![error; 10],
                 images_per_sec: 50_000.0,
+                confusion: Vec::new(),
+                misclassified: Vec::new(),
             });
             w.write(&eval).unwrap();
         }

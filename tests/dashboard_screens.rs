@@ -69,6 +69,8 @@ fn eval(run: RunId, iter: u64, error: f64) -> Msg {
             error,
             class_errors: (0..10).map(|c| 5.0 + c as f64 * 3.0).collect(),
             images_per_sec: 2000.0,
+            confusion: Vec::new(),
+            misclassified: Vec::new(),
         }),
     })
 }

@@ -37,6 +37,8 @@ fn eval(iter: u64, error: f64) -> Event {
         error,
         class_errors: vec![error; 10],
         images_per_sec: 2000.0,
+        confusion: Vec::new(),
+        misclassified: Vec::new(),
     };
     Event::Eval(e)
 }

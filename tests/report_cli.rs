@@ -64,6 +64,8 @@ fn eval(iter: u64, error: f64) -> Event {
         error,
         class_errors: vec![error; 10],
         images_per_sec: 4000.0,
+        confusion: Vec::new(),
+        misclassified: Vec::new(),
     })
 }
 

@@ -51,6 +51,8 @@ fn every_kind() -> Vec<Event> {
             error: 9.12,
             class_errors: vec![5.5, 1e-300],
             images_per_sec: 12_000.0,
+            confusion: Vec::new(),
+            misclassified: Vec::new(),
         }),
         Event::Eval(EvalRecord {
             time: 3.5,
@@ -62,6 +64,8 @@ fn every_kind() -> Vec<Event> {
             error: 9.5,
             class_errors: vec![],
             images_per_sec: 11_000.0,
+            confusion: Vec::new(),
+            misclassified: Vec::new(),
         }),
         Event::Paused { time: 4.0, iter: 4_001 },
         Event::Resumed { time: 5.0, iter: 4_001 },

@@ -261,6 +261,8 @@ pub(crate) mod tests {
             error,
             class_errors: vec![error; 10],
             images_per_sec: 3000.0,
+            confusion: Vec::new(),
+            misclassified: Vec::new(),
         })
     }
 

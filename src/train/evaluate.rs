@@ -4,6 +4,7 @@ use crate::data::augment::Normalizer;
 use crate::data::batches::eval_chunk;
 use crate::data::cifar::Split;
 use crate::model::ResNet;
+use crate::protocol::Misclassified;
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
@@ -18,8 +19,15 @@ pub struct EvalResult {
     /// Top-1 error in percent: wrong images over all images.
     pub error: f64,
     pub class_errors: Vec<f64>,
+    /// `confusion[true][predicted]`: images of each class by the class they were taken for.
+    pub confusion: Vec<Vec<u32>>,
+    /// A few wrongly classified images, from the most confused pairs (see [`examples`]).
+    pub misclassified: Vec<Misclassified>,
     pub images: usize,
 }
+
+/// Misclassified images kept per evaluation, for the dashboard to draw.
+pub const EXAMPLES: usize = 6;
 
 pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_last: bool) -> EvalResult {
     evaluate_in_batches(net, split, normalizer, channels_last, EVAL_BATCH)
@@ -40,6 +48,7 @@ pub fn evaluate_in_batches(
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut wrong_per_class = Tensor::zeros([10], (Kind::Int64, device));
         let mut per_class = Tensor::zeros([10], (Kind::Int64, device));
+        let mut predictions = Vec::with_capacity(n);
         let mut start = 0;
         while start < n {
             let end = (start + batch).min(n);
@@ -48,7 +57,9 @@ pub fn evaluate_in_batches(
             let loss =
                 logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&labels, None, tch::Reduction::Sum, -100);
             loss_sum += loss.to_kind(Kind::Double);
-            let wrong = logits.argmax(-1, false).ne_tensor(&labels);
+            let predicted = logits.argmax(-1, false);
+            predictions.push(predicted.shallow_clone());
+            let wrong = predicted.ne_tensor(&labels);
             wrong_per_class += labels.masked_select(&wrong).bincount::<Tensor>(None, 10);
             per_class += labels.bincount::<Tensor>(None, 10);
             start = end;
@@ -56,6 +67,15 @@ pub fn evaluate_in_batches(
         let wrong: Vec<i64> = Vec::try_from(wrong_per_class.to_device(tch::Device::Cpu)).unwrap_or_default();
         let total: Vec<i64> = Vec::try_from(per_class.to_device(tch::Device::Cpu)).unwrap_or_default();
         let wrong_all: i64 = wrong.iter().sum();
+        // One transfer at the end: every prediction (10,000 numbers), for the matrix and examples.
+        let predicted: Vec<i64> = if predictions.is_empty() {
+            Vec::new()
+        } else {
+            Vec::try_from(Tensor::cat(&predictions, 0).to_device(tch::Device::Cpu)).unwrap_or_default()
+        };
+        let labels: Vec<i64> = Vec::try_from(split.labels.to_device(tch::Device::Cpu)).unwrap_or_default();
+        let confusion = confusion(&labels, &predicted);
+        let misclassified = examples(&labels, &predicted, &confusion, EXAMPLES);
         EvalResult {
             loss: loss_sum.double_value(&[]) / n.max(1) as f64,
             error: 100.0 * wrong_all as f64 / n.max(1) as f64,
@@ -64,7 +84,79 @@ pub fn evaluate_in_batches(
                 .zip(&total)
                 .map(|(&w, &t)| if t > 0 { 100.0 * w as f64 / t as f64 } else { 0.0 })
                 .collect(),
+            confusion,
+            misclassified,
             images: n,
         }
     })
+}
+
+/// The 10x10 matrix of (true, predicted) counts.
+pub fn confusion(labels: &[i64], predicted: &[i64]) -> Vec<Vec<u32>> {
+    let mut m = vec![vec![0u32; 10]; 10];
+    for (&t, &p) in labels.iter().zip(predicted) {
+        if let (Some(row), true) = (m.get_mut(t as usize), (0..10).contains(&p)) {
+            row[p as usize] += 1;
+        }
+    }
+    m
+}
+
+/// The most confused pairs (true, predicted), most frequent first; ties by class order.
+pub fn top_pairs(confusion: &[Vec<u32>], k: usize) -> Vec<(usize, usize, u32)> {
+    let mut pairs: Vec<(usize, usize, u32)> = confusion
+        .iter()
+        .enumerate()
+        .flat_map(|(t, row)| {
+            row.iter().enumerate().filter(move |&(p, &c)| p != t && c > 0).map(move |(p, &c)| (t, p, c))
+        })
+        .collect();
+    pairs.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    pairs.truncate(k);
+    pairs
+}
+
+/// Up to `k` misclassified images, the first ones in split order of the most confused pairs,
+/// taken round-robin over the top pairs so that several confusions show.
+pub fn examples(labels: &[i64], predicted: &[i64], confusion: &[Vec<u32>], k: usize) -> Vec<Misclassified> {
+    let pairs = top_pairs(confusion, k.div_ceil(2).max(1));
+    let mut by_pair: Vec<Vec<Misclassified>> = vec![Vec::new(); pairs.len()];
+    for (i, (&t, &p)) in labels.iter().zip(predicted).enumerate() {
+        if let Some(slot) = pairs.iter().position(|&(pt, pp, _)| pt as i64 == t && pp as i64 == p)
+            && by_pair[slot].len() < k
+        {
+            by_pair[slot].push(Misclassified { index: i as u32, label: t as u8, predicted: p as u8 });
+        }
+    }
+    let mut out = Vec::new();
+    for round in 0..k {
+        for list in &by_pair {
+            if out.len() < k
+                && let Some(m) = list.get(round)
+            {
+                out.push(*m);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_counts_true_by_predicted_and_examples_come_from_the_top_pairs() {
+        // Class 3 taken for 5 three times, 1 for 7 twice, 0 for 2 once; the rest right.
+        let labels = [3, 3, 3, 1, 1, 0, 4, 5, 3, 1];
+        let predicted = [5, 5, 5, 7, 7, 2, 4, 5, 3, 1];
+        let m = confusion(&labels, &predicted);
+        assert_eq!((m[3][5], m[1][7], m[0][2], m[4][4], m[3][3]), (3, 2, 1, 1, 1));
+        assert_eq!(m.iter().flatten().sum::<u32>(), 10);
+        assert_eq!(top_pairs(&m, 2), vec![(3, 5, 3), (1, 7, 2)]);
+        let ex = examples(&labels, &predicted, &m, 4);
+        let idx: Vec<u32> = ex.iter().map(|e| e.index).collect();
+        assert_eq!(idx, vec![0, 3, 1, 4], "round-robin over the two top pairs");
+        assert!(ex.iter().all(|e| e.label != e.predicted));
+    }
 }

@@ -459,6 +459,8 @@ impl Run<'_> {
             error: r.error,
             class_errors: r.class_errors,
             images_per_sec: r.images as f64 / secs,
+            confusion: r.confusion,
+            misclassified: r.misclassified,
         }));
         if improved {
             self.best = Some((r.error, self.iter));

@@ -61,6 +61,8 @@ pub enum Overlay {
     /// The depth chooser, with the highlighted entry of `Depth::PAPER`.
     Chooser(usize),
     ConfirmQuit,
+    /// The last evaluation's confusion matrix and a few misclassified images.
+    Confusion,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,6 +112,8 @@ pub enum Msg {
     Playback(PlaybackStatus),
     /// A line to show in the event list (replay warnings, for instance).
     Warning(String),
+    /// The pixels of misclassified images asked for with `Effect::LoadImages`, or why not.
+    Images(Result<Vec<(u32, Vec<u8>)>, String>),
 }
 
 /// Playback controls for the replay player.
@@ -126,6 +130,13 @@ pub enum Playback {
 pub enum Effect {
     Send(Command),
     Playback(Playback),
+    /// Read these images of the evaluated split from the data set's files.
+    LoadImages {
+        data_dir: std::path::PathBuf,
+        set: crate::protocol::EvalSet,
+        val_split: usize,
+        indices: Vec<u32>,
+    },
 }
 
 pub struct App {
@@ -151,6 +162,10 @@ pub struct App {
     pub outcome: Outcome,
     pub system: Option<SystemSample>,
     pub playback: Option<PlaybackStatus>,
+    /// Pixels of the misclassified images the confusion overlay shows, by index in the split.
+    pub images: Vec<(u32, Vec<u8>)>,
+    /// Why they could not be read (a replay on a machine without the data set).
+    pub images_note: Option<String>,
     quit: bool,
     effects: Vec<Effect>,
 }
@@ -174,6 +189,8 @@ impl App {
             outcome: Outcome::default(),
             system: None,
             playback: None,
+            images: Vec::new(),
+            images_note: None,
             quit: false,
             effects: Vec::new(),
         }
@@ -214,7 +231,7 @@ impl App {
     /// The key scopes active now, most specific first.
     pub fn scopes(&self) -> Vec<Scope> {
         match self.overlay {
-            Overlay::Help => return vec![Scope::Help],
+            Overlay::Help | Overlay::Confusion => return vec![Scope::Help],
             Overlay::Chooser(_) => return vec![Scope::Chooser],
             Overlay::ConfirmQuit if self.mode == Mode::Attached => return vec![Scope::ConfirmDetach],
             Overlay::ConfirmQuit => return vec![Scope::Confirm],
@@ -286,6 +303,11 @@ impl App {
             Msg::System(sample) => self.system = Some(sample),
             Msg::Playback(status) => self.playback = Some(status),
             Msg::Warning(text) => self.note(text, Tone::Warn),
+            Msg::Images(Ok(images)) => {
+                self.images = images;
+                self.images_note = None;
+            }
+            Msg::Images(Err(why)) => self.images_note = Some(why),
         }
     }
 
@@ -336,6 +358,10 @@ impl App {
             Action::ToggleLogLoss => self.log_loss = !self.log_loss,
             Action::CycleXAxis => self.x_axis = self.x_axis.next(),
             Action::Help => self.overlay = Overlay::Help,
+            Action::Confusion => {
+                self.overlay = Overlay::Confusion;
+                self.request_images();
+            }
             Action::Close => self.overlay = Overlay::None,
             Action::Quit if self.mode == Mode::Attached => {
                 if self.current().is_some_and(|r| r.history.is_active()) && !self.stopping {
@@ -462,6 +488,9 @@ impl App {
         view.apply(&event);
         // Overlaid replays interleave their logs: say whose line it is.
         let tag = view.depth().map(|d| format!("R{d} #{run}: ")).unwrap_or_default();
+        if matches!(event, Event::Eval(_)) && self.overlay == Overlay::Confusion {
+            self.request_images();
+        }
         let overlaid = self.mode == Mode::Replay && self.runs.len() > 1;
         for mut l in lines {
             if overlaid {
@@ -469,6 +498,23 @@ impl App {
             }
             self.push_line(l);
         }
+    }
+
+    /// Asks the loop for the pixels of the current run's last misclassified examples.
+    fn request_images(&mut self) {
+        let Some(run) = self.current() else { return };
+        let (Some(info), Some(eval)) = (run.history.info.as_ref(), run.history.last_eval()) else { return };
+        let indices: Vec<u32> = eval.misclassified.iter().map(|m| m.index).collect();
+        if indices.is_empty() || self.images.iter().map(|i| i.0).eq(indices.iter().copied()) {
+            return;
+        }
+        let effect = Effect::LoadImages {
+            data_dir: info.config.data_dir.clone(),
+            set: eval.set,
+            val_split: info.config.val_split,
+            indices,
+        };
+        self.effects.push(effect);
     }
 
     fn note(&mut self, text: impl Into<String>, tone: Tone) {

@@ -64,6 +64,10 @@ pub fn run(
             match effect {
                 Effect::Send(command) => feed.command(command),
                 Effect::Playback(control) => feed.playback(Instant::now(), control),
+                // A few reads of 3 kB: quick enough for the UI thread.
+                Effect::LoadImages { data_dir, set, val_split, indices } => {
+                    app.update(Msg::Images(super::images::load(&data_dir, set, val_split, &indices)))
+                }
             }
             dirty = true;
         }

@@ -4,6 +4,8 @@ pub mod app;
 pub(crate) mod charts;
 pub(crate) mod event_loop;
 pub(crate) mod feed;
+pub(crate) mod images;
+pub(crate) mod confusion;
 pub mod keys;
 pub(crate) mod panels;
 pub mod runs;

@@ -19,11 +19,22 @@ const RUN_HEIGHT: u16 = 9;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // The class list folds into two columns when the screen is short.
     let class_height = if area.height >= RUN_HEIGHT + 12 + 6 { 12 } else { 7 };
-    let [run, classes, events] =
-        Layout::vertical([Constraint::Length(RUN_HEIGHT), Constraint::Length(class_height), Constraint::Min(0)])
-            .areas(area);
+    // The most confused pairs, under the classes, when there is room for them and the events.
+    let pairs = super::confusion::pair_lines(app);
+    let pairs_height = if !pairs.is_empty() && area.height >= RUN_HEIGHT + class_height + 5 + 6 { 5 } else { 0 };
+    let [run, classes, confused, events] = Layout::vertical([
+        Constraint::Length(RUN_HEIGHT),
+        Constraint::Length(class_height),
+        Constraint::Length(pairs_height),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     draw_run(frame, run, app);
     draw_classes(frame, classes, app);
+    if pairs_height > 0 {
+        let block = Block::bordered().title(Span::styled(" most confused (m: matrix) ", app.theme.title()));
+        frame.render_widget(Paragraph::new(pairs).block(block), confused);
+    }
     draw_events(frame, events, app);
 }
 
