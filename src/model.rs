@@ -196,6 +196,31 @@ impl ResNet {
     }
 }
 
+impl ResNet {
+    /// Where, in forward order, the activations of `xs` first hold a NaN or an infinity: after
+    /// the stem (`stem`), a block (`stage1.block3`, the variables' names) or the classifier
+    /// (`fc`); `None` when they are finite throughout.
+    pub fn first_non_finite(&self, xs: &Tensor, train: bool) -> Option<String> {
+        let finite = |t: &Tensor| bool::try_from(t.isfinite().all()).unwrap_or(false);
+        tch::no_grad(|| {
+            let mut ys = self.stem_conv.forward(&xs.to_kind(self.compute)).apply_t(&self.stem_bn, train).relu();
+            if !finite(&ys) {
+                return Some("stem".to_string());
+            }
+            for (s, stage) in self.stages.iter().enumerate() {
+                for (b, block) in stage.iter().enumerate() {
+                    ys = block.forward_t(&ys, train);
+                    if !finite(&ys) {
+                        return Some(format!("stage{s}.block{b}"));
+                    }
+                }
+            }
+            let logits = ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(Kind::Float).apply(&self.fc);
+            (!finite(&logits)).then(|| "fc".to_string())
+        })
+    }
+}
+
 impl ModuleT for ResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         // `to_kind` to the input's own kind returns it unchanged (no copy) in fp32.

@@ -150,7 +150,13 @@ pub enum Event {
         loss: f64,
         /// The newest checkpoint written before the divergence, kept untouched.
         last_good: Option<PathBuf>,
+        /// The first variable, in forward order, whose values or gradient became non-finite
+        /// (schema 1.3): where to look.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        layer: Option<String>,
     },
+    /// Optimizer health every few steps (schema 1.3).
+    Health(HealthRecord),
     Finished {
         time: f64,
         summary: Summary,
@@ -201,6 +207,24 @@ pub struct EvalRecord {
     pub misclassified: Vec<Misclassified>,
 }
 
+/// The groups of variables health is reported for, in forward order.
+pub const HEALTH_GROUPS: [&str; 5] = ["stem", "stage1", "stage2", "stage3", "fc"];
+
+/// The optimizer's view of the network after a step: how large the gradients and weights are,
+/// and how far the step moved each group of variables relative to its size (the update-to-weight
+/// ratio, around 1e-3 in healthy SGD training; much larger means trouble).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthRecord {
+    pub time: f64,
+    pub iter: u64,
+    /// L2 norm of all gradients (weight decay excluded).
+    pub grad_norm: f64,
+    /// L2 norm of all trainable weights.
+    pub weight_norm: f64,
+    /// ||lr * momentum buffer|| / ||weights|| of each of `HEALTH_GROUPS`.
+    pub update_ratio: Vec<f64>,
+}
+
 /// One misclassified image of an evaluation: its index in the evaluated split, its class and the
 /// class it was taken for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +250,7 @@ impl Event {
             | Event::Error { time, .. } => *time,
             Event::Step(step) => step.time,
             Event::Eval(eval) => eval.time,
+            Event::Health(h) => h.time,
         }
     }
 
@@ -236,6 +261,7 @@ impl Event {
             Event::Status { .. } => "status",
             Event::Step(_) => "step",
             Event::Eval(_) => "eval",
+            Event::Health(_) => "health",
             Event::Checkpoint { .. } => "checkpoint",
             Event::WarmupEnded { .. } => "warmup_ended",
             Event::ConfigChanged { .. } => "config_changed",
@@ -349,7 +375,7 @@ mod tests {
     #[test]
     fn a_non_finite_loss_survives_the_log() {
         for loss in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.5] {
-            let event = Event::Diverged { time: 1.0, iter: 3, loss, last_good: None };
+            let event = Event::Diverged { time: 1.0, iter: 3, loss, last_good: None, layer: None };
             let line = serde_json::to_string(&event).unwrap();
             let Event::Diverged { loss: back, .. } = serde_json::from_str(&line).unwrap() else { panic!("{line}") };
             assert!(back == loss || (back.is_nan() && loss.is_nan()), "{line}");

@@ -506,7 +506,7 @@ fn a_run_that_ends_without_its_final_checkpoint_says_so_and_exits_4() {
 fn divergence_is_shown_and_r_recovers_at_a_lower_learning_rate() {
     let mut app = running_app();
     let last_good = Some(PathBuf::from("/runs/r/checkpoints/iter-00000200.safetensors"));
-    app.update(event(0, Event::Diverged { time: 1301.0, iter: 301, loss: f64::NAN, last_good }));
+    app.update(event(0, Event::Diverged { time: 1301.0, iter: 301, loss: f64::NAN, last_good, layer: None }));
     let s = screen(&app);
     assert!(s.contains("Training diverged at iteration 301") && s.contains("iter-00000200.safetensors"), "{s}");
     assert!(s.contains("DIVERGED") && s.contains("r recover"), "{s}");
@@ -525,7 +525,10 @@ fn divergence_is_shown_and_r_recovers_at_a_lower_learning_rate() {
 #[test]
 fn diverged_then_quit_exits_with_the_divergence_code() {
     let mut app = running_app();
-    app.update(event(0, Event::Diverged { time: 1301.0, iter: 301, loss: f64::INFINITY, last_good: None }));
+    app.update(event(
+        0,
+        Event::Diverged { time: 1301.0, iter: 301, loss: f64::INFINITY, last_good: None, layer: None },
+    ));
     app.update(key('q'));
     assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
     assert!(app.should_quit());
@@ -657,6 +660,25 @@ fn a_64k_iteration_run_keeps_bounded_curves_and_draws() {
     assert_eq!(run.loss.iter().map(|p| p.n as u64).sum::<u64>(), 64_000);
     let s = screen(&app);
     assert!(s.contains("iter 64,000/64,000") && s.contains("64k"), "{s}");
+}
+
+#[test]
+fn optimizer_health_is_charted_beside_the_learning_rate_and_summed_up_in_the_side_panel() {
+    let mut app = running_app();
+    assert!(!screen(&app).contains("update/weight"));
+    for iter in [290, 300] {
+        let health = HealthRecord {
+            time: 1000.0 + iter as f64,
+            iter,
+            grad_norm: 1.25,
+            weight_norm: 27.5,
+            update_ratio: vec![2e-3, 1e-3, 1e-3, 1e-3, 4e-3],
+        };
+        app.update(event(0, Event::Health(health)));
+    }
+    let s = screen(&app);
+    assert!(s.contains("learning rate (log) · update/weight: stem stage1 stage2 stage3 fc"), "{s}");
+    assert!(s.contains("|grad| 1.250 · |w| 27.5 @ 300"), "{s}");
 }
 
 #[test]

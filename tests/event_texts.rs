@@ -165,9 +165,10 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
                 iter: 450,
                 loss: f64::NAN,
                 last_good: Some("/runs/r/checkpoints/iter-00000400.safetensors".into()),
+                layer: Some("stage2.block0.bn1.weight (gradient)".into()),
             },
             Some(
-                "diverged at iteration 450: loss is NaN; last good checkpoint: /runs/r/checkpoints/iter-00000400.safetensors",
+                "diverged at iteration 450: loss is NaN, first non-finite in stage2.block0.bn1.weight (gradient); last good checkpoint: /runs/r/checkpoints/iter-00000400.safetensors",
             ),
         ),
         (

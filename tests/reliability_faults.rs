@@ -16,14 +16,20 @@ fn an_absurd_learning_rate_diverges_exits_3_and_keeps_the_last_good_checkpoint()
     assert!(stderr(&out).contains("diverged at iteration"), "{}", stderr(&out));
     let run = s.only_run();
     let log = events(&run);
-    let (at, loss, last_good) = log
+    let (at, loss, last_good, layer) = log
         .iter()
         .find_map(|e| match e {
-            Event::Diverged { iter, loss, last_good, .. } => Some((*iter, *loss, last_good.clone())),
+            Event::Diverged { iter, loss, last_good, layer, .. } => {
+                Some((*iter, *loss, last_good.clone(), layer.clone()))
+            }
             _ => None,
         })
         .expect("a Diverged event in the log");
     assert!(!loss.is_finite(), "diverged with loss {loss}");
+    // Where it broke is named: a block of the network or its classifier, or a gradient.
+    let layer = layer.expect("the divergence names the first non-finite layer");
+    assert!(["stem", "stage", "fc"].iter().any(|p| layer.starts_with(p)), "{layer}");
+    assert!(stderr(&out).contains(&format!("first non-finite in {layer}")), "{}", stderr(&out));
     assert!(at > 1 && at < 30, "diverged at {at}");
     let summary = finished(&run).pop().unwrap();
     assert_eq!((summary.reason, summary.iters), (EndReason::Diverged, at));

@@ -69,8 +69,14 @@ fn every_kind() -> Vec<Event> {
         }),
         Event::Paused { time: 4.0, iter: 4_001 },
         Event::Resumed { time: 5.0, iter: 4_001 },
-        Event::Diverged { time: 6.0, iter: 4_002, loss: 1e308, last_good: Some(PathBuf::from("ck/iter-4000.st")) },
-        Event::Diverged { time: 6.5, iter: 4_002, loss: -0.0, last_good: None },
+        Event::Diverged {
+            time: 6.0,
+            iter: 4_002,
+            loss: 1e308,
+            last_good: Some(PathBuf::from("ck/iter-4000.st")),
+            layer: Some("stage1.block0.conv1.weight (gradient)".into()),
+        },
+        Event::Diverged { time: 6.5, iter: 4_002, loss: -0.0, last_good: None, layer: None },
         Event::Error { time: 7.0, message: String::new(), fatal: false },
         Event::Error { time: 7.5, message: "disk full: ünïcödé".into(), fatal: true },
     ];

@@ -173,6 +173,53 @@ pub fn bare_steps(variants: &[Variant], plan: &StepPlan) -> Result<Vec<StepResul
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct HealthCost {
+    /// Milliseconds per training step without, and with, the health figures computed after it.
+    pub plain_ms: f64,
+    pub with_health_ms: f64,
+    /// Microseconds of the health figures alone (median of 200 calls after a step).
+    pub health_us: f64,
+}
+
+/// The training step with the optimizer health figures after every step against the bare
+/// step, same network and batch, alternating in 10 rounds of `steps / 10` (the trainer computes
+/// them every `HEALTH_EVERY` steps: a tenth of this cost).
+pub fn health_cost(depth: Depth, device: Device, train: &Split, batch_size: usize, steps: usize) -> Result<HealthCost> {
+    let variant = Variant { channels_last: true, compute: Kind::Float, flat_sgd: true };
+    let mut rig = Rig::new(variant, depth, device, train, batch_size)?;
+    for _ in 0..3 {
+        rig.step();
+    }
+    let per_round = steps.div_ceil(10).max(1);
+    let (mut plain, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        for health in [false, true] {
+            sync(device);
+            let started = Instant::now();
+            for _ in 0..per_round {
+                rig.step();
+                if health {
+                    std::hint::black_box(rig.sgd.health(0.1));
+                }
+            }
+            sync(device);
+            let ms = started.elapsed().as_secs_f64() * 1e3 / per_round as f64;
+            if health { with.push(ms) } else { plain.push(ms) }
+        }
+    }
+    let mut alone: Vec<f64> = (0..200)
+        .map(|_| {
+            sync(device);
+            let started = Instant::now();
+            std::hint::black_box(rig.sgd.health(0.1));
+            sync(device);
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    Ok(HealthCost { plain_ms: median(&mut plain), with_health_ms: median(&mut with), health_us: median(&mut alone) })
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct SgdResult {
     /// Microseconds for zero_grad + step with the flat storage.
     pub flat_us: f64,

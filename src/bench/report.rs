@@ -23,6 +23,7 @@ pub struct Report {
     pub augment_images_per_sec: Option<f64>,
     pub steps: Vec<StepResult>,
     pub sgd: Option<SgdResult>,
+    pub health: Option<super::measure::HealthCost>,
     pub eval: Vec<EvalSpeed>,
     /// Full loop over the bare channels-last fp32 step (the trainer's own configuration).
     pub loop_over_step: Option<f64>,
@@ -49,6 +50,7 @@ impl Report {
             augment_images_per_sec: None,
             steps: Vec::new(),
             sgd: None,
+            health: None,
             eval: Vec::new(),
             loop_over_step: None,
             channels_last_over_nchw: None,
@@ -134,6 +136,19 @@ impl fmt::Display for Report {
         if let Some(s) = &self.sgd {
             row(f, "optimizer step (zero_grad + step), flat", format!("{:8.1} us", s.flat_us))?;
             row(f, "optimizer step, per variable", format!("{:8.1} us", s.per_variable_us))?;
+        }
+        if let Some(h) = &self.health {
+            row(f, "training step, bare", format!("{:8.2} ms", h.plain_ms))?;
+            row(f, "training step + health figures every step", format!("{:8.2} ms", h.with_health_ms))?;
+            let every = crate::train::HEALTH_EVERY as f64;
+            let cost = 100.0 * (h.with_health_ms / h.plain_ms - 1.0);
+            row(
+                f,
+                "  difference, every step / as the trainer does it (1 in 10)",
+                format!("{cost:+.2} % / {:+.3} %", cost / every),
+            )?;
+            let share = 100.0 * h.health_us / (h.plain_ms * 1e3);
+            row(f, "health figures alone, and share of a bare step", format!("{:8.1} us ({share:.3} %)", h.health_us))?;
         }
         for e in &self.eval {
             row(f, &format!("evaluation, batch {}", e.batch), format!("{:8.1} img/s", e.images_per_sec))?;

@@ -133,7 +133,7 @@ mod tests {
 
         let diverged = tmp.path().join("diverged");
         std::fs::create_dir(&diverged).unwrap();
-        let event = Event::Diverged { time: 1.0, iter: 9, loss: f64::NAN, last_good: None };
+        let event = Event::Diverged { time: 1.0, iter: 9, loss: f64::NAN, last_good: None, layer: None };
         log(&diverged, &[started(20, 0), event, finished(EndReason::Diverged)]);
         assert!(matches!(decide(&diverged), Start::Skip(why) if why.starts_with("diverged at iteration 9")));
     }

@@ -303,7 +303,7 @@ mod tests {
         // training now (lock held), one not started.
         write_log(&dir.join("resnet20-seed1"), &[started(20, 0), step(100, 50.0), finished(100, 8.0)]);
         write_log(&dir.join("resnet20-seed2"), &[started(20, 0), finished(100, 9.0)]);
-        let diverged = Event::Diverged { time: 3.0, iter: 5, loss: f64::NAN, last_good: None };
+        let diverged = Event::Diverged { time: 3.0, iter: 5, loss: f64::NAN, last_good: None, layer: None };
         write_log(&dir.join("resnet20-seed3"), &[started(20, 0), step(5, 90.0), diverged]);
         write_log(&dir.join("resnet32-seed1"), &[started(32, 0), step(40, 60.0), eval(40, 45.0)]);
         write_log(&dir.join("resnet32-seed2"), &[started(32, 0), step(70, 50.0), eval(60, 30.0)]);

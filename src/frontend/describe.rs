@@ -68,10 +68,12 @@ pub fn describe(event: &Event, before: &History) -> Option<Said> {
         }
         Event::Paused { iter, .. } => said(format!("paused at iteration {iter}"), Tone::Warn),
         Event::Resumed { iter, .. } => said(format!("resumed at iteration {iter}"), Tone::Good),
-        Event::Diverged { iter, loss, last_good, .. } => {
+        Event::Diverged { iter, loss, last_good, layer, .. } => {
             let back = last_good.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
-            said(format!("diverged at iteration {iter}: loss is {loss}; last good checkpoint: {back}"), Tone::Bad)
+            let at = layer.as_ref().map(|l| format!(", first non-finite in {l}")).unwrap_or_default();
+            said(format!("diverged at iteration {iter}: loss is {loss}{at}; last good checkpoint: {back}"), Tone::Bad)
         }
+        Event::Health(_) => None,
         Event::Finished { summary, .. } => {
             let why = match summary.reason {
                 EndReason::Completed => "completed",

@@ -3,7 +3,9 @@
 //! finished, failed), its steps and evaluations once resumes have replaced what was recorded
 //! after the checkpoint they resumed from, its best and final error, and how it ended.
 
-use crate::protocol::{CheckpointReason, ConfigChange, EndReason, EvalRecord, Event, RunInfo, StepRecord, Summary};
+use crate::protocol::{
+    CheckpointReason, ConfigChange, EndReason, EvalRecord, Event, HealthRecord, RunInfo, StepRecord, Summary,
+};
 use std::path::PathBuf;
 
 /// Where a run stands.
@@ -48,6 +50,8 @@ pub struct History {
     pub warmup_ended: Option<u64>,
     /// Changes of the recipe made on purpose, with the iteration they took effect at.
     pub changes: Vec<(u64, ConfigChange)>,
+    /// The newest optimizer health figures.
+    pub last_health: Option<HealthRecord>,
     keep_steps: bool,
 }
 
@@ -123,6 +127,7 @@ impl History {
                 self.finished = Some(summary.clone());
             }
             Event::Error { fatal: true, .. } => self.state = RunState::Failed,
+            Event::Health(h) => self.last_health = Some(h.clone()),
             Event::Error { .. } | Event::Status { .. } | Event::CommandReceived { .. } => {}
         }
     }

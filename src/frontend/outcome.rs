@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(lost.status().code(), 4);
         assert!(lost.closing_line().unwrap().contains("final checkpoint (iteration 1) was not written"));
 
-        let diverged = Event::Diverged { time: 0.0, iter: 2, loss: f64::NAN, last_good: None };
+        let diverged = Event::Diverged { time: 0.0, iter: 2, loss: f64::NAN, last_good: None, layer: None };
         let d = fold(&[started(20, 0), step(1, 50.0), diverged.clone(), finished(EndReason::Diverged, 2)]);
         assert_eq!((d.status().code(), d.closing_line()), (3, None));
         // Recovered: the new run's start clears it.

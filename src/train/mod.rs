@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use tch::Device;
 
 pub use error::TrainError;
-pub use run::Outcome;
+pub use run::{HEALTH_EVERY, Outcome};
 
 /// What the trainer starts with.
 #[derive(Clone, Debug)]

@@ -20,6 +20,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tch::{Device, Tensor};
 
+/// Steps between two optimizer health reports (README: Performance measures their cost).
+pub const HEALTH_EVERY: u64 = 10;
+
 /// The folder of a run directory that `--tensorboard` writes event files into.
 pub const TENSORBOARD_DIR: &str = "tensorboard";
 
@@ -575,7 +578,11 @@ impl Run<'_> {
                 train_step(&self.network.net, &mut self.sgd, &batch.images, &batch.labels, lr);
             self.iter += 1;
             if !loss_value.is_finite() {
-                return Ok(self.diverged(loss_value));
+                // Where it broke: the first activations that are not finite on this batch, else
+                // the first gradient.
+                let layer =
+                    self.network.net.first_non_finite(&batch.images, true).or_else(|| self.sgd.first_non_finite());
+                return Ok(self.diverged(loss_value, layer));
             }
             let images_per_sec = throughput.record(step_started.elapsed().as_secs_f64());
             let epoch = self.epoch(data);
@@ -591,6 +598,12 @@ impl Run<'_> {
                 lr,
                 images_per_sec,
             }));
+            if self.iter.is_multiple_of(HEALTH_EVERY)
+                && let Some((grad_norm, weight_norm, update_ratio)) = self.sgd.health(lr)
+            {
+                let health = HealthRecord { time: now(), iter: self.iter, grad_norm, weight_norm, update_ratio };
+                self.emit(Event::Health(health));
+            }
             if warming && let Some(end) = self.warmup.record(&self.config, self.iter, error) {
                 let WarmupEnd { iter, window_error, capped } = end;
                 self.emit(Event::WarmupEnded { time: now(), iter, window_error, capped });
@@ -613,10 +626,10 @@ impl Run<'_> {
 
     /// The loss is NaN or infinite: stop at this step, keep the last good checkpoint, and wait
     /// for the front end to say whether to recover (lower learning rate) or end.
-    fn diverged(mut self, loss: f64) -> Outcome {
+    fn diverged(mut self, loss: f64, layer: Option<String>) -> Outcome {
         self.clock.stop();
         let last_good = checkpoint::list_periodic(&self.dir.checkpoints()).pop().map(|(_, p)| p);
-        self.emit(Event::Diverged { time: now(), iter: self.iter, loss, last_good: last_good.clone() });
+        self.emit(Event::Diverged { time: now(), iter: self.iter, loss, last_good: last_good.clone(), layer });
         self.finish(EndReason::Diverged);
         loop {
             match self.session.commands.recv() {

@@ -44,6 +44,23 @@ struct Flat {
 
 /// The permutation that lists `t`'s dimensions from the largest stride to the smallest: permuted
 /// by it, a dense tensor is contiguous.
+/// Which of `protocol::HEALTH_GROUPS` a variable belongs to: `stem.*`, `stage0.*` (stage 1),
+/// ..., `fc.*`.
+fn health_group(name: &str) -> Option<usize> {
+    let first = name.split('.').next()?;
+    match first {
+        "stem" => Some(0),
+        "fc" => Some(4),
+        _ => first.strip_prefix("stage")?.parse::<usize>().ok().filter(|&s| s < 3).map(|s| s + 1),
+    }
+}
+
+/// Sorts variables in the order the forward pass uses them: by group, then by block number.
+fn forward_key(name: &str) -> (usize, usize, String) {
+    let block = name.split('.').nth(1).and_then(|b| b.strip_prefix("block")).and_then(|b| b.parse().ok());
+    (health_group(name).unwrap_or(usize::MAX), block.unwrap_or(0), name.to_string())
+}
+
 fn memory_order(t: &Tensor) -> Vec<i64> {
     let stride = t.stride();
     let mut perm: Vec<i64> = (0..stride.len() as i64).collect();
@@ -239,6 +256,55 @@ impl Sgd {
                 let _ = p.g_sub_(&(update * lr));
             }
         });
+    }
+
+    /// Gradient and weight norms and each group's update-to-weight ratio after a step at `lr`
+    /// (`protocol::HEALTH_GROUPS`, by the variable name's first part). Groups are contiguous
+    /// in the flat buffers (variables are in name order), so it is a few reductions over slices
+    /// and one read back.
+    pub fn health(&self, lr: f64) -> Option<(f64, f64, Vec<f64>)> {
+        let flat = self.flat.as_ref().filter(|f| f.grads_adopted)?;
+        let groups = crate::protocol::HEALTH_GROUPS;
+        // (offset, length) of each group's run of variables.
+        let mut spans: Vec<Option<(i64, i64)>> = vec![None; groups.len()];
+        for ((name, _, _), span) in self.params.iter().zip(&flat.spans) {
+            let g = health_group(name)?;
+            let slot = spans[g].get_or_insert((span.0, 0));
+            slot.1 = span.0 + span.1 - slot.0;
+        }
+        let sq = |t: &Tensor| t.square().sum(tch::Kind::Float);
+        let mut parts = vec![sq(&flat.grads), sq(&flat.values)];
+        for span in &spans {
+            let (off, len) = span.unwrap_or((0, 0));
+            parts.push(sq(&flat.values.narrow(0, off, len)));
+            parts.push(sq(&flat.bufs.narrow(0, off, len)));
+        }
+        let v: Vec<f64> =
+            Vec::try_from(Tensor::stack(&parts, 0).to_kind(tch::Kind::Double).to_device(tch::Device::Cpu)).ok()?;
+        let ratios = (0..groups.len())
+            .map(|g| {
+                let (w, b) = (v[2 + 2 * g].sqrt(), v[3 + 2 * g].sqrt());
+                if w > 0.0 { lr * b / w } else { 0.0 }
+            })
+            .collect();
+        Some((v[0].sqrt(), v[1].sqrt(), ratios))
+    }
+
+    /// The first variable in forward order (stem, stages, classifier) whose values or gradient
+    /// hold a NaN or an infinity, as "name" or "name (gradient)".
+    pub fn first_non_finite(&self) -> Option<String> {
+        let mut order: Vec<&(String, Tensor, Option<Tensor>)> = self.params.iter().collect();
+        order.sort_by_key(|(name, _, _)| forward_key(name));
+        order.into_iter().find_map(|(name, p, _)| {
+            let bad = |t: &Tensor| t.defined() && !bool::try_from(t.isfinite().all()).unwrap_or(true);
+            if bad(p) {
+                Some(name.clone())
+            } else if bad(&p.grad()) {
+                Some(format!("{name} (gradient)"))
+            } else {
+                None
+            }
+        })
     }
 
     /// Momentum buffers by variable name (only those that exist yet).

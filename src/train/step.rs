@@ -1,5 +1,5 @@
 //! One SGD step on one batch, the same function for the trainer and for `bench`: forward, loss,
-//! backward, update, and the loss and the number of correct predictions read back.
+//! backward, the loss and the number of correct predictions read back, then the update.
 
 use super::sgd::Sgd;
 use crate::model::{ResNet, loss_and_correct};
@@ -17,13 +17,19 @@ pub struct StepStats {
 
 /// Trains `net` on one batch at learning rate `lr`. Reading the two numbers back is the step's
 /// only synchronisation with the device, done as one transfer.
+/// A non-finite loss updates nothing: the weights stay those the failing step started from, for
+/// the divergence report to look at.
 pub fn train_step(net: &ResNet, sgd: &mut Sgd, images: &Tensor, labels: &Tensor, lr: f64) -> StepStats {
     let logits = net.forward_t(images, true);
     let (loss, correct) = loss_and_correct(&logits, labels);
     sgd.zero_grad();
     loss.backward();
-    sgd.step(lr);
     let stats = Tensor::stack(&[loss.detach().to_kind(Kind::Double), correct.to_kind(Kind::Double)], 0);
     let stats: Vec<f64> = Vec::try_from(stats.to_device(Device::Cpu)).unwrap_or_default();
-    StepStats { loss: stats.first().copied().unwrap_or(f64::NAN), correct: stats.get(1).copied().unwrap_or(0.0) }
+    let stats =
+        StepStats { loss: stats.first().copied().unwrap_or(f64::NAN), correct: stats.get(1).copied().unwrap_or(0.0) };
+    if stats.loss.is_finite() {
+        sgd.step(lr);
+    }
+    stats
 }

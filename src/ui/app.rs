@@ -471,6 +471,7 @@ impl App {
                 }
             }
             Event::Eval(_)
+            | Event::Health(_)
             | Event::Checkpoint { .. }
             | Event::WarmupEnded { .. }
             | Event::ConfigChanged { .. }

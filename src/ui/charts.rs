@@ -11,7 +11,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition};
 
 /// One line on a chart, owning its points (ratatui's `Dataset` borrows them).
@@ -129,7 +129,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     let scale = if app.log_loss { "log" } else { "linear" };
     let title = format!(" loss ({scale}, smoothing {:.2}) ", w);
-    chart(frame, loss, app, &title, curves, Vec::new(), app.log_loss, false);
+    let title = Line::styled(title, app.theme.title());
+    chart(frame, loss, app, title, curves, Vec::new(), app.log_loss, false);
 
     // Top-1 error: smoothed training error, test error, reference lines.
     let mut curves = Vec::new();
@@ -161,28 +162,44 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             refs.push((format!("reimpl {e:.2}%"), e, app.theme.reimpl()));
         }
     }
-    chart(frame, error, app, " top-1 error % ", curves, refs, false, false);
+    let title = Line::styled(" top-1 error % ", app.theme.title());
+    chart(frame, error, app, title, curves, refs, false, false);
 
-    // Learning rate, always on a log scale.
-    let curves = app
+    // Learning rate, always on a log scale; with the current run's update-to-weight ratio per
+    // group of layers (its health: about 1e-3 in healthy SGD), on the same scale.
+    let mut curves: Vec<Curve> = app
         .runs
         .iter()
         .zip(&looks)
         .map(|(run, look)| Curve {
-            name: (!single).then(|| look.label.clone()),
-            style: look.base,
+            name: Some(if single { "lr".to_string() } else { look.label.clone() }),
+            style: look.base.add_modifier(Modifier::BOLD),
             data: pairs(&run.lr, axis, None, log10),
         })
         .collect();
+    // The ratios' names go in the title, each in its curve's colour: a legend of six entries
+    // would not fit this short chart.
+    let mut ratio_names = Vec::new();
+    if let Some(run) = app.current() {
+        for (g, series) in run.update_ratio.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+            let style = app.theme.run(g + 1);
+            ratio_names.push(Span::styled(format!(" {}", crate::protocol::HEALTH_GROUPS[g]), style));
+            curves.push(Curve { name: None, style, data: pairs(series, axis, None, log10) });
+        }
+    }
     // Where the current run's warm-up handed over to the schedule (the paper's "until the training
     // error is below 80%" makes it a measured point, not a fixed one).
-    let title = match app.current().and_then(|r| r.history.warmup_ended) {
-        Some(iter) => {
-            format!(" learning rate (log) · warm-up ended at iteration {} ", crate::format::group_digits(iter))
-        }
-        None => " learning rate (log) ".to_string(),
-    };
-    chart(frame, lr, app, &title, curves, Vec::new(), true, true);
+    let mut title = vec![Span::styled(" learning rate (log)", app.theme.title())];
+    if !ratio_names.is_empty() {
+        title.push(Span::styled(" · update/weight:", app.theme.title()));
+        title.extend(ratio_names);
+    }
+    if let Some(iter) = app.current().and_then(|r| r.history.warmup_ended) {
+        let text = format!(" · warm-up ended at iteration {}", crate::format::group_digits(iter));
+        title.push(Span::styled(text, app.theme.title()));
+    }
+    title.push(Span::raw(" "));
+    chart(frame, lr, app, Line::from(title), curves, Vec::new(), true, true);
 }
 
 /// Draws one chart: the curves, horizontal reference lines across the x range, rescaled axes.
@@ -191,7 +208,7 @@ fn chart(
     frame: &mut Frame,
     area: Rect,
     app: &App,
-    title: &str,
+    title: Line<'static>,
     mut curves: Vec<Curve>,
     refs: Vec<(String, f64, Style)>,
     log_y: bool,
@@ -264,7 +281,7 @@ fn chart(
         .collect();
     let axis_style = app.theme.muted();
     let chart = Chart::new(datasets)
-        .block(Block::bordered().title(Span::styled(title.to_string(), app.theme.title())))
+        .block(Block::bordered().title(title))
         .x_axis(
             Axis::default()
                 .title(Span::styled(app.x_axis.title(), axis_style))

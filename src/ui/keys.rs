@@ -246,14 +246,7 @@ pub const KEYS: &[Binding] = &[
     bind(&[K::Char('s')], "s", Some("smooth"), "cycle the smoothing of training curves", A::CycleSmoothing, S::Any),
     bind(&[K::Char('l')], "l", Some("log"), "linear or log scale for the loss", A::ToggleLogLoss, S::Any),
     bind(&[K::Char('x')], "x", Some("x-axis"), "x axis: iterations, epochs, training time", A::CycleXAxis, S::Any),
-    bind(
-        &[K::Char('m')],
-        "m",
-        None,
-        "confusion matrix and misclassified images",
-        A::Confusion,
-        S::Any,
-    ),
+    bind(&[K::Char('m')], "m", None, "confusion matrix and misclassified images", A::Confusion, S::Any),
     bind(&[K::Char('?')], "?", Some("help"), "show this help", A::Help, S::Any),
     bind(
         &[K::Char('q'), K::Ctrl('c')],

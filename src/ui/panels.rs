@@ -14,7 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 /// Height of the run block (borders included).
-const RUN_HEIGHT: u16 = 9;
+const RUN_HEIGHT: u16 = 10;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // The class list folds into two columns when the screen is short.
@@ -89,6 +89,9 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(p, i)| format!("{} @ {i}", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()))
         .unwrap_or_else(|| "none yet".into());
     lines.push(kv(app, "ckpt", ckpt));
+    if let Some(h) = &run.history.last_health {
+        lines.push(kv(app, "health", format!("|grad| {:.3} · |w| {:.1} @ {}", h.grad_norm, h.weight_norm, h.iter)));
+    }
     if let Some(info) = &run.history.info {
         lines.push(kv(
             app,

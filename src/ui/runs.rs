@@ -18,6 +18,8 @@ pub struct RunView {
     pub lr: Series,
     pub eval_loss: Series,
     pub eval_error: Series,
+    /// Update-to-weight ratio of each of `protocol::HEALTH_GROUPS`, every few steps.
+    pub update_ratio: Vec<Series>,
 }
 
 impl RunView {
@@ -31,6 +33,7 @@ impl RunView {
             lr: curve(Merge::Last),
             eval_loss: curve(Merge::Mean),
             eval_error: curve(Merge::Mean),
+            update_ratio: crate::protocol::HEALTH_GROUPS.iter().map(|_| curve(Merge::Mean)).collect(),
         }
     }
 
@@ -53,6 +56,9 @@ impl RunView {
                 {
                     s.truncate_after(from);
                 }
+                for s in &mut self.update_ratio {
+                    s.truncate_after(from);
+                }
             }
             Event::Step(s) => {
                 let x = s.iter as f64;
@@ -64,6 +70,13 @@ impl RunView {
                 let x = e.iter as f64;
                 self.eval_loss.push(x, e.epoch, e.elapsed, e.loss);
                 self.eval_error.push(x, e.epoch, e.elapsed, e.error);
+            }
+            Event::Health(h) => {
+                let (x, at) = (h.iter as f64, self.history.last_step);
+                let (epoch, secs) = at.map_or((0.0, 0.0), |s| (s.epoch, s.elapsed));
+                for (series, &r) in self.update_ratio.iter_mut().zip(&h.update_ratio) {
+                    series.push(x, epoch, secs, r);
+                }
             }
             _ => {}
         }
