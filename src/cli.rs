@@ -261,9 +261,10 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Convolutions and activations in fp32, or bf16 (mixed precision: weights, BatchNorm and the
-    /// loss stay fp32). bf16 pays on GPUs; on CPUs without AMX it is slower.
-    #[arg(long, default_value = "fp32", value_parser = choice::<Precision>(&["fp32", "bf16"]))]
-    pub precision: Precision,
+    /// loss stay fp32), or auto: bf16 where it is clearly faster on this device (a GPU of compute
+    /// capability 8.0+; a CPU with bf16 units, measured once), else fp32.
+    #[arg(long, default_value = "fp32", value_parser = PossibleValuesParser::new(["fp32", "bf16", "auto"]))]
+    pub precision: String,
     /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -485,6 +486,11 @@ impl TrainArgs {
 }
 
 impl RecipeArgs {
+    /// `--precision auto`: to be decided on the device the run trains on.
+    pub fn auto_precision(&self) -> bool {
+        self.precision == "auto"
+    }
+
     /// The run config these options describe: the paper's recipe with the given changes.
     pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
         let mut c = config::paper(self.depth, data_dir(self.data_dir.clone()));
@@ -499,7 +505,8 @@ impl RecipeArgs {
         c.seed = self.seed;
         c.device = self.device;
         c.threads = self.threads;
-        c.precision = self.precision;
+        // `auto` is decided where the device is known (`precision::choose`); fp32 until then.
+        c.precision = if self.auto_precision() { Precision::Fp32 } else { self.precision.parse()? };
         // Absolute: the run may be resumed, or its cell started, from another folder.
         c.init_from = self.init_from.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
         let train_images = 50_000usize.saturating_sub(self.val_split).max(1);
@@ -560,6 +567,11 @@ impl GridArgs {
     /// defaults (depth: the warm-up; batch size: an epoch, the evaluation interval) go through
     /// the command line's own translation; any other field is set as `resume --set` sets it.
     pub fn config(&self, cell: &crate::sweep::Cell) -> Result<RunConfig, ConfigError> {
+        if self.recipe.auto_precision() {
+            // Its cells may run on other machines: the choice would be this one's.
+            let why = "auto is decided per machine; give a sweep fp32 or bf16 (or --vary precision=fp32,bf16)";
+            return Err(ConfigError::Value { flag: "--precision", why: why.into() });
+        }
         let mut recipe = self.recipe.clone();
         let mut rest = Vec::new();
         for (field, value) in &cell.settings {
@@ -568,7 +580,9 @@ impl GridArgs {
                 "depth" => recipe.depth = parse_depth(value)?,
                 "seed" => recipe.seed = value.parse().map_err(|_| bad("not a seed".into()))?,
                 "shortcut" => recipe.shortcut = value.parse().map_err(|e: ConfigError| bad(e.to_string()))?,
-                "precision" => recipe.precision = value.parse().map_err(|e: ConfigError| bad(e.to_string()))?,
+                "precision" => {
+                    recipe.precision = value.parse::<Precision>().map_err(|e| bad(e.to_string()))?.to_string()
+                }
                 "batch_size" => recipe.batch_size = value.parse().map_err(|_| bad("not a batch size".into()))?,
                 "lr" => recipe.lr = value.parse().map_err(|_| bad("not a number".into()))?,
                 _ => rest.push(format!("{field}={value}")),

@@ -197,6 +197,15 @@ pub enum Precision {
     Bf16,
 }
 
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
 impl FromStr for Precision {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Precision, ConfigError> {
@@ -257,6 +266,9 @@ pub struct RunConfig {
     /// initialisation; a resume takes its checkpoint's weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Why `precision` is what it is, when `--precision auto` chose it (with the figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision_why: Option<String>,
 }
 
 /// Iterations in one pass over `images` training images at `batch_size`.
@@ -286,6 +298,7 @@ pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
         data_dir,
         precision: Precision::Fp32,
         init_from: None,
+        precision_why: None,
     }
 }
 

@@ -20,6 +20,7 @@ pub const LAYERS: &[&str] = &[
     "memory",
     "data",
     "train",
+    "precision",
     "frontend",
     "signals",
     "headless",

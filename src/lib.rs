@@ -23,6 +23,7 @@ pub mod interchange; // weights in PyTorch's names and layout: export, and start
 pub mod memory; // a run's memory, estimated from the network's shapes, against what is free
 pub mod data; // CIFAR-10: read, fetch, augment, batch
 pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints, evaluation
+pub mod precision; // --precision auto: bf16 where it is clearly faster on this device
 
 // What every front end derives from events, then the front ends.
 pub mod frontend; // a run's history, one line per event, how a session ends

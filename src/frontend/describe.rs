@@ -110,12 +110,15 @@ fn started(run: &RunInfo) -> String {
     } else {
         format!("started ResNet-{} ({})", c.depth, run.name)
     };
+    let precision = match &c.precision_why {
+        Some(why) => format!("{} ({why})", precision_name(c.precision)),
+        None => precision_name(c.precision).to_string(),
+    };
     format!(
-        "{what}: {} parameters on {}, {} iterations in {}, evaluating on {} {} images; log {}",
+        "{what}: {} parameters on {}, {} iterations in {precision}, evaluating on {} {} images; log {}",
         group_digits(run.params),
         run.device,
         group_digits(c.iters),
-        precision_name(c.precision),
         group_digits(run.eval_images as u64),
         set_name(run.eval_set),
         log.display()

@@ -246,6 +246,7 @@ mod tests {
             // Not the default, so the round trips below show that it is kept.
             precision: Precision::Bf16,
             init_from: None,
+            precision_why: None,
         }
     }
 

@@ -89,6 +89,7 @@ mod tests {
             data_dir: "d".into(),
             precision: Default::default(),
             init_from: None,
+            precision_why: None,
         }
     }
 
