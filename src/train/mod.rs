@@ -22,6 +22,8 @@ pub use error::TrainError;
 pub use run::{HEALTH_EVERY, Outcome};
 
 /// What the trainer starts with.
+// Made once per run and moved once: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Plan {
     /// A new run in a new directory under `runs_dir`.

@@ -27,6 +27,8 @@ pub const HEALTH_EVERY: u64 = 10;
 pub const TENSORBOARD_DIR: &str = "tensorboard";
 
 /// How a run ended, and what the session does next.
+// Returned once per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Ended,
     /// Start a run of another depth; with `Grow`, from this run's network.
