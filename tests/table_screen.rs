@@ -204,6 +204,13 @@ fn an_attached_run_is_steered_and_left_running_unless_asked_to_stop() {
     app.update(Msg::Event(Envelope { run: 0, event: Event::Finished { time: 3.0, summary } }));
     assert!(app.should_quit());
 
+    // The system line measures this viewer, not the run it watches.
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    terminal.draw(|f| resnet_tui::ui::view::view(f, &app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let bottom: String = (0..160).map(|x| buffer[(x, 46)].symbol().to_string()).collect();
+    assert!(bottom.starts_with("this viewer: measuring"), "{bottom}");
+
     // Esc, Ctrl-C or a signal: leave at once, the run untouched.
     for msg in
         [Msg::Key(press(KeyCode::Esc)), Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Msg::Signal]

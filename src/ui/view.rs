@@ -182,11 +182,12 @@ fn draw_waiting(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_system(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
+    // Replayed or attached, the process measured is this viewer, not the run's trainer.
+    let who = if app.mode == Mode::Live { "process" } else { "this viewer" };
     let text = match &app.system {
-        None => "process: measuring…".to_string(),
+        None => format!("{who}: measuring…"),
         Some(s) => {
-            let mut text =
-                format!("process cpu {:.0}% · memory {}", s.cpu_percent, crate::format::bytes(s.memory_bytes));
+            let mut text = format!("{who} cpu {:.0}% · memory {}", s.cpu_percent, crate::format::bytes(s.memory_bytes));
             if let Some((used, total)) = s.gpu_memory {
                 text.push_str(&format!(
                     " · gpu memory {} / {}",
