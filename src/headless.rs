@@ -118,7 +118,7 @@ fn watch(channels: Channels, mut progress: Progress, requeue: Option<&AtomicBool
                     bar.set_position(s.iter);
                     let eval = history
                         .last_eval()
-                        .map(|e| format!(" | {} err {:.2}%", crate::frontend::describe::set_name(e.set), e.error))
+                        .map(|e| format!(" | {} err {:.2}%", e.set.name(), e.error))
                         .unwrap_or_default();
                     bar.set_message(format!(
                         "ep {:.2} loss {:.3} err {:.1}% lr {:.3e} {:.0} img/s eta {}{eval}",

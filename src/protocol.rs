@@ -22,6 +22,16 @@ pub enum EvalSet {
     Validation,
 }
 
+impl EvalSet {
+    /// How the set is named in lines, tables and tags: `test`, `validation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalSet::Test => "test",
+            EvalSet::Validation => "validation",
+        }
+    }
+}
+
 /// What a run reports about itself when it starts (or resumes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {

@@ -11,7 +11,7 @@
 //! text `config`. A resumed run writes a `SessionLog.START` at the step it resumed from, which
 //! makes TensorBoard drop what the old file recorded after it (the steps trained again).
 
-use crate::protocol::{EvalRecord, EvalSet, Event, RunConfig, StepRecord};
+use crate::protocol::{EvalRecord, Event, RunConfig, StepRecord};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -179,10 +179,7 @@ impl EventWriter {
     }
 
     pub fn eval(&mut self, e: &EvalRecord) -> Result<(), TensorBoardError> {
-        let set = match e.set {
-            EvalSet::Test => "test",
-            EvalSet::Validation => "validation",
-        };
+        let set = e.set.name();
         let mut values = vec![scalar(&format!("{set}/loss"), e.loss), scalar(&format!("{set}/error"), e.error)];
         for (i, err) in e.class_errors.iter().enumerate() {
             let class = self.classes.get(i).cloned().unwrap_or_else(|| i.to_string());

@@ -3,7 +3,7 @@
 
 use super::history::History;
 use crate::format::{group_digits, secs};
-use crate::protocol::{CheckpointReason, EndReason, EvalSet, Event, RunInfo};
+use crate::protocol::{CheckpointReason, EndReason, Event, RunInfo};
 
 /// How a line reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub fn describe(event: &Event, before: &History) -> Option<Said> {
         Event::Eval(e) => {
             let best = before.best().is_none_or(|(b, _)| e.error < b);
             let mark = if best { " (best)" } else { "" };
-            let text = format!("iter {}: {} error {:.2}%{mark}, loss {:.4}", e.iter, set_name(e.set), e.error, e.loss);
+            let text = format!("iter {}: {} error {:.2}%{mark}, loss {:.4}", e.iter, e.set.name(), e.error, e.loss);
             said(text, Tone::Info)
         }
         Event::Checkpoint { reason: CheckpointReason::Best, .. } => None,
@@ -81,7 +81,7 @@ pub fn describe(event: &Event, before: &History) -> Option<Said> {
                 EndReason::Switched => "closed for a depth switch",
                 EndReason::Diverged => "ended: diverged",
             };
-            let set = before.info.as_ref().map(|i| set_name(i.eval_set)).unwrap_or("test");
+            let set = before.info.as_ref().map(|i| i.eval_set.name()).unwrap_or("test");
             let pct = |e: Option<f64>| e.map(|v| format!("{v:.2}%")).unwrap_or_else(|| "-".into());
             let best = match (summary.best_error, summary.best_iter) {
                 (Some(e), Some(i)) => format!("{e:.2}% at iteration {i}"),
@@ -120,7 +120,7 @@ fn started(run: &RunInfo) -> String {
         run.device,
         group_digits(c.iters),
         group_digits(run.eval_images as u64),
-        set_name(run.eval_set),
+        run.eval_set.name(),
         log.display()
     )
 }
@@ -128,13 +128,6 @@ fn started(run: &RunInfo) -> String {
 /// `lr 0.1 -> 0.05`.
 pub fn change_text(c: &crate::config::ConfigChange) -> String {
     format!("{} {} -> {}", c.field, c.from, c.to)
-}
-
-pub fn set_name(set: EvalSet) -> &'static str {
-    match set {
-        EvalSet::Test => "test",
-        EvalSet::Validation => "validation",
-    }
 }
 
 pub fn reason_name(reason: CheckpointReason) -> &'static str {

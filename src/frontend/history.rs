@@ -8,6 +8,13 @@ use crate::protocol::{
 };
 use std::path::PathBuf;
 
+/// A step or an evaluation, as [`History::records`] interleaves them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Record<'a> {
+    Step(&'a StepRecord),
+    Eval(&'a EvalRecord),
+}
+
 /// Where a run stands.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum RunState {
@@ -198,6 +205,18 @@ impl History {
     /// split when the run holds one out, so "best" is then chosen without the test set.
     pub fn best_eval(&self) -> Option<&EvalRecord> {
         self.evals.iter().filter(|e| e.error.is_finite()).reduce(|best, e| if e.error < best.error { e } else { best })
+    }
+
+    /// The kept steps and the evaluations in log order: by iteration, an evaluation after the
+    /// step it was made after.
+    pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let (mut steps, mut evals) = (self.steps.iter().peekable(), self.evals.iter().peekable());
+        std::iter::from_fn(move || match (steps.peek(), evals.peek()) {
+            (Some(s), Some(e)) if s.iter <= e.iter => steps.next().map(Record::Step),
+            (Some(_), None) => steps.next().map(Record::Step),
+            (_, Some(_)) => evals.next().map(Record::Eval),
+            (None, None) => None,
+        })
     }
 
     pub fn last_eval(&self) -> Option<&EvalRecord> {

@@ -2,8 +2,7 @@
 //! for spreadsheets and pandas.
 
 use crate::cli::ExportArgs;
-use crate::frontend::history::History;
-use crate::protocol::EvalSet;
+use crate::frontend::history::{History, Record};
 use anyhow::{Context, Result};
 use std::io::Write;
 
@@ -34,13 +33,10 @@ fn tensorboard(run: &std::path::Path, dir: &std::path::Path) -> Result<()> {
     let mut w = crate::tensorboard::EventWriter::create(dir)?;
     let first = log.events.first().map(|e| e.time()).unwrap_or(0.0);
     w.started(first, 0, &info.config, &info.classes)?;
-    let (mut steps, mut evals) = (history.steps.iter().peekable(), history.evals.iter().peekable());
-    loop {
-        match (steps.peek(), evals.peek()) {
-            (Some(s), Some(e)) if s.iter <= e.iter => w.step(steps.next().expect("peeked"))?,
-            (Some(_), None) => w.step(steps.next().expect("peeked"))?,
-            (_, Some(_)) => w.eval(evals.next().expect("peeked"))?,
-            (None, None) => break,
+    for record in history.records() {
+        match record {
+            Record::Step(s) => w.step(s)?,
+            Record::Eval(e) => w.eval(e)?,
         }
     }
     w.flush()?;
@@ -101,52 +97,41 @@ pub fn write<W: Write>(history: &History, out: W) -> Result<usize> {
     let header = COLUMNS.iter().map(|c| c.to_string()).chain(classes.iter().map(|c| format!("error_{c}")));
     w.write_record(header.collect::<Vec<_>>())?;
     let empty = || std::iter::repeat_n(String::new(), classes.len());
-    // Steps and evaluations interleave by iteration; an evaluation follows the step it was made after.
-    let (mut steps, mut evals) = (history.steps.iter().peekable(), history.evals.iter().peekable());
     let mut rows = 0;
-    loop {
-        let take_step = match (steps.peek(), evals.peek()) {
-            (Some(s), Some(e)) => s.iter <= e.iter,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        if take_step {
-            let s = steps.next().expect("peeked");
-            let fixed = [
-                "step".to_string(),
-                s.iter.to_string(),
-                s.epoch.to_string(),
-                s.elapsed.to_string(),
-                s.time.to_string(),
-                s.loss.to_string(),
-                s.error.to_string(),
-                s.lr.to_string(),
-                s.images_per_sec.to_string(),
-                String::new(),
-            ];
-            w.write_record(fixed.into_iter().chain(empty()))?;
-        } else {
-            let e = evals.next().expect("peeked");
-            let set = match e.set {
-                EvalSet::Test => "test",
-                EvalSet::Validation => "validation",
-            };
-            let fixed = [
-                "eval".to_string(),
-                e.iter.to_string(),
-                e.epoch.to_string(),
-                e.elapsed.to_string(),
-                e.time.to_string(),
-                e.loss.to_string(),
-                e.error.to_string(),
-                String::new(),
-                e.images_per_sec.to_string(),
-                set.to_string(),
-            ];
-            let per_class =
-                (0..classes.len()).map(|i| e.class_errors.get(i).map(|v| v.to_string()).unwrap_or_default());
-            w.write_record(fixed.into_iter().chain(per_class))?;
+    for record in history.records() {
+        match record {
+            Record::Step(s) => {
+                let fixed = [
+                    "step".to_string(),
+                    s.iter.to_string(),
+                    s.epoch.to_string(),
+                    s.elapsed.to_string(),
+                    s.time.to_string(),
+                    s.loss.to_string(),
+                    s.error.to_string(),
+                    s.lr.to_string(),
+                    s.images_per_sec.to_string(),
+                    String::new(),
+                ];
+                w.write_record(fixed.into_iter().chain(empty()))?;
+            }
+            Record::Eval(e) => {
+                let fixed = [
+                    "eval".to_string(),
+                    e.iter.to_string(),
+                    e.epoch.to_string(),
+                    e.elapsed.to_string(),
+                    e.time.to_string(),
+                    e.loss.to_string(),
+                    e.error.to_string(),
+                    String::new(),
+                    e.images_per_sec.to_string(),
+                    e.set.name().to_string(),
+                ];
+                let per_class =
+                    (0..classes.len()).map(|i| e.class_errors.get(i).map(|v| v.to_string()).unwrap_or_default());
+                w.write_record(fixed.into_iter().chain(per_class))?;
+            }
         }
         rows += 1;
     }

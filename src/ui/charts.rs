@@ -142,7 +142,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             style: look.base,
             data: pairs(&run.train_error, axis, Some(&smoothed), ident),
         });
-        let set = run.history.last_eval().map(|e| crate::frontend::describe::set_name(e.set)).unwrap_or("test");
+        let set = run.history.last_eval().map(|e| e.set.name()).unwrap_or("test");
         let eval_style = if single { app.theme.eval() } else { look.base.add_modifier(Modifier::BOLD) };
         let name = if single { set.to_string() } else { format!("{} {set}", look.label) };
         if !run.eval_error.is_empty() {

@@ -77,9 +77,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
     let last = run
         .history
         .last_eval()
-        .map(|e| {
-            format!("{:.2}% {} (loss {:.3}) at {}", e.error, crate::frontend::describe::set_name(e.set), e.loss, e.iter)
-        })
+        .map(|e| format!("{:.2}% {} (loss {:.3}) at {}", e.error, e.set.name(), e.loss, e.iter))
         .unwrap_or_else(|| "-".into());
     lines.push(kv(app, "last", last));
     let ckpt = run
@@ -100,7 +98,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
                 "{} train · {} {}",
                 group_digits(info.train_images as u64),
                 group_digits(info.eval_images as u64),
-                crate::frontend::describe::set_name(info.eval_set)
+                info.eval_set.name()
             ),
         ));
     }
@@ -111,7 +109,7 @@ fn draw_classes(frame: &mut Frame, area: Rect, app: &App) {
     let run = app.current();
     let eval = run.and_then(|r| r.history.last_eval());
     let title = match eval {
-        Some(e) => format!(" {} error by class (iter {}) ", crate::frontend::describe::set_name(e.set), e.iter),
+        Some(e) => format!(" {} error by class (iter {}) ", e.set.name(), e.iter),
         None => " error by class ".to_string(),
     };
     let block = Block::bordered().title(Span::styled(title, app.theme.title()));

@@ -104,7 +104,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(e) = run.and_then(|r| r.history.last_eval()) {
         let done = run.is_some_and(|r| r.history.end() == Some(EndReason::Completed));
         let which = if done { "final" } else { "latest" };
-        let set = crate::frontend::describe::set_name(e.set);
+        let set = e.set.name();
         spans.push(Span::styled(format!(" · {set} error {:.2}% ({which})", e.error), t.title()));
     }
     if app.runs.len() > 1 {
