@@ -138,7 +138,7 @@ pub struct SweepSlurmArgs {
     /// GPUs per task (0: train on the CPU).
     #[arg(long, default_value_t = 0)]
     pub gpus_per_task: u32,
-    /// Memory per task (sbatch --mem, e.g. 8G) [default: the cluster's].
+    /// Memory per task (sbatch --mem, e.g. 8G) [default: the largest cell's memory estimate].
     #[arg(long)]
     pub mem: Option<String>,
     /// At most this many tasks at once.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// version of their major and skip event kinds they do not know.
 pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 3;
+pub const SCHEMA_MINOR: u32 = 4;
 
 pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
 
@@ -52,6 +52,11 @@ pub struct RunInfo {
     pub start_iter: u64,
     /// Set when this run was grown from a shallower run's weights.
     pub grown_from: Option<String>,
+    /// A resumed run's best evaluation before `start_iter`, as its checkpoint recorded it: the
+    /// error and its iteration, so that a front end that saw none of them still knows which
+    /// later evaluation is a new best (schema 1.4; absent in older logs and new runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_before: Option<(f64, u64)>,
 }
 
 /// Why a checkpoint was written.

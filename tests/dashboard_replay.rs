@@ -29,6 +29,7 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
         classes: (0..10).map(|c| format!("class{c}")).collect(),
         start_iter: 0,
         grown_from: None,
+        best_before: None,
     };
     w.write(&Event::RunStarted { time: 0.0, run: Box::new(info) }).unwrap();
     for iter in 1..=64_000u64 {

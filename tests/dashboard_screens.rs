@@ -32,6 +32,7 @@ fn info(depth: u32, name: &str) -> RunInfo {
         classes: CLASSES.iter().map(|s| s.to_string()).collect(),
         start_iter: 0,
         grown_from: None,
+        best_before: None,
     }
 }
 
@@ -711,7 +712,7 @@ fn the_depth_chooser_shows_each_depths_memory_and_marks_what_will_not_fit() {
         let chooser_line = |l: &&str| l.contains(&format!("ResNet-{depth} ")) && l.contains("params  paper");
         s.lines().find(chooser_line).unwrap_or("").to_string()
     };
-    // At batch 128: ResNet-20 (about 1,000 MiB) fits in 4 GiB; ResNet-1202 (about 15 GiB) does not.
-    assert!(line("20").contains("MiB") && !line("20").contains("won't fit"), "{s}");
+    // At batch 128: ResNet-20 (about 1.1 GiB) fits in 4 GiB; ResNet-1202 (about 18 GiB) does not.
+    assert!(line("20").contains("1.08 GiB") && !line("20").contains("won't fit"), "{s}");
     assert!(line("1202").contains("won't fit"), "{s}");
 }

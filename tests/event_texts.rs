@@ -23,6 +23,7 @@ fn info(start_iter: u64, grown_from: Option<&str>) -> RunInfo {
         classes: (0..10).map(|c| format!("class{c}")).collect(),
         start_iter,
         grown_from: grown_from.map(str::to_string),
+        best_before: None,
     }
 }
 
@@ -150,7 +151,15 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
             finished(EndReason::Stopped, 402, Some(31.5)),
             Some("run stopped after 402 iterations in 1h02m03s: final test error 31.50%, best 30.00% at iteration 391"),
         ),
-        (started(400, None), Some(resumed)),
+        // Resumed in a new process: its checkpoint knew the best before the resume, so the first
+        // evaluation after it is not called the best though it is the first this process sees.
+        (
+            Event::RunStarted {
+                time: 1.0,
+                run: Box::new(RunInfo { best_before: Some((30.0, 391)), ..info(400, None) }),
+            },
+            Some(resumed),
+        ),
         (
             Event::ConfigChanged {
                 time: 9.2,
@@ -159,6 +168,8 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
             },
             Some("recipe changed at iteration 400: lr 0.1 -> 0.05"),
         ),
+        (eval(410, 30.5), Some("iter 410: test error 30.50%, loss 0.5000")),
+        (eval(420, 29.5), Some("iter 420: test error 29.50% (best), loss 0.5000")),
         (
             Event::Diverged {
                 time: 9.5,

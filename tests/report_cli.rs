@@ -36,6 +36,7 @@ fn started(name: &str, depth: u32, start_iter: u64) -> Event {
             classes: (0..10).map(|c| format!("c{c}")).collect(),
             start_iter,
             grown_from: None,
+            best_before: None,
         }),
     }
 }

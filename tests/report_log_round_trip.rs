@@ -22,6 +22,7 @@ fn run_info() -> RunInfo {
         classes: vec!["airplane".into(), "automobile".into()],
         start_iter: 4_000,
         grown_from: Some("20261127-101010-resnet56".into()),
+        best_before: Some((12.5, 400)),
     }
 }
 

@@ -32,6 +32,7 @@ fn info(depth: u32, dir: &Path) -> RunInfo {
         classes: (0..10).map(|c| c.to_string()).collect(),
         start_iter: 0,
         grown_from: None,
+        best_before: None,
     }
 }
 

@@ -23,7 +23,7 @@ pub struct SlurmOptions {
     pub cpus_per_task: u32,
     /// GPUs per task (0: CPU only).
     pub gpus_per_task: u32,
-    /// `--mem` (e.g. `8G`); the cluster's default when `None`.
+    /// `--mem` (e.g. `8G`); `submit` asks for the largest cell's estimate when `None`.
     pub mem: Option<String>,
     /// At most this many tasks at once (`--array=0-N%K`).
     pub max_parallel: Option<usize>,
@@ -108,7 +108,11 @@ pub fn submit(sweep_dir: &Path, options: &SlurmOptions, print_only: bool) -> Res
     let sweep = Sweep::load(&sweep_dir)?;
     let folder = sweep_dir.join(SLURM_DIR);
     std::fs::create_dir_all(&folder).map_err(|e| SlurmError::Write(folder.clone(), e))?;
-    let text = script(&sweep_dir, &sweep, options);
+    let mut options = options.clone();
+    if options.mem.is_none() {
+        options.mem = memory_request(&sweep_dir, &sweep, options.gpus_per_task > 0);
+    }
+    let text = script(&sweep_dir, &sweep, &options);
     let path = folder.join(SCRIPT_NAME);
     crate::atomic::write(&path, text.as_bytes()).map_err(|e| SlurmError::Write(path.clone(), e))?;
     if print_only || on_path("sbatch").is_none() {
@@ -123,6 +127,16 @@ pub fn submit(sweep_dir: &Path, options: &SlurmOptions, print_only: bool) -> Res
     let stdout = String::from_utf8_lossy(&out.stdout);
     let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
     Ok(Submission::Submitted { job, script: path, tasks: sweep.cells.len() })
+}
+
+/// `--mem` for the array: the largest cell's memory estimate, in MiB rounded up. The estimate is
+/// an upper bound of the peak, so a cluster that enforces `--mem` (its cgroup plugin) does not
+/// kill a cell for going over, and one that cannot offer that much refuses at submission.
+/// `None` when no cell's config can be read (the cluster's default then applies).
+pub fn memory_request(sweep_dir: &Path, sweep: &Sweep, cuda: bool) -> Option<String> {
+    let configs = sweep.cells.iter().filter_map(|c| crate::rundir::read_config(&sweep_dir.join(&c.name)).ok());
+    let need = configs.map(|c| crate::memory::estimate(c.depth, c.batch_size, c.precision, cuda).host).max()?;
+    Some(format!("{}M", need.div_ceil(1 << 20)))
 }
 
 /// The program `name` as the PATH finds it.
@@ -195,5 +209,26 @@ mod tests {
         }
         assert!(!text.contains("--partition") && !text.contains("--mem"), "{text}");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn the_memory_asked_for_is_the_largest_cells_estimate() {
+        let dir = tempfile::tempdir().unwrap();
+        let axes = vec![Axis { field: "depth".into(), values: vec!["20".into(), "1202".into()] }];
+        let sweep = Sweep::grid(axes).unwrap();
+        let base: crate::config::RunConfig =
+            serde_json::from_str(include_str!("../../tests/data/config.json")).unwrap();
+        let config_of = |cell: &crate::sweep::Cell| {
+            let depth = cell.settings[0].1.parse().unwrap();
+            Ok(crate::config::RunConfig { depth: crate::config::Depth::new(depth)?, ..base.clone() })
+        };
+        sweep.create(dir.path(), config_of).unwrap();
+        let need =
+            crate::memory::estimate(crate::config::Depth::new(1202).unwrap(), base.batch_size, base.precision, false);
+        let mem = memory_request(dir.path(), &sweep, false).unwrap();
+        assert_eq!(mem, format!("{}M", need.host.div_ceil(1 << 20)));
+        let mib: u64 = mem.trim_end_matches('M').parse().unwrap();
+        assert!(mib << 20 >= need.host && (mib - 1) << 20 < need.host, "{mem} rounds the estimate up");
+        assert_eq!(memory_request(Path::new("/nonexistent"), &sweep, false), None);
     }
 }

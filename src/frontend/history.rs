@@ -190,15 +190,14 @@ impl History {
     }
 
     /// The best error and its iteration: the lowest evaluation (the earliest on a tie), or the
-    /// finished run's own figure where that is lower (a run resumed in another process knows
-    /// evaluations made before this history began).
+    /// run's own figure where that is lower: a resumed run says its best before the resume when
+    /// it starts, and its best overall when it finishes (this history may have begun after
+    /// evaluations it never saw).
     pub fn best(&self) -> Option<(f64, u64)> {
+        let before = self.info.as_ref().and_then(|i| i.best_before);
         let seen = self.best_eval().map(|e| (e.error, e.iter));
         let said = self.finished.as_ref().and_then(|f| f.best_error.zip(f.best_iter));
-        match (seen, said) {
-            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        }
+        [before, seen, said].into_iter().flatten().reduce(|a, b| if b.0 < a.0 { b } else { a })
     }
 
     /// The lowest evaluation error (the earliest on a tie). Evaluations are on the validation
@@ -254,6 +253,7 @@ pub(crate) mod tests {
             classes: (0..10).map(|c| format!("class{c}")).collect(),
             start_iter,
             grown_from: None,
+            best_before: None,
         }
     }
 

@@ -289,6 +289,7 @@ pub fn start(
         classes: data.classes.clone(),
         start_iter: iter,
         grown_from,
+        best_before: run.best,
     };
     let grown = info.grown_from.is_some();
     run.emit(Event::RunStarted { time: now(), run: Box::new(info) });

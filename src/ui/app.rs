@@ -79,7 +79,7 @@ pub struct SystemSample {
     /// Percent of one core (can pass 100 with several threads).
     pub cpu_percent: f32,
     pub memory_bytes: u64,
-    /// Memory the machine has free (`MemAvailable`), for the depth chooser's estimates.
+    /// Memory this process could still take (`memory::room_beside`), for the depth chooser's estimates.
     pub available_bytes: Option<u64>,
     /// GPU memory used and total, in bytes, when the run is on CUDA and it could be read.
     pub gpu_memory: Option<(u64, u64)>,
@@ -103,6 +103,9 @@ pub struct PlaybackStatus {
 
 pub enum Msg {
     Event(Envelope),
+    /// A resumed run's events from its log, before this session started it: folded into its
+    /// curves and history, without lines of their own or a say in how the session ends.
+    Past(RunId, Vec<Event>),
     Key(KeyEvent),
     /// SIGINT, SIGTERM or SIGHUP.
     Signal,
@@ -264,6 +267,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) {
         match msg {
             Msg::Event(envelope) => self.on_event(envelope),
+            Msg::Past(run, events) => self.on_past(run, &events),
             Msg::Key(key) => {
                 if let Some(action) = keys::lookup(&key, &self.scopes()) {
                     self.on_action(action);
@@ -499,6 +503,25 @@ impl App {
             }
             self.push_line(l);
         }
+    }
+
+    fn on_past(&mut self, run: RunId, events: &[Event]) {
+        let view = self.run_mut(run);
+        for event in events {
+            view.apply(event);
+        }
+        let h = &view.history;
+        let best = h
+            .best()
+            .map(|(e, i)| format!(", best {e:.2}% at iteration {}", crate::format::group_digits(i)))
+            .unwrap_or_default();
+        let text = format!(
+            "earlier in this run (from its log): {} start{}, {} evaluations{best}",
+            h.starts,
+            if h.starts == 1 { "" } else { "s" },
+            h.evals.len()
+        );
+        self.note(text, Tone::Info);
     }
 
     /// Asks the loop for the pixels of the current run's last misclassified examples.

@@ -15,9 +15,28 @@ pub trait Feed {
     fn playback(&mut self, now: Instant, control: Playback);
 }
 
-/// A live trainer: events from its channel, commands to it.
+/// A live trainer: events from its channel, commands to it. When the session resumes a run, its
+/// log's events from before the session go first (`Msg::Past`), so the curves show the whole run.
 pub struct LiveFeed {
-    pub channels: Channels,
+    channels: Channels,
+    /// The session's first run has been seen (only it can have a past this dashboard did not see).
+    first_seen: bool,
+}
+
+impl LiveFeed {
+    pub fn new(channels: Channels) -> LiveFeed {
+        LiveFeed { channels, first_seen: false }
+    }
+}
+
+/// The events of the log in `run_dir` from before its newest start (the one this session made),
+/// or why they cannot be read.
+fn past_of(run_dir: &std::path::Path) -> Result<Vec<crate::protocol::Event>, String> {
+    let log = crate::runlog::read(run_dir).map_err(|e| e.to_string())?;
+    let mut events = log.events;
+    let newest = events.iter().rposition(|e| matches!(e, crate::protocol::Event::RunStarted { .. }));
+    events.truncate(newest.unwrap_or(0));
+    Ok(events)
 }
 
 impl Feed for LiveFeed {
@@ -28,7 +47,23 @@ impl Feed for LiveFeed {
     fn drain(&mut self, _now: Instant, max: usize, out: &mut Vec<Msg>) -> bool {
         for _ in 0..max {
             match self.channels.events.try_recv() {
-                Ok(e) => out.push(Msg::Event(e)),
+                Ok(e) => {
+                    if let crate::protocol::Event::RunStarted { run, .. } = &e.event
+                        && !std::mem::replace(&mut self.first_seen, true)
+                        && run.start_iter > 0
+                    {
+                        // Read once, at the start: the log is written by the trainer, which has
+                        // started, so it holds this start and the history before it.
+                        match past_of(&run.dir) {
+                            Ok(events) if !events.is_empty() => out.push(Msg::Past(e.run, events)),
+                            Ok(_) => {}
+                            Err(why) => {
+                                out.push(Msg::Warning(format!("the run's earlier history is not shown: {why}")))
+                            }
+                        }
+                    }
+                    out.push(Msg::Event(e));
+                }
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
             }
@@ -170,4 +205,85 @@ impl Feed for AttachFeed {
     }
 
     fn playback(&mut self, _now: Instant, _control: Playback) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::history::tests::{eval, info, step};
+    use crate::protocol::{Envelope, Event, RunInfo};
+    use crate::ui::app::App;
+    use crate::ui::theme::{Marker, Theme};
+
+    fn start(dir: &std::path::Path, start_iter: u64) -> Event {
+        Event::RunStarted { time: 0.0, run: Box::new(RunInfo { dir: dir.to_path_buf(), ..info(20, start_iter) }) }
+    }
+
+    #[test]
+    fn a_resumed_runs_dashboard_first_gets_its_history_from_the_log_and_it_does_not_decide_the_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two earlier sessions: the first ended in a fatal error after iteration 3.
+        let fatal = Event::Error { time: 1.0, message: "killed".into(), fatal: true };
+        let earlier = [start(dir.path(), 0), step(1, 90.0), step(2, 80.0), eval(2, 70.0), step(3, 75.0), fatal];
+        let this_start = start(dir.path(), 2);
+        let mut log = crate::runlog::LogWriter::open(&dir.path().join(crate::runlog::LOG_NAME)).unwrap();
+        for e in earlier.iter().chain([&this_start, &step(3, 60.0)]) {
+            log.write(e).unwrap();
+        }
+        let (event_tx, events) = crossbeam_channel::unbounded();
+        let (commands, _command_rx) = crossbeam_channel::unbounded();
+        let mut feed = LiveFeed::new(Channels { events, commands });
+        for e in [this_start.clone(), step(3, 60.0), this_start] {
+            event_tx.send(Envelope { run: 0, event: e }).unwrap();
+        }
+        let mut out = Vec::new();
+        feed.drain(Instant::now(), 10, &mut out);
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|m| match m {
+                Msg::Past(0, past) if past[..] == earlier[..] => "the past",
+                Msg::Event(_) => "event",
+                _ => "something else",
+            })
+            .collect();
+        assert_eq!(kinds, ["the past", "event", "event", "event"], "the past once, then the live events");
+
+        let mut app = App::new(Mode::Live, Theme { color: false }, Marker::Braille);
+        for m in out.into_iter().take(3) {
+            app.update(m);
+        }
+        let run = app.current().unwrap();
+        assert_eq!(run.history.evals.len(), 1, "the evaluation before the resume is kept");
+        assert_eq!(run.loss.iter().map(|p| p.iter).collect::<Vec<_>>(), vec![1.0, 2.0, 3.0]);
+        assert_eq!(run.train_error.last().map(|p| p.y), Some(60.0), "iteration 3 is the resumed session's");
+        let lines: Vec<&str> = app.events.iter().map(|l| l.text.as_str()).collect();
+        assert!(
+            lines.contains(&"earlier in this run (from its log): 1 start, 1 evaluations, best 70.00% at iteration 2")
+        );
+        assert!(!lines.iter().any(|l| l.contains("killed")), "past events get no lines: {lines:?}");
+        app.update(Msg::Event(Envelope {
+            run: 0,
+            event: Event::Checkpoint {
+                time: 2.0,
+                iter: 3,
+                path: dir.path().join("c"),
+                reason: crate::protocol::CheckpointReason::Final,
+                secs: 0.1,
+            },
+        }));
+        let summary = crate::protocol::Summary {
+            reason: crate::protocol::EndReason::Completed,
+            iters: 3,
+            final_error: None,
+            best_error: None,
+            best_iter: None,
+            train_secs: 1.0,
+        };
+        app.update(Msg::Event(Envelope { run: 0, event: Event::Finished { time: 3.0, summary } }));
+        assert_eq!(
+            app.exit_status(),
+            crate::frontend::outcome::ExitStatus::Success,
+            "an old fatal error is not this session's"
+        );
+    }
 }

@@ -28,7 +28,7 @@ use theme::Marker;
 /// Watches a live trainer until the user quits; returns how the session ended. The caller,
 /// who spawned the trainer, joins it (or, after a second stop request, does not wait for it).
 pub fn run_live(channels: Channels, marker: Marker) -> anyhow::Result<Outcome> {
-    let mut feed = LiveFeed { channels };
+    let mut feed = LiveFeed::new(channels);
     show(&mut feed, marker).map(|app| app.outcome)
 }
 

@@ -50,11 +50,13 @@ fn collect(tx: Sender<SystemSample>, gpu_rx: Receiver<Option<u32>>) {
         }
         let mut sample = SystemSample::default();
         system.refresh_memory();
-        sample.available_bytes = Some(system.available_memory());
         if let Some(p) = system.process(pid) {
             sample.cpu_percent = p.cpu_usage();
             sample.memory_bytes = p.memory();
         }
+        // Stored so that available + held is what the trainer's check counts (`memory::fits_now`).
+        let room = crate::memory::room_beside(system.available_memory(), sample.memory_bytes);
+        sample.available_bytes = Some(room.saturating_sub(sample.memory_bytes));
         if let Some(index) = gpu {
             match crate::memory::gpu_memory(index) {
                 Some(m) => sample.gpu_memory = Some(m),

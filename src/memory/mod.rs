@@ -2,23 +2,27 @@
 //! whether that fits beside what the machine has free: a run that would be killed by the kernel's
 //! out-of-memory killer (the one way to lose a run without a word) is refused with one line.
 //!
-//! The estimate is a model fitted to measured peaks (README, "Memory"): a fixed base (libtorch
-//! and its CUDA libraries, the data set as bytes), a few copies of the parameters (weights,
-//! gradients, momentum, their flat and channels-last forms), and per image of the batch the
-//! activations kept for the backward pass: about 5 feature maps per residual block (BatchNorm
-//! inputs, ReLU outputs) at its stage's size, and two for the stem.
+//! The estimate is a model fitted from above to measured peaks (README, "Memory"): a run it lets
+//! through must not be killed, so it is never below a measured peak. A fixed base (libtorch and
+//! its CUDA libraries, the data set as bytes), a few copies of the parameters (weights, gradients,
+//! momentum, their flat and channels-last forms), and per image of the batch the activations kept
+//! for the backward pass: about 6 feature maps per residual block (BatchNorm inputs, ReLU outputs,
+//! the allocator's slack) at its stage's size, and two for the stem. Where a control group limits
+//! the process (a container, a scheduler's job), its limit counts, not the machine's (`cgroup`).
 //! Measured and estimated figures side by side: README, "Memory".
+
+pub mod cgroup;
 
 use crate::config::{Depth, Precision};
 use crate::model::STAGE_WIDTHS;
 
 /// Resident memory of a process before any batch: libtorch with its CUDA libraries (linked even
 /// on the CPU) and the 60,000 images as bytes.
-const BASE_BYTES: u64 = 765 << 20;
+const BASE_BYTES: u64 = 825 << 20;
 /// Copies of the parameters alive at once.
 const PARAMETER_COPIES: f64 = 9.5;
 /// Feature maps kept per residual block and image for the backward pass.
-const MAPS_PER_BLOCK: f64 = 5.1;
+const MAPS_PER_BLOCK: f64 = 6.0;
 /// Feature maps kept by the stem (its BatchNorm input and ReLU output).
 const STEM_MAPS: f64 = 2.0;
 /// A CUDA context with cuDNN's workspace, on the device (not measured here: no GPU was lent).
@@ -122,11 +126,23 @@ pub fn check(depth: Depth, batch: usize, precision: Precision, cuda: bool, avail
     Err(TooBig { depth, batch, need, available, where_: if cuda { "GPU" } else { "host" }, hint })
 }
 
-/// Memory the kernel can give without swapping (`MemAvailable`), in bytes.
+/// Memory this process can still take without being killed, in bytes: what the kernel can give
+/// without swapping (`MemAvailable`), or less where a control group's limit (a container's, a
+/// scheduler job's) leaves less.
 pub fn available_host() -> u64 {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
-    system.available_memory()
+    system.available_memory().min(cgroup::headroom().map_or(u64::MAX, |r| r.free))
+}
+
+/// What a process holding `resident` bytes could hold in all, given the machine's `available`
+/// memory: both together, capped by its control group's room and limit (shared library pages
+/// charged to another group make the process's resident figure larger than its group's charge).
+pub fn room_beside(available: u64, resident: u64) -> u64 {
+    match cgroup::headroom() {
+        Some(room) => (available.min(room.free) + resident).min(room.limit),
+        None => available + resident,
+    }
 }
 
 /// Resident memory of this process now (`VmRSS`), in bytes; 0 off Linux.
@@ -194,7 +210,11 @@ pub fn fits_now(
             None => Ok(estimate(depth, batch, precision, true)),
         },
         // The process's own memory counts as available: the estimate includes it.
-        None => check(depth, batch, precision, false, available_host() + resident_bytes()),
+        None => {
+            let mut system = sysinfo::System::new();
+            system.refresh_memory();
+            check(depth, batch, precision, false, room_beside(system.available_memory(), resident_bytes()))
+        }
     }
 }
 
@@ -215,9 +235,11 @@ mod tests {
     }
 
     /// Peak resident memory measured on the project's 2-core AMD EPYC (KiB from
-    /// `/usr/bin/time -f %M`, a 3-iteration run; README "Memory"): the estimate is within 12 %.
+    /// `/usr/bin/time -f %M`, a 3-iteration run, 8 for ResNet-1202 at 128; README "Memory"): the
+    /// estimate is never below a measured peak (a run it lets through is not killed) and at most
+    /// 25 % above it.
     #[test]
-    fn the_estimate_is_close_to_the_measured_peaks() {
+    fn the_estimate_bounds_the_measured_peaks_from_above() {
         let measured = [
             (8, 1, 843_120),
             (20, 64, 913_340),
@@ -229,14 +251,14 @@ mod tests {
             (1202, 16, 3_158_160),
             (1202, 32, 5_317_864),
             (1202, 64, 9_458_348),
-            (1202, 128, 17_536_796),
+            (1202, 128, 17_978_356),
         ];
         let bf16 = [(20, 128, 901_672), (110, 128, 1_978_836)];
         let runs = measured.iter().map(|m| (Precision::Fp32, *m)).chain(bf16.iter().map(|m| (Precision::Bf16, *m)));
         for (precision, (depth, batch, kib)) in runs {
             let est = estimate(d(depth), batch, precision, false).host as f64;
             let ratio = est / (kib as f64 * 1024.0);
-            assert!((0.9..1.12).contains(&ratio), "ResNet-{depth} batch {batch} {precision:?}: {ratio:.3}");
+            assert!((1.0..1.25).contains(&ratio), "ResNet-{depth} batch {batch} {precision:?}: {ratio:.3}");
         }
     }
 
