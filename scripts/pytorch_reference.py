@@ -7,10 +7,13 @@ weight decay 1e-4 (torch.optim.SGD, its default for-each implementation), batch 
 Measures steady-state training images/s after a warm-up, in NCHW and in channels_last, on random
 byte images held in memory (the data set is not needed: the step does not depend on pixel values).
 Each timed iteration includes its augmentation, as a plain PyTorch loop runs it (in series).
+`--precision bf16` (or `both`) measures bf16 mixed precision the way PyTorch users run it:
+`torch.autocast` around the forward pass and the loss, fp32 weights and optimizer. `--matmul` adds
+the matrix-product ceiling of the device in fp32 and bf16 (GFLOP/s of a square product).
 
-    .venv/bin/python scripts/pytorch_reference.py --threads 2 --steps 30 [--json out.json]
+    .venv/bin/python scripts/pytorch_reference.py --threads 2 --steps 30 [--precision both] [--json out.json]
 
-Prints one line per layout: `pytorch <layout> <img/s> img/s`.
+Prints one line per measurement: `pytorch <name> <img/s> img/s` (`bf16_` names for autocast).
 """
 import argparse
 import json
@@ -78,7 +81,23 @@ def augment(images, mean, std):
     return (out.float() / 255.0 - mean) / std
 
 
-def measure(depth, batch, steps, warmup, channels_last, device):
+def matmul_gflops(dtype, device, n=1024, seconds=1.0):
+    """GFLOP/s of an n x n by n x n product in `dtype`, after one warm-up product, repeated for
+    about `seconds` (a CPU without bf16 units can be 100 times slower in bf16: no fixed count)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a @ b
+    sync()
+    reps, t0 = 0, time.perf_counter()
+    while reps == 0 or time.perf_counter() - t0 < seconds:
+        a @ b
+        sync()
+        reps += 1
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def measure(depth, batch, steps, warmup, channels_last, device, bf16=False):
     torch.manual_seed(0)
     model = ResNet(depth)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -95,7 +114,8 @@ def measure(depth, batch, steps, warmup, channels_last, device):
         t0 = time.perf_counter()
         x = augment(data[idx], mean, std).contiguous(memory_format=fmt)
         y = labels[idx]
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -112,7 +132,9 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--only", choices=["nchw", "channels_last"], default=None)
+    p.add_argument("--only", choices=["nchw", "channels_last", "bf16_nchw", "bf16_channels_last"], default=None)
+    p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="fp32")
+    p.add_argument("--matmul", action="store_true", help="also the fp32 and bf16 matrix-product GFLOP/s")
     p.add_argument("--device", default="cpu", help="cpu or cuda (cuDNN autotuning on, as ours)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
@@ -120,12 +142,19 @@ def main():
     torch.backends.cudnn.benchmark = True
     out = {"torch": torch.__version__, "threads": a.threads, "depth": a.depth, "batch_size": a.batch_size,
            "device": a.device}
-    for name, cl in (("nchw", False), ("channels_last", True)):
-        if a.only and a.only != name:
-            continue
-        ips = measure(a.depth, a.batch_size, a.steps, a.warmup, cl, torch.device(a.device))
-        out[name] = ips
-        print(f"pytorch {name} {ips:.1f} img/s", flush=True)
+    precisions = {"fp32": [False], "bf16": [True], "both": [False, True]}[a.precision]
+    for bf16 in precisions:
+        for layout, cl in (("nchw", False), ("channels_last", True)):
+            name = f"bf16_{layout}" if bf16 else layout
+            if a.only and a.only != name:
+                continue
+            ips = measure(a.depth, a.batch_size, a.steps, a.warmup, cl, torch.device(a.device), bf16)
+            out[name] = ips
+            print(f"pytorch {name} {ips:.1f} img/s", flush=True)
+    if a.matmul:
+        for name, dtype in (("matmul_fp32_gflops", torch.float32), ("matmul_bf16_gflops", torch.bfloat16)):
+            out[name] = matmul_gflops(dtype, torch.device(a.device))
+            print(f"pytorch {name} {out[name]:.1f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
