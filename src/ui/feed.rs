@@ -2,7 +2,7 @@
 //! so the loop and the drawing code cannot tell them apart.
 
 use super::app::{Mode, Msg, Playback};
-use crate::protocol::{Channels, Command};
+use crate::protocol::{Channels, Command, Envelope, Event};
 use crate::replay::{Player, Speed};
 use std::time::Instant;
 
@@ -21,20 +21,48 @@ pub struct LiveFeed {
     channels: Channels,
     /// The session's first run has been seen (only it can have a past this dashboard did not see).
     first_seen: bool,
+    /// While a resumed run's log is read on a thread of its own (a long run's takes a second or
+    /// more, which the dashboard would otherwise spend frozen): its start event, held back so that
+    /// the past goes first, and where the past will come from.
+    reading: Option<(Envelope, crossbeam_channel::Receiver<PastOrWhyNot>)>,
 }
+
+/// A resumed run's earlier events, or why they cannot be read.
+type PastOrWhyNot = Result<Vec<Event>, String>;
 
 impl LiveFeed {
     pub fn new(channels: Channels) -> LiveFeed {
-        LiveFeed { channels, first_seen: false }
+        LiveFeed { channels, first_seen: false, reading: None }
+    }
+
+    /// Starts reading the past of the run that `start` starts, if it is the session's first and
+    /// resumed; `None` when there is nothing to read and `start` can go on at once.
+    fn read_past_of(&mut self, start: Envelope) -> Option<Envelope> {
+        let Event::RunStarted { run, .. } = &start.event else { return Some(start) };
+        if std::mem::replace(&mut self.first_seen, true) || run.start_iter == 0 {
+            return Some(start);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let dir = run.dir.clone();
+        let spawned = std::thread::Builder::new().name("past-log".into()).spawn(move || {
+            let _ = tx.send(past_of(&dir));
+        });
+        match spawned {
+            Ok(_) => {
+                self.reading = Some((start, rx));
+                None
+            }
+            Err(_) => Some(start),
+        }
     }
 }
 
-/// The events of the log in `run_dir` from before its newest start (the one this session made),
-/// or why they cannot be read.
-fn past_of(run_dir: &std::path::Path) -> Result<Vec<crate::protocol::Event>, String> {
+/// The events of the log in `run_dir` from before its newest start (the one this session made:
+/// the trainer logs its start before it sends it), or why they cannot be read.
+fn past_of(run_dir: &std::path::Path) -> PastOrWhyNot {
     let log = crate::runlog::read(run_dir).map_err(|e| e.to_string())?;
     let mut events = log.events;
-    let newest = events.iter().rposition(|e| matches!(e, crate::protocol::Event::RunStarted { .. }));
+    let newest = events.iter().rposition(|e| matches!(e, Event::RunStarted { .. }));
     events.truncate(newest.unwrap_or(0));
     Ok(events)
 }
@@ -45,25 +73,27 @@ impl Feed for LiveFeed {
     }
 
     fn drain(&mut self, _now: Instant, max: usize, out: &mut Vec<Msg>) -> bool {
+        if let Some((_, rx)) = &self.reading {
+            // The trainer's later events wait in their channel until the past is read.
+            let past = match rx.try_recv() {
+                Ok(past) => past,
+                Err(crossbeam_channel::TryRecvError::Empty) => return true,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => Err("the reading thread failed".into()),
+            };
+            let (start, _) = self.reading.take().expect("reading");
+            match past {
+                Ok(events) if !events.is_empty() => out.push(Msg::Past(start.run, events)),
+                Ok(_) => {}
+                Err(why) => out.push(Msg::Warning(format!("the run's earlier history is not shown: {why}"))),
+            }
+            out.push(Msg::Event(start));
+        }
         for _ in 0..max {
             match self.channels.events.try_recv() {
-                Ok(e) => {
-                    if let crate::protocol::Event::RunStarted { run, .. } = &e.event
-                        && !std::mem::replace(&mut self.first_seen, true)
-                        && run.start_iter > 0
-                    {
-                        // Read once, at the start: the log is written by the trainer, which has
-                        // started, so it holds this start and the history before it.
-                        match past_of(&run.dir) {
-                            Ok(events) if !events.is_empty() => out.push(Msg::Past(e.run, events)),
-                            Ok(_) => {}
-                            Err(why) => {
-                                out.push(Msg::Warning(format!("the run's earlier history is not shown: {why}")))
-                            }
-                        }
-                    }
-                    out.push(Msg::Event(e));
-                }
+                Ok(e) => match self.read_past_of(e) {
+                    Some(e) => out.push(Msg::Event(e)),
+                    None => return true,
+                },
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
             }
@@ -211,7 +241,7 @@ impl Feed for AttachFeed {
 mod tests {
     use super::*;
     use crate::frontend::history::tests::{eval, info, step};
-    use crate::protocol::{Envelope, Event, RunInfo};
+    use crate::protocol::RunInfo;
     use crate::ui::app::App;
     use crate::ui::theme::{Marker, Theme};
 
@@ -236,8 +266,13 @@ mod tests {
         for e in [this_start.clone(), step(3, 60.0), this_start] {
             event_tx.send(Envelope { run: 0, event: e }).unwrap();
         }
+        // The log is read on a thread; the live events wait for it.
         let mut out = Vec::new();
-        feed.drain(Instant::now(), 10, &mut out);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while out.len() < 4 && Instant::now() < deadline {
+            assert!(feed.drain(Instant::now(), 10, &mut out));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let kinds: Vec<&str> = out
             .iter()
             .map(|m| match m {
