@@ -17,6 +17,7 @@ pub const LAYERS: &[&str] = &[
     "sweep",
     "model",
     "interchange",
+    "nvidia_smi",
     "memory",
     "data",
     "train",

@@ -20,6 +20,7 @@ pub mod sweep; // a grid of runs in one folder: sweep.json and a run directory p
 // Training.
 pub mod model; // the CIFAR ResNet: stages of blocks, shortcuts A and B, He init, growing
 pub mod interchange; // weights in PyTorch's names and layout: export, and starting a run from them
+pub mod nvidia_smi; // what nvidia-smi says about a CUDA device (free memory, compute capability)
 pub mod memory; // a run's memory, estimated from the network's shapes, against what is free
 pub mod data; // CIFAR-10: read, fetch, augment, batch
 pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints, evaluation

@@ -115,18 +115,10 @@ pub fn hardware(device: Device) -> Hardware {
     }
 }
 
-/// Compute capability of CUDA device `index`, from `nvidia-smi` (numbered as it sees them).
+/// Compute capability of CUDA device `index`, from `nvidia-smi`.
 fn cuda_capability(index: usize) -> Option<(u32, u32)> {
-    let physical = match std::env::var("CUDA_VISIBLE_DEVICES") {
-        Ok(list) => list.split(',').nth(index)?.trim().to_string(),
-        Err(_) => index.to_string(),
-    };
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=compute_cap", "--format=csv,noheader", "-i", &physical])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (major, minor) = text.trim().split_once('.')?;
+    let text = crate::nvidia_smi::query(index, "compute_cap", "csv,noheader")?;
+    let (major, minor) = text.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 

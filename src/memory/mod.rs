@@ -171,18 +171,9 @@ fn resident_bytes_in(status_file: &str) -> u64 {
 
 /// Used and total memory of CUDA device `index` in bytes, from `nvidia-smi` (libtorch's allocator
 /// statistics are not reachable through tch): the whole device's, other processes included.
-/// `nvidia-smi` numbers GPUs ignoring `CUDA_VISIBLE_DEVICES`: the ordinal is mapped through it.
 pub fn gpu_memory(index: u32) -> Option<(u64, u64)> {
-    let physical = match std::env::var("CUDA_VISIBLE_DEVICES") {
-        Ok(list) => list.split(',').nth(index as usize)?.trim().to_string(),
-        Err(_) => index.to_string(),
-    };
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "-i", &physical])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.trim().split(',').map(|p| p.trim().parse::<u64>());
+    let text = crate::nvidia_smi::query(index as usize, "memory.used,memory.total", "csv,noheader,nounits")?;
+    let mut parts = text.split(',').map(|p| p.trim().parse::<u64>());
     match (parts.next(), parts.next()) {
         (Some(Ok(used)), Some(Ok(total))) => Some((used << 20, total << 20)),
         _ => None,
