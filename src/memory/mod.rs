@@ -130,9 +130,14 @@ pub fn check(depth: Depth, batch: usize, precision: Precision, cuda: bool, avail
 /// without swapping (`MemAvailable`), or less where a control group's limit (a container's, a
 /// scheduler job's) leaves less.
 pub fn available_host() -> u64 {
+    machine_available().min(cgroup::headroom().map_or(u64::MAX, |r| r.free))
+}
+
+/// What the kernel can give without swapping (`MemAvailable`), in bytes, whatever the cgroups say.
+fn machine_available() -> u64 {
     let mut system = sysinfo::System::new();
     system.refresh_memory();
-    system.available_memory().min(cgroup::headroom().map_or(u64::MAX, |r| r.free))
+    system.available_memory()
 }
 
 /// What a process holding `resident` bytes could hold in all, given the machine's `available`
@@ -201,11 +206,7 @@ pub fn fits_now(
             None => Ok(estimate(depth, batch, precision, true)),
         },
         // The process's own memory counts as available: the estimate includes it.
-        None => {
-            let mut system = sysinfo::System::new();
-            system.refresh_memory();
-            check(depth, batch, precision, false, room_beside(system.available_memory(), resident_bytes()))
-        }
+        None => check(depth, batch, precision, false, room_beside(machine_available(), resident_bytes())),
     }
 }
 
