@@ -32,6 +32,21 @@ pub fn bytes(b: u64) -> String {
     if gib >= 1.0 { format!("{gib:.2} GiB") } else { format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64) }
 }
 
+/// `name` in at most `width` characters: a long one loses its middle, not its end, since the
+/// names of runs started in the same second differ only at their end (`2026112…1142-resnet8-2`).
+pub fn elide_middle(name: &str, width: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= width || width < 3 {
+        return name.to_string();
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +72,14 @@ mod tests {
     fn sizes_switch_to_gib_at_one_gib() {
         assert_eq!(bytes(512 << 20), "512 MiB");
         assert_eq!(bytes(5 << 29), "2.50 GiB");
+    }
+
+    #[test]
+    fn long_names_lose_their_middle_and_keep_their_end() {
+        assert_eq!(elide_middle("resnet20-seed1", 22), "resnet20-seed1");
+        let short = elide_middle("20261129-111142-resnet8-2", 22);
+        assert_eq!(short, "2026112…1142-resnet8-2");
+        assert_eq!(short.chars().count(), 22);
+        assert_ne!(short, elide_middle("20261129-111142-resnet8", 22), "the end tells them apart");
     }
 }

@@ -264,8 +264,9 @@ fn key_bar_and_help_overlay_come_from_the_key_table() {
     app.update(key('?'));
     let s = screen(&app);
     use resnet_tui::ui::keys::Scope;
-    // Every key of a live run; replay's, an attached run's and the table's are for other screens.
-    let elsewhere = [Scope::Replay, Scope::Attached, Scope::ConfirmDetach, Scope::Table];
+    // Every key of a live run; replay's, an attached run's, overlaid runs' and the table's are for
+    // other screens.
+    let elsewhere = [Scope::Replay, Scope::Attached, Scope::ConfirmDetach, Scope::Table, Scope::Overlaid];
     for b in resnet_tui::ui::keys::KEYS.iter().filter(|b| !elsewhere.contains(&b.scope)) {
         if b.scope != Scope::Help {
             assert!(s.contains(b.help), "help lacks {:?}:\n{s}", b.help);
@@ -279,13 +280,13 @@ fn key_bar_and_help_overlay_come_from_the_key_table() {
 fn pause_shows_pausing_at_once_and_paused_when_the_trainer_confirms() {
     let mut app = running_app();
     app.update(key(' '));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Pause)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Pause }]);
     assert!(screen(&app).contains("PAUSING…"));
     app.update(event(0, Event::Paused { time: 1301.0, iter: 300 }));
     let s = screen(&app);
     assert!(s.contains("PAUSED") && s.contains("paused at iteration 300"), "{s}");
     app.update(key('p'));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Resume)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Resume }]);
     assert!(screen(&app).contains("RESUMING…"));
     app.update(event(0, Event::Resumed { time: 1302.0, iter: 300 }));
     assert!(screen(&app).contains("RUNNING"));
@@ -304,7 +305,7 @@ fn key_releases_do_nothing() {
 fn checkpoint_key_asks_the_trainer_and_the_path_shows_when_written() {
     let mut app = running_app();
     app.update(key('c'));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Checkpoint)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Checkpoint }]);
     assert!(screen(&app).contains("checkpoint requested"));
 }
 
@@ -319,7 +320,10 @@ fn depth_chooser_switches_fresh_or_grown_and_refuses_to_grow_shallower() {
     app.update(key('g'));
     assert_eq!(
         sent(&mut app),
-        vec![Effect::Send(Command::SwitchDepth { depth: Depth::new(32).unwrap(), mode: SwitchMode::Grow })]
+        vec![Effect::Send {
+            to: Some(0),
+            command: Command::SwitchDepth { depth: Depth::new(32).unwrap(), mode: SwitchMode::Grow }
+        }]
     );
     let s = screen(&app);
     assert!(s.contains("switching to ResNet-32 (grown from") && s.contains("this one)…"), "{s}");
@@ -328,7 +332,10 @@ fn depth_chooser_switches_fresh_or_grown_and_refuses_to_grow_shallower() {
     app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     assert_eq!(
         sent(&mut app),
-        vec![Effect::Send(Command::SwitchDepth { depth: Depth::new(44).unwrap(), mode: SwitchMode::Fresh })]
+        vec![Effect::Send {
+            to: Some(0),
+            command: Command::SwitchDepth { depth: Depth::new(44).unwrap(), mode: SwitchMode::Fresh }
+        }]
     );
     app.update(key('d'));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)));
@@ -382,7 +389,7 @@ fn quit_while_running_asks_once_and_y_or_a_second_q_checkpoints_and_stops() {
         assert!(sent(&mut app).is_empty());
         assert!(screen(&app).contains("Write a checkpoint, stop it and quit?"));
         app.update(key(confirm));
-        assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+        assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
         assert!(screen(&app).contains("STOPPING…"));
         assert!(!app.should_quit(), "waits for the checkpoint and the trainer's end");
         app.update(Msg::SourceClosed);
@@ -401,7 +408,7 @@ fn quit_while_running_asks_once_and_y_or_a_second_q_checkpoints_and_stops() {
 fn a_signal_checkpoints_and_quits_without_asking() {
     let mut app = running_app();
     app.update(Msg::Signal);
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
     app.update(Msg::SourceClosed);
     assert!(app.should_quit());
 }
@@ -411,7 +418,7 @@ fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
     // Two signals: the first stops cleanly and says how to quit at once, the second does.
     let mut app = running_app();
     app.update(Msg::Signal);
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
     let s = screen(&app);
     assert!(s.contains("STOPPING…") && s.contains("ctrl-c again quits at once"), "{s}");
     assert!(!app.should_quit());
@@ -425,7 +432,7 @@ fn a_second_stop_request_while_stopping_quits_at_once_with_130() {
     let mut app = running_app();
     app.update(ctrl_c());
     app.update(ctrl_c());
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
     assert!(!app.should_quit());
     let s = screen(&app);
     assert!(s.contains("ctrl-c quit now"), "{s}");
@@ -512,7 +519,7 @@ fn divergence_is_shown_and_r_recovers_at_a_lower_learning_rate() {
     assert!(s.contains("Training diverged at iteration 301") && s.contains("iter-00000200.safetensors"), "{s}");
     assert!(s.contains("DIVERGED") && s.contains("r recover"), "{s}");
     app.update(key('r'));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Recover { lr_factor: 0.1 })]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Recover { lr_factor: 0.1 } }]);
     // The trainer goes back to the checkpoint: the same run starts again at iteration 200.
     let mut resumed = info(20, "20261128-041500-resnet20");
     resumed.start_iter = 200;
@@ -531,7 +538,7 @@ fn diverged_then_quit_exits_with_the_divergence_code() {
         Event::Diverged { time: 1301.0, iter: 301, loss: f64::INFINITY, last_good: None, layer: None },
     ));
     app.update(key('q'));
-    assert_eq!(sent(&mut app), vec![Effect::Send(Command::Stop)]);
+    assert_eq!(sent(&mut app), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
     assert!(app.should_quit());
     assert_eq!(app.exit_status(), ExitStatus::Diverged);
 }

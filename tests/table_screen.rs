@@ -178,7 +178,13 @@ fn an_attached_run_is_steered_and_left_running_unless_asked_to_stop() {
     let mut app = attached_running();
     app.update(Msg::Key(press(KeyCode::Char('p'))));
     app.update(Msg::Key(press(KeyCode::Char('c'))));
-    assert_eq!(app.take_effects(), vec![Effect::Send(Command::Pause), Effect::Send(Command::Checkpoint)]);
+    assert_eq!(
+        app.take_effects(),
+        vec![
+            Effect::Send { to: Some(0), command: Command::Pause },
+            Effect::Send { to: Some(0), command: Command::Checkpoint }
+        ]
+    );
     // No depth switch: that run's trainer is not ours.
     app.update(Msg::Key(press(KeyCode::Char('d'))));
     assert!(app.take_effects().is_empty());
@@ -192,7 +198,7 @@ fn an_attached_run_is_steered_and_left_running_unless_asked_to_stop() {
     let mut app = attached_running();
     app.update(Msg::Key(press(KeyCode::Char('q'))));
     app.update(Msg::Key(press(KeyCode::Char('y'))));
-    assert_eq!(app.take_effects(), vec![Effect::Send(Command::Stop)]);
+    assert_eq!(app.take_effects(), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
     assert!(!app.should_quit());
     let summary = Summary {
         reason: EndReason::Stopped,
@@ -220,4 +226,40 @@ fn an_attached_run_is_steered_and_left_running_unless_asked_to_stop() {
         app.update(msg);
         assert!(app.should_quit() && app.take_effects().is_empty());
     }
+}
+
+#[test]
+fn with_runs_overlaid_tab_chooses_the_run_the_header_names_and_the_keys_steer() {
+    let mut app = App::new(Mode::Attached, Theme { color: false }, Marker::Braille);
+    for (id, name) in [(0, "/runs/seed1"), (1, "/runs/seed2")] {
+        let run = Box::new(info(20, Path::new(name)));
+        app.update(Msg::Event(Envelope { run: id, event: Event::RunStarted { time: 0.0, run } }));
+        app.update(Msg::Event(Envelope { run: id, event: step(1) }));
+    }
+    let header = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+        terminal.draw(|f| resnet_tui::ui::view::view(f, app)).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        (0..160).map(|x| buffer[(x, 0)].symbol().to_string()).collect::<String>()
+    };
+    // The newest is current at first: named in the header, and the one paused.
+    assert!(header(&app).contains("seed2") && header(&app).contains("2 runs, the keys steer this one"));
+    app.update(Msg::Key(press(KeyCode::Char('p'))));
+    assert_eq!(app.take_effects(), vec![Effect::Send { to: Some(1), command: Command::Pause }]);
+    // Tab: the other run, whatever the order its events come in.
+    app.update(Msg::Key(press(KeyCode::Tab)));
+    app.update(Msg::Event(Envelope { run: 1, event: step(2) }));
+    assert!(header(&app).contains("seed1") && !header(&app).contains("seed2"), "{}", header(&app));
+    app.update(Msg::Key(press(KeyCode::Char('c'))));
+    assert_eq!(app.take_effects(), vec![Effect::Send { to: Some(0), command: Command::Checkpoint }]);
+    assert!(app.events.iter().any(|l| l.text == "the keys steer seed1"));
+    // And round again.
+    app.update(Msg::Key(press(KeyCode::Tab)));
+    assert_eq!(app.current().map(|r| r.id), Some(1));
+
+    // One run alone: tab does nothing.
+    let mut app = attached_running();
+    app.update(Msg::Key(press(KeyCode::Tab)));
+    assert_eq!(app.current().map(|r| r.id), Some(0));
+    assert!(!header(&app).contains("runs"));
 }

@@ -131,7 +131,11 @@ pub enum Playback {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    Send(Command),
+    /// A command for run `to` (the current one; `None` before any run has started).
+    Send {
+        to: Option<RunId>,
+        command: Command,
+    },
     Playback(Playback),
     /// Read these images of the evaluated split from the data set's files.
     LoadImages {
@@ -146,8 +150,10 @@ pub struct App {
     pub mode: Mode,
     pub theme: Theme,
     pub marker: Marker,
-    /// Runs in the order they appeared; the last one is the current one.
+    /// Runs in the order they appeared; the last one is the current one unless `chosen` says.
     pub runs: Vec<RunView>,
+    /// The run made current with tab among overlaid ones (replayed or attached).
+    chosen: Option<RunId>,
     /// The newest status message (what the trainer is busy with before the first step).
     pub status: Option<String>,
     pub events: VecDeque<EventLine>,
@@ -180,6 +186,7 @@ impl App {
             theme,
             marker,
             runs: Vec::new(),
+            chosen: None,
             status: None,
             events: VecDeque::new(),
             smoothing: DEFAULT_SMOOTHING,
@@ -208,8 +215,16 @@ impl App {
         std::mem::take(&mut self.effects)
     }
 
+    /// The run the header and panels describe and the steering keys reach: the one chosen with
+    /// tab, else the newest.
     pub fn current(&self) -> Option<&RunView> {
-        self.runs.last()
+        self.chosen.and_then(|id| self.runs.iter().find(|r| r.id == id)).or(self.runs.last())
+    }
+
+    /// Several recorded or attached runs are shown together (a live session's earlier depths do
+    /// not count: only its newest run is still going).
+    pub fn overlaid(&self) -> bool {
+        self.mode != Mode::Live && self.runs.len() > 1
     }
 
     pub fn smoothing_weight(&self) -> f64 {
@@ -259,6 +274,9 @@ impl App {
                 }
                 Some(_) => {}
             },
+        }
+        if self.overlaid() {
+            scopes.push(Scope::Overlaid);
         }
         scopes.push(Scope::Any);
         scopes
@@ -330,10 +348,16 @@ impl App {
         self.quit = true;
     }
 
+    /// Queues a command for the current run.
+    fn send(&mut self, command: Command) {
+        let to = self.current().map(|r| r.id);
+        self.effects.push(Effect::Send { to, command });
+    }
+
     fn stop(&mut self) {
         if !self.stopping {
             self.stopping = true;
-            self.effects.push(Effect::Send(Command::Stop));
+            self.send(Command::Stop);
         }
         self.overlay = Overlay::None;
     }
@@ -347,10 +371,10 @@ impl App {
                     None => !paused,
                 };
                 self.pause_pending = Some(want_pause);
-                self.effects.push(Effect::Send(if want_pause { Command::Pause } else { Command::Resume }));
+                self.send(if want_pause { Command::Pause } else { Command::Resume });
             }
             Action::Checkpoint => {
-                self.effects.push(Effect::Send(Command::Checkpoint));
+                self.send(Command::Checkpoint);
                 self.note("checkpoint requested (written at the next step)", Tone::Info);
             }
             Action::ChooseDepth => {
@@ -378,10 +402,11 @@ impl App {
             Action::StopRun => {
                 self.overlay = Overlay::None;
                 self.stopping = true;
-                self.effects.push(Effect::Send(Command::Stop));
+                self.send(Command::Stop);
                 self.note("stop sent: the run writes a checkpoint and ends (esc leaves without waiting)", Tone::Info);
             }
             Action::TableUp | Action::TableDown | Action::TableMark | Action::TableOpen => {}
+            Action::NextRun => self.next_run(),
             Action::Quit => {
                 if self.running() {
                     self.overlay = Overlay::ConfirmQuit;
@@ -399,7 +424,7 @@ impl App {
             }
             Action::QuitNow => self.quit_at_once(),
             Action::Recover => {
-                self.effects.push(Effect::Send(Command::Recover { lr_factor: 0.1 }));
+                self.send(Command::Recover { lr_factor: 0.1 });
                 self.note("recovering from the last good checkpoint at lr x0.1…", Tone::Info);
             }
             Action::ChooserUp | Action::ChooserDown => {
@@ -420,7 +445,7 @@ impl App {
                         return;
                     }
                     self.overlay = Overlay::None;
-                    self.effects.push(Effect::Send(Command::SwitchDepth { depth, mode }));
+                    self.send(Command::SwitchDepth { depth, mode });
                     let how = if mode == SwitchMode::Grow { "grown from this one" } else { "fresh" };
                     self.note(format!("switching to ResNet-{depth} ({how})…"), Tone::Info);
                 }
@@ -437,6 +462,19 @@ impl App {
                 self.effects.push(Effect::Playback(Playback::Start));
             }
         }
+    }
+
+    /// Tab among overlaid runs: the next one in order of appearance becomes current. A pause
+    /// asked of the one before is no longer this header's to show.
+    fn next_run(&mut self) {
+        let Some(i) = self.current().and_then(|c| self.runs.iter().position(|r| r.id == c.id)) else { return };
+        let next = &self.runs[(i + 1) % self.runs.len()];
+        let id = next.id;
+        let name = next.history.info.as_ref().map(|info| info.name.clone()).unwrap_or_else(|| format!("run {id}"));
+        self.chosen = Some(id);
+        self.pause_pending = None;
+        let what = if self.mode == Mode::Attached { "the keys steer" } else { "in front:" };
+        self.note(format!("{what} {name}"), Tone::Info);
     }
 
     fn run_mut(&mut self, id: RunId) -> &mut RunView {
@@ -496,7 +534,7 @@ impl App {
         if matches!(event, Event::Eval(_)) && self.overlay == Overlay::Confusion {
             self.request_images();
         }
-        let overlaid = self.mode == Mode::Replay && self.runs.len() > 1;
+        let overlaid = self.overlaid();
         for mut l in lines {
             if overlaid {
                 l.text.insert_str(0, &tag);

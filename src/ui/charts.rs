@@ -73,13 +73,14 @@ struct RunLook {
 }
 
 fn looks(app: &App) -> Vec<RunLook> {
-    let n = app.runs.len();
+    let current_id = app.current().map(|r| r.id);
     app.runs
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let same = app.runs[..i].iter().filter(|o| o.depth() == r.depth()).count();
-            let current = i + 1 == n || app.mode == Mode::Replay;
+            // Overlaid runs are all in front; a live session's earlier depths are not.
+            let current = Some(r.id) == current_id || app.overlaid();
             let mut base = app.theme.run(color_index(r));
             // Earlier runs of a live session stay on the chart, dimmed.
             if !current {

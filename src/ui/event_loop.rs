@@ -62,7 +62,7 @@ pub fn run(
         }
         for effect in app.take_effects() {
             match effect {
-                Effect::Send(command) => feed.command(command),
+                Effect::Send { to, command } => feed.command(to, command),
                 Effect::Playback(control) => feed.playback(Instant::now(), control),
                 // A few reads of 3 kB: quick enough for the UI thread.
                 Effect::LoadImages { data_dir, set, val_split, indices } => {

@@ -2,7 +2,7 @@
 //! so the loop and the drawing code cannot tell them apart.
 
 use super::app::{Mode, Msg, Playback};
-use crate::protocol::{Channels, Command, Envelope, Event};
+use crate::protocol::{Channels, Command, Envelope, Event, RunId};
 use crate::replay::{Player, Speed};
 use std::time::Instant;
 
@@ -11,7 +11,8 @@ pub trait Feed {
     /// Moves at most `max` waiting messages into `out` without blocking; `false` once the source
     /// has ended for good (a live trainer's thread is gone).
     fn drain(&mut self, now: Instant, max: usize, out: &mut Vec<Msg>) -> bool;
-    fn command(&mut self, command: Command);
+    /// A command for run `to` (the current one, where several are shown).
+    fn command(&mut self, to: Option<RunId>, command: Command);
     fn playback(&mut self, now: Instant, control: Playback);
 }
 
@@ -101,8 +102,9 @@ impl Feed for LiveFeed {
         true
     }
 
-    fn command(&mut self, command: Command) {
-        // A trainer that has ended needs no more commands.
+    fn command(&mut self, _to: Option<RunId>, command: Command) {
+        // One trainer, whose newest run is the only one still going. One that has ended needs
+        // no more commands.
         let _ = self.channels.commands.send(command);
     }
 
@@ -154,7 +156,7 @@ impl Feed for ReplayFeed {
         true
     }
 
-    fn command(&mut self, _command: Command) {}
+    fn command(&mut self, _to: Option<RunId>, _command: Command) {}
 
     fn playback(&mut self, now: Instant, control: Playback) {
         let p = &mut self.player;
@@ -187,25 +189,26 @@ impl Feed for ReplayFeed {
 /// trainer answers in the log.
 pub struct AttachFeed {
     player: Player,
-    /// The run the keys steer (the current one when several are open overlaid).
-    run_dir: std::path::PathBuf,
+    /// The runs followed, by run id (the player numbers its logs in this order).
+    run_dirs: Vec<std::path::PathBuf>,
     notes: Vec<String>,
 }
 
 impl AttachFeed {
-    /// Follows the logs of `run_dirs`; the last is the one steered.
+    /// Follows the logs of `run_dirs`; the keys steer whichever is current in the dashboard.
     pub fn open(run_dirs: &[std::path::PathBuf], now: Instant) -> Result<AttachFeed, crate::runlog::LogError> {
         let player = Player::open(run_dirs, Speed::Max, true, now)?;
-        let run_dir = run_dirs.last().cloned().unwrap_or_default();
+        let idle: Vec<String> =
+            run_dirs.iter().filter(|d| !crate::rundir::is_training(d)).map(|d| d.display().to_string()).collect();
         let mut notes = Vec::new();
-        if !crate::rundir::is_training(&run_dir) {
+        if !idle.is_empty() {
             notes.push(format!(
                 "no process trains {} now: keys are written for it and go stale after {} minutes",
-                run_dir.display(),
+                idle.join(", "),
                 crate::mailbox::STALE_SECS as u64 / 60
             ));
         }
-        Ok(AttachFeed { player, run_dir, notes })
+        Ok(AttachFeed { player, run_dirs: run_dirs.to_vec(), notes })
     }
 }
 
@@ -223,12 +226,13 @@ impl Feed for AttachFeed {
         true
     }
 
-    fn command(&mut self, command: Command) {
+    fn command(&mut self, to: Option<RunId>, command: Command) {
+        let Some(run_dir) = to.and_then(|id| self.run_dirs.get(id as usize)).or(self.run_dirs.last()) else { return };
         let Some(request) = crate::mailbox::Request::from_command(&command) else {
             self.notes.push("only pause, resume, checkpoint and stop reach a run started elsewhere".into());
             return;
         };
-        match crate::mailbox::send(&self.run_dir, request) {
+        match crate::mailbox::send(run_dir, request) {
             Ok(_) => self.notes.push(format!("{} sent: the run answers in its log", request.name())),
             Err(e) => self.notes.push(e.to_string()),
         }
@@ -247,6 +251,26 @@ mod tests {
 
     fn start(dir: &std::path::Path, start_iter: u64) -> Event {
         Event::RunStarted { time: 0.0, run: Box::new(RunInfo { dir: dir.to_path_buf(), ..info(20, start_iter) }) }
+    }
+
+    #[test]
+    fn an_attached_command_goes_to_the_run_it_was_given_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs: Vec<_> = ["a", "b"].iter().map(|n| tmp.path().join(n)).collect();
+        for d in &dirs {
+            std::fs::create_dir(d).unwrap();
+            let mut log = crate::runlog::LogWriter::open(&d.join(crate::runlog::LOG_NAME)).unwrap();
+            log.write(&start(d, 0)).unwrap();
+        }
+        let letters = |d: &std::path::Path| {
+            std::fs::read_dir(d.join(crate::mailbox::COMMANDS_DIR)).map(|r| r.count()).unwrap_or(0)
+        };
+        let mut feed = AttachFeed::open(&dirs, Instant::now()).unwrap();
+        feed.command(Some(0), Command::Pause);
+        assert_eq!((letters(&dirs[0]), letters(&dirs[1])), (1, 0));
+        feed.command(Some(1), Command::Checkpoint);
+        feed.command(None, Command::Stop);
+        assert_eq!((letters(&dirs[0]), letters(&dirs[1])), (1, 2), "no run given: the newest");
     }
 
     #[test]

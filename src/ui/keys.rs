@@ -37,6 +37,8 @@ pub enum Action {
     TableOpen,
     /// Show the last evaluation's confusion matrix and misclassified images.
     Confusion,
+    /// Several runs overlaid: make the next one current (header, panels; attached: the keys steer it).
+    NextRun,
 }
 
 /// When a binding is active.
@@ -66,6 +68,8 @@ pub enum Scope {
     Stopping,
     /// The help overlay is open.
     Help,
+    /// Several runs overlaid (replayed or attached): one of them is current.
+    Overlaid,
 }
 
 /// A key as the table names it.
@@ -79,6 +83,7 @@ pub enum Key {
     Down,
     Home,
     End,
+    Tab,
 }
 
 impl Key {
@@ -93,6 +98,7 @@ impl Key {
             (Key::Down, KeyCode::Down) => true,
             (Key::Home, KeyCode::Home) => true,
             (Key::End, KeyCode::End) => true,
+            (Key::Tab, KeyCode::Tab) => true,
             _ => false,
         }
     }
@@ -243,6 +249,14 @@ pub const KEYS: &[Binding] = &[
     ),
     bind(&[K::Char('?')], "?", Some("help"), "show this help", A::Help, S::Table),
     bind(&[K::Char('q'), K::Ctrl('c')], "q", Some("quit"), "quit the table", A::Quit, S::Table),
+    bind(
+        &[K::Tab],
+        "tab",
+        Some("next run"),
+        "bring the next overlaid run forward; attached: steer it",
+        A::NextRun,
+        S::Overlaid,
+    ),
     bind(&[K::Char('s')], "s", Some("smooth"), "cycle the smoothing of training curves", A::CycleSmoothing, S::Any),
     bind(&[K::Char('l')], "l", Some("log"), "linear or log scale for the loss", A::ToggleLogLoss, S::Any),
     bind(&[K::Char('x')], "x", Some("x-axis"), "x axis: iterations, epochs, training time", A::CycleXAxis, S::Any),
@@ -299,5 +313,7 @@ mod tests {
         assert_eq!(lookup(&press(KeyCode::Char(' ')), &[Scope::Table]), Some(Action::TableMark));
         assert_eq!(lookup(&ctrl_c, &[Scope::Stopping, Scope::Any]), Some(Action::QuitNow));
         assert_eq!(lookup(&press(KeyCode::Char('q')), &[Scope::Stopping, Scope::Any]), Some(Action::Quit));
+        assert_eq!(lookup(&press(KeyCode::Tab), &[Scope::Steering, Scope::Attached, Scope::Any]), None);
+        assert_eq!(lookup(&press(KeyCode::Tab), &[Scope::Overlaid, Scope::Any]), Some(Action::NextRun));
     }
 }

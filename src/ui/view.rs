@@ -108,7 +108,13 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(format!(" · {set} error {:.2}% ({which})", e.error), t.title()));
     }
     if app.runs.len() > 1 {
-        spans.push(Span::styled(format!(" · {} runs", app.runs.len()), t.muted()));
+        // The run named on the left is the current one (tab changes it); attached, the keys steer it.
+        let which = match app.mode {
+            Mode::Live => "",
+            Mode::Attached => ", the keys steer this one",
+            Mode::Replay => ", this one in front",
+        };
+        spans.push(Span::styled(format!(" · {} runs{which}", app.runs.len()), t.muted()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), top);
 
@@ -248,7 +254,11 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
             Scope::Confirm,
             Scope::Stopping,
         ],
+        Mode::Replay if app.runs.len() > 1 => &[Scope::Replay, Scope::Overlaid, Scope::Any],
         Mode::Replay => &[Scope::Replay, Scope::Any],
+        Mode::Attached if app.runs.len() > 1 => {
+            &[Scope::Steering, Scope::Attached, Scope::Overlaid, Scope::Any, Scope::ConfirmDetach]
+        }
         Mode::Attached => &[Scope::Steering, Scope::Attached, Scope::Any, Scope::ConfirmDetach],
     };
     let mut lines = Vec::new();
@@ -266,6 +276,7 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
             Scope::Confirm => "quit question",
             Scope::Stopping => "while stopping",
             Scope::Help => "help",
+            Scope::Overlaid => "several runs overlaid",
         };
         lines.push(Line::styled(heading, t.title()));
         for b in keys::active(&[*scope]) {

@@ -24,6 +24,8 @@ const HEADERS: [&str; 10] = [
     "",
 ];
 const WIDTHS: [u16; 10] = [24, 18, 12, 8, 7, 18, 9, 7, 9, 0];
+/// A run's line starts with its mark (`● ` or two spaces), then its name.
+const MARK_WIDTH: usize = 2;
 
 pub fn view(frame: &mut Frame, app: &TableApp) {
     let area = frame.area();
@@ -111,7 +113,7 @@ fn run_cells(run: &Followed, marked: bool) -> Vec<String> {
     let active = matches!(state, CellState::Running | CellState::Paused);
     let mark = if marked { "● " } else { "  " };
     vec![
-        format!("{mark}{}", run.member.name),
+        format!("{mark}{}", crate::format::elide_middle(&run.member.name, WIDTHS[0] as usize - MARK_WIDTH)),
         state.name().to_string(),
         planned.map(|n| iteration(h.iters(), n)).unwrap_or_else(|| "-".into()),
         if active { h.eta_secs().map(secs).unwrap_or_else(|| "-".into()) } else { "-".into() },
