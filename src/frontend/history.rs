@@ -40,6 +40,9 @@ pub struct History {
     pub info: Option<RunInfo>,
     /// How many times the run started: 1, plus one per resume.
     pub starts: usize,
+    /// The iteration each resume went on from, in log order (one from an older checkpoint than
+    /// an earlier resume's drops that one: the stretch after it was trained again).
+    pub resumed_at: Vec<u64>,
     pub state: RunState,
     /// Every step in log order, superseded ones removed; kept only when asked for (reports),
     /// since a front end watching many runs needs only the newest.
@@ -99,6 +102,10 @@ impl History {
                 // A change takes effect as a start from k: starting from k again supersedes it.
                 self.changes.retain(|(at, _)| *at < k);
                 self.state = RunState::Starting;
+                self.resumed_at.retain(|&at| at <= k);
+                if self.starts > 0 {
+                    self.resumed_at.push(k);
+                }
                 self.starts += 1;
                 self.info = Some((**run).clone());
             }
@@ -311,6 +318,14 @@ pub(crate) mod tests {
         assert_eq!(h.best_eval().map(|e| e.iter), Some(3));
         assert_eq!(h.iters(), 3);
         assert_eq!(h.end(), None);
+        assert_eq!(h.resumed_at, [2]);
+        // Killed again and resumed from 2 twice more, then from 3: all four resumes are kept.
+        let more = [started(20, 2), started(20, 2), step(3, 55.0), started(20, 3)];
+        let h = History::from_events(&[events.clone(), more.to_vec()].concat());
+        assert_eq!((h.starts, h.resumed_at.clone()), (5, vec![2, 2, 2, 3]));
+        // One from before an earlier resume's point drops that one: its stretch was redone.
+        let h = History::from_events(&[events, more.to_vec(), vec![started(20, 1)]].concat());
+        assert_eq!(h.resumed_at, [1]);
     }
 
     #[test]

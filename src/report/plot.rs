@@ -70,6 +70,9 @@ pub struct Curves {
     pub eval_error: Vec<(f64, f64)>,
     pub eval_loss: Vec<(f64, f64)>,
     pub eval_set: Option<EvalSet>,
+    /// Where the run was resumed: ticks on the error chart, so that a seam would show where
+    /// to look for it.
+    pub resumed_at: Vec<f64>,
 }
 
 impl Curves {
@@ -112,6 +115,7 @@ impl Curves {
             eval_error: evals.clone().map(|e| (e.iter as f64, e.error)).collect(),
             eval_loss: evals.map(|e| (e.iter as f64, e.loss)).collect(),
             eval_set: history.evals.last().map(|e| e.set),
+            resumed_at: history.resumed_at.iter().map(|&i| i as f64).collect(),
         }
     }
 
@@ -257,6 +261,23 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
                     PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
                 });
         }
+    }
+    for (i, run) in runs.iter().enumerate().filter(|(_, r)| !r.resumed_at.is_empty()) {
+        let style = PALETTE[i % PALETTE.len()].mix(0.8).stroke_width(px(2.0));
+        let tick = y_max * 0.04;
+        let ticks = run.resumed_at.iter().map(|&x| PathElement::new(vec![(x, 0.0), (x, tick)], style));
+        let n = run.resumed_at.len();
+        let what = if runs.len() > 1 { format!("{}: ", run.label) } else { String::new() };
+        chart
+            .draw_series(ticks)
+            .map_err(e)?
+            .label(format!("{what}resumed {n} time{} (ticks)", if n == 1 { "" } else { "s" }))
+            .legend(move |(x, y)| {
+                PathElement::new(
+                    vec![(x + px(12.0) as i32, y - px(6.0) as i32), (x + px(12.0) as i32, y + px(6.0) as i32)],
+                    style,
+                )
+            });
     }
     for &(depth, run_index) in &depths {
         let Some(paper) = reference::paper_result(depth) else { continue };
@@ -409,8 +430,6 @@ fn format_loss(y: f64) -> String {
     }
 }
 
-/// The parts of a polyline that lie within `lo..=hi` in y, cut where it crosses a bound:
-/// plotters draws whatever it is given, even outside the chart.
 /// The faint band between each bucket's lowest and highest batch, clamped to the chart's range.
 fn band(range: &[(f64, f64, f64)], lo: f64, hi: f64, color: RGBColor) -> Polygon<(f64, f64)> {
     let clamp = |y: f64| y.clamp(lo, hi);
@@ -419,6 +438,8 @@ fn band(range: &[(f64, f64, f64)], lo: f64, hi: f64, color: RGBColor) -> Polygon
     Polygon::new(upper.chain(lower).collect::<Vec<_>>(), color.mix(0.12).filled())
 }
 
+/// The parts of a polyline that lie within `lo..=hi` in y, cut where it crosses a bound:
+/// plotters draws whatever it is given, even outside the chart.
 pub fn clip_y(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
     let inside = |p: &(f64, f64)| p.1 >= lo && p.1 <= hi;
     let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -537,5 +558,28 @@ mod tests {
         assert!(count(PALETTE[0]) > 100, "first run's colour is missing");
         assert!(count(PALETTE[1]) > 100, "second run's colour is missing");
         assert_eq!(count(PALETTE[2]), 0);
+    }
+
+    #[test]
+    fn a_resumed_run_has_a_tick_and_a_legend_line_for_its_resumes() {
+        register_fonts().unwrap();
+        let mut events = vec![started(20, 0)];
+        events.extend((1..=60).map(|i| step(i, 30.0)));
+        // Killed at 60, resumed from the checkpoint at 50 twice.
+        for _ in 0..2 {
+            events.push(started(20, 50));
+            events.extend((51..=55).map(|i| step(i, 30.0)));
+        }
+        events.extend((56..=100).map(|i| step(i, 30.0)));
+        events.push(eval(100, 25.0));
+        let c = Curves::from_history(&History::from_events(&events), "x");
+        assert_eq!(c.resumed_at, [50.0, 50.0]);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (600, 400)).into_drawing_area();
+            draw(&root, &[c]).unwrap();
+            root.present().unwrap();
+        }
+        assert!(svg.contains("resumed 2 times (ticks)"), "no legend line for the resumes");
     }
 }
