@@ -136,7 +136,7 @@ const COLUMNS: [Column; 11] = [
     Column { header: "params", right: true, cell: |r| opt(r.params.map(crate::format::group_digits)) },
     Column { header: "iters", right: true, cell: |r| crate::format::group_digits(r.iters) },
     // The final error is the paper's quantity; the best is chosen on the evaluated set.
-    Column { header: "final err %", right: true, cell: |r| percent(r.final_error, r.eval_set) },
+    Column { header: "final err %", right: true, cell: final_cell },
     Column { header: "best seen %", right: true, cell: |r| percent(r.best_error, r.eval_set) },
     Column { header: "paper %", right: true, cell: |r| percent(r.paper_error, None) },
     Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
@@ -155,6 +155,17 @@ fn percent(e: Option<f64>, set: Option<EvalSet>) -> String {
         (Some(e), Some(EvalSet::Validation)) => format!("{e:.2} (val)"),
         (Some(e), _) => format!("{e:.2}"),
         (None, _) => "-".into(),
+    }
+}
+
+/// The last evaluation's error; only a completed run's is the paper's final one, so any other
+/// run's is marked as the latest (the machine formats keep the bare number and the status).
+fn final_cell(r: &RunSummary) -> String {
+    let cell = percent(r.final_error, r.eval_set);
+    match (r.final_error, r.status) {
+        (None, _) | (_, Some(EndReason::Completed)) => cell,
+        (Some(_), _) if cell.ends_with(')') => cell.replace(')', ", latest)"),
+        (Some(_), _) => format!("{cell} (latest)"),
     }
 }
 
@@ -329,6 +340,19 @@ mod tests {
     #[test]
     fn validation_errors_are_marked() {
         assert_eq!(percent(Some(7.5), Some(EvalSet::Validation)), "7.50 (val)");
+    }
+
+    #[test]
+    fn only_a_completed_runs_last_error_reads_as_final() {
+        let killed = summarize(&log(vec![started(20, 0), step(1, 90.0), eval(1, 80.0)]));
+        assert_eq!(final_cell(&killed), "80.00 (latest)");
+        let mut on_val = killed.clone();
+        on_val.eval_set = Some(EvalSet::Validation);
+        assert_eq!(final_cell(&on_val), "80.00 (val, latest)");
+        let done = RunSummary { status: Some(EndReason::Completed), ..killed };
+        assert_eq!(final_cell(&done), "80.00");
+        let text = render(&[done.clone(), RunSummary { status: None, ..done }], TableFormat::Markdown).unwrap();
+        assert!(text.contains("| 80.00 |") && text.contains("| 80.00 (latest) |"), "{text}");
     }
 
     #[test]
