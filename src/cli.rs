@@ -328,7 +328,8 @@ pub struct ResumeArgs {
 pub struct EvalArgs {
     /// A checkpoint file (or a run directory: its best checkpoint).
     pub checkpoint: PathBuf,
-    /// Folder with the CIFAR-10 binary files [default: the one the run trained on].
+    /// Folder with the CIFAR-10 binary files [default: the one the run trained on, if it is
+    /// there; else CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
@@ -392,7 +393,7 @@ pub struct PlotArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["csv", "pytorch", "tensorboard"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["csv", "pytorch", "tensorboard", "share"]))]
 pub struct ExportArgs {
     /// A run directory (or, for --csv, an event log).
     pub run: PathBuf,
@@ -410,6 +411,10 @@ pub struct ExportArgs {
     /// (`tensorboard --logdir DIR`).
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
+    /// Write a copy of the run to share into this new folder: config, the log compressed, the
+    /// newest and best checkpoints, without this machine's paths (the other commands read it).
+    #[arg(long, value_name = "DIR")]
+    pub share: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -475,8 +480,7 @@ pub fn long_version() -> String {
 
 /// `--data-dir`, else `CIFAR10_DIR`, else the per-user data folder.
 pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.or_else(|| std::env::var_os("CIFAR10_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(crate::data::fetch::default_data_dir)
+    arg.unwrap_or_else(crate::data::fetch::configured_data_dir)
 }
 
 impl TrainArgs {

@@ -23,7 +23,8 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     let config = &ck.state.config;
     let network = Network::new(config.depth, config.shortcut, device);
     ck.load_into(&network)?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| config.data_dir.clone());
+    let data_dir =
+        args.data_dir.clone().unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
     let data = crate::data::cifar::load(&data_dir)?;
     let test = data.test.to_device(device);
     let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), false);

@@ -26,10 +26,16 @@ pub fn group_digits(n: u64) -> String {
     out
 }
 
-/// `512 MiB`, `1.25 GiB`.
+/// `133 KiB`, `512 MiB`, `1.25 GiB`.
 pub fn bytes(b: u64) -> String {
     let gib = b as f64 / (1u64 << 30) as f64;
-    if gib >= 1.0 { format!("{gib:.2} GiB") } else { format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64) }
+    if gib >= 1.0 {
+        format!("{gib:.2} GiB")
+    } else if b >= 1 << 20 {
+        format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.0} KiB", b as f64 / 1024.0)
+    }
 }
 
 /// `name` in at most `width` characters: a long one loses its middle, not its end, since the
@@ -71,6 +77,7 @@ mod tests {
     #[test]
     fn sizes_switch_to_gib_at_one_gib() {
         assert_eq!(bytes(512 << 20), "512 MiB");
+        assert_eq!(bytes(135_813), "133 KiB");
         assert_eq!(bytes(5 << 29), "2.50 GiB");
     }
 

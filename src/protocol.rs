@@ -376,10 +376,12 @@ mod tests {
 
     #[test]
     fn a_config_written_before_precision_existed_reads_as_fp32() {
-        // The shipped run's config, written with schema 1.0, has no precision field.
-        let old = std::fs::read_to_string("assets/runs/resnet20-3000it/config.json").unwrap();
-        assert!(!old.contains("precision"));
-        let config: RunConfig = serde_json::from_str(&old).unwrap();
+        // A config as schema 1.0 wrote it (the first shipped run's), without a precision field.
+        let old = r#"{"depth":20,"shortcut":"a","iters":3000,"milestones":[1500,2250],"lr":0.1,
+            "momentum":0.9,"weight_decay":0.0001,"batch_size":128,"warmup":null,"val_split":0,
+            "eval_every":250,"checkpoint_every":500,"keep_checkpoints":3,"seed":0,"device":"auto",
+            "threads":1,"data_dir":"/data/cifar10"}"#;
+        let config: RunConfig = serde_json::from_str(old).unwrap();
         assert_eq!(config.precision, Precision::Fp32);
         let bf16 = RunConfig { precision: Precision::Bf16, ..config };
         let line = serde_json::to_string(&bf16).unwrap();

@@ -23,6 +23,8 @@ pub enum RunDirError {
     BadConfig(PathBuf, String),
     #[error("{}: another resnet-tui process is training in this run", .0.display())]
     Locked(PathBuf),
+    #[error("{}: cannot unpack the compressed log: {}", .0.display(), .1)]
+    Unpack(PathBuf, std::io::Error),
 }
 
 /// An open run directory; the lock is released when it is dropped.
@@ -65,7 +67,23 @@ impl RunDir {
         let run = RunDir::lock(path.to_path_buf(), name)?;
         std::fs::create_dir_all(run.checkpoints()).map_err(|e| RunDirError::Write(run.checkpoints(), e))?;
         run.remove_stale_temps();
+        run.unpack_log()?;
         Ok((run, config))
+    }
+
+    /// A run shipped or shared with its log compressed (`export --share`) goes on writing the
+    /// plain log: unpack it first, so that the log stays one file with the whole run.
+    fn unpack_log(&self) -> Result<(), RunDirError> {
+        let (plain, packed) = (self.log(), self.path.join(format!("{}.gz", crate::runlog::LOG_NAME)));
+        if plain.exists() || !packed.is_file() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        let file = File::open(&packed).map_err(|e| RunDirError::Unpack(packed.clone(), e))?;
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut bytes)
+            .map_err(|e| RunDirError::Unpack(packed.clone(), e))?;
+        crate::atomic::write(&plain, &bytes).map_err(|e| RunDirError::Write(plain, e))?;
+        std::fs::remove_file(&packed).map_err(|e| RunDirError::Write(packed, e))
     }
 
     /// Removes what a process killed mid-write left: the temporary files of its checkpoints and

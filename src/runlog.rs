@@ -44,8 +44,7 @@ impl LogWriter {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
         if len == 0 {
-            let header = Header { schema: SCHEMA_NAME.into(), version: format!("{SCHEMA_MAJOR}.{SCHEMA_MINOR}") };
-            writeln!(file, "{}", serde_json::to_string(&header).expect("header serialises")).map_err(err)?;
+            writeln!(file, "{}", header_line()).map_err(err)?;
         } else {
             // A killed writer may have left a partial line: end it so the next event starts clean.
             let mut f = std::fs::File::open(path).map_err(err)?;
@@ -65,6 +64,22 @@ impl LogWriter {
         // One write call per line: the OS appends it whole or, if killed mid-call, partially.
         self.file.write_all(&line).map_err(|e| LogError::Write(self.path.clone(), e))
     }
+}
+
+/// The first line of every log this build writes.
+fn header_line() -> String {
+    let header = Header { schema: SCHEMA_NAME.into(), version: format!("{SCHEMA_MAJOR}.{SCHEMA_MINOR}") };
+    serde_json::to_string(&header).expect("header serialises")
+}
+
+/// A whole log at once, header first (a copy of a run made elsewhere: `export --share`).
+pub fn write_all(out: &mut impl Write, events: &[Event]) -> std::io::Result<()> {
+    writeln!(out, "{}", header_line())?;
+    for event in events {
+        serde_json::to_writer(&mut *out, event)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// What one line of a log holds.

@@ -16,6 +16,20 @@ pub fn default_data_dir() -> PathBuf {
     dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("resnet-tui").join("cifar10")
 }
 
+/// Where the data is when no `--data-dir` says: `CIFAR10_DIR`, else the per-user data folder.
+pub fn configured_data_dir() -> PathBuf {
+    std::env::var_os("CIFAR10_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(default_data_dir)
+}
+
+/// The data folder a run recorded when the data set is there, else this machine's configured
+/// one: a run copied from another machine (`export --share`) records the folder's name only.
+pub fn recorded_or_configured(recorded: &Path) -> PathBuf {
+    match super::cifar::check_present(recorded) {
+        Ok(()) => recorded.to_path_buf(),
+        Err(_) => configured_data_dir(),
+    }
+}
+
 /// Downloads `url` into `dir` (showing progress on stderr), checks the md5 and unpacks the six
 /// binary files and the class names directly into `dir`.
 pub fn fetch(url: &str, dir: &Path) -> Result<()> {

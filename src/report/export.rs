@@ -1,5 +1,5 @@
 //! `resnet-tui export RUN --csv FILE`: every step and evaluation of a run as one CSV row each,
-//! for spreadsheets and pandas.
+//! for spreadsheets and pandas; and the other exports' entry point.
 
 use crate::cli::ExportArgs;
 use crate::frontend::history::{History, Record};
@@ -20,6 +20,9 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     }
     if let Some(dir) = &args.tensorboard {
         tensorboard(&args.run, dir)?;
+    }
+    if let Some(dir) = &args.share {
+        super::share::share(&args.run, dir)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod plot;
+pub mod share;
 pub mod summary;
 pub mod table;
 

@@ -66,7 +66,8 @@ pub fn run(
                 Effect::Playback(control) => feed.playback(Instant::now(), control),
                 // A few reads of 3 kB: quick enough for the UI thread.
                 Effect::LoadImages { data_dir, set, val_split, indices } => {
-                    app.update(Msg::Images(super::images::load(&data_dir, set, val_split, &indices)))
+                    let dir = crate::data::fetch::recorded_or_configured(&data_dir);
+                    app.update(Msg::Images(super::images::load(&dir, set, val_split, &indices)))
                 }
             }
             dirty = true;
