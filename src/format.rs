@@ -42,8 +42,11 @@ pub fn bytes(b: u64) -> String {
 /// names of runs started in the same second differ only at their end (`2026112…1142-resnet8-2`).
 pub fn elide_middle(name: &str, width: usize) -> String {
     let chars: Vec<char> = name.chars().collect();
-    if chars.len() <= width || width < 3 {
+    if chars.len() <= width {
         return name.to_string();
+    }
+    if width < 3 {
+        return chars[..width].iter().collect();
     }
     let head = (width - 1) / 3;
     let tail = width - 1 - head;
@@ -88,5 +91,6 @@ mod tests {
         assert_eq!(short, "2026112…1142-resnet8-2");
         assert_eq!(short.chars().count(), 22);
         assert_ne!(short, elide_middle("20261129-111142-resnet8", 22), "the end tells them apart");
+        assert_eq!(elide_middle("resnet", 2), "re");
     }
 }

@@ -80,7 +80,7 @@ impl RunDir {
         }
         let mut bytes = Vec::new();
         let file = File::open(&packed).map_err(|e| RunDirError::Unpack(packed.clone(), e))?;
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut bytes)
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(file), &mut bytes)
             .map_err(|e| RunDirError::Unpack(packed.clone(), e))?;
         crate::atomic::write(&plain, &bytes).map_err(|e| RunDirError::Write(plain, e))?;
         std::fs::remove_file(&packed).map_err(|e| RunDirError::Write(packed, e))
@@ -170,6 +170,38 @@ mod tests {
 
     fn config() -> RunConfig {
         serde_json::from_str(include_str!("../tests/data/config.json")).unwrap()
+    }
+
+    #[test]
+    fn a_compressed_log_is_unpacked_whole_on_open_and_a_damaged_one_is_left_alone() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = RunDir::create(dir.path(), &config()).unwrap().path;
+        let packed = path.join(format!("{}.gz", crate::runlog::LOG_NAME));
+        // Two gzip members, as `cat a.gz b.gz` makes: both are the log.
+        let gz = |text: &str| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        std::fs::write(&packed, [gz("line 1\n"), gz("line 2\n")].concat()).unwrap();
+        drop(RunDir::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(path.join(crate::runlog::LOG_NAME)).unwrap(), "line 1\nline 2\n");
+        assert!(!packed.exists(), "one log, not two");
+
+        // A plain log is there already: the compressed one is not touched.
+        std::fs::write(&packed, gz("older\n")).unwrap();
+        drop(RunDir::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(path.join(crate::runlog::LOG_NAME)).unwrap(), "line 1\nline 2\n");
+        assert!(packed.exists());
+
+        // Cut short: refused in one line, and nothing lost.
+        std::fs::remove_file(path.join(crate::runlog::LOG_NAME)).unwrap();
+        let whole = gz(&"a line of the log\n".repeat(100));
+        std::fs::write(&packed, &whole[..whole.len() / 2]).unwrap();
+        let err = RunDir::open(&path).unwrap_err().to_string();
+        assert!(err.contains("cannot unpack the compressed log"), "{err}");
+        assert!(packed.exists() && !path.join(crate::runlog::LOG_NAME).exists());
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl LogTail {
     pub fn open(path: &Path) -> Result<LogTail, LogError> {
         let file = std::fs::File::open(path).map_err(|e| LogError::Unreadable(path.to_path_buf(), e))?;
         let file: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::GzDecoder::new(file))
+            Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
             Box::new(file)
         };

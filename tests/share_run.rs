@@ -71,9 +71,11 @@ fn a_shared_copy_holds_no_path_of_this_machine_and_reads_and_resumes_like_the_ru
         json
     };
     assert_eq!(summary(&copy), summary(&run));
+    // No --data-dir: the run finds its recorded data folder, the copy (which names it only)
+    // the one CIFAR10_DIR names.
     let eval = |dir: &Path| {
         let mut cmd = bin();
-        cmd.arg("eval").arg(dir).arg("--data-dir").arg(s.data()).arg("--device").arg("cpu");
+        cmd.arg("eval").arg(dir).arg("--device").arg("cpu").env("CIFAR10_DIR", s.data());
         let out = output(cmd);
         assert_ok(&out);
         let text = stdout(&out);

@@ -257,6 +257,27 @@ fn with_runs_overlaid_tab_chooses_the_run_the_header_names_and_the_keys_steer() 
     app.update(Msg::Key(press(KeyCode::Tab)));
     assert_eq!(app.current().map(|r| r.id), Some(1));
 
+    // Stopping the chosen run: only its end ends the watching, not the other run's.
+    app.update(Msg::Key(press(KeyCode::Tab)));
+    app.update(Msg::Key(press(KeyCode::Char('q'))));
+    app.update(Msg::Key(press(KeyCode::Char('y'))));
+    assert_eq!(app.take_effects(), vec![Effect::Send { to: Some(0), command: Command::Stop }]);
+    let finished = |id: RunId| {
+        let summary = Summary {
+            reason: EndReason::Stopped,
+            iters: 2,
+            final_error: None,
+            best_error: None,
+            best_iter: None,
+            train_secs: 1.0,
+        };
+        Msg::Event(Envelope { run: id, event: Event::Finished { time: 3.0, summary } })
+    };
+    app.update(finished(1));
+    assert!(!app.should_quit(), "the other run ended, not the one told to stop");
+    app.update(finished(0));
+    assert!(app.should_quit());
+
     // One run alone: tab does nothing.
     let mut app = attached_running();
     app.update(Msg::Key(press(KeyCode::Tab)));

@@ -1,5 +1,5 @@
 //! `resnet-tui export RUN --csv FILE`: every step and evaluation of a run as one CSV row each,
-//! for spreadsheets and pandas; and the other exports' entry point.
+//! for spreadsheets and pandas.
 
 use crate::cli::ExportArgs;
 use crate::frontend::history::{History, Record};

@@ -73,6 +73,9 @@ pub struct Curves {
     /// Where the run was resumed: ticks on the error chart, so that a seam would show where
     /// to look for it.
     pub resumed_at: Vec<f64>,
+    /// How many times it was resumed (`summary`'s starts less one; a resume from an older
+    /// checkpoint than an earlier one's leaves that one no tick).
+    pub resumes: usize,
 }
 
 impl Curves {
@@ -116,6 +119,7 @@ impl Curves {
             eval_loss: evals.map(|e| (e.iter as f64, e.loss)).collect(),
             eval_set: history.evals.last().map(|e| e.set),
             resumed_at: history.resumed_at.iter().map(|&i| i as f64).collect(),
+            resumes: history.starts.saturating_sub(1),
         }
     }
 
@@ -262,11 +266,11 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
                 });
         }
     }
-    for (i, run) in runs.iter().enumerate().filter(|(_, r)| !r.resumed_at.is_empty()) {
+    for (i, run) in runs.iter().enumerate().filter(|(_, r)| r.resumes > 0) {
         let style = PALETTE[i % PALETTE.len()].mix(0.8).stroke_width(px(2.0));
         let tick = y_max * 0.04;
         let ticks = run.resumed_at.iter().map(|&x| PathElement::new(vec![(x, 0.0), (x, tick)], style));
-        let n = run.resumed_at.len();
+        let n = run.resumes;
         let what = if runs.len() > 1 { format!("{}: ", run.label) } else { String::new() };
         chart
             .draw_series(ticks)

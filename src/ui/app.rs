@@ -165,6 +165,8 @@ pub struct App {
     pub pause_pending: Option<bool>,
     /// Stop was sent; the dashboard quits when the trainer has ended.
     pub stopping: bool,
+    /// Attached: the run told to stop, whose end (not another overlaid run's) ends the watching.
+    stopped_run: Option<RunId>,
     pub source_closed: bool,
     /// How the live session ends, folded from its events as `--no-ui` folds them; a second stop
     /// request while stopping sets `interrupted` (quit at once, without waiting for the trainer).
@@ -195,6 +197,7 @@ impl App {
             overlay: Overlay::None,
             pause_pending: None,
             stopping: false,
+            stopped_run: None,
             source_closed: false,
             outcome: Outcome::default(),
             system: None,
@@ -402,6 +405,7 @@ impl App {
             Action::StopRun => {
                 self.overlay = Overlay::None;
                 self.stopping = true;
+                self.stopped_run = self.current().map(|r| r.id);
                 self.send(Command::Stop);
                 self.note("stop sent: the run writes a checkpoint and ends (esc leaves without waiting)", Tone::Info);
             }
@@ -455,8 +459,9 @@ impl App {
             Action::PlaybackSlower => self.effects.push(Effect::Playback(Playback::Slower)),
             Action::PlaybackEnd => self.effects.push(Effect::Playback(Playback::End)),
             Action::PlaybackStart => {
-                // The player starts over; forget what it played.
+                // The player starts over; forget what it played, and the run tab chose.
                 self.runs.clear();
+                self.chosen = None;
                 self.events.clear();
                 self.status = None;
                 self.effects.push(Effect::Playback(Playback::Start));
@@ -496,7 +501,7 @@ impl App {
         match &event {
             Event::RunStarted { .. } => {
                 self.status = None;
-                // A run seen again moves to the end: it is the current one.
+                // A run seen again moves to the end: it is the current one, unless tab chose one.
                 if let Some(i) = self.runs.iter().position(|r| r.id == run) {
                     let view = self.runs.remove(i);
                     self.runs.push(view);
@@ -504,11 +509,18 @@ impl App {
             }
             Event::Status { message, .. } => self.status = Some(message.clone()),
             Event::Step(_) => self.status = None,
-            Event::Paused { .. } | Event::Resumed { .. } | Event::Diverged { .. } => self.pause_pending = None,
+            // The pending pause is the current run's: another overlaid run's answer is not it.
+            Event::Paused { .. } | Event::Resumed { .. } | Event::Diverged { .. } => {
+                if self.current().is_none_or(|r| r.id == run) {
+                    self.pause_pending = None;
+                }
+            }
             Event::Finished { .. } => {
-                self.pause_pending = None;
+                if self.current().is_none_or(|r| r.id == run) {
+                    self.pause_pending = None;
+                }
                 // Attached and asked to stop: the run has, so there is nothing left to watch.
-                if self.mode == Mode::Attached && self.stopping {
+                if self.mode == Mode::Attached && self.stopping && self.stopped_run.is_none_or(|id| id == run) {
                     self.quit = true;
                 }
             }

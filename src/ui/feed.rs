@@ -227,7 +227,14 @@ impl Feed for AttachFeed {
     }
 
     fn command(&mut self, to: Option<RunId>, command: Command) {
-        let Some(run_dir) = to.and_then(|id| self.run_dirs.get(id as usize)).or(self.run_dirs.last()) else { return };
+        let Some(run_dir) = (match to {
+            Some(id) => self.run_dirs.get(id as usize),
+            None => self.run_dirs.last(),
+        }) else {
+            let which = to.map(|id| format!("#{id}")).unwrap_or_default();
+            self.notes.push(format!("run {which} is not followed here: nothing sent"));
+            return;
+        };
         let Some(request) = crate::mailbox::Request::from_command(&command) else {
             self.notes.push("only pause, resume, checkpoint and stop reach a run started elsewhere".into());
             return;
@@ -271,6 +278,11 @@ mod tests {
         feed.command(Some(1), Command::Checkpoint);
         feed.command(None, Command::Stop);
         assert_eq!((letters(&dirs[0]), letters(&dirs[1])), (1, 2), "no run given: the newest");
+        feed.command(Some(2), Command::Stop);
+        assert_eq!((letters(&dirs[0]), letters(&dirs[1])), (1, 2), "a run not followed: nothing sent");
+        let mut out = Vec::new();
+        feed.drain(Instant::now(), 100, &mut out);
+        assert!(out.iter().any(|m| matches!(m, Msg::Warning(w) if w == "run #2 is not followed here: nothing sent")));
     }
 
     #[test]
