@@ -20,27 +20,19 @@ pub fn share(run: &Path, out: &Path) -> Result<()> {
     }
     let config = crate::rundir::read_config(run)?;
     let log = crate::report::load(run)?;
-    // Where the run was when each start logged it, and where it is now.
-    let mut homes: Vec<PathBuf> = log
+    // Where the run and its data set were when each start logged them, and where they are now.
+    let (mut homes, mut data_dirs): (Vec<PathBuf>, Vec<PathBuf>) = log
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::RunStarted { run, .. } => Some(run.dir.clone()),
+            Event::RunStarted { run, .. } => Some((run.dir.clone(), run.config.data_dir.clone())),
             _ => None,
         })
-        .collect();
+        .unzip();
     homes.extend(std::fs::canonicalize(run).ok());
+    data_dirs.push(config.data_dir.clone());
     homes.retain(|h| h.is_absolute());
-    let data_dirs: Vec<PathBuf> = log
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::RunStarted { run, .. } => Some(run.config.data_dir.clone()),
-            _ => None,
-        })
-        .chain([config.data_dir.clone()])
-        .filter(|d| d.is_absolute())
-        .collect();
+    data_dirs.retain(|d| d.is_absolute());
     let machine = Machine { homes, data_dirs };
     let events: Vec<Event> = log.events.iter().map(|e| machine.portable_event(e)).collect();
 
@@ -65,13 +57,12 @@ pub fn share(run: &Path, out: &Path) -> Result<()> {
         .into_iter()
         .map(|(path, mut c)| {
             c.state.config = portable_config(&c.state.config);
-            let sorted = |m: &std::collections::HashMap<String, tch::Tensor>| {
-                let mut v: Vec<(String, tch::Tensor)> = m.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
-                v.sort_by(|a, b| a.0.cmp(&b.0));
-                v
+            // `encode` puts the tensors in name order itself.
+            let named = |m: &std::collections::HashMap<String, tch::Tensor>| -> Vec<(String, tch::Tensor)> {
+                m.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()
             };
             let name = path.file_name().expect("a checkpoint file has a name").to_string_lossy().into_owned();
-            (name, checkpoint::encode(&c.state, &sorted(&c.model), &sorted(&c.momentum)))
+            (name, checkpoint::encode(&c.state, &named(&c.model), &named(&c.momentum)))
         })
         .collect();
     let config_json = serde_json::to_vec_pretty(&portable_config(&config)).expect("a config serialises");
