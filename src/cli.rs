@@ -303,6 +303,11 @@ pub struct TrainArgs {
 pub struct ResumeArgs {
     /// The run directory to continue.
     pub run_dir: PathBuf,
+    /// Folder with the CIFAR-10 binary files [default: the one the run trained on, if it is
+    /// there; else CIFAR10_DIR, else the per-user data folder]. Not a recipe change: a run copied
+    /// from another machine is resumed with this machine's data set.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Change the recipe on purpose, e.g. `--set lr=0.05` (repeatable; nested fields dotted:
     /// `warmup.lr=0.005`; lists comma-separated: `milestones=30000,45000`). Logged as an event.
     #[arg(long = "set", value_name = "FIELD=VALUE")]

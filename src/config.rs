@@ -334,7 +334,12 @@ pub struct ConfigChange {
 /// Fields that fix the network's shape: a checkpoint cannot be resumed with another.
 const FIXED_FIELDS: [&str; 2] = ["depth", "shortcut"];
 
-/// The fields (dotted for nested ones) in which two configs differ, with their values.
+/// Fields that say where this machine keeps things, not how the run trains: a run resumed on
+/// another machine reads its data set from there without changing its recipe.
+const LOCATION_FIELDS: [&str; 1] = ["data_dir"];
+
+/// The recipe fields (dotted for nested ones) in which two configs differ, with their values;
+/// where the data set lies is not one of them.
 pub fn differences(a: &RunConfig, b: &RunConfig) -> Vec<ConfigChange> {
     fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<ConfigChange>) {
         match (a, b) {
@@ -346,6 +351,7 @@ pub fn differences(a: &RunConfig, b: &RunConfig) -> Vec<ConfigChange> {
                     walk(&field, x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), out);
                 }
             }
+            _ if LOCATION_FIELDS.contains(&prefix) => {}
             _ if a != b => out.push(ConfigChange { field: prefix.to_string(), from: a.clone(), to: b.clone() }),
             _ => {}
         }
@@ -499,6 +505,15 @@ mod tests {
             let err = validate(&c).unwrap_err().to_string();
             assert!(err.contains(expect), "{err} should mention {expect}");
         }
+    }
+
+    #[test]
+    fn where_the_data_set_lies_is_not_a_recipe_difference() {
+        let here = paper(Depth::PAPER[0], "/home/a/cifar10".into());
+        let there = RunConfig { data_dir: "cifar10".into(), ..here.clone() };
+        assert!(differences(&here, &there).is_empty());
+        let faster = RunConfig { lr: 0.2, ..there };
+        assert_eq!(differences(&here, &faster).into_iter().map(|d| d.field).collect::<Vec<_>>(), ["lr"]);
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("{}: not a run directory (no config.json)", args.run_dir.display());
             }
             let options = Options { runs_dir, force: args.force, tensorboard: args.tensorboard, ..Options::default() };
-            let plan = Plan::Resume { run_dir: args.run_dir.clone(), set: args.set.clone() };
+            let plan =
+                Plan::Resume { run_dir: args.run_dir.clone(), set: args.set.clone(), data_dir: args.data_dir.clone() };
             watch(plan, options, args.no_ui, args.marker)
         }
         Some(Commands::Eval(args)) => resnet_tui::evalcmd::run(&args),

@@ -13,6 +13,12 @@ use std::time::Instant;
 
 /// Writes the log of a full paper-length run: 64,000 steps, an evaluation every 391.
 fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
+    write_run(dir, depth, 64_000, true)
+}
+
+/// Writes the log of a paper-recipe run's first `iters` steps, ended by its `finished` line or
+/// not (the process was killed).
+fn write_run(dir: &Path, depth: u32, iters: u64, finished: bool) -> PathBuf {
     let run_dir = dir.join(format!("run-resnet{depth}"));
     std::fs::create_dir_all(&run_dir).unwrap();
     let mut w = LogWriter::open(&run_dir.join(resnet_tui::runlog::LOG_NAME)).unwrap();
@@ -32,7 +38,7 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
         best_before: None,
     };
     w.write(&Event::RunStarted { time: 0.0, run: Box::new(info) }).unwrap();
-    for iter in 1..=64_000u64 {
+    for iter in 1..=iters {
         let t = iter as f64 * 0.01;
         let lr = if iter < 32_000 {
             0.1
@@ -53,7 +59,7 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
             images_per_sec: 12_800.0,
         });
         w.write(&step).unwrap();
-        if iter % 391 == 0 || iter == 64_000 {
+        if iter % 391 == 0 || iter == iters {
             let error = 8.0 + 80.0 * (-(iter as f64) / 6000.0).exp();
             let eval = Event::Eval(EvalRecord {
                 time: t,
@@ -70,6 +76,9 @@ fn write_full_run(dir: &Path, depth: u32) -> PathBuf {
             });
             w.write(&eval).unwrap();
         }
+    }
+    if !finished {
+        return run_dir;
     }
     let summary = Summary {
         reason: EndReason::Completed,
@@ -117,6 +126,34 @@ fn a_64k_iteration_log_replays_to_its_end_with_the_final_numbers() {
     terminal.draw(|f| resnet_tui::ui::view::view(f, &app)).unwrap();
     let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("iter 64,000/64,000") && text.contains("FINISHED") && text.contains("8.00% at iter 64000"));
+}
+
+#[test]
+fn a_log_that_ends_before_its_run_did_replays_as_unfinished_and_says_so_once() {
+    use resnet_tui::ui::feed::{Feed, ReplayFeed};
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_run(dir.path(), 20, 1_000, false);
+    let mut feed = ReplayFeed::new(Player::open(&[run], Speed::Max, false, Instant::now()).unwrap());
+    let mut app = App::new(Mode::Replay, Theme { color: true }, Marker::Braille);
+    for _ in 0..100 {
+        let mut msgs = Vec::new();
+        feed.drain(Instant::now(), 2048, &mut msgs);
+        msgs.into_iter().for_each(|m| app.update(m));
+    }
+    assert!(app.playback.as_ref().is_some_and(|p| p.at_end && p.total > 1_000));
+    let notes: Vec<&str> =
+        app.events.iter().map(|l| l.text.as_str()).filter(|t| t.contains("without the run's end")).collect();
+    assert_eq!(
+        notes,
+        vec![
+            "run-resnet20: the log ends at iteration 1,000 without the run's end: it was killed \
+         (`resnet-tui resume` continues it) or is still training (`replay --follow` follows it)"
+        ]
+    );
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
+    terminal.draw(|f| resnet_tui::ui::view::view(f, &app)).unwrap();
+    let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("UNFINISHED") && !text.contains("RUNNING") && text.contains("ETA - "), "{text}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use resnet_tui::protocol::Event;
 use std::io::Read;
 use std::path::Path;
 
@@ -89,12 +90,24 @@ fn a_shared_copy_holds_no_path_of_this_machine_and_reads_and_resumes_like_the_ru
     plot.arg("plot").arg(&copy).arg("-o").arg(s.path("copy.png"));
     assert_ok(&output(plot));
 
-    // On another machine: the data set is named on resume, recorded as a change.
+    // On another machine the copy resumes with that machine's data set, found through
+    // CIFAR10_DIR or named with --data-dir: where the data lies is not a change of recipe.
     let mut cmd = resume(&copy);
-    cmd.arg("--set").arg("iters=40").arg("--set").arg(format!("data_dir={}", s.data().display()));
+    cmd.arg("--set").arg("iters=40").env("CIFAR10_DIR", s.data());
     assert_ok(&output(cmd));
-    assert_eq!(start_iters(&copy), [0, 30]);
-    assert_eq!(checkpoint_iters(&copy).last(), Some(&40));
+    let mut cmd = resume(&copy);
+    cmd.arg("--set").arg("iters=50").arg("--data-dir").arg(s.data()).env_remove("CIFAR10_DIR");
+    assert_ok(&output(cmd));
+    assert_eq!(start_iters(&copy), [0, 30, 40]);
+    assert_eq!(checkpoint_iters(&copy).last(), Some(&50));
+    let changed: Vec<Vec<String>> = events(&copy)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ConfigChanged { changes, .. } => Some(changes.into_iter().map(|c| c.field).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, [["iters"], ["iters"]]);
 
     // A second copy into the same folder is refused in one line.
     let mut again = bin();

@@ -73,7 +73,7 @@ pub fn run(sweep_dir: &Path, which: &str, force: bool) -> Result<CellEnd, SweepE
     };
     wait_for_lock(&run_dir);
     let options = Options { runs_dir: sweep_dir.to_path_buf(), force, ..Options::default() };
-    let (channels, trainer) = train::spawn(Plan::Resume { run_dir, set: Vec::new() }, options);
+    let (channels, trainer) = train::spawn(Plan::Resume { run_dir, set: Vec::new(), data_dir: None }, options);
     let outcome: Outcome = crate::headless::run_until(channels, Some(&requeue));
     if outcome.interrupted {
         crate::signals::quit_now();

@@ -29,8 +29,10 @@ pub enum Plan {
     /// A new run in a new directory under `runs_dir`.
     New { config: RunConfig, runs_dir: PathBuf },
     /// Continue the run in `run_dir` from its newest readable checkpoint, with the recipe changes
-    /// in `set` (`field=value`, as `resume --set` takes them).
-    Resume { run_dir: PathBuf, set: Vec<String> },
+    /// in `set` (`field=value`, as `resume --set` takes them), reading the data set from
+    /// `data_dir` (`None`: the folder it recorded when the data set is there, else this machine's
+    /// configured one).
+    Resume { run_dir: PathBuf, set: Vec<String>, data_dir: Option<PathBuf> },
 }
 
 /// Settings of the session that are not part of a run's recipe.
@@ -152,7 +154,7 @@ impl Session {
                 }
                 Outcome::Recover { run_dir, set } => {
                     self.run_id += 1;
-                    next = Some(Plan::Resume { run_dir, set });
+                    next = Some(Plan::Resume { run_dir, set, data_dir: None });
                 }
             }
         }

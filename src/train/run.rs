@@ -145,7 +145,7 @@ pub fn start(
             crate::config::validate(&config)?;
             (config, Err(runs_dir), None, Vec::new())
         }
-        Plan::Resume { run_dir, set } => {
+        Plan::Resume { run_dir, set, data_dir } => {
             let (dir, stored) = RunDir::open(&run_dir)?;
             let config_file = run_dir.join(crate::rundir::CONFIG_NAME);
             crate::config::validate(&stored).map_err(|e| TrainError::StoredConfig(config_file.clone(), e))?;
@@ -167,13 +167,17 @@ pub fn start(
             // The checkpoint's recipe is the run's. A config.json that says otherwise holds a
             // change made on record (`--set`) before the next checkpoint, which stands, or was
             // edited by hand: then a change must be asked for by name.
-            let on_record = stored != base && changed_on_record(&dir, &stored);
-            if stored != base && !on_record && set.is_empty() {
-                let fields = crate::config::differences(&base, &stored).into_iter().map(|c| c.field).collect();
+            let edited = crate::config::differences(&base, &stored);
+            let on_record = !edited.is_empty() && changed_on_record(&dir, &stored);
+            if !edited.is_empty() && !on_record && set.is_empty() {
+                let fields = edited.into_iter().map(|c| c.field).collect();
                 return Err(TrainError::ConfigEdited { file: config_file, fields });
             }
             // New settings go on top of a recorded change that has no checkpoint yet.
-            let config = crate::config::apply_settings(if on_record { &stored } else { &base }, &set)?;
+            let mut config = crate::config::apply_settings(if on_record { &stored } else { &base }, &set)?;
+            // Where the data set lies is this machine's business, not the recipe's: a run copied
+            // from elsewhere (`export --share`) names the folder only.
+            config.data_dir = data_dir.unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
             let changes = crate::config::differences(&base, &config);
             (config, Ok(dir), ck, changes)
         }
@@ -316,7 +320,8 @@ fn gpu_index(device: Device) -> Option<u32> {
 fn changed_on_record(dir: &RunDir, config: &RunConfig) -> bool {
     let Ok(log) = crate::runlog::read(&dir.log()) else { return false };
     log.events.windows(2).any(|w| {
-        matches!((&w[0], &w[1]), (Event::RunStarted { run, .. }, Event::ConfigChanged { .. }) if run.config == *config)
+        matches!((&w[0], &w[1]), (Event::RunStarted { run, .. }, Event::ConfigChanged { .. })
+            if crate::config::differences(&run.config, config).is_empty())
     })
 }
 

@@ -173,6 +173,8 @@ pub struct App {
     pub outcome: Outcome,
     pub system: Option<SystemSample>,
     pub playback: Option<PlaybackStatus>,
+    /// Replayed runs whose log was found to end before the run did (said once each).
+    unfinished_noted: Vec<RunId>,
     /// Pixels of the misclassified images the confusion overlay shows, by index in the split.
     pub images: Vec<(u32, Vec<u8>)>,
     /// Why they could not be read (a replay on a machine without the data set).
@@ -202,6 +204,7 @@ impl App {
             outcome: Outcome::default(),
             system: None,
             playback: None,
+            unfinished_noted: Vec::new(),
             images: Vec::new(),
             images_note: None,
             quit: false,
@@ -326,13 +329,51 @@ impl App {
                 }
             }
             Msg::System(sample) => self.system = Some(sample),
-            Msg::Playback(status) => self.playback = Some(status),
+            Msg::Playback(status) => {
+                self.playback = Some(status);
+                self.note_unfinished_runs();
+            }
             Msg::Warning(text) => self.note(text, Tone::Warn),
             Msg::Images(Ok(images)) => {
                 self.images = images;
                 self.images_note = None;
             }
             Msg::Images(Err(why)) => self.images_note = Some(why),
+        }
+    }
+
+    /// A replay has played the whole of a log (not followed) that leaves `run` still going: the
+    /// process was killed, or trains it still. Either way "running" would be the log's word,
+    /// not the run's.
+    pub fn log_ended_unfinished(&self, run: &RunView) -> bool {
+        self.mode == Mode::Replay
+            && self.playback.as_ref().is_some_and(|p| p.at_end && !p.following)
+            && run.history.is_active()
+    }
+
+    /// Says once per run, when the replay reaches the end of its log, that the run did not end
+    /// there, and what a user can do about it.
+    fn note_unfinished_runs(&mut self) {
+        let ended: Vec<(RunId, String)> = self
+            .runs
+            .iter()
+            .filter(|r| self.log_ended_unfinished(r) && !self.unfinished_noted.contains(&r.id))
+            .map(|r| {
+                let name = r.history.info.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| format!("run {}", r.id));
+                (r.id, name)
+            })
+            .collect();
+        for (id, name) in ended {
+            let iter = self.runs.iter().find(|r| r.id == id).map_or(0, |r| r.history.iters());
+            self.unfinished_noted.push(id);
+            self.note(
+                format!(
+                    "{name}: the log ends at iteration {} without the run's end: it was killed \
+                     (`resnet-tui resume` continues it) or is still training (`replay --follow` follows it)",
+                    crate::format::group_digits(iter)
+                ),
+                Tone::Warn,
+            );
         }
     }
 
@@ -462,6 +503,7 @@ impl App {
                 // The player starts over; forget what it played, and the run tab chose.
                 self.runs.clear();
                 self.chosen = None;
+                self.unfinished_noted.clear();
                 self.events.clear();
                 self.status = None;
                 self.effects.push(Effect::Playback(Playback::Start));

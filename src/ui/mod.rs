@@ -3,7 +3,7 @@
 pub mod app;
 pub(crate) mod charts;
 pub(crate) mod event_loop;
-pub(crate) mod feed;
+pub mod feed;
 pub(crate) mod images;
 pub(crate) mod confusion;
 pub mod keys;

@@ -61,6 +61,9 @@ fn state(app: &App) -> (String, Style) {
     let Some(run) = app.current() else {
         return ("starting".into(), t.muted());
     };
+    if app.log_ended_unfinished(run) {
+        return ("unfinished".into(), t.warn());
+    }
     match (&run.history.state, app.pause_pending) {
         (RunState::Running | RunState::Starting, Some(true)) => ("pausing…".into(), t.warn()),
         (RunState::Paused, Some(false)) => ("resuming…".into(), t.warn()),
@@ -138,7 +141,12 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
 
     let mut spans = Vec::new();
     if let Some(s) = step {
-        let eta = run.and_then(|r| r.history.eta_secs()).map(format_secs).unwrap_or_else(|| "-".into());
+        // A log that stopped before its run did has no end to count down to.
+        let eta = run
+            .filter(|r| !app.log_ended_unfinished(r))
+            .and_then(|r| r.history.eta_secs())
+            .map(format_secs)
+            .unwrap_or_else(|| "-".into());
         spans.push(Span::raw(format!(
             "elapsed {} · ETA {eta} · {:.0} img/s · loss {:.3} · lr {}",
             format_secs(s.elapsed),
