@@ -354,17 +354,16 @@ impl App {
     /// Says once per run, when the replay reaches the end of its log, that the run did not end
     /// there, and what a user can do about it.
     fn note_unfinished_runs(&mut self) {
-        let ended: Vec<(RunId, String)> = self
+        let ended: Vec<(RunId, String, u64)> = self
             .runs
             .iter()
             .filter(|r| self.log_ended_unfinished(r) && !self.unfinished_noted.contains(&r.id))
             .map(|r| {
                 let name = r.history.info.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| format!("run {}", r.id));
-                (r.id, name)
+                (r.id, name, r.history.iters())
             })
             .collect();
-        for (id, name) in ended {
-            let iter = self.runs.iter().find(|r| r.id == id).map_or(0, |r| r.history.iters());
+        for (id, name, iter) in ended {
             self.unfinished_noted.push(id);
             self.note(
                 format!(
