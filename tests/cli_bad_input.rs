@@ -288,6 +288,25 @@ fn resume_of_what_is_not_a_run_and_an_uncreatable_runs_folder_are_refused() {
 }
 
 #[test]
+fn a_data_folder_named_on_resume_is_used_as_named_and_refused_when_empty() {
+    let w = with_run();
+    let s = &w.s;
+    let nowhere = s.path("nowhere");
+    let before = snapshot(&w.run);
+    // CIFAR10_DIR names a good data set: a folder named on the command line still wins over it.
+    for named in [
+        vec!["--data-dir".to_string(), nowhere.display().to_string()],
+        vec!["--set".to_string(), format!("data_dir={}", nowhere.display())],
+    ] {
+        let mut cmd = resume(&w.run);
+        cmd.args(["--set", "iters=6"]).args(&named).env("CIFAR10_DIR", s.data());
+        let line = assert_refused(&output(cmd), &[nowhere.to_str().unwrap(), "data_batch_1.bin", "not found"]);
+        eprintln!("resume {named:?} -> {line}");
+    }
+    assert!(snapshot(&w.run) == before, "a refused resume leaves the run as it was");
+}
+
+#[test]
 fn bad_logs_are_refused_by_replay_and_summary() {
     let s = Sandbox::new();
     let empty = s.path("empty.jsonl");

@@ -176,8 +176,15 @@ pub fn start(
             // New settings go on top of a recorded change that has no checkpoint yet.
             let mut config = crate::config::apply_settings(if on_record { &stored } else { &base }, &set)?;
             // Where the data set lies is this machine's business, not the recipe's: a run copied
-            // from elsewhere (`export --share`) names the folder only.
-            config.data_dir = data_dir.unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
+            // from elsewhere (`export --share`) names the folder only, and the configured one
+            // stands in for it. A folder the user names (`--data-dir`, `--set data_dir=`) is used
+            // as named: one without the data fails to load instead of giving way to another.
+            let named = set.iter().any(|s| s.starts_with("data_dir="));
+            config.data_dir = match data_dir {
+                Some(dir) => dir,
+                None if named => config.data_dir,
+                None => crate::data::fetch::recorded_or_configured(&config.data_dir),
+            };
             let changes = crate::config::differences(&base, &config);
             (config, Ok(dir), ck, changes)
         }
