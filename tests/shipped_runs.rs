@@ -1,0 +1,118 @@
+//! The runs shipped in `assets/runs/` are what the README says they are: on a fresh clone every
+//! reader takes them, they name no path of the machine they ran on, their checkpoints evaluate on
+//! the real test set to the errors their logs record, and the README quotes their final errors.
+mod common;
+
+use common::*;
+use resnet_tui::protocol::Event;
+use std::path::{Path, PathBuf};
+
+fn shipped_runs() -> Vec<PathBuf> {
+    let runs = run_dirs(&Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/runs"));
+    assert!(!runs.is_empty(), "assets/runs holds no run");
+    runs
+}
+
+fn summary(run: &Path) -> serde_json::Value {
+    let mut cmd = bin();
+    cmd.arg("summary").arg("--format").arg("json").arg(run);
+    let out = output(cmd);
+    assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json[0].clone()
+}
+
+/// The JSON text of a safetensors file: its first 8 bytes give the header's length.
+fn safetensors_header(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    String::from_utf8(bytes[8..8 + len].to_vec()).unwrap()
+}
+
+fn checkpoints(run: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(run.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+/// The test error `eval` prints for a checkpoint (or a run directory: its best checkpoint).
+fn eval_error(target: &Path) -> f64 {
+    let data = std::env::var_os("CIFAR10_DIR").expect(
+        "CIFAR10_DIR must name the real CIFAR-10 binary files (the README's test command sets it to ../shared/cifar10)",
+    );
+    let mut cmd = bin();
+    cmd.arg("eval").arg(target).arg("--device").arg("cpu").env("CIFAR10_DIR", data);
+    let out = output(cmd);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let after = &text[text.find("test error ").unwrap_or_else(|| panic!("no test error in {text}")) + 11..];
+    after[..after.find('%').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn every_shipped_run_is_a_completed_run_that_names_no_machine_path() {
+    for run in shipped_runs() {
+        let name = run.display();
+        let s = summary(&run);
+        assert_eq!(s["status"], "completed", "{name}: {s}");
+        assert_eq!(s["iters"], s["planned_iters"], "{name}: {s}");
+        assert!(s["final_error"].is_f64(), "{name}: {s}");
+        assert!(s["best_error"].is_f64(), "{name}: {s}");
+
+        // A path of the machine shows as a JSON string that starts at the root.
+        let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+        assert!(!config.contains("\"/"), "{name}/config.json names a path: {config}");
+        let log = std::fs::read(run.join("events.jsonl.gz")).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(log.as_slice()), &mut text).unwrap();
+        assert!(!text.contains("\"/"), "{name}: the log names a path");
+        for ck in checkpoints(&run) {
+            assert!(!safetensors_header(&ck).contains("\"/"), "{} names a path", ck.display());
+        }
+
+        let mut replay = bin();
+        replay.arg("replay").arg("--no-ui").arg(&run);
+        assert_ok(&output(replay));
+    }
+}
+
+#[test]
+fn shipped_checkpoints_evaluate_to_the_errors_their_logs_record() {
+    // Evaluation runs on another machine and thread count than training did: summation order
+    // may move a borderline image across the decision, so two images of 10,000 are allowed.
+    let tolerance = 0.02 + 1e-9;
+    for run in shipped_runs() {
+        let s = summary(&run);
+        let best = s["best_error"].as_f64().unwrap();
+        let got = eval_error(&run);
+        assert!((got - best).abs() <= tolerance, "{}: best checkpoint {got} %, log {best} %", run.display());
+
+        // Each periodic checkpoint against the last evaluation the log holds at its iteration
+        // (a resume repeats iterations; the later record is the one the run went on from).
+        let evals: Vec<(u64, f64)> = events(&run)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Eval(e) => Some((e.iter, e.error)),
+                _ => None,
+            })
+            .collect();
+        for ck in checkpoints(&run).into_iter().filter(|p| p.file_name().unwrap() != "best.safetensors") {
+            let iter: u64 = ck.file_stem().unwrap().to_str().unwrap().trim_start_matches("iter-").parse().unwrap();
+            let logged = evals.iter().rev().find(|(i, _)| *i == iter).map(|(_, e)| *e);
+            let logged = logged.unwrap_or_else(|| panic!("{}: no evaluation logged at {iter}", run.display()));
+            let got = eval_error(&ck);
+            assert!((got - logged).abs() <= tolerance, "{}: {got} %, log {logged} %", ck.display());
+        }
+    }
+}
+
+#[test]
+fn the_readme_quotes_each_shipped_runs_final_error() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for run in shipped_runs() {
+        let final_error = summary(&run)["final_error"].as_f64().unwrap();
+        let quoted = format!("**{final_error:.2} %** final");
+        assert!(readme.contains(&quoted), "the README does not quote {} as {quoted}", run.display());
+    }
+}
