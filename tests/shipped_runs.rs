@@ -97,8 +97,7 @@ fn shipped_checkpoints_evaluate_to_the_errors_their_logs_record() {
                 _ => None,
             })
             .collect();
-        for ck in checkpoints(&run).into_iter().filter(|p| p.file_name().unwrap() != "best.safetensors") {
-            let iter: u64 = ck.file_stem().unwrap().to_str().unwrap().trim_start_matches("iter-").parse().unwrap();
+        for (iter, ck) in resnet_tui::train::checkpoint::list_periodic(&run.join("checkpoints")) {
             let logged = evals.iter().rev().find(|(i, _)| *i == iter).map(|(_, e)| *e);
             let logged = logged.unwrap_or_else(|| panic!("{}: no evaluation logged at {iter}", run.display()));
             let got = eval_error(&ck);
