@@ -4,33 +4,7 @@ mod common;
 
 use common::*;
 use resnet_tui::protocol::Event;
-use std::io::Read;
 use std::path::Path;
-
-/// Every file under `dir`, the compressed log unpacked.
-fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in walk(dir) {
-        let mut bytes = std::fs::read(&entry).unwrap();
-        if entry.extension().is_some_and(|e| e == "gz") {
-            let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut plain).unwrap();
-            bytes = plain;
-        }
-        out.push((entry.strip_prefix(dir).unwrap().display().to_string(), bytes));
-    }
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() { files.extend(walk(&p)) } else { files.push(p) }
-    }
-    files
-}
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

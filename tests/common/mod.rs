@@ -310,3 +310,28 @@ pub fn rewrite_metadata(path: &Path, change: impl FnOnce(&mut serde_json::Map<St
     out.extend_from_slice(&bytes[8 + n..]);
     std::fs::write(path, out).unwrap();
 }
+
+/// Every file under `dir`, the compressed log unpacked.
+pub fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        let mut bytes = std::fs::read(&entry).unwrap();
+        if entry.extension().is_some_and(|e| e == "gz") {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut plain).unwrap();
+            bytes = plain;
+        }
+        out.push((entry.strip_prefix(dir).unwrap().display().to_string(), bytes));
+    }
+    out.sort();
+    out
+}
+
+pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { files.extend(walk(&p)) } else { files.push(p) }
+    }
+    files
+}
