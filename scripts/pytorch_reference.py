@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch eager reference for `resnet-tui bench`: the same network and recipe, written the plain way.
 
-ResNet-(6n+2) option A (He init, BatchNorm, no conv bias), the paper's augmentation on whole batches
+ResNet-(6n+2) option A (He init, BatchNorm, no conv bias), or with `plain=True` the plain network of
+the same layers without shortcuts (the paper's baseline), the paper's augmentation on whole batches
 (pad 4, random 32x32 crop, random horizontal flip, per-channel normalisation), SGD momentum 0.9 and
 weight decay 1e-4 (torch.optim.SGD, its default for-each implementation), batch 128, cross-entropy.
 Measures steady-state training images/s after a warm-up, in NCHW and in channels_last, on random
@@ -28,8 +29,9 @@ STD = (0.2470, 0.2435, 0.2616)
 
 
 class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, plain=False):
         super().__init__()
+        self.plain = plain
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
@@ -40,13 +42,18 @@ class Block(nn.Module):
     def forward(self, x):
         y = F.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
+        if self.plain:
+            return F.relu(y)
         if self.stride != 1 or self.extra:
             x = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.extra))
         return F.relu(y + x)
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth):
+    """ResNet-`depth` with option A shortcuts; `plain=True` gives Plain-`depth`: the same layers
+    and parameter names without the shortcuts."""
+
+    def __init__(self, depth, plain=False):
         super().__init__()
         n = (depth - 2) // 6
         self.conv = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
@@ -54,7 +61,7 @@ class ResNet(nn.Module):
         blocks, cin = [], 16
         for s, width in enumerate((16, 32, 64)):
             for b in range(n):
-                blocks.append(Block(cin, width, 2 if s > 0 and b == 0 else 1))
+                blocks.append(Block(cin, width, 2 if s > 0 and b == 0 else 1, plain))
                 cin = width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(64, 10)

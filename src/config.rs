@@ -68,18 +68,30 @@ impl Depth {
         ((self.0 - 2) / 6) as usize
     }
 
-    /// The rule for growing a network: only into a deeper one (growing adds blocks).
-    pub fn grow_to(self, to: Depth) -> Result<Depth, GrowError> {
-        if to > self { Ok(to) } else { Err(GrowError { from: self, to }) }
+    /// The rule for growing a network of this depth: only into a deeper one (growing adds
+    /// blocks), and only with shortcuts (a new block starts as an identity through its shortcut).
+    pub fn grow_to(self, shortcut: Shortcut, to: Depth) -> Result<Depth, GrowError> {
+        if shortcut == Shortcut::None {
+            Err(GrowError::Plain { from: self, to })
+        } else if to > self {
+            Ok(to)
+        } else {
+            Err(GrowError::NotDeeper { from: self, to })
+        }
     }
 }
 
-/// A network cannot be grown into one that is not deeper.
+/// Why a network cannot be grown into another.
 #[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
-#[error("cannot grow ResNet-{from} into ResNet-{to}: growing adds blocks, choose a deeper network")]
-pub struct GrowError {
-    pub from: Depth,
-    pub to: Depth,
+pub enum GrowError {
+    #[error("cannot grow ResNet-{from} into ResNet-{to}: growing adds blocks, choose a deeper network")]
+    NotDeeper { from: Depth, to: Depth },
+    /// A plain block has no shortcut to pass its input through, so no new block can start as an
+    /// identity (a zero BatchNorm scale would cut the signal instead).
+    #[error(
+        "cannot grow Plain-{from} into Plain-{to}: a plain network has no shortcut for new blocks to start as identities; start Plain-{to} fresh"
+    )]
+    Plain { from: Depth, to: Depth },
 }
 
 impl TryFrom<u32> for Depth {
@@ -172,6 +184,23 @@ pub enum Shortcut {
     A,
     /// 1x1 strided convolution + BatchNorm projection where the shape changes.
     B,
+    /// No shortcut at all: the plain network of the same layers (the paper's baseline, Figure 6).
+    None,
+}
+
+impl Shortcut {
+    /// What the network family is called: "ResNet" with shortcuts, "Plain" without.
+    pub fn family(self) -> &'static str {
+        match self {
+            Shortcut::None => "Plain",
+            Shortcut::A | Shortcut::B => "ResNet",
+        }
+    }
+}
+
+/// How a network is named everywhere it is shown: `ResNet-20`, `Plain-56`.
+pub fn network_name(depth: Depth, shortcut: Shortcut) -> String {
+    format!("{}-{depth}", shortcut.family())
 }
 
 impl FromStr for Shortcut {
@@ -180,7 +209,8 @@ impl FromStr for Shortcut {
         match s.trim().to_ascii_lowercase().as_str() {
             "a" => Ok(Shortcut::A),
             "b" => Ok(Shortcut::B),
-            _ => Err(ConfigError::Choice { what: "shortcut", given: s.into(), choices: "a, b" }),
+            "none" => Ok(Shortcut::None),
+            _ => Err(ConfigError::Choice { what: "shortcut", given: s.into(), choices: "a, b, none" }),
         }
     }
 }
@@ -269,6 +299,13 @@ pub struct RunConfig {
     /// Why `precision` is what it is, when `--precision auto` chose it (with the figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision_why: Option<String>,
+}
+
+impl RunConfig {
+    /// The network's name as shown everywhere: `ResNet-20`, `Plain-56`.
+    pub fn network_name(&self) -> String {
+        network_name(self.depth, self.shortcut)
+    }
 }
 
 /// Iterations in one pass over `images` training images at `batch_size`.
@@ -569,10 +606,26 @@ mod tests {
     #[test]
     fn growing_goes_only_deeper() {
         let [d20, d32, ..] = Depth::PAPER;
-        assert_eq!(d20.grow_to(d32), Ok(d32));
-        let err = d32.grow_to(d20).unwrap_err().to_string();
+        assert_eq!(d20.grow_to(Shortcut::A, d32), Ok(d32));
+        let err = d32.grow_to(Shortcut::A, d20).unwrap_err().to_string();
         assert!(err.contains("ResNet-32 into ResNet-20") && err.contains("deeper"), "{err}");
-        assert!(d20.grow_to(d20).is_err());
+        assert!(d20.grow_to(Shortcut::B, d20).is_err());
+    }
+
+    #[test]
+    fn a_plain_network_is_never_grown_and_the_refusal_says_to_start_fresh() {
+        let [d20, d32, ..] = Depth::PAPER;
+        let err = d20.grow_to(Shortcut::None, d32).unwrap_err().to_string();
+        assert!(err.contains("Plain-20 into Plain-32") && err.contains("fresh"), "{err}");
+    }
+
+    #[test]
+    fn networks_without_shortcuts_are_named_plain() {
+        let d56 = Depth::new(56).unwrap();
+        assert_eq!(network_name(d56, Shortcut::None), "Plain-56");
+        assert_eq!(network_name(d56, Shortcut::A), "ResNet-56");
+        assert_eq!(network_name(d56, Shortcut::B), "ResNet-56");
+        assert_eq!("none".parse::<Shortcut>(), Ok(Shortcut::None));
     }
 
     #[test]

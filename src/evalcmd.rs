@@ -29,9 +29,9 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     let test = data.test.to_device(device);
     let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), false);
     println!(
-        "{}: ResNet-{} after {} iterations: test loss {:.4}, test error {:.2}% ({} images)",
+        "{}: {} after {} iterations: test loss {:.4}, test error {:.2}% ({} images)",
         path.display(),
-        config.depth,
+        config.network_name(),
         ck.state.iter,
         r.loss,
         r.error,

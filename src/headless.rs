@@ -110,7 +110,7 @@ fn watch(channels: Channels, mut progress: Progress, requeue: Option<&AtomicBool
                 if let Progress::Bar(bar) = &progress {
                     bar.set_length(run.config.iters);
                     bar.set_position(run.start_iter);
-                    bar.set_prefix(format!("ResNet-{}", run.config.depth));
+                    bar.set_prefix(run.config.network_name());
                 }
             }
             Event::Step(s) => {

@@ -71,23 +71,22 @@ struct Block {
     bn1: nn::BatchNorm,
     conv2: Conv,
     bn2: nn::BatchNorm,
-    shortcut: Projection,
+    /// `None` in a plain network: the block's output is its second BatchNorm's, rectified.
+    shortcut: Option<Projection>,
 }
 
 impl Block {
     fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64, shortcut: Shortcut) -> Block {
-        let shortcut = if stride == 1 && cin == cout {
-            Projection::Identity
-        } else {
-            match shortcut {
-                Shortcut::A => Projection::SubsamplePad { extra: cout - cin },
-                Shortcut::B => {
-                    let proj = p / "proj";
-                    Projection::Conv(Box::new((
-                        Conv::new(&proj / "conv", cin, cout, 1, stride),
-                        batch_norm(&proj / "bn", cout),
-                    )))
-                }
+        let shortcut = match shortcut {
+            Shortcut::None => None,
+            _ if stride == 1 && cin == cout => Some(Projection::Identity),
+            Shortcut::A => Some(Projection::SubsamplePad { extra: cout - cin }),
+            Shortcut::B => {
+                let proj = p / "proj";
+                Some(Projection::Conv(Box::new((
+                    Conv::new(&proj / "conv", cin, cout, 1, stride),
+                    batch_norm(&proj / "bn", cout),
+                ))))
             }
         };
         Block {
@@ -99,18 +98,189 @@ impl Block {
         }
     }
 
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    /// The block's output; `at` names it for the observer.
+    fn forward(&self, xs: &Tensor, norm: Norm, at: Site, observer: &mut dyn Observer) -> Tensor {
         // BatchNorm keeps fp32 parameters and statistics whatever the activations' precision.
-        let ys = self.conv1.forward(xs).apply_t(&self.bn1, train).relu();
-        let ys = self.conv2.forward(&ys).apply_t(&self.bn2, train);
-        let short = match &self.shortcut {
-            Projection::Identity => xs.shallow_clone(),
-            Projection::SubsamplePad { extra } => {
-                xs.slice(2, 0, None, 2).slice(3, 0, None, 2).constant_pad_nd([0, 0, 0, 0, 0, *extra])
+        let ys = norm.apply(&self.bn1, &self.conv1.forward(xs));
+        observer.response(Layer { at, conv: 1 }, &ys);
+        let ys = norm.apply(&self.bn2, &self.conv2.forward(&ys.relu()));
+        observer.response(Layer { at, conv: 2 }, &ys);
+        let out = match &self.shortcut {
+            None => ys,
+            Some(Projection::Identity) => ys + xs,
+            Some(Projection::SubsamplePad { extra }) => {
+                ys + xs.slice(2, 0, None, 2).slice(3, 0, None, 2).constant_pad_nd([0, 0, 0, 0, 0, *extra])
             }
-            Projection::Conv(proj) => proj.0.forward(xs).apply_t(&proj.1, train),
+            Some(Projection::Conv(proj)) => ys + norm.apply(&proj.1, &proj.0.forward(xs)),
         };
-        (ys + short).relu()
+        out.relu()
+    }
+}
+
+/// How BatchNorm normalises in a forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    /// Training: the batch's statistics, and the running statistics updated from them.
+    Train,
+    /// Evaluation: the running statistics.
+    Eval,
+    /// The batch's statistics with the running ones left as they are: a second look at a
+    /// training batch (the divergence report) that must not count it twice.
+    Inspect,
+}
+
+impl Norm {
+    fn apply(self, bn: &nn::BatchNorm, xs: &Tensor) -> Tensor {
+        match self {
+            Norm::Train => xs.apply_t(bn, true),
+            Norm::Eval => xs.apply_t(bn, false),
+            Norm::Inspect => {
+                // `batch_norm` builds every layer with the default config (tch keeps it private).
+                let config = nn::BatchNormConfig::default();
+                let (ws, bs) = (bn.ws.as_ref(), bn.bs.as_ref());
+                let none = None::<Tensor>;
+                Tensor::batch_norm(
+                    xs,
+                    ws,
+                    bs,
+                    none.as_ref(),
+                    none.as_ref(),
+                    true,
+                    0.0,
+                    config.eps,
+                    config.cudnn_enabled,
+                )
+            }
+        }
+    }
+}
+
+/// A place in the network's forward order whose output an observer sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    Stem,
+    /// Block `block` of stage `stage`, both from 0 as in the variables' names.
+    Block {
+        stage: usize,
+        block: usize,
+    },
+    /// The classifier's logits.
+    Fc,
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Site::Stem => f.write_str("stem"),
+            Site::Block { stage, block } => write!(f, "stage{stage}.block{block}"),
+            Site::Fc => f.write_str("fc"),
+        }
+    }
+}
+
+/// A 3x3 convolution of the network: the stem's (`conv` 1) or a block's first or second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub at: Site,
+    pub conv: u8,
+}
+
+/// What looks inside the one forward pass. Every method defaults to looking away, so the
+/// training step pays nothing for what it does not observe.
+pub trait Observer {
+    /// A 3x3 layer's response: its BatchNorm's output, before the ReLU or the addition.
+    fn response(&mut self, _layer: Layer, _ys: &Tensor) {}
+    /// The activations leaving the stem, a block, or the classifier.
+    fn output(&mut self, _at: Site, _ys: &Tensor) {}
+}
+
+/// The observer of a plain forward pass.
+pub struct Unobserved;
+impl Observer for Unobserved {}
+
+/// Records where the activations first hold a NaN or an infinity.
+#[derive(Default)]
+pub struct FirstNonFinite(pub Option<Site>);
+
+impl Observer for FirstNonFinite {
+    fn output(&mut self, at: Site, ys: &Tensor) {
+        // A failed read counts as not finite: this observer is asked because something broke.
+        if self.0.is_none() && !bool::try_from(ys.isfinite().all()).unwrap_or(false) {
+            self.0 = Some(at);
+        }
+    }
+}
+
+/// Accumulates, for every 3x3 layer in forward order, each channel's sum and sum of squares over
+/// images and positions, so that the responses' standard deviation (the paper's Figure 7) pools
+/// any number of forward passes exactly.
+#[derive(Default)]
+pub struct Responses {
+    /// Per layer: (per-channel sums, per-channel sums of squares, values per channel), in fp64.
+    sums: Vec<(Tensor, Tensor, f64)>,
+    /// Which layer the next response is (reset at the start of each pass).
+    next: usize,
+}
+
+impl Responses {
+    /// Call before each pass that this observer is given.
+    pub fn start_pass(&mut self) {
+        self.next = 0;
+    }
+
+    /// Each layer's response standard deviation: the population std of each channel over the
+    /// images and positions seen, then the mean over the layer's channels. One read-back.
+    pub fn std_by_layer(&self) -> Vec<f64> {
+        if self.sums.is_empty() {
+            return Vec::new();
+        }
+        let per_layer: Vec<Tensor> = self
+            .sums
+            .iter()
+            .map(|(sum, sq, n)| {
+                let mean = sum / *n;
+                (sq / *n - &mean * &mean).clamp_min(0.0).sqrt().mean(Kind::Double)
+            })
+            .collect();
+        Vec::try_from(Tensor::stack(&per_layer, 0).to_device(Device::Cpu)).unwrap_or_default()
+    }
+}
+
+impl Observer for Responses {
+    fn response(&mut self, _layer: Layer, ys: &Tensor) {
+        let ys = ys.detach().to_kind(Kind::Double);
+        let size = ys.size();
+        let per_channel = (size[0] * size[2] * size[3]) as f64;
+        let sum = ys.sum_dim_intlist([0, 2, 3].as_slice(), false, Kind::Double);
+        let sq = (&ys * &ys).sum_dim_intlist([0, 2, 3].as_slice(), false, Kind::Double);
+        match self.sums.get_mut(self.next) {
+            Some((s, q, n)) => {
+                *s += sum;
+                *q += sq;
+                *n += per_channel;
+            }
+            None => self.sums.push((sum, sq, per_channel)),
+        }
+        self.next += 1;
+    }
+}
+
+/// Keeps the feature maps after the stem and after each stage.
+pub struct StageOutputs {
+    blocks_per_stage: usize,
+    pub maps: Vec<Tensor>,
+}
+
+impl Observer for StageOutputs {
+    fn output(&mut self, at: Site, ys: &Tensor) {
+        let stage_end = match at {
+            Site::Stem => true,
+            Site::Block { block, .. } => block + 1 == self.blocks_per_stage,
+            Site::Fc => false,
+        };
+        if stage_end {
+            self.maps.push(ys.shallow_clone());
+        }
     }
 }
 
@@ -168,18 +338,31 @@ impl ResNet {
         }
     }
 
-    /// The feature maps after the stem and after each stage, for inspection and tests.
-    pub fn stage_outputs(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
-        let mut out = Vec::with_capacity(4);
-        let mut ys = self.stem_conv.forward(&xs.to_kind(self.compute)).apply_t(&self.stem_bn, train).relu();
-        out.push(ys.shallow_clone());
-        for stage in &self.stages {
-            for block in stage {
-                ys = block.forward_t(&ys, train);
+    /// The one forward pass: the logits of `xs`, with `observer` shown every 3x3 layer's
+    /// response and the output of the stem, of each block and of the classifier.
+    pub fn forward(&self, xs: &Tensor, norm: Norm, observer: &mut dyn Observer) -> Tensor {
+        // `to_kind` to the input's own kind returns it unchanged (no copy) in fp32.
+        let ys = norm.apply(&self.stem_bn, &self.stem_conv.forward(&xs.to_kind(self.compute)));
+        observer.response(Layer { at: Site::Stem, conv: 1 }, &ys);
+        let mut ys = ys.relu();
+        observer.output(Site::Stem, &ys);
+        for (stage, blocks) in self.stages.iter().enumerate() {
+            for (block, b) in blocks.iter().enumerate() {
+                let at = Site::Block { stage, block };
+                ys = b.forward(&ys, norm, at, observer);
+                observer.output(at, &ys);
             }
-            out.push(ys.shallow_clone());
         }
-        out
+        let logits = ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(Kind::Float).apply(&self.fc);
+        observer.output(Site::Fc, &logits);
+        logits
+    }
+
+    /// The feature maps after the stem and after each stage, for inspection and tests.
+    pub fn stage_outputs(&self, xs: &Tensor, norm: Norm) -> Vec<Tensor> {
+        let mut stages = StageOutputs { blocks_per_stage: self.depth.blocks_per_stage() as usize, maps: Vec::new() };
+        let _ = self.forward(xs, norm, &mut stages);
+        stages.maps
     }
 
     /// Names of the variables of the blocks that growing from `from_depth` adds, whose last
@@ -197,40 +380,20 @@ impl ResNet {
 }
 
 impl ResNet {
-    /// Where, in forward order, the activations of `xs` first hold a NaN or an infinity: after
-    /// the stem (`stem`), a block (`stage1.block3`, the variables' names) or the classifier
-    /// (`fc`); `None` when they are finite throughout.
-    pub fn first_non_finite(&self, xs: &Tensor, train: bool) -> Option<String> {
-        let finite = |t: &Tensor| bool::try_from(t.isfinite().all()).unwrap_or(false);
-        tch::no_grad(|| {
-            let mut ys = self.stem_conv.forward(&xs.to_kind(self.compute)).apply_t(&self.stem_bn, train).relu();
-            if !finite(&ys) {
-                return Some("stem".to_string());
-            }
-            for (s, stage) in self.stages.iter().enumerate() {
-                for (b, block) in stage.iter().enumerate() {
-                    ys = block.forward_t(&ys, train);
-                    if !finite(&ys) {
-                        return Some(format!("stage{s}.block{b}"));
-                    }
-                }
-            }
-            let logits = ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(Kind::Float).apply(&self.fc);
-            (!finite(&logits)).then(|| "fc".to_string())
-        })
+    /// Where, in forward order, a training batch's activations first hold a NaN or an infinity:
+    /// after the stem (`stem`), a block (`stage1.block3`, the variables' names) or the classifier
+    /// (`fc`); `None` when they are finite throughout. BatchNorm normalises by the batch, as the
+    /// step did, without counting the batch in its running statistics a second time.
+    pub fn first_non_finite(&self, xs: &Tensor) -> Option<String> {
+        let mut first = FirstNonFinite::default();
+        let _ = tch::no_grad(|| self.forward(xs, Norm::Inspect, &mut first));
+        first.0.map(|site| site.to_string())
     }
 }
 
 impl ModuleT for ResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        // `to_kind` to the input's own kind returns it unchanged (no copy) in fp32.
-        let mut ys = self.stem_conv.forward(&xs.to_kind(self.compute)).apply_t(&self.stem_bn, train).relu();
-        for stage in &self.stages {
-            for block in stage {
-                ys = block.forward_t(&ys, train);
-            }
-        }
-        ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(Kind::Float).apply(&self.fc)
+        self.forward(xs, if train { Norm::Train } else { Norm::Eval }, &mut Unobserved)
     }
 }
 
@@ -269,7 +432,8 @@ impl Network {
     /// variables are copied, and each added block's last BatchNorm scale starts at zero, so the
     /// block adds nothing to its (non-negative, post-ReLU) input and passes it through unchanged.
     pub fn grow(&self, depth: Depth) -> Result<Network, GrowError> {
-        let mut grown = Network::new(self.net.depth.grow_to(depth)?, self.net.shortcut, self.vs.device());
+        let depth = self.net.depth.grow_to(self.net.shortcut, depth)?;
+        let mut grown = Network::new(depth, self.net.shortcut, self.vs.device());
         let old = self.vs.variables();
         tch::no_grad(|| {
             for (name, mut var) in grown.vs.variables() {
@@ -329,6 +493,45 @@ mod tests {
     }
 
     #[test]
+    fn plain_networks_have_exactly_the_parameters_of_option_a() {
+        for r in PAPER_RESULTS.iter().filter(|r| r.depth <= 110) {
+            let net = Network::new(Depth::new(r.depth).unwrap(), Shortcut::None, Device::Cpu);
+            assert_eq!(net.params(), r.params, "Plain-{}", r.depth);
+        }
+    }
+
+    #[test]
+    fn a_plain_block_adds_nothing_to_its_output() {
+        // With the second BatchNorm's scale and shift at zero, a residual block passes its input
+        // (non-negative, after a ReLU) through its shortcut; a plain block outputs zeros.
+        tch::manual_seed(5);
+        let xs = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+        for (shortcut, expect_zero) in [(Shortcut::A, false), (Shortcut::None, true)] {
+            let net = Network::new(d(8), shortcut, Device::Cpu);
+            let vars = net.vs.variables();
+            tch::no_grad(|| {
+                let _ = vars["stage0.block0.bn2.weight"].shallow_clone().fill_(0.0);
+            });
+            let maps = net.net.stage_outputs(&xs, Norm::Eval);
+            let after = maps[1].abs().max().double_value(&[]);
+            assert_eq!(after == 0.0, expect_zero, "{shortcut:?}: stage 1 output up to {after}");
+        }
+    }
+
+    #[test]
+    fn the_divergence_report_leaves_batchnorm_statistics_as_they_were() {
+        let net = Network::new(d(8), Shortcut::A, Device::Cpu);
+        let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let before = net.vs.variables()["stem.bn.running_mean"].copy();
+        assert_eq!(net.net.first_non_finite(&xs), None);
+        assert!(net.vs.variables()["stem.bn.running_mean"].equal(&before));
+        let bad = xs.copy();
+        let _ = bad.narrow(0, 0, 1).fill_(f64::NAN);
+        assert_eq!(net.net.first_non_finite(&bad).as_deref(), Some("stem"));
+        assert!(net.vs.variables()["stem.bn.running_mean"].equal(&before));
+    }
+
+    #[test]
     fn option_b_adds_two_projections() {
         let a = Network::new(d(20), Shortcut::A, Device::Cpu).params();
         let b = Network::new(d(20), Shortcut::B, Device::Cpu).params();
@@ -338,10 +541,10 @@ mod tests {
 
     #[test]
     fn stages_halve_the_maps_and_widen_the_filters() {
-        for shortcut in [Shortcut::A, Shortcut::B] {
+        for shortcut in [Shortcut::A, Shortcut::B, Shortcut::None] {
             let net = Network::new(d(20), shortcut, Device::Cpu);
             let xs = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
-            let shapes: Vec<Vec<i64>> = net.net.stage_outputs(&xs, false).iter().map(|t| t.size()).collect();
+            let shapes: Vec<Vec<i64>> = net.net.stage_outputs(&xs, Norm::Eval).iter().map(|t| t.size()).collect();
             assert_eq!(shapes, vec![vec![2, 16, 32, 32], vec![2, 16, 32, 32], vec![2, 32, 16, 16], vec![2, 64, 8, 8]]);
             assert_eq!(net.net.forward_t(&xs, false).size(), vec![2, 10]);
         }

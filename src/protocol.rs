@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// version of their major and skip event kinds they do not know.
 pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 4;
+pub const SCHEMA_MINOR: u32 = 5;
 
 pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
 
@@ -220,6 +220,11 @@ pub struct EvalRecord {
     /// A few misclassified images of the most confused pairs (schema 1.3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misclassified: Vec<Misclassified>,
+    /// The standard deviation of each 3x3 layer's response (after BatchNorm, before the ReLU or
+    /// the addition), in forward order, on the first `RESPONSE_IMAGES` evaluation images in
+    /// evaluation mode: the paper's Figure 7 (schema 1.5; empty in older logs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responses: Vec<f64>,
 }
 
 /// The groups of variables health is reported for, in forward order.

@@ -40,7 +40,7 @@ impl RunDir {
     pub fn create(runs: &Path, config: &RunConfig) -> Result<RunDir, RunDirError> {
         std::fs::create_dir_all(runs).map_err(|e| RunDirError::CreateRuns(runs.to_path_buf(), e))?;
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-        let base = format!("{stamp}-resnet{}", config.depth);
+        let base = format!("{stamp}-{}", config.network_name().to_ascii_lowercase().replace('-', ""));
         let mut name = base.clone();
         let mut k = 2;
         let path = loop {

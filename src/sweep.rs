@@ -148,10 +148,15 @@ impl Sweep {
 /// `resnet20-seed1`, `resnet20-seed1-lr0.05`: depth first, then the other settings.
 fn cell_name(settings: &[(String, String)]) -> String {
     let mut parts = Vec::new();
-    if let Some((_, d)) = settings.iter().find(|(f, _)| f == "depth") {
-        parts.push(format!("resnet{d}"));
+    let depth = settings.iter().find(|(f, _)| f == "depth").map(|(_, d)| d);
+    // With a depth, the shortcut names the family: `plain56` for none, `resnet56` for the
+    // default a (`resnet56-shortcutb` for b).
+    let family_named = |field: &str, value: &str| depth.is_some() && field == "shortcut" && value != "b";
+    if let Some(d) = depth {
+        let plain = settings.iter().any(|(f, v)| f == "shortcut" && v == "none");
+        parts.push(format!("{}{d}", if plain { "plain" } else { "resnet" }));
     }
-    for (field, value) in settings.iter().filter(|(f, _)| f != "depth") {
+    for (field, value) in settings.iter().filter(|(f, v)| f != "depth" && !family_named(f, v)) {
         let clean: String = format!("{field}{value}")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
@@ -195,7 +200,8 @@ pub fn members(dir: &Path) -> Result<Vec<Member>, SweepError> {
             let config = rundir::read_config(&e.path()).ok()?;
             let mut group = vec![("depth".to_string(), config.depth.to_string())];
             if config.shortcut != crate::config::Shortcut::A {
-                group.push(("shortcut".into(), "b".into()));
+                let shortcut = serde_json::to_value(config.shortcut).ok()?.as_str()?.to_string();
+                group.push(("shortcut".into(), shortcut));
             }
             if config.precision != crate::config::Precision::Fp32 {
                 group.push(("precision".into(), "bf16".into()));

@@ -56,6 +56,7 @@ fn app_after_an_evaluation() -> App {
             Misclassified { index: 17, label: 3, predicted: 5 },
             Misclassified { index: 42, label: 9, predicted: 1 },
         ],
+        responses: Vec::new(),
     };
     app.update(Msg::Event(Envelope { run: 0, event: Event::Eval(eval) }));
     app

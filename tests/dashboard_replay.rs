@@ -73,6 +73,7 @@ fn write_run(dir: &Path, depth: u32, iters: u64, finished: bool) -> PathBuf {
                 images_per_sec: 50_000.0,
                 confusion: Vec::new(),
                 misclassified: Vec::new(),
+                responses: Vec::new(),
             });
             w.write(&eval).unwrap();
         }

@@ -72,6 +72,7 @@ fn eval(run: RunId, iter: u64, error: f64) -> Msg {
             images_per_sec: 2000.0,
             confusion: Vec::new(),
             misclassified: Vec::new(),
+            responses: Vec::new(),
         }),
     })
 }

@@ -2,7 +2,8 @@
 //! names) and an identical batch of real CIFAR-10 test images, the project's PyTorch model
 //! (`scripts/pytorch_reference.py`, with the PyTorch the set-up installs) gives the same logits in
 //! eval mode, and over two SGD steps (momentum and weight decay at work from the second) the same
-//! losses, every gradient, and every weight and BatchNorm statistic after each update.
+//! losses, every gradient, and every weight and BatchNorm statistic after each update: for the
+//! ResNet and for the plain net of the same layers.
 
 use resnet_tui::config::{Depth, Shortcut};
 use resnet_tui::data::augment::Normalizer;
@@ -28,16 +29,25 @@ fn python() -> PathBuf {
 
 #[test]
 fn one_batch_forward_backward_and_two_sgd_steps_equal_pytorchs() {
+    equal_to_pytorch(Shortcut::A);
+}
+
+#[test]
+fn a_plain_nets_forward_backward_and_two_sgd_steps_equal_pytorchs() {
+    equal_to_pytorch(Shortcut::None);
+}
+
+fn equal_to_pytorch(shortcut: Shortcut) {
     tch::set_num_threads(1);
     let data = resnet_tui::data::cifar::load(&cifar_dir()).expect("CIFAR-10 loads");
     let x = Normalizer::new(Device::Cpu).apply(&data.test.images.narrow(0, 0, BATCH));
     let y = data.test.labels.narrow(0, 0, BATCH);
     let depth = Depth::new(DEPTH).unwrap();
     tch::manual_seed(11);
-    let network = Network::new(depth, Shortcut::A, Device::Cpu);
+    let network = Network::new(depth, shortcut, Device::Cpu);
     let dir = tempfile::tempdir().unwrap();
     let init = dir.path().join("init.safetensors");
-    write(&init, &to_pytorch(&network.vs.variables(), depth, Shortcut::A, 0).unwrap()).unwrap();
+    write(&init, &to_pytorch(&network.vs.variables(), depth, shortcut, 0).unwrap()).unwrap();
 
     let mut ours: Vec<(String, Tensor)> = vec![
         ("input".into(), x.shallow_clone()),
@@ -66,13 +76,12 @@ fn one_batch_forward_backward_and_two_sgd_steps_equal_pytorchs() {
     write(&ours_file, &ours.into_iter().map(|(n, t)| (n, t.contiguous())).collect::<Vec<_>>()).unwrap();
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pytorch_equivalence.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .arg(DEPTH.to_string())
-        .arg(&init)
-        .arg(&ours_file)
-        .output()
-        .expect("run the PyTorch side");
+    let mut py = std::process::Command::new(python());
+    py.arg(script).arg(DEPTH.to_string()).arg(&init).arg(&ours_file);
+    if shortcut == Shortcut::None {
+        py.arg("--plain");
+    }
+    let out = py.output().expect("run the PyTorch side");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{said}");
     assert!(out.status.success(), "resnet-tui and PyTorch differ:\n{said}");

@@ -66,3 +66,44 @@ fn an_exported_run_loads_into_pytorch_and_a_run_starts_from_it() {
     train.arg("--data-dir").arg(other.data()).arg("--runs-dir").arg(other.runs()).arg("--init-from").arg(&file);
     assert_refused(&output(train), &["not the ResNet-14 weights"]);
 }
+
+#[test]
+fn a_plain_run_exports_to_pytorchs_plain_model_and_a_plain_run_starts_from_it() {
+    let s = Sandbox::new();
+    assert_ok(&output(s.train(&["--iters", "4", "--eval-every", "4", "--plain"])));
+    let run = s.only_run();
+    let file = s.path("plain8.safetensors");
+    let mut export = bin();
+    export.arg("export").arg(&run).arg("--pytorch").arg(&file);
+    let out = output(export);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("wrote Plain-8 at iteration 4"), "{}", stderr(&out));
+
+    // PyTorch's plain model takes the file as it is, and computes another function than the
+    // ResNet of the same weights (the shortcuts are really gone).
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let code = "import sys, torch\n\
+                from safetensors.torch import load_file\n\
+                sys.path.insert(0, sys.argv[1])\n\
+                from pytorch_reference import ResNet\n\
+                x = torch.randn(4, 3, 32, 32)\n\
+                out = []\n\
+                for plain in (True, False):\n\
+                \x20   model = ResNet(8, plain=plain)\n\
+                \x20   model.load_state_dict(load_file(sys.argv[2]), strict=True)\n\
+                \x20   model.eval()\n\
+                \x20   out.append(model(x))\n\
+                print(tuple(out[0].shape), bool((out[0] - out[1]).abs().max() > 1e-3))\n";
+    let py = std::process::Command::new(&python).arg("-c").arg(code).arg(&scripts).arg(&file).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
+    assert!(py.status.success(), "PyTorch did not load the export:\n{said}");
+    assert_eq!(said.trim(), "(4, 10) True");
+
+    let again = Sandbox::new();
+    let mut train = again.train(&["--iters", "1", "--eval-every", "1", "--plain"]);
+    train.arg("--init-from").arg(&file);
+    assert_ok(&output(train));
+    let config = std::fs::read_to_string(again.only_run().join("config.json")).unwrap();
+    assert!(config.contains("\"shortcut\": \"none\"") && config.contains("plain8.safetensors"), "{config}");
+}

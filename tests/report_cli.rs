@@ -67,6 +67,7 @@ fn eval(iter: u64, error: f64) -> Event {
         images_per_sec: 4000.0,
         confusion: Vec::new(),
         misclassified: Vec::new(),
+        responses: Vec::new(),
     })
 }
 

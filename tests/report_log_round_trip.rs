@@ -54,6 +54,7 @@ fn every_kind() -> Vec<Event> {
             images_per_sec: 12_000.0,
             confusion: Vec::new(),
             misclassified: Vec::new(),
+            responses: Vec::new(),
         }),
         Event::Eval(EvalRecord {
             time: 3.5,
@@ -67,6 +68,7 @@ fn every_kind() -> Vec<Event> {
             images_per_sec: 11_000.0,
             confusion: Vec::new(),
             misclassified: Vec::new(),
+            responses: Vec::new(),
         }),
         Event::Paused { time: 4.0, iter: 4_001 },
         Event::Resumed { time: 5.0, iter: 4_001 },

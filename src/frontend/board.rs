@@ -230,10 +230,14 @@ impl Row {
 /// `ResNet-20, lr 0.05, shortcut b`.
 pub fn label(group: &[(String, String)]) -> String {
     let mut parts = Vec::new();
-    if let Some((_, d)) = group.iter().find(|(f, _)| f == "depth") {
-        parts.push(format!("ResNet-{d}"));
+    let depth = group.iter().find(|(f, _)| f == "depth").map(|(_, d)| d);
+    let plain = group.iter().any(|(f, v)| f == "shortcut" && v == "none");
+    if let Some(d) = depth {
+        parts.push(format!("{}-{d}", if plain { "Plain" } else { "ResNet" }));
     }
-    parts.extend(group.iter().filter(|(f, _)| f != "depth").map(|(f, v)| format!("{f} {v}")));
+    // The family says what the shortcut none is; a and b stay spelled out.
+    let named = |f: &str, v: &str| f == "depth" || (depth.is_some() && f == "shortcut" && v == "none");
+    parts.extend(group.iter().filter(|(f, v)| !named(f, v)).map(|(f, v)| format!("{f} {v}")));
     if parts.is_empty() { "runs".into() } else { parts.join(", ") }
 }
 

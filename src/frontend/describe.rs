@@ -104,11 +104,11 @@ fn started(run: &RunInfo) -> String {
     let c = &run.config;
     let log = run.dir.join(crate::runlog::LOG_NAME);
     let what = if let Some(from) = &run.grown_from {
-        format!("started ResNet-{} grown from {from} at iteration {}", c.depth, run.start_iter)
+        format!("started {} grown from {from} at iteration {}", c.network_name(), run.start_iter)
     } else if run.start_iter > 0 {
-        format!("resumed {} (ResNet-{}) at iteration {}", run.name, c.depth, run.start_iter)
+        format!("resumed {} ({}) at iteration {}", run.name, c.network_name(), run.start_iter)
     } else {
-        format!("started ResNet-{} ({})", c.depth, run.name)
+        format!("started {} ({})", c.network_name(), run.name)
     };
     let precision = match &c.precision_why {
         Some(why) => format!("{} ({why})", precision_name(c.precision)),

@@ -294,6 +294,7 @@ pub(crate) mod tests {
             images_per_sec: 3000.0,
             confusion: Vec::new(),
             misclassified: Vec::new(),
+            responses: Vec::new(),
         })
     }
 

@@ -73,8 +73,8 @@ fn pytorch(run: &std::path::Path, out: &std::path::Path, best: bool) -> Result<(
     }
     crate::interchange::write(out, &tensors)?;
     eprintln!(
-        "wrote ResNet-{} at iteration {} ({}) to {} in PyTorch's names",
-        c.depth,
+        "wrote {} at iteration {} ({}) to {} in PyTorch's names",
+        c.network_name(),
         ck.state.iter,
         path.display(),
         out.display()

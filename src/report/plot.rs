@@ -60,6 +60,8 @@ const MAX_SIDE: u32 = 10_000;
 #[derive(Clone, Debug, Default)]
 pub struct Curves {
     pub label: String,
+    /// The ResNet depth whose paper error is drawn beside the run; `None` for a plain net, for
+    /// which the paper gives no CIFAR figure.
     pub depth: Option<u32>,
     pub train_error: Vec<(f64, f64)>,
     pub train_loss: Vec<(f64, f64)>,
@@ -81,9 +83,11 @@ pub struct Curves {
 impl Curves {
     pub fn from_history(history: &History, fallback_name: &str) -> Curves {
         let name = history.info.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| fallback_name.to_string());
-        let depth = history.info.as_ref().map(|i| i.config.depth.get());
-        let label = match depth {
-            Some(d) if !name.ends_with(&format!("resnet{d}")) => format!("{name} (ResNet-{d})"),
+        let network = history.info.as_ref().map(|i| i.config.network_name());
+        let config = history.info.as_ref().map(|i| &i.config);
+        let depth = config.filter(|c| c.shortcut != crate::config::Shortcut::None).map(|c| c.depth.get());
+        let label = match network {
+            Some(n) if !name.ends_with(&n.to_ascii_lowercase().replace('-', "")) => format!("{name} ({n})"),
             _ => name,
         };
         let steps: Vec<_> = history.steps.iter().filter(|s| s.loss.is_finite()).collect();

@@ -3,15 +3,19 @@
 use crate::data::augment::Normalizer;
 use crate::data::batches::eval_chunk;
 use crate::data::cifar::Split;
-use crate::model::ResNet;
+use crate::model::{Norm, ResNet, Responses, Unobserved};
 use crate::protocol::Misclassified;
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 /// Images per forward pass when evaluating: no activations are kept, so large is cheap; but on
 /// the CPU 2,500 and 5,000 were slower than 250-1,000 (`bench --only eval-sweep`, README Performance),
 /// and 500 halves the peak memory of 1,000 at no loss of speed.
 pub const EVAL_BATCH: usize = 500;
+
+/// The evaluation images whose 3x3 layer responses are measured (Figure 7): the split's first
+/// ones, the same for every run and every evaluation, observed in the evaluation's own forward
+/// passes (no pass of their own).
+pub const RESPONSE_IMAGES: usize = 500;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalResult {
@@ -24,6 +28,9 @@ pub struct EvalResult {
     /// A few wrongly classified images, from the most confused pairs (see [`examples`]).
     pub misclassified: Vec<Misclassified>,
     pub images: usize,
+    /// Each 3x3 layer's response standard deviation over the first [`RESPONSE_IMAGES`] images,
+    /// in forward order (see `model::Responses`).
+    pub responses: Vec<f64>,
 }
 
 /// Misclassified images kept per evaluation, for the dashboard to draw.
@@ -49,11 +56,19 @@ pub fn evaluate_in_batches(
         let mut wrong_per_class = Tensor::zeros([10], (Kind::Int64, device));
         let mut per_class = Tensor::zeros([10], (Kind::Int64, device));
         let mut predictions = Vec::with_capacity(n);
+        let mut responses = Responses::default();
         let mut start = 0;
         while start < n {
-            let end = (start + batch).min(n);
+            // The chunks that hold the response images end there, so that they are exactly those.
+            let limit = if start < RESPONSE_IMAGES { RESPONSE_IMAGES.min(start + batch) } else { start + batch };
+            let end = limit.min(n);
             let (images, labels) = eval_chunk(split, start, end, normalizer, channels_last);
-            let logits = net.forward_t(&images, false);
+            let logits = if start < RESPONSE_IMAGES {
+                responses.start_pass();
+                net.forward(&images, Norm::Eval, &mut responses)
+            } else {
+                net.forward(&images, Norm::Eval, &mut Unobserved)
+            };
             let loss =
                 logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&labels, None, tch::Reduction::Sum, -100);
             loss_sum += loss.to_kind(Kind::Double);
@@ -87,6 +102,7 @@ pub fn evaluate_in_batches(
             confusion,
             misclassified,
             images: n,
+            responses: responses.std_by_layer(),
         }
     })
 }

@@ -479,6 +479,7 @@ impl Run<'_> {
             images_per_sec: r.images as f64 / secs,
             confusion: r.confusion,
             misclassified: r.misclassified,
+            responses: r.responses,
         }));
         if improved {
             self.best = Some((r.error, self.iter));
@@ -541,7 +542,7 @@ impl Run<'_> {
                     Some(Command::Checkpoint) => self.save(CheckpointReason::Requested),
                     Some(Command::SwitchDepth { depth, mode }) => {
                         if mode == SwitchMode::Grow
-                            && let Err(e) = self.config.depth.grow_to(depth)
+                            && let Err(e) = self.config.depth.grow_to(self.config.shortcut, depth)
                         {
                             self.emit(Event::Error { time: now(), message: e.to_string(), fatal: false });
                             continue;
@@ -595,8 +596,7 @@ impl Run<'_> {
             if !loss_value.is_finite() {
                 // Where it broke: the first activations that are not finite on this batch, else
                 // the first gradient.
-                let layer =
-                    self.network.net.first_non_finite(&batch.images, true).or_else(|| self.sgd.first_non_finite());
+                let layer = self.network.net.first_non_finite(&batch.images).or_else(|| self.sgd.first_non_finite());
                 return Ok(self.diverged(loss_value, layer));
             }
             let images_per_sec = throughput.record(step_started.elapsed().as_secs_f64());

@@ -483,7 +483,7 @@ impl App {
                     let depth = Depth::PAPER[i];
                     let mode = if action == Action::ChooserGrow { SwitchMode::Grow } else { SwitchMode::Fresh };
                     if mode == SwitchMode::Grow
-                        && let Some(Err(e)) = self.current().and_then(|r| r.depth()).map(|d| d.grow_to(depth))
+                        && let Some(Err(e)) = self.current().and_then(|r| Some(r.depth()?.grow_to(r.shortcut(), depth)))
                     {
                         self.note(e.to_string(), Tone::Warn);
                         return;
@@ -491,7 +491,9 @@ impl App {
                     self.overlay = Overlay::None;
                     self.send(Command::SwitchDepth { depth, mode });
                     let how = if mode == SwitchMode::Grow { "grown from this one" } else { "fresh" };
-                    self.note(format!("switching to ResNet-{depth} ({how})…"), Tone::Info);
+                    let name =
+                        crate::config::network_name(depth, self.current().map(|r| r.shortcut()).unwrap_or_default());
+                    self.note(format!("switching to {name} ({how})…"), Tone::Info);
                 }
             }
             Action::PlaybackPause => self.effects.push(Effect::Playback(Playback::TogglePause)),

@@ -1,7 +1,7 @@
 //! What the dashboard keeps of one run: the shared history of its events, and bounded curves.
 
 use super::series::{Merge, Series};
-use crate::config::Depth;
+use crate::config::{Depth, Shortcut};
 use crate::frontend::history::History;
 use crate::protocol::{Event, RunId};
 
@@ -39,6 +39,11 @@ impl RunView {
 
     pub fn depth(&self) -> Option<Depth> {
         self.history.info.as_ref().map(|i| i.config.depth)
+    }
+
+    /// The run's shortcut (its network family); the default a before the run has started.
+    pub fn shortcut(&self) -> Shortcut {
+        self.history.info.as_ref().map(|i| i.config.shortcut).unwrap_or_default()
     }
 
     pub fn total_iters(&self) -> Option<u64> {

@@ -4,7 +4,7 @@
 use super::app::{App, Mode, Overlay};
 use super::keys::{self, Scope};
 use super::theme::Theme;
-use crate::config::Depth;
+use crate::config::{Depth, Shortcut};
 use crate::format::secs as format_secs;
 use crate::frontend::history::RunState;
 use crate::protocol::EndReason;
@@ -91,7 +91,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
     }
     match run.and_then(|r| r.history.info.as_ref()) {
         Some(info) => {
-            spans.push(Span::styled(format!("ResNet-{}", info.config.depth), t.title()));
+            spans.push(Span::styled(info.config.network_name(), t.title()));
             spans.push(Span::raw(format!(
                 " · {} · {} params · {} · ",
                 info.name,
@@ -299,9 +299,11 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_chooser(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
     let t = &app.theme;
     let current = app.current().and_then(|r| r.depth());
+    let shortcut = app.current().map(|r| r.shortcut()).unwrap_or_default();
+    let family = shortcut.family();
     let from = current.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
     let mut lines = vec![
-        Line::raw(format!("From ResNet-{from}: the run is checkpointed and closed; a new one starts.")),
+        Line::raw(format!("From {family}-{from}: the run is checkpointed and closed; a new one starts.")),
         Line::raw(""),
     ];
     // Each depth's memory at this run's batch and precision, against what this process holds
@@ -317,14 +319,16 @@ fn draw_chooser(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
     for (i, &d) in Depth::PAPER.iter().enumerate() {
         let r = paper_result(d.get());
         let params = r.map(|r| crate::format::group_digits(r.params)).unwrap_or_default();
-        let err = r.map(|r| format!("{:.2}%", r.paper_error)).unwrap_or_default();
-        let grow = if current.is_none_or(|c| c.grow_to(d).is_ok()) { "fresh or grow" } else { "fresh only" };
+        // The paper's errors are its ResNets'; it gives no CIFAR figure for a plain net.
+        let err = r.filter(|_| shortcut != Shortcut::None).map(|r| format!("{:.2}%", r.paper_error));
+        let err = err.unwrap_or_else(|| "-".into());
+        let grow = if current.is_none_or(|c| c.grow_to(shortcut, d).is_ok()) { "fresh or grow" } else { "fresh only" };
         let mark = if Some(d) == current { "·" } else { " " };
         let need = crate::memory::estimate(d, batch, precision, cuda);
         let need = need.device.unwrap_or(need.host);
         let fits = free.is_none_or(|f| need <= f);
         let memory = format!("{:>9}{}", crate::format::bytes(need), if fits { "" } else { " won't fit" });
-        let text = format!("{mark} ResNet-{:<5} {params:>11} params  paper {err:>6}  {memory:<19} {grow}", d.get());
+        let text = format!("{mark} {family}-{:<5} {params:>11} params  paper {err:>6}  {memory:<19} {grow}", d.get());
         let style = match (i == selected, fits) {
             (true, _) => t.selected(),
             (false, false) => t.bad(),
