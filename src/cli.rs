@@ -10,9 +10,11 @@ use std::path::PathBuf;
 #[command(
     name = "resnet-tui",
     version,
-    about = "Train He et al.'s CIFAR-10 ResNets with libtorch and watch them live in the terminal",
-    long_about = "Train He et al.'s CIFAR-10 ResNets (depth 6n+2) with libtorch and watch them live in the \
-                  terminal. With no subcommand, trains with the dashboard (same options as `train`).",
+    about = "Train the CIFAR-10 residual networks of He et al. (2016) with libtorch, from Rust, and watch the run \
+             live in the terminal",
+    long_about = "Train the CIFAR-10 residual networks of He et al. (2016) with libtorch, from Rust, and watch the run \
+                  live in the terminal. With no subcommand, trains with the dashboard (same options as `train`).",
+    after_help = "Start with README.md; each subject has its document in docs/ (docs/commands.md: every command).",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -24,39 +26,56 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Commands {
-    /// Train a ResNet (the default when no subcommand is given).
+    /// Train a ResNet under the dashboard, with the paper's recipe unless told otherwise (the default when no
+    /// subcommand is given).
+    #[command(after_help = "More: docs/recipe.md (the recipe and every option that changes it).")]
     Train(TrainArgs),
     /// Continue a run from its newest checkpoint, appending to its log.
+    #[command(after_help = "More: docs/recipe.md#changing-a-runs-recipe-on-record-resume---set")]
     Resume(ResumeArgs),
     /// Print test loss and error of a saved checkpoint.
+    #[command(after_help = "More: docs/commands.md")]
     Eval(EvalArgs),
     /// Manage the CIFAR-10 data set.
+    #[command(after_help = "More: docs/commands.md#the-data-folder")]
     Data {
         #[command(subcommand)]
         command: DataCommand,
     },
     /// Play recorded runs in the dashboard, overlaid when several are given.
+    #[command(after_help = "More: docs/dashboard.md#replay")]
     Replay(ReplayArgs),
     /// Print a table of runs: depth, parameters, iterations, final and best error, the paper's.
+    #[command(after_help = "More: docs/results.md")]
     Summary(SummaryArgs),
     /// Draw the error and loss curves of one or several runs to a PNG or SVG file.
+    #[command(after_help = "More: docs/results.md")]
     Plot(PlotArgs),
-    /// Write every step and evaluation of a run as CSV.
+    /// Write a run's curves as CSV or TensorBoard events, its weights for PyTorch, or a copy to share.
+    #[command(after_help = "More: docs/pytorch.md (PyTorch, TensorBoard); docs/results.md (a copy to share).")]
     Export(ExportArgs),
     /// Measure training, evaluation, data and start-up speed on this machine.
+    #[command(after_help = "More: docs/performance.md")]
     Bench(BenchArgs),
     /// Many runs as one job: a grid of depths × seeds (× other options), run on this machine or
     /// as a Slurm array.
+    #[command(after_help = "More: docs/sweeps.md")]
     Sweep {
         #[command(subcommand)]
         command: SweepCommand,
     },
     /// The live table of a sweep (or of a folder of runs), laid out like the paper's; Enter opens a run.
+    #[command(after_help = "More: docs/sweeps.md#the-table")]
     Watch(WatchArgs),
-    /// Open the dashboard of a run started elsewhere, following its log, and steer it (pause,
-    /// checkpoint, stop) through command files in its run directory.
+    /// Open the dashboard of a run started elsewhere and steer it: pause, resume, checkpoint, stop.
+    ///
+    /// The dashboard follows the run's log; the keys travel as command files in its run directory.
+    #[command(after_help = "More: docs/sweeps.md#steering-a-run-from-anywhere")]
     Attach(AttachArgs),
-    /// Print a shell completion script: `resnet-tui completions bash > ~/.local/share/bash-completion/completions/resnet-tui`.
+    /// Print a shell completion script.
+    ///
+    /// For example: `resnet-tui completions bash > ~/.local/share/bash-completion/completions/resnet-tui`.
+    #[command(after_help = "More: docs/commands.md")]
     Completions {
         /// The shell to complete in.
         shell: clap_complete::Shell,
@@ -66,13 +85,17 @@ pub enum Commands {
 #[derive(Subcommand, Debug)]
 pub enum SweepCommand {
     /// Create a sweep folder: one run directory per cell with its full config.json, and sweep.json.
+    #[command(after_help = "More: docs/sweeps.md#the-grid-and-running-it-again")]
     Create(SweepCreateArgs),
     /// Run the sweep's cells on this machine, N at once, under the table (--no-ui: plain lines).
+    #[command(after_help = "More: docs/sweeps.md#the-local-queue-and-slurm")]
     Run(SweepRunArgs),
     /// Write the sweep's Slurm array script and submit it with sbatch (or print it).
+    #[command(after_help = "More: docs/sweeps.md#slurm-on-a-real-cluster")]
     Slurm(SweepSlurmArgs),
     /// Run one cell (what the executors start): skip it if done, resume it from its checkpoint,
     /// or start it; SIGUSR1 checkpoints it and requeues the Slurm task.
+    #[command(after_help = "More: docs/sweeps.md#the-grid-and-running-it-again")]
     Cell(SweepCellArgs),
 }
 
@@ -187,6 +210,7 @@ pub struct AttachArgs {
 #[derive(Subcommand, Debug)]
 pub enum DataCommand {
     /// Download the official binary archive, check its md5 and unpack it.
+    #[command(after_help = "More: docs/commands.md#the-data-folder")]
     Fetch {
         /// Folder to unpack into [default: --data-dir, CIFAR10_DIR, or the per-user data folder].
         #[arg(long)]
