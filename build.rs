@@ -26,7 +26,7 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,--enable-new-dtags");
     // Linked whatever the machine: one build serves CPU here and CUDA on a GPU machine. It costs a
-    // CPU run about 350 MB of resident memory and 0.25 s of start-up (README, Performance).
+    // CPU run about 350 MB of resident memory and 0.25 s of start-up (docs/performance.md).
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }

@@ -227,9 +227,13 @@ pub struct RecipeArgs {
     /// Network depth: 20, 32, 44, 56, 110, 1202, or any 6n+2.
     #[arg(long, default_value = "20", value_parser = parse_depth)]
     pub depth: Depth,
-    /// Shortcut where a block changes shape: a = identity with zero padding (the paper's), b = 1x1 projection.
-    #[arg(long, default_value = "a", value_parser = choice::<Shortcut>(&["a", "b"]))]
+    /// Shortcut where a block changes shape: a = identity with zero padding (the paper's), b = 1x1 projection,
+    /// none = no shortcuts at all: the plain network (Plain-20, Plain-56, ...).
+    #[arg(long, default_value = "a", value_parser = choice::<Shortcut>(&["a", "b", "none"]))]
     pub shortcut: Shortcut,
+    /// The plain network: the same layers without shortcuts (same as --shortcut none).
+    #[arg(long, conflicts_with = "shortcut")]
+    pub plain: bool,
     /// Iterations to train [default: 64000, the paper's].
     #[arg(long, conflicts_with = "epochs", allow_negative_numbers = true)]
     pub iters: Option<u64>,
@@ -527,7 +531,7 @@ impl RecipeArgs {
     /// The run config these options describe: the paper's recipe with the given changes.
     pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
         let mut c = config::paper(self.depth, data_dir(self.data_dir.clone()));
-        c.shortcut = self.shortcut;
+        c.shortcut = if self.plain { Shortcut::None } else { self.shortcut };
         c.lr = self.lr;
         c.momentum = self.momentum;
         c.weight_decay = self.weight_decay;

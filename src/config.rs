@@ -223,7 +223,7 @@ pub enum Precision {
     #[default]
     Fp32,
     /// bfloat16: fp32's range, so no loss scaling. Whether it is faster than fp32 depends on the
-    /// CPU or GPU (README, Performance).
+    /// CPU or GPU (docs/performance.md).
     Bf16,
 }
 

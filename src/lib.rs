@@ -18,7 +18,7 @@ pub mod mailbox; // commands as files in a run directory: steering a run from an
 pub mod sweep; // a grid of runs in one folder: sweep.json and a run directory per cell
 
 // Training.
-pub mod model; // the CIFAR ResNet: stages of blocks, shortcuts A and B, He init, growing
+pub mod model; // the CIFAR ResNet and plain net: stages of blocks, shortcuts A, B or none, He init, growing, the one observed forward pass
 pub mod interchange; // weights in PyTorch's names and layout: export, and starting a run from them
 pub mod nvidia_smi; // what nvidia-smi says about a CUDA device (free memory, compute capability)
 pub mod memory; // a run's memory, estimated from the network's shapes, against what is free

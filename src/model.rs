@@ -360,7 +360,7 @@ impl ResNet {
 
     /// The feature maps after the stem and after each stage, for inspection and tests.
     pub fn stage_outputs(&self, xs: &Tensor, norm: Norm) -> Vec<Tensor> {
-        let mut stages = StageOutputs { blocks_per_stage: self.depth.blocks_per_stage() as usize, maps: Vec::new() };
+        let mut stages = StageOutputs { blocks_per_stage: self.depth.blocks_per_stage(), maps: Vec::new() };
         let _ = self.forward(xs, norm, &mut stages);
         stages.maps
     }

@@ -24,6 +24,39 @@ pub const PAPER_RESULTS: [PaperResult; 6] = [
     PaperResult { depth: 1202, params: 19_421_274, paper_error: 7.93, reimpl_error: None },
 ];
 
+/// One network of a public reproduction of the plain-versus-residual comparison. The paper gives
+/// no CIFAR-10 figure for a plain net but "the error of plain-110 is higher than 60%" (Figure 6's
+/// caption), so a plain net is compared with this, labelled with its source, never as the paper.
+pub struct Reproduction {
+    pub depth: u32,
+    pub plain: bool,
+    /// Final training error in percent.
+    pub train_error: f64,
+    /// Final test error in percent.
+    pub test_error: f64,
+}
+
+/// Where [`DEGRADATION`] comes from.
+pub const DEGRADATION_SOURCE: &str = "a-martyn/resnet";
+/// What [`DEGRADATION_SOURCE`] ran: the paper's recipe, whole.
+pub const DEGRADATION_RECIPE: &str = "results/*.csv, 164 epochs of the paper's recipe";
+
+pub const DEGRADATION: [Reproduction; 3] = [
+    Reproduction { depth: 20, plain: true, train_error: 0.74, test_error: 9.69 },
+    Reproduction { depth: 56, plain: true, train_error: 3.33, test_error: 13.07 },
+    Reproduction { depth: 56, plain: false, train_error: 0.038, test_error: 7.46 },
+];
+
+/// The paper's result for a network of this depth and shortcut: ResNets only.
+pub fn paper_result_for(depth: u32, shortcut: crate::config::Shortcut) -> Option<&'static PaperResult> {
+    paper_result(depth).filter(|_| shortcut != crate::config::Shortcut::None)
+}
+
+/// The public reproduction's figures for a plain net of this depth, if it has them.
+pub fn plain_reproduction(depth: u32) -> Option<&'static Reproduction> {
+    DEGRADATION.iter().find(|r| r.plain && r.depth == depth)
+}
+
 /// The depths offered in the dashboard's depth chooser.
 pub const PAPER_DEPTHS: [u32; 6] = [20, 32, 44, 56, 110, 1202];
 

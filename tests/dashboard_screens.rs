@@ -724,3 +724,35 @@ fn the_depth_chooser_shows_each_depths_memory_and_marks_what_will_not_fit() {
     assert!(line("20").contains("1.08 GiB") && !line("20").contains("won't fit"), "{s}");
     assert!(line("1202").contains("won't fit"), "{s}");
 }
+
+#[test]
+fn a_plain_run_is_named_plain_and_v_draws_its_layer_responses_at_each_evaluation() {
+    let mut app = live();
+    let mut plain = info(20, "20261202-050000-plain20");
+    plain.config.shortcut = Shortcut::None;
+    app.update(event(0, Event::RunStarted { time: 1000.0, run: Box::new(plain) }));
+    let profile = |iter: u64, scale: f64| {
+        let Msg::Event(Envelope { event: Event::Eval(mut e), .. }) = eval(0, iter, 50.0) else { unreachable!() };
+        e.responses = (0..19).map(|i| scale * (1.0 + i as f64 / 10.0)).collect();
+        event(0, Event::Eval(e))
+    };
+    for i in 1..=100 {
+        app.update(step(0, i));
+    }
+    let before = screen(&app);
+    assert!(before.contains("Plain-20"), "{before}");
+    assert!(!before.contains("paper 8.75%"), "no paper line for a plain net:\n{before}");
+    app.update(key('v'));
+    assert!(screen(&app).contains("after the first evaluation"));
+    app.update(profile(100, 1.0));
+    let first = screen(&app);
+    assert!(first.contains("layer responses, iteration 100") && first.contains("P20"), "{first}");
+    assert!(first.contains("by layer index") && first.contains("sorted by magnitude"), "{first}");
+    // The largest value labels the y axis: 1.05 x the largest std (2.8).
+    assert!(first.contains("2.94"), "{first}");
+    app.update(profile(200, 2.0));
+    let second = screen(&app);
+    assert!(second.contains("layer responses, iteration 200") && second.contains("5.88"), "{second}");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    assert!(!screen(&app).contains("layer responses"));
+}

@@ -187,8 +187,16 @@ pub struct RowFigures {
     pub final_mean: Option<f64>,
     pub final_std: Option<f64>,
     pub final_best: Option<f64>,
+    /// Training error of the completed runs over their last epoch (mean over seeds): Figure 6's
+    /// thin line at its end.
+    pub final_train_mean: Option<f64>,
+    /// The paper's error: ResNets only (it gives no CIFAR figure for a plain net).
     pub paper_error: Option<f64>,
+    /// A public reimplementation's error: for a ResNet the paper's table's (reference.rs), for a
+    /// plain net the degradation reproduction's (`reimpl_source` names it).
     pub reimpl_error: Option<f64>,
+    pub reimpl_train_error: Option<f64>,
+    pub reimpl_source: Option<&'static str>,
 }
 
 impl Row {
@@ -206,7 +214,14 @@ impl Row {
         let finals: Vec<f64> = runs.iter().filter_map(|r| r.final_error()).collect();
         let (final_mean, final_std) = mean_std(&finals);
         let depth = self.group.iter().find(|(f, _)| f == "depth").and_then(|(_, d)| d.parse().ok());
-        let paper = depth.and_then(crate::reference::paper_result);
+        let plain = self.group.iter().any(|(f, v)| f == "shortcut" && v == "none");
+        let paper = depth.and_then(crate::reference::paper_result).filter(|_| !plain);
+        let reproduction = depth.and_then(crate::reference::plain_reproduction).filter(|_| plain);
+        let trains: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.final_error().is_some())
+            .filter_map(|r| r.history.last_epoch_train_error())
+            .collect();
         RowFigures {
             label: label(&self.group),
             depth,
@@ -221,8 +236,11 @@ impl Row {
             final_mean,
             final_std,
             final_best: finals.iter().copied().reduce(f64::min),
+            final_train_mean: mean_std(&trains).0,
             paper_error: paper.map(|p| p.paper_error),
-            reimpl_error: paper.and_then(|p| p.reimpl_error),
+            reimpl_error: paper.and_then(|p| p.reimpl_error).or(reproduction.map(|r| r.test_error)),
+            reimpl_train_error: reproduction.map(|r| r.train_error),
+            reimpl_source: reproduction.map(|_| crate::reference::DEGRADATION_SOURCE),
         }
     }
 }

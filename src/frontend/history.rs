@@ -62,6 +62,9 @@ pub struct History {
     pub changes: Vec<(u64, ConfigChange)>,
     /// The newest optimizer health figures.
     pub last_health: Option<HealthRecord>,
+    /// The newest steps' (iteration, training error), at most one epoch of them, for
+    /// [`History::last_epoch_train_error`].
+    recent_errors: std::collections::VecDeque<(u64, f64)>,
     keep_steps: bool,
 }
 
@@ -94,6 +97,7 @@ impl History {
                 let k = run.start_iter;
                 self.steps.retain(|s| s.iter <= k);
                 self.evals.retain(|e| e.iter <= k);
+                self.recent_errors.retain(|&(iter, _)| iter <= k);
                 if self.last_step.is_some_and(|s| s.iter > k) {
                     self.last_step = self.steps.last().copied();
                 }
@@ -112,6 +116,12 @@ impl History {
             Event::Step(step) => {
                 if self.keep_steps {
                     self.steps.push(*step);
+                }
+                let epoch =
+                    self.info.as_ref().map(|i| crate::config::iters_per_epoch(i.train_images, i.config.batch_size));
+                self.recent_errors.push_back((step.iter, step.error));
+                while self.recent_errors.len() as u64 > epoch.unwrap_or(1).max(1) {
+                    self.recent_errors.pop_front();
                 }
                 self.last_step = Some(*step);
                 if self.state == RunState::Starting {
@@ -225,6 +235,14 @@ impl History {
         })
     }
 
+    /// The mean training-batch error (augmented batches, as the step measured them) over the
+    /// run's last epoch of steps, or over all its steps when it has fewer: the training error
+    /// of the paper's Figures 1 and 6 at the run's end.
+    pub fn last_epoch_train_error(&self) -> Option<f64> {
+        let n = self.recent_errors.len();
+        (n > 0).then(|| self.recent_errors.iter().map(|e| e.1).sum::<f64>() / n as f64)
+    }
+
     pub fn last_eval(&self) -> Option<&EvalRecord> {
         self.evals.last()
     }
@@ -296,6 +314,27 @@ pub(crate) mod tests {
             misclassified: Vec::new(),
             responses: Vec::new(),
         })
+    }
+
+    #[test]
+    fn the_final_training_error_is_the_mean_of_the_last_epoch_and_a_resume_replaces_what_it_redoes() {
+        // 50,000 images at batch 128: an epoch is 391 steps.
+        let mut h = History::new();
+        h.push(&started(20, 0));
+        for i in 1..=391 {
+            h.push(&step(i, 90.0));
+        }
+        for i in 392..=782 {
+            h.push(&step(i, 10.0));
+        }
+        assert_eq!(h.last_epoch_train_error(), Some(10.0));
+        // Resumed from 700: steps 701.. are trained again, at 20 %.
+        h.push(&started(20, 700));
+        for i in 701..=782 {
+            h.push(&step(i, 20.0));
+        }
+        let want = (309.0 * 10.0 + 82.0 * 20.0) / 391.0;
+        assert!((h.last_epoch_train_error().unwrap() - want).abs() < 1e-9);
     }
 
     #[test]

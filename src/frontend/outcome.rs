@@ -4,7 +4,7 @@
 
 use crate::protocol::{CheckpointReason, EndReason, Event};
 
-/// The process's exit status (README, "Exit codes").
+/// The process's exit status (docs/commands.md, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Done, or stopped by the user.

@@ -2,14 +2,14 @@
 //! whether that fits beside what the machine has free: a run that would be killed by the kernel's
 //! out-of-memory killer (the one way to lose a run without a word) is refused with one line.
 //!
-//! The estimate is a model fitted from above to measured peaks (README, "Memory"): a run it lets
+//! The estimate is a model fitted from above to measured peaks (docs/memory.md): a run it lets
 //! through must not be killed, so it is never below a measured peak. A fixed base (libtorch and
 //! its CUDA libraries, the data set as bytes), a few copies of the parameters (weights, gradients,
 //! momentum, their flat and channels-last forms), and per image of the batch the activations kept
 //! for the backward pass: about 6 feature maps per residual block (BatchNorm inputs, ReLU outputs,
 //! the allocator's slack) at its stage's size, and two for the stem. Where a control group limits
 //! the process (a container, a scheduler's job), its limit counts, not the machine's (`cgroup`).
-//! Measured and estimated figures side by side: README, "Memory".
+//! Measured and estimated figures side by side: docs/memory.md.
 
 pub mod cgroup;
 

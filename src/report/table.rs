@@ -11,16 +11,31 @@ pub fn render(board: &Board, format: TableFormat) -> Result<String> {
     Ok(match format {
         TableFormat::Json => serde_json::to_string_pretty(&rows).context("writing JSON")? + "\n",
         TableFormat::Csv => csv(&rows)?,
-        TableFormat::Markdown => markdown(&rows),
-        TableFormat::Table => text(&rows),
+        TableFormat::Markdown => markdown(&rows) + &source_note(&rows, "\n"),
+        TableFormat::Table => text(&rows) + &source_note(&rows, ""),
     })
 }
 
-const HEADERS: [&str; 8] = [
+/// Where a plain net's reference figures come from, under a table that shows one.
+fn source_note(rows: &[RowFigures], before: &str) -> String {
+    match rows.iter().find_map(|r| r.reimpl_source) {
+        Some(source) => format!(
+            "{before}Plain nets: the paper gives no CIFAR-10 figure (only \"plain-110 is higher than 60%\"); \
+             reimpl. is {source} ({}), test error with training error.\n",
+            crate::reference::DEGRADATION_RECIPE
+        ),
+        None => String::new(),
+    }
+}
+
+const COLUMNS: usize = 9;
+
+const HEADERS: [&str; COLUMNS] = [
     "network",
     "runs",
     "done/running/pending/failed",
     "final err % (mean ± std)",
+    "final train err %",
     "best of N %",
     "paper %",
     "reimpl. %",
@@ -31,7 +46,7 @@ fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
 }
 
-fn cells(r: &RowFigures) -> [String; 8] {
+fn cells(r: &RowFigures) -> [String; COLUMNS] {
     let finals = match (r.final_mean, r.final_std) {
         (Some(m), Some(s)) => format!("{m:.2} ± {s:.2} (n={})", r.done),
         (Some(m), None) => format!("{m:.2} (n=1)"),
@@ -50,17 +65,22 @@ fn cells(r: &RowFigures) -> [String; 8] {
         r.runs.to_string(),
         format!("{}/{}/{}/{}", r.done, r.running, r.pending, r.failed),
         finals,
+        pct(r.final_train_mean),
         if r.done > 1 { pct(r.final_best) } else { "-".into() },
         pct(r.paper_error),
-        pct(r.reimpl_error),
+        match (r.reimpl_source, r.reimpl_train_error) {
+            (Some(source), Some(train)) => format!("{} ({source}; train {train:.2})", pct(r.reimpl_error)),
+            _ => pct(r.reimpl_error),
+        },
         now,
     ]
 }
 
 fn text(rows: &[RowFigures]) -> String {
-    let all: Vec<[String; 8]> = rows.iter().map(cells).collect();
-    let widths: Vec<usize> =
-        (0..8).map(|i| all.iter().map(|r| r[i].chars().count()).chain([HEADERS[i].len()]).max().unwrap_or(0)).collect();
+    let all: Vec<[String; COLUMNS]> = rows.iter().map(cells).collect();
+    let widths: Vec<usize> = (0..COLUMNS)
+        .map(|i| all.iter().map(|r| r[i].chars().count()).chain([HEADERS[i].len()]).max().unwrap_or(0))
+        .collect();
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(s, &w)| format!("{s:<w$}")).collect();
         padded.join("  ").trim_end().to_string() + "\n"
@@ -73,7 +93,7 @@ fn text(rows: &[RowFigures]) -> String {
 }
 
 fn markdown(rows: &[RowFigures]) -> String {
-    let mut out = format!("| {} |\n|{}|\n", HEADERS.join(" | "), [":---"; 8].join("|"));
+    let mut out = format!("| {} |\n|{}|\n", HEADERS.join(" | "), [":---"; COLUMNS].join("|"));
     for r in rows {
         out += &format!("| {} |\n", cells(r).map(|c| c.replace('|', "\\|")).join(" | "));
     }
@@ -94,8 +114,10 @@ fn csv(rows: &[RowFigures]) -> Result<String> {
         "final_mean",
         "final_std",
         "final_best",
+        "final_train_mean",
         "paper_error",
         "reimpl_error",
+        "reimpl_train_error",
         "current_error",
         "eta_secs",
     ])?;
@@ -112,8 +134,10 @@ fn csv(rows: &[RowFigures]) -> Result<String> {
             s(r.final_mean),
             s(r.final_std),
             s(r.final_best),
+            s(r.final_train_mean),
             s(r.paper_error),
             s(r.reimpl_error),
+            s(r.reimpl_train_error),
             s(r.current_error),
             s(r.eta_secs),
         ])?;

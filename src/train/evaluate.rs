@@ -8,7 +8,7 @@ use crate::protocol::Misclassified;
 use tch::{Kind, Tensor};
 
 /// Images per forward pass when evaluating: no activations are kept, so large is cheap; but on
-/// the CPU 2,500 and 5,000 were slower than 250-1,000 (`bench --only eval-sweep`, README Performance),
+/// the CPU 2,500 and 5,000 were slower than 250-1,000 (`bench --only eval-sweep`, docs/performance.md),
 /// and 500 halves the peak memory of 1,000 at no loss of speed.
 pub const EVAL_BATCH: usize = 500;
 

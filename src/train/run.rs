@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tch::{Device, Tensor};
 
-/// Steps between two optimizer health reports (README: Performance measures their cost).
+/// Steps between two optimizer health reports (docs/performance.md measures their cost).
 pub const HEALTH_EVERY: u64 = 10;
 
 /// The folder of a run directory that `--tensorboard` writes event files into.

@@ -63,6 +63,8 @@ pub enum Overlay {
     ConfirmQuit,
     /// The last evaluation's confusion matrix and a few misclassified images.
     Confusion,
+    /// The newest evaluation's layer responses (Figure 7).
+    Responses,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -255,7 +257,7 @@ impl App {
     /// The key scopes active now, most specific first.
     pub fn scopes(&self) -> Vec<Scope> {
         match self.overlay {
-            Overlay::Help | Overlay::Confusion => return vec![Scope::Help],
+            Overlay::Help | Overlay::Confusion | Overlay::Responses => return vec![Scope::Help],
             Overlay::Chooser(_) => return vec![Scope::Chooser],
             Overlay::ConfirmQuit if self.mode == Mode::Attached => return vec![Scope::ConfirmDetach],
             Overlay::ConfirmQuit => return vec![Scope::Confirm],
@@ -433,6 +435,7 @@ impl App {
                 self.overlay = Overlay::Confusion;
                 self.request_images();
             }
+            Action::Responses => self.overlay = Overlay::Responses,
             Action::Close => self.overlay = Overlay::None,
             Action::Quit if self.mode == Mode::Attached => {
                 if self.current().is_some_and(|r| r.history.is_active()) && !self.stopping {

@@ -78,7 +78,7 @@ fn looks(app: &App) -> Vec<RunLook> {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let same = app.runs[..i].iter().filter(|o| o.depth() == r.depth()).count();
+            let same = app.runs[..i].iter().filter(|o| o.same_network(r)).count();
             // Overlaid runs are all in front; a live session's earlier depths are not.
             let current = Some(r.id) == current_id || app.overlaid();
             let mut base = app.theme.run(color_index(r));
@@ -150,7 +150,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             curves.push(Curve { name: Some(name), style: eval_style, data: pairs(&run.eval_error, axis, None, ident) });
         }
     }
-    let mut depths: Vec<u32> = app.runs.iter().filter_map(|r| r.depth()).map(|d| d.get()).collect();
+    // The paper's lines are for its ResNets: a plain run draws none.
+    let resnets = app.runs.iter().filter(|r| r.shortcut() != crate::config::Shortcut::None);
+    let mut depths: Vec<u32> = resnets.filter_map(|r| r.depth()).map(|d| d.get()).collect();
     depths.dedup();
     depths.sort_unstable();
     depths.dedup();

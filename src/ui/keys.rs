@@ -37,6 +37,8 @@ pub enum Action {
     TableOpen,
     /// Show the last evaluation's confusion matrix and misclassified images.
     Confusion,
+    /// Show the newest evaluation's layer responses (the paper's Figure 7).
+    Responses,
     /// Several runs overlaid: make the next one current (header, panels; attached: the keys steer it).
     NextRun,
 }
@@ -261,6 +263,7 @@ pub const KEYS: &[Binding] = &[
     bind(&[K::Char('l')], "l", Some("log"), "linear or log scale for the loss", A::ToggleLogLoss, S::Any),
     bind(&[K::Char('x')], "x", Some("x-axis"), "x axis: iterations, epochs, training time", A::CycleXAxis, S::Any),
     bind(&[K::Char('m')], "m", None, "confusion matrix and misclassified images", A::Confusion, S::Any),
+    bind(&[K::Char('v')], "v", None, "layer responses, by layer and sorted (Figure 7)", A::Responses, S::Any),
     bind(&[K::Char('?')], "?", Some("help"), "show this help", A::Help, S::Any),
     bind(
         &[K::Char('q'), K::Ctrl('c')],

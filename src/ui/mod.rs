@@ -8,6 +8,7 @@ pub(crate) mod images;
 pub(crate) mod confusion;
 pub mod keys;
 pub(crate) mod panels;
+pub(crate) mod responses;
 pub mod runs;
 pub(crate) mod series;
 pub(crate) mod system;

@@ -5,8 +5,8 @@ use super::app::{App, EventLine};
 use super::charts::format_iters;
 use crate::format::group_digits;
 use crate::frontend::describe::Tone;
-use crate::protocol::Precision;
-use crate::reference::paper_result;
+use crate::protocol::{Precision, Shortcut};
+use crate::reference::paper_result_for;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -56,17 +56,31 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
         let warmup = c.warmup.map(|w| format!(" warm {}@{}", w.iters, w.lr)).unwrap_or_default();
         // Only the unusual precision is named: fp32 is what the paper trained in.
         let precision = if c.precision == Precision::Bf16 { " · bf16" } else { "" };
+        let shortcut = match c.shortcut {
+            Shortcut::A => "A",
+            Shortcut::B => "B",
+            Shortcut::None => "no shortcuts",
+        };
         lines.push(kv(
             app,
             "",
-            format!("batch {} · {:?}{precision} · lr/10 at {}{warmup}", c.batch_size, c.shortcut, milestones.join(",")),
+            format!("batch {} · {shortcut}{precision} · lr/10 at {}{warmup}", c.batch_size, milestones.join(",")),
         ));
-        let refs = paper_result(c.depth.get())
-            .map(|r| {
+        let plain = crate::reference::plain_reproduction(c.depth.get()).filter(|_| c.shortcut == Shortcut::None);
+        let refs = match (paper_result_for(c.depth.get(), c.shortcut), plain) {
+            (Some(r), _) => {
                 let reimpl = r.reimpl_error.map(|e| format!(" · reimpl {e:.2}%")).unwrap_or_default();
                 format!("{:.2}%{reimpl}", r.paper_error)
-            })
-            .unwrap_or_else(|| "no reference for this depth".into());
+            }
+            (None, Some(r)) => format!(
+                "none for plain nets · {} {:.2}% (train {:.2}%)",
+                crate::reference::DEGRADATION_SOURCE,
+                r.test_error,
+                r.train_error
+            ),
+            (None, None) if c.shortcut == Shortcut::None => "none for plain nets".into(),
+            (None, None) => "no reference for this depth".into(),
+        };
         lines.push(kv(app, "paper", refs));
     }
     let best = run.history.best().map(|(e, i)| format!("{e:.2}% at iter {i}")).unwrap_or_else(|| "-".into());

@@ -37,6 +37,11 @@ impl RunView {
         }
     }
 
+    /// Another run of the same network (depth and shortcut).
+    pub fn same_network(&self, other: &RunView) -> bool {
+        self.depth() == other.depth() && self.shortcut() == other.shortcut()
+    }
+
     pub fn depth(&self) -> Option<Depth> {
         self.history.info.as_ref().map(|i| i.config.depth)
     }
@@ -88,9 +93,11 @@ impl RunView {
         self.history.push(event);
     }
 
-    /// A short name for legends: `R20`, or `R20#2` when another shown run has the same depth.
+    /// A short name for legends: `R20` (`P20` for Plain-20), or `R20#2` when another shown run
+    /// is the same network.
     pub fn label(&self, same_depth_before: usize) -> String {
-        let base = self.depth().map(|d| format!("R{d}")).unwrap_or_else(|| format!("run{}", self.id));
+        let family = if self.shortcut() == Shortcut::None { "P" } else { "R" };
+        let base = self.depth().map(|d| format!("{family}{d}")).unwrap_or_else(|| format!("run{}", self.id));
         if same_depth_before == 0 { base } else { format!("{base}#{}", same_depth_before + 1) }
     }
 }

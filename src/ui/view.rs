@@ -46,6 +46,7 @@ pub fn view(frame: &mut Frame, app: &App) {
     match app.overlay {
         Overlay::Help => draw_help(frame, body, app),
         Overlay::Confusion => super::confusion::draw_overlay(frame, body, app),
+        Overlay::Responses => super::responses::draw_overlay(frame, body, app),
         Overlay::Chooser(selected) => draw_chooser(frame, body, app, selected),
         Overlay::ConfirmQuit => draw_confirm(frame, body, app),
         Overlay::None => draw_alert(frame, body, app),
