@@ -423,6 +423,12 @@ pub struct PlotArgs {
     /// Image height in pixels.
     #[arg(long, default_value_t = 800)]
     pub height: u32,
+    /// Lay the runs out as one of the paper's figures: 1 (plain nets: training error left, test
+    /// error right), 6 (plain nets left, ResNets right; training dashed, test bold, a colour per
+    /// depth), 7 (std of each 3x3 layer's response, by layer and sorted). A sweep folder stands
+    /// for its runs.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["1", "6", "7"]).map(|s| s.parse::<u8>().expect("a listed figure")))]
+    pub figure: Option<u8>,
 }
 
 #[derive(Args, Debug)]

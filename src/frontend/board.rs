@@ -253,8 +253,8 @@ pub fn label(group: &[(String, String)]) -> String {
     if let Some(d) = depth {
         parts.push(format!("{}-{d}", if plain { "Plain" } else { "ResNet" }));
     }
-    // The family says what the shortcut none is; a and b stay spelled out.
-    let named = |f: &str, v: &str| f == "depth" || (depth.is_some() && f == "shortcut" && v == "none");
+    // The family says what the shortcut none is, and a is the paper's ResNet; b stays spelled out.
+    let named = |f: &str, v: &str| f == "depth" || (depth.is_some() && f == "shortcut" && v != "b");
     parts.extend(group.iter().filter(|(f, v)| !named(f, v)).map(|(f, v)| format!("{f} {v}")));
     if parts.is_empty() { "runs".into() } else { parts.join(", ") }
 }

@@ -2,6 +2,7 @@
 //! paper's table), plotted curves, CSV exports.
 
 pub mod export;
+pub mod figures;
 pub mod plot;
 pub mod share;
 pub mod summary;

@@ -16,10 +16,10 @@ use std::sync::OnceLock;
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/): there is no system font lookup, so
 /// text is drawn with the font built into the binary.
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(super) const FAMILY: &str = "sans-serif";
 
 /// Colours that stay apart for the eye (the "tableau 10" set), one per run, in order.
-const PALETTE: [RGBColor; 10] = [
+pub(super) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -41,7 +41,7 @@ const MAX_MARKED_EVALS: usize = 40;
 
 /// The labels and grid both charts share: quiet lines, so the curves stand out.
 /// `px` scales a size given for a 1200x800 picture.
-fn styled<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+pub(super) fn styled<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
     mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
     px: impl Fn(f64) -> u32,
 ) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
@@ -136,6 +136,13 @@ impl Curves {
 pub fn run(args: &PlotArgs) -> Result<()> {
     let format = Format::of(&args.output)?;
     check_size(args.width, args.height)?;
+    if let Some(n) = args.figure {
+        let figure = super::figures::Figure::from_number(n).ok_or_else(|| anyhow!("--figure {n}: choose 1, 6 or 7"))?;
+        super::figures::plot(figure, &args.runs, &args.output, format, (args.width, args.height))
+            .with_context(|| format!("{}: cannot draw figure {n}", args.output.display()))?;
+        eprintln!("wrote {}", args.output.display());
+        return Ok(());
+    }
     let mut runs = Vec::new();
     for path in &args.runs {
         let log = crate::report::load(path)?;
@@ -199,7 +206,7 @@ pub fn render(runs: &[Curves], path: &Path, format: Format, size: (u32, u32)) ->
     }
 }
 
-fn register_fonts() -> Result<()> {
+pub(super) fn register_fonts() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = REGISTERED.get_or_init(|| {
         // Bold and the others fall back to the regular face.
@@ -420,7 +427,7 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// `500`, `12k`, `1.5k`: iterations as axis labels.
-fn iteration_label(x: f64, x_max: f64) -> String {
+pub(super) fn iteration_label(x: f64, x_max: f64) -> String {
     if x_max >= 10_000.0 && x != 0.0 {
         let k = x / 1000.0;
         if (k - k.round()).abs() < 1e-9 { format!("{k:.0}k") } else { format!("{k:.1}k") }

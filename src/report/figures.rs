@@ -1,0 +1,405 @@
+//! `plot --figure 1|6|7`: runs laid out as the paper's figures. Figure 1: plain nets, training
+//! error (left) and test error (right). Figure 6: plain nets (left) and ResNets (right), training
+//! error thin and dashed, test error bold, one colour per depth. Figure 7: the standard deviation
+//! of every 3x3 layer's response at a run's newest evaluation, by layer (top) and sorted by
+//! magnitude (bottom), one colour per run.
+
+use super::plot::{FAMILY, Format, PALETTE, clip_y, iteration_label, register_fonts, styled};
+use crate::config::Shortcut;
+use crate::frontend::history::History;
+use anyhow::{Context, Result, anyhow, bail};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// The error axis of Figures 1 and 6 (the paper's), raised only where a run ends above it.
+const ERROR_AXIS: f64 = 20.0;
+/// Training curves are bucket means of about this many points: a batch's error is noisy.
+const TRAIN_POINTS: usize = 100;
+
+/// The figures the paper's CIFAR-10 section has that runs can be drawn as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Figure {
+    One,
+    Six,
+    Seven,
+}
+
+impl Figure {
+    pub fn from_number(n: u8) -> Option<Figure> {
+        match n {
+            1 => Some(Figure::One),
+            6 => Some(Figure::Six),
+            7 => Some(Figure::Seven),
+            _ => None,
+        }
+    }
+}
+
+/// What a figure needs of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FigureRun {
+    /// `Plain-56`, `ResNet-20`.
+    pub network: String,
+    pub depth: u32,
+    pub plain: bool,
+    /// (iteration, training error %) as bucket means of the batches.
+    pub train_error: Vec<(f64, f64)>,
+    /// (iteration, test error %) of each evaluation.
+    pub test_error: Vec<(f64, f64)>,
+    /// The newest evaluation's layer responses and its iteration (empty before schema 1.5).
+    pub responses: Vec<f64>,
+    pub responses_iter: u64,
+}
+
+impl FigureRun {
+    pub fn from_history(history: &History) -> Option<FigureRun> {
+        let config = &history.info.as_ref()?.config;
+        let steps: Vec<_> = history.steps.iter().filter(|s| s.error.is_finite()).collect();
+        let bucket = steps.len().div_ceil(TRAIN_POINTS).max(1);
+        let train_error = steps
+            .chunks(bucket)
+            .map(|c| {
+                let n = c.len() as f64;
+                (c.iter().map(|s| s.iter as f64).sum::<f64>() / n, c.iter().map(|s| s.error).sum::<f64>() / n)
+            })
+            .collect();
+        let evals = history.evals.iter().filter(|e| e.error.is_finite());
+        let latest = history.evals.iter().rev().find(|e| !e.responses.is_empty());
+        Some(FigureRun {
+            network: config.network_name(),
+            depth: config.depth.get(),
+            plain: config.shortcut == Shortcut::None,
+            train_error,
+            test_error: evals.map(|e| (e.iter as f64, e.error)).collect(),
+            responses: latest.map(|e| e.responses.clone()).unwrap_or_default(),
+            responses_iter: latest.map_or(0, |e| e.iter),
+        })
+    }
+}
+
+/// The run directories named: each run as given, each sweep (or folder of runs) as its runs.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let holds_runs = path.is_dir()
+            && (path.join(crate::sweep::SWEEP_FILE).is_file()
+                || (!path.join(crate::rundir::CONFIG_NAME).exists() && !crate::runlog::log_path(path).exists()));
+        if holds_runs {
+            let members = crate::sweep::members(path)?;
+            out.extend(members.into_iter().map(|m| m.dir).filter(|d| crate::runlog::log_path(d).exists()));
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the runs and draws `figure` to `path`.
+pub fn plot(figure: Figure, paths: &[PathBuf], path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
+    let mut runs = Vec::new();
+    for run in expand(paths)? {
+        let log = super::load(&run)?;
+        let history = History::from_events(&log.events);
+        let figure_run =
+            FigureRun::from_history(&history).with_context(|| format!("{}: the run never started", run.display()))?;
+        runs.push(figure_run);
+    }
+    check(figure, &runs)?;
+    render(figure, &runs, path, format, size)
+}
+
+/// Refuses a figure its runs cannot make, in one line.
+pub fn check(figure: Figure, runs: &[FigureRun]) -> Result<()> {
+    match figure {
+        Figure::One if !runs.iter().any(|r| r.plain) => {
+            bail!("figure 1 compares plain nets: none of these runs is one (train them with --plain)")
+        }
+        Figure::Six | Figure::One if runs.iter().all(|r| r.train_error.is_empty() && r.test_error.is_empty()) => {
+            bail!("nothing to plot: no run has a step or an evaluation")
+        }
+        Figure::Seven if runs.iter().all(|r| r.responses.is_empty()) => bail!(
+            "figure 7 needs layer responses: none of these runs has logged them (logs before schema 1.5 have none; \
+             they come with each evaluation)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+pub fn render(figure: Figure, runs: &[FigureRun], path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
+    register_fonts()?;
+    match format {
+        Format::Png => {
+            let root = BitMapBackend::new(path, size).into_drawing_area();
+            draw(figure, &root, runs)?;
+            root.present().map_err(|e| anyhow!("{e}"))
+        }
+        Format::Svg => {
+            let root = SVGBackend::new(path, size).into_drawing_area();
+            draw(figure, &root, runs)?;
+            root.present().map_err(|e| anyhow!("{e}"))
+        }
+    }
+}
+
+fn draw<DB: DrawingBackend>(figure: Figure, root: &DrawingArea<DB, Shift>, runs: &[FigureRun]) -> Result<()> {
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let (w, h) = root.dim_in_pixel();
+    let scale = (w as f64 / 1200.0).min(h as f64 / 800.0).clamp(0.6, 4.0);
+    let px = move |v: f64| (v * scale).round() as u32;
+    let depths = depth_colours(runs);
+    match figure {
+        Figure::Six => {
+            let (plain, residual): (Vec<&FigureRun>, Vec<&FigureRun>) = runs.iter().partition(|r| r.plain);
+            let y_max = error_axis(runs.iter());
+            let (left, right) = root.split_horizontally(w / 2);
+            errors(&left, "plain networks", &plain, &depths, Curves::Both, y_max, px)?;
+            errors(&right, "ResNets", &residual, &depths, Curves::Both, y_max, px)?;
+        }
+        Figure::One => {
+            let plain: Vec<&FigureRun> = runs.iter().filter(|r| r.plain).collect();
+            let y_max = error_axis(plain.iter().copied());
+            let (left, right) = root.split_horizontally(w / 2);
+            errors(&left, "training error", &plain, &depths, Curves::Train, y_max, px)?;
+            errors(&right, "test error", &plain, &depths, Curves::Test, y_max, px)?;
+        }
+        Figure::Seven => {
+            let with: Vec<&FigureRun> = runs.iter().filter(|r| !r.responses.is_empty()).collect();
+            let (top, bottom) = root.split_vertically(h / 2);
+            responses(&top, "layer index (original)", &with, false, px)?;
+            responses(&bottom, "layer index (sorted by magnitude)", &with, true, px)?;
+        }
+    }
+    Ok(())
+}
+
+/// The palette index of each depth: the shallowest first, the same in every panel.
+fn depth_colours(runs: &[FigureRun]) -> Vec<u32> {
+    let mut depths: Vec<u32> = runs.iter().map(|r| r.depth).collect();
+    depths.sort_unstable();
+    depths.dedup();
+    depths
+}
+
+fn colour_of(depths: &[u32], depth: u32) -> RGBColor {
+    PALETTE[depths.iter().position(|&d| d == depth).unwrap_or(0) % PALETTE.len()]
+}
+
+/// 20 %, or higher where a run's last training or test error is above it, so that every
+/// curve's end is in the picture (rounded up to 5 %).
+fn error_axis<'a>(runs: impl Iterator<Item = &'a FigureRun>) -> f64 {
+    let ends = runs.flat_map(|r| r.train_error.last().into_iter().chain(r.test_error.last()).map(|p| p.1));
+    let top = ends.filter(|v| v.is_finite()).fold(ERROR_AXIS, f64::max).min(100.0);
+    (top / 5.0).ceil() * 5.0
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Curves {
+    Train,
+    Test,
+    Both,
+}
+
+fn errors<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    runs: &[&FigureRun],
+    depths: &[u32],
+    curves: Curves,
+    y_max: f64,
+    px: impl Fn(f64) -> u32 + Copy,
+) -> Result<()> {
+    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+    let x_max = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.test_error)).map(|p| p.0).fold(1.0, f64::max);
+    let caption = match curves {
+        Curves::Both => format!("{title}: training (dashed), test (bold)"),
+        _ => title.to_string(),
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FAMILY, px(22.0)))
+        .margin(px(12.0))
+        .margin_right(px(20.0))
+        .x_label_area_size(px(40.0))
+        .y_label_area_size(px(56.0))
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(e)?;
+    let x_fmt = |x: &f64| iteration_label(*x, x_max);
+    styled(
+        chart
+            .configure_mesh()
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_desc("iteration")
+            .y_desc("error (%)"),
+        px,
+    )
+    .draw()
+    .map_err(e)?;
+    if runs.is_empty() {
+        return Ok(());
+    }
+    for run in runs {
+        let color = colour_of(depths, run.depth);
+        if curves != Curves::Test {
+            let style = color.stroke_width(px(if curves == Curves::Both { 1.5 } else { 3.0 }));
+            for piece in clip_y(&run.train_error, 0.0, y_max) {
+                if curves == Curves::Both {
+                    chart.draw_series(DashedLineSeries::new(piece, px(6.0), px(4.0), style)).map_err(e)?;
+                } else {
+                    chart.draw_series(LineSeries::new(piece, style)).map_err(e)?;
+                }
+            }
+        }
+        let mut labelled = false;
+        if curves != Curves::Train {
+            // A dot at each evaluation: the first one alone would make no line.
+            let inside = run.test_error.iter().filter(|p| p.1 <= y_max).copied();
+            chart.draw_series(inside.map(|p| Circle::new(p, px(3.0), color.filled()))).map_err(e)?;
+            for piece in clip_y(&run.test_error, 0.0, y_max) {
+                let series = chart.draw_series(LineSeries::new(piece, color.stroke_width(px(3.0)))).map_err(e)?;
+                if !std::mem::replace(&mut labelled, true) {
+                    series.label(run.network.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
+                    });
+                }
+            }
+        }
+        if !labelled {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
+                .map_err(e)?
+                .label(run.network.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
+                });
+        }
+    }
+    legend(&mut chart, px)
+}
+
+fn responses<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    x_desc: &str,
+    runs: &[&FigureRun],
+    sorted: bool,
+    px: impl Fn(f64) -> u32 + Copy,
+) -> Result<()> {
+    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+    let x_max = runs.iter().map(|r| r.responses.len()).max().unwrap_or(1) as f64;
+    let y_max = runs.iter().flat_map(|r| r.responses.iter().copied()).fold(0.0, f64::max) * 1.1;
+    let title = if sorted { "std of layer responses, sorted by magnitude" } else { "std of layer responses" };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, px(22.0)))
+        .margin(px(12.0))
+        .margin_right(px(20.0))
+        .x_label_area_size(px(40.0))
+        .y_label_area_size(px(56.0))
+        .build_cartesian_2d(0.0..x_max + 1.0, 0.0..y_max.max(1e-6))
+        .map_err(e)?;
+    styled(
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.1}"))
+            .x_desc(x_desc)
+            .y_desc("std"),
+        px,
+    )
+    .draw()
+    .map_err(e)?;
+    for (i, run) in runs.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let mut values = run.responses.clone();
+        if sorted {
+            values.sort_by(|a, b| b.total_cmp(a));
+        }
+        let points: Vec<(f64, f64)> = values.iter().enumerate().map(|(k, &v)| ((k + 1) as f64, v)).collect();
+        let label = format!("{} (iteration {})", run.network, run.responses_iter);
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(px(2.0))))
+            .map_err(e)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(2.0)))
+            });
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, px(2.5), color.filled()))).map_err(e)?;
+    }
+    legend(&mut chart, px)
+}
+
+fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    px: impl Fn(f64) -> u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FAMILY, px(15.0)))
+        .background_style(WHITE.mix(0.88))
+        .border_style(BLACK.mix(0.25))
+        .margin(px(10.0))
+        .legend_area_size(px(30.0))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::history::tests::{eval, started, step};
+    use crate::protocol::Event;
+
+    fn plain_run(depth: u32, responses: Vec<f64>) -> History {
+        let mut events = vec![started(depth, 0)];
+        if let Event::RunStarted { run, .. } = &mut events[0] {
+            run.config.shortcut = Shortcut::None;
+        }
+        events.extend((1..=50).map(|i| step(i, 40.0)));
+        let mut last = eval(50, 30.0);
+        if let Event::Eval(e) = &mut last {
+            e.responses = responses;
+        }
+        events.push(last);
+        History::from_events(&events)
+    }
+
+    #[test]
+    fn a_run_gives_its_network_its_curves_and_its_newest_responses() {
+        let run = FigureRun::from_history(&plain_run(56, vec![1.0, 2.0])).unwrap();
+        assert_eq!((run.network.as_str(), run.depth, run.plain), ("Plain-56", 56, true));
+        assert_eq!(run.test_error, vec![(50.0, 30.0)]);
+        assert_eq!((run.responses, run.responses_iter), (vec![1.0, 2.0], 50));
+        assert!(run.train_error.iter().all(|p| p.1 == 40.0) && !run.train_error.is_empty());
+    }
+
+    #[test]
+    fn figures_refuse_runs_that_cannot_make_them() {
+        let resnet = FigureRun::from_history(&History::from_events(&[started(20, 0), step(1, 50.0)])).unwrap();
+        let err = check(Figure::One, std::slice::from_ref(&resnet)).unwrap_err().to_string();
+        assert!(err.contains("--plain"), "{err}");
+        let err = check(Figure::Seven, &[resnet]).unwrap_err().to_string();
+        assert!(err.contains("schema 1.5"), "{err}");
+        let plain = FigureRun::from_history(&plain_run(20, vec![1.0])).unwrap();
+        assert!(check(Figure::One, std::slice::from_ref(&plain)).is_ok());
+        assert!(check(Figure::Seven, &[plain]).is_ok());
+    }
+
+    #[test]
+    fn the_error_axis_is_the_papers_unless_a_run_ends_above_it() {
+        let mut run = FigureRun::from_history(&plain_run(20, Vec::new())).unwrap();
+        run.test_error = vec![(1.0, 90.0), (50.0, 12.0)];
+        run.train_error = vec![(50.0, 8.0)];
+        assert_eq!(error_axis(std::iter::once(&run)), 20.0);
+        run.test_error.push((60.0, 23.4));
+        assert_eq!(error_axis(std::iter::once(&run)), 25.0);
+    }
+
+    #[test]
+    fn each_depth_keeps_one_colour_in_both_panels() {
+        let runs: Vec<FigureRun> =
+            [56, 20, 56].iter().map(|&d| FigureRun::from_history(&plain_run(d, Vec::new())).unwrap()).collect();
+        let depths = depth_colours(&runs);
+        assert_eq!(depths, vec![20, 56]);
+        assert_eq!(colour_of(&depths, 56), PALETTE[1]);
+    }
+}
