@@ -27,7 +27,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         args.data_dir.clone().unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
     let data = crate::data::cifar::load(&data_dir)?;
     let test = data.test.to_device(device);
-    let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), false);
+    let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), false)?;
     println!(
         "{}: {} after {} iterations: test loss {:.4}, test error {:.2}% ({} images)",
         path.display(),

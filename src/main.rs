@@ -96,7 +96,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Commands::Replay(args)) => replay(&args),
         Some(Commands::Summary(args)) => summary::run(&args).map(|()| ExitCode::SUCCESS),
-        Some(Commands::Plot(args)) => resnet_tui::report::plot::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Commands::Plot(args)) => match args.figure {
+            Some(n) => resnet_tui::report::figures::run(&args, n),
+            None => resnet_tui::report::plot::run(&args),
+        }
+        .map(|()| ExitCode::SUCCESS),
         Some(Commands::Export(args)) => resnet_tui::report::export::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Completions { shell }) => {
             use clap::CommandFactory;

@@ -198,15 +198,22 @@ pub trait Observer {
 pub struct Unobserved;
 impl Observer for Unobserved {}
 
-/// Records where the activations first hold a NaN or an infinity.
+/// Records where the activations first hold a NaN or an infinity, or the read that failed.
 #[derive(Default)]
-pub struct FirstNonFinite(pub Option<Site>);
+pub struct FirstNonFinite {
+    pub site: Option<Site>,
+    pub failed: Option<tch::TchError>,
+}
 
 impl Observer for FirstNonFinite {
     fn output(&mut self, at: Site, ys: &Tensor) {
-        // A failed read counts as not finite: this observer is asked because something broke.
-        if self.0.is_none() && !bool::try_from(ys.isfinite().all()).unwrap_or(false) {
-            self.0 = Some(at);
+        if self.site.is_some() || self.failed.is_some() {
+            return;
+        }
+        match ys.f_isfinite().and_then(|t| t.f_all()).and_then(|t| bool::try_from(&t)) {
+            Ok(true) => {}
+            Ok(false) => self.site = Some(at),
+            Err(e) => self.failed = Some(e),
         }
     }
 }
@@ -230,9 +237,9 @@ impl Responses {
 
     /// Each layer's response standard deviation: the population std of each channel over the
     /// images and positions seen, then the mean over the layer's channels. One read-back.
-    pub fn std_by_layer(&self) -> Vec<f64> {
+    pub fn std_by_layer(&self) -> Result<Vec<f64>, tch::TchError> {
         if self.sums.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let per_layer: Vec<Tensor> = self
             .sums
@@ -242,7 +249,7 @@ impl Responses {
                 (sq / *n - &mean * &mean).clamp_min(0.0).sqrt().mean(Kind::Double)
             })
             .collect();
-        Vec::try_from(Tensor::stack(&per_layer, 0).to_device(Device::Cpu)).unwrap_or_default()
+        Vec::try_from(&Tensor::stack(&per_layer, 0).f_to_device(Device::Cpu)?)
     }
 }
 
@@ -384,10 +391,13 @@ impl ResNet {
     /// after the stem (`stem`), a block (`stage1.block3`, the variables' names) or the classifier
     /// (`fc`); `None` when they are finite throughout. BatchNorm normalises by the batch, as the
     /// step did, without counting the batch in its running statistics a second time.
-    pub fn first_non_finite(&self, xs: &Tensor) -> Option<String> {
+    pub fn first_non_finite(&self, xs: &Tensor) -> Result<Option<String>, tch::TchError> {
         let mut first = FirstNonFinite::default();
         let _ = tch::no_grad(|| self.forward(xs, Norm::Inspect, &mut first));
-        first.0.map(|site| site.to_string())
+        match first.failed {
+            Some(e) => Err(e),
+            None => Ok(first.site.map(|s| s.to_string())),
+        }
     }
 }
 
@@ -523,11 +533,11 @@ mod tests {
         let net = Network::new(d(8), Shortcut::A, Device::Cpu);
         let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         let before = net.vs.variables()["stem.bn.running_mean"].copy();
-        assert_eq!(net.net.first_non_finite(&xs), None);
+        assert_eq!(net.net.first_non_finite(&xs).unwrap(), None);
         assert!(net.vs.variables()["stem.bn.running_mean"].equal(&before));
         let bad = xs.copy();
         let _ = bad.narrow(0, 0, 1).fill_(f64::NAN);
-        assert_eq!(net.net.first_non_finite(&bad).as_deref(), Some("stem"));
+        assert_eq!(net.net.first_non_finite(&bad).unwrap().as_deref(), Some("stem"));
         assert!(net.vs.variables()["stem.bn.running_mean"].equal(&before));
     }
 

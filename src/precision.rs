@@ -124,7 +124,7 @@ fn cuda_capability(index: usize) -> Option<(u32, u32)> {
 
 /// Training images a second in `precision`: a few steps of the real step on random images
 /// (the time of a step does not depend on the pixels), after a warm-up.
-fn speed(depth: Depth, batch: usize, precision: Precision) -> f64 {
+fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, crate::train::TrainError> {
     tch::manual_seed(0);
     let mut network = Network::new(depth, Shortcut::A, Device::Cpu);
     network.to_channels_last();
@@ -134,14 +134,14 @@ fn speed(depth: Depth, batch: usize, precision: Precision) -> f64 {
     let images = crate::model::to_channels_last(&Tensor::randn([batch as i64, 3, 32, 32], (Kind::Float, Device::Cpu)));
     let labels = Tensor::randint(10, [batch as i64], (Kind::Int64, Device::Cpu));
     for _ in 0..2 {
-        train_step(&network.net, &mut sgd, &images, &labels, 0.01);
+        train_step(&network.net, &mut sgd, &images, &labels, 0.01)?;
     }
     let steps = 4;
     let started = Instant::now();
     for _ in 0..steps {
-        train_step(&network.net, &mut sgd, &images, &labels, 0.01);
+        train_step(&network.net, &mut sgd, &images, &labels, 0.01)?;
     }
-    (steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9)
+    Ok((steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
 /// Where measurements are kept: one per CPU model, thread count, libtorch, depth and batch.
@@ -181,10 +181,12 @@ pub fn choose(
         Some(m) => *m,
         None => {
             say("choosing the precision: timing a few steps in fp32 and bf16 (once on this machine)");
-            let m = Measured {
-                fp32_images_per_sec: speed(depth, batch, Precision::Fp32),
-                bf16_images_per_sec: speed(depth, batch, Precision::Bf16),
+            // A timing that libtorch could not run decides nothing: fp32, as without bf16 units.
+            let (Ok(fp32), Ok(bf16)) = (speed(depth, batch, Precision::Fp32), speed(depth, batch, Precision::Bf16))
+            else {
+                return Ok(decide(&hw, None));
             };
+            let m = Measured { fp32_images_per_sec: fp32, bf16_images_per_sec: bf16 };
             cache.insert(key, m);
             if let Some(f) = &file {
                 let _ = std::fs::create_dir_all(f.parent().unwrap_or(f));
@@ -238,13 +240,46 @@ mod tests {
         assert!(!worth_measuring(&Hardware::Cuda { capability: Some((8, 0)) }));
     }
 
-    #[test]
-    fn this_machines_cpu_is_read_with_its_bf16_flags() {
-        let Hardware::Cpu { model, bf16_flags } = hardware(Device::Cpu) else { panic!("a CPU") };
-        assert!(!model.is_empty());
-        let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        for f in BF16_FLAGS {
-            assert_eq!(bf16_flags.iter().any(|x| x == f), flags.split_whitespace().any(|x| x == f), "{f}");
+    /// The bf16 flags as the CPU itself reports them (CPUID, and for AMX whether the kernel
+    /// enabled the tile state, as it must before listing the flag), not as /proc/cpuinfo lists
+    /// them.
+    #[cfg(target_arch = "x86_64")]
+    fn bf16_flags_by_cpuid() -> Vec<String> {
+        use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+        #[target_feature(enable = "xsave")]
+        fn xcr0() -> u64 {
+            // SAFETY: only called once OSXSAVE says the OS enabled XSAVE, so `xgetbv` cannot fault.
+            unsafe { _xgetbv(0) }
         }
+        let mut flags = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx512bf16") {
+            flags.push("avx512_bf16".to_string());
+        }
+        #[allow(unused_unsafe)] // `__cpuid` is safe from Rust 1.87, not before.
+        let (max_leaf, os_xsave, amx_bf16) =
+            unsafe { (__cpuid(0).eax, __cpuid(1).ecx & (1 << 27) != 0, __cpuid_count(7, 0).edx & (1 << 22) != 0) };
+        // SAFETY: XSAVE is there (OSXSAVE), the one feature `xcr0` is compiled for.
+        let tiles = os_xsave && (unsafe { xcr0() } >> 17) & 0b11 == 0b11;
+        if max_leaf >= 7 && amx_bf16 && tiles {
+            flags.push("amx_bf16".to_string());
+        }
+        flags
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn bf16_flags_by_cpuid() -> Vec<String> {
+        Vec::new()
+    }
+
+    #[test]
+    fn this_machines_cpu_is_read_with_its_model_and_bf16_flags() {
+        let Hardware::Cpu { model, bf16_flags } = hardware(Device::Cpu) else { panic!("a CPU") };
+        assert_eq!(bf16_flags, bf16_flags_by_cpuid(), "the bf16 flags, against CPUID");
+        // The model, against sysinfo's own reading of it.
+        let sys = sysinfo::System::new_with_specifics(
+            sysinfo::RefreshKind::nothing().with_cpu(sysinfo::CpuRefreshKind::nothing()),
+        );
+        let brand = sys.cpus().first().map(|c| c.brand().trim().to_string()).unwrap_or_default();
+        assert_eq!(model, if brand.is_empty() { "this CPU".to_string() } else { brand });
     }
 }

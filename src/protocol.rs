@@ -228,7 +228,8 @@ pub struct EvalRecord {
 }
 
 /// The groups of variables health is reported for, in forward order.
-pub const HEALTH_GROUPS: [&str; 5] = ["stem", "stage1", "stage2", "stage3", "fc"];
+/// Named as the variables and the divergence report name them (`stage0.block2`): one stage, one name.
+pub const HEALTH_GROUPS: [&str; 5] = ["stem", "stage0", "stage1", "stage2", "fc"];
 
 /// The optimizer's view of the network after a step: how large the gradients and weights are,
 /// and how far the step moved each group of variables relative to its size (the update-to-weight

@@ -47,9 +47,9 @@ pub const DEGRADATION: [Reproduction; 3] = [
     Reproduction { depth: 56, plain: false, train_error: 0.038, test_error: 7.46 },
 ];
 
-/// The paper's result for a network of this depth and shortcut: ResNets only.
-pub fn paper_result_for(depth: u32, shortcut: crate::config::Shortcut) -> Option<&'static PaperResult> {
-    paper_result(depth).filter(|_| shortcut != crate::config::Shortcut::None)
+/// The paper's result for a network of this depth, with shortcuts or plain: ResNets only.
+pub fn paper_result_for(depth: u32, plain: bool) -> Option<&'static PaperResult> {
+    paper_result(depth).filter(|_| !plain)
 }
 
 /// The public reproduction's figures for a plain net of this depth, if it has them.

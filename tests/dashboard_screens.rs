@@ -686,7 +686,7 @@ fn optimizer_health_is_charted_beside_the_learning_rate_and_summed_up_in_the_sid
         app.update(event(0, Event::Health(health)));
     }
     let s = screen(&app);
-    assert!(s.contains("learning rate (log) · update/weight: stem stage1 stage2 stage3 fc"), "{s}");
+    assert!(s.contains("learning rate (log) · update/weight: stem stage0 stage1 stage2 fc"), "{s}");
     assert!(s.contains("|grad| 1.250 · |w| 27.5 @ 300"), "{s}");
 }
 

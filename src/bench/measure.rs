@@ -116,8 +116,8 @@ impl Rig {
     }
 
     /// The trainer's own step (`train::step`), on a batch already in memory.
-    fn step(&mut self) -> f64 {
-        train_step(&self.net.net, &mut self.sgd, &self.batch.images, &self.batch.labels, 0.1).loss
+    fn step(&mut self) -> Result<f64> {
+        Ok(train_step(&self.net.net, &mut self.sgd, &self.batch.images, &self.batch.labels, 0.1)?.loss)
     }
 }
 
@@ -140,7 +140,7 @@ pub fn bare_steps(variants: &[Variant], plan: &StepPlan) -> Result<Vec<StepResul
         variants.iter().map(|&v| Rig::new(v, depth, device, train, batch_size)).collect::<Result<Vec<_>>>()?;
     for rig in &mut rigs {
         for _ in 0..warmup {
-            rig.step();
+            rig.step()?;
         }
     }
     let rounds = rounds.clamp(1, steps.max(1));
@@ -149,7 +149,7 @@ pub fn bare_steps(variants: &[Variant], plan: &StepPlan) -> Result<Vec<StepResul
         for rig in &mut rigs {
             for _ in 0..n {
                 let started = Instant::now();
-                rig.step();
+                rig.step()?;
                 sync(device);
                 rig.times.push(started.elapsed().as_secs_f64());
             }
@@ -188,7 +188,7 @@ pub fn health_cost(depth: Depth, device: Device, train: &Split, batch_size: usiz
     let variant = Variant { channels_last: true, compute: Kind::Float, flat_sgd: true };
     let mut rig = Rig::new(variant, depth, device, train, batch_size)?;
     for _ in 0..3 {
-        rig.step();
+        rig.step()?;
     }
     let per_round = steps.div_ceil(10).max(1);
     let (mut plain, mut with) = (Vec::new(), Vec::new());
@@ -197,7 +197,7 @@ pub fn health_cost(depth: Depth, device: Device, train: &Split, batch_size: usiz
             sync(device);
             let started = Instant::now();
             for _ in 0..per_round {
-                rig.step();
+                rig.step()?;
                 if health {
                     std::hint::black_box(rig.sgd.health(0.1));
                 }
@@ -238,7 +238,7 @@ pub fn sgd_step_us(depth: Depth, device: Device, train: &Split, batch_size: usiz
             train,
             batch_size,
         )?;
-        rig.step(); // gradients and momentum buffers exist from here on
+        rig.step()?; // gradients and momentum buffers exist from here on
         rigs.push(rig);
     }
     let per_round = calls.div_ceil(10).max(1);
@@ -271,12 +271,12 @@ pub fn eval_speeds(depth: Depth, device: Device, split: &Split, batches: &[usize
     net.to_channels_last();
     let normalizer = Normalizer::new(device);
     // One small warm-up pass chooses the kernels.
-    let _ = evaluate_in_batches(&net.net, &split.narrow(0, split.len().min(500)), &normalizer, true, 500);
+    evaluate_in_batches(&net.net, &split.narrow(0, split.len().min(500)), &normalizer, true, 500)?;
     let mut out = Vec::new();
     for &batch in batches {
         sync(device);
         let started = Instant::now();
-        let r = evaluate_in_batches(&net.net, split, &normalizer, true, batch);
+        let r = evaluate_in_batches(&net.net, split, &normalizer, true, batch)?;
         sync(device);
         out.push(EvalSpeed { batch, images_per_sec: r.images as f64 / started.elapsed().as_secs_f64().max(1e-9) });
     }

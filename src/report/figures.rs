@@ -4,7 +4,8 @@
 //! of every 3x3 layer's response at a run's newest evaluation, by layer (top) and sorted by
 //! magnitude (bottom), one colour per run.
 
-use super::plot::{FAMILY, Format, PALETTE, clip_y, iteration_label, register_fonts, styled};
+use super::plot::{FAMILY, Format, PALETTE, check_size, clip_y, iteration_label, register_fonts, styled};
+use crate::cli::PlotArgs;
 use crate::config::Shortcut;
 use crate::frontend::history::History;
 use anyhow::{Context, Result, anyhow, bail};
@@ -93,6 +94,17 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// `plot --figure N`: the runs (or sweeps) drawn as figure N.
+pub fn run(args: &PlotArgs, n: u8) -> Result<()> {
+    let format = Format::of(&args.output)?;
+    check_size(args.width, args.height)?;
+    let figure = Figure::from_number(n).ok_or_else(|| anyhow!("--figure {n}: choose 1, 6 or 7"))?;
+    plot(figure, &args.runs, &args.output, format, (args.width, args.height))
+        .with_context(|| format!("{}: cannot draw figure {n}", args.output.display()))?;
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
 }
 
 /// Reads the runs and draws `figure` to `path`.

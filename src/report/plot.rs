@@ -136,13 +136,6 @@ impl Curves {
 pub fn run(args: &PlotArgs) -> Result<()> {
     let format = Format::of(&args.output)?;
     check_size(args.width, args.height)?;
-    if let Some(n) = args.figure {
-        let figure = super::figures::Figure::from_number(n).ok_or_else(|| anyhow!("--figure {n}: choose 1, 6 or 7"))?;
-        super::figures::plot(figure, &args.runs, &args.output, format, (args.width, args.height))
-            .with_context(|| format!("{}: cannot draw figure {n}", args.output.display()))?;
-        eprintln!("wrote {}", args.output.display());
-        return Ok(());
-    }
     let mut runs = Vec::new();
     for path in &args.runs {
         let log = crate::report::load(path)?;
@@ -180,7 +173,7 @@ impl Format {
     }
 }
 
-fn check_size(width: u32, height: u32) -> Result<()> {
+pub(super) fn check_size(width: u32, height: u32) -> Result<()> {
     for (flag, v) in [("--width", width), ("--height", height)] {
         if !(MIN_SIDE..=MAX_SIDE).contains(&v) {
             bail!("{flag} {v}: must be between {MIN_SIDE} and {MAX_SIDE} pixels");

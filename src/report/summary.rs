@@ -55,7 +55,8 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
     let h = History::from_events(&log.events);
     let info = h.info.as_ref();
     let depth = info.map(|i| i.config.depth.get());
-    let paper = info.and_then(|i| reference::paper_result_for(i.config.depth.get(), i.config.shortcut));
+    let paper =
+        info.and_then(|i| reference::paper_result_for(i.config.depth.get(), i.config.shortcut == Shortcut::None));
     let best = h.best();
     let finished = h.finished.as_ref();
     RunSummary {

@@ -5,6 +5,7 @@ use crate::data::batches::eval_chunk;
 use crate::data::cifar::Split;
 use crate::model::{Norm, ResNet, Responses, Unobserved};
 use crate::protocol::Misclassified;
+use crate::train::TrainError;
 use tch::{Kind, Tensor};
 
 /// Images per forward pass when evaluating: no activations are kept, so large is cheap; but on
@@ -36,7 +37,12 @@ pub struct EvalResult {
 /// Misclassified images kept per evaluation, for the dashboard to draw.
 pub const EXAMPLES: usize = 6;
 
-pub fn evaluate(net: &ResNet, split: &Split, normalizer: &Normalizer, channels_last: bool) -> EvalResult {
+pub fn evaluate(
+    net: &ResNet,
+    split: &Split,
+    normalizer: &Normalizer,
+    channels_last: bool,
+) -> Result<EvalResult, TrainError> {
     evaluate_in_batches(net, split, normalizer, channels_last, EVAL_BATCH)
 }
 
@@ -47,7 +53,7 @@ pub fn evaluate_in_batches(
     normalizer: &Normalizer,
     channels_last: bool,
     batch: usize,
-) -> EvalResult {
+) -> Result<EvalResult, TrainError> {
     let batch = batch.max(1);
     tch::no_grad(|| {
         let n = split.len();
@@ -79,20 +85,21 @@ pub fn evaluate_in_batches(
             per_class += labels.bincount::<Tensor>(None, 10);
             start = end;
         }
-        let wrong: Vec<i64> = Vec::try_from(wrong_per_class.to_device(tch::Device::Cpu)).unwrap_or_default();
-        let total: Vec<i64> = Vec::try_from(per_class.to_device(tch::Device::Cpu)).unwrap_or_default();
+        // A failed read is an error: read as zeros, it would be a 0 % error saved as the best.
+        let failed = |e| TrainError::torch("evaluation", e);
+        let wrong: Vec<i64> = read(&wrong_per_class).map_err(failed)?;
+        let total: Vec<i64> = read(&per_class).map_err(failed)?;
         let wrong_all: i64 = wrong.iter().sum();
         // One transfer at the end: every prediction (10,000 numbers), for the matrix and examples.
-        let predicted: Vec<i64> = if predictions.is_empty() {
-            Vec::new()
-        } else {
-            Vec::try_from(Tensor::cat(&predictions, 0).to_device(tch::Device::Cpu)).unwrap_or_default()
-        };
-        let labels: Vec<i64> = Vec::try_from(split.labels.to_device(tch::Device::Cpu)).unwrap_or_default();
+        let predicted: Vec<i64> =
+            if predictions.is_empty() { Vec::new() } else { read(&Tensor::cat(&predictions, 0)).map_err(failed)? };
+        let labels: Vec<i64> = read(&split.labels).map_err(failed)?;
+        let loss: Vec<f64> = read(&loss_sum.reshape([1])).map_err(failed)?;
         let confusion = confusion(&labels, &predicted);
         let misclassified = examples(&labels, &predicted, &confusion, EXAMPLES);
-        EvalResult {
-            loss: loss_sum.double_value(&[]) / n.max(1) as f64,
+        let responses = responses.std_by_layer().map_err(failed)?;
+        Ok(EvalResult {
+            loss: loss[0] / n.max(1) as f64,
             error: 100.0 * wrong_all as f64 / n.max(1) as f64,
             class_errors: wrong
                 .iter()
@@ -102,9 +109,14 @@ pub fn evaluate_in_batches(
             confusion,
             misclassified,
             images: n,
-            responses: responses.std_by_layer(),
-        }
+            responses,
+        })
     })
+}
+
+/// A tensor's values on the host.
+fn read<T: tch::kind::Element + Copy>(t: &Tensor) -> Result<Vec<T>, tch::TchError> {
+    Vec::<T>::try_from(&t.f_to_device(tch::Device::Cpu)?)
 }
 
 /// The 10x10 matrix of (true, predicted) counts.

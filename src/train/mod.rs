@@ -76,11 +76,21 @@ pub fn spawn(plan: Plan, options: Options) -> (Channels, TrainerThread) {
             if let Err(payload) = caught {
                 let message =
                     crate::panics::take_panic_note().unwrap_or_else(|| crate::panics::panic_text(payload.as_ref()));
-                session.fatal(format!("internal error in the trainer: {message}"));
+                session.fatal(panic_line(&message));
             }
         })
         .expect("spawn trainer thread");
     (Channels { events, commands }, TrainerThread(thread))
+}
+
+/// What a panic of the trainer says: a libtorch failure (tch's non-`f_` functions panic on them:
+/// the forward and backward passes) as libtorch's line with what to try, anything else as the
+/// internal error it is.
+fn panic_line(message: &str) -> String {
+    match message.strip_prefix("libtorch: ") {
+        Some(rest) => format!("training failed: libtorch: {rest}{}", error::torch_hint(rest)),
+        None => format!("internal error in the trainer: {message}"),
+    }
 }
 
 impl TrainerThread {
@@ -199,5 +209,22 @@ impl Session {
             val_split: config.val_split,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_libtorch_panic_in_the_trainer_is_its_line_with_what_to_try_not_an_internal_error() {
+        let payload = "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. Tried to allocate 20.00 MiB\\nException raised from\")";
+        let line = panic_line(&crate::panics::one_line(payload));
+        assert!(
+            line.starts_with("training failed: libtorch: CUDA out of memory. Tried to allocate 20.00 MiB"),
+            "{line}"
+        );
+        assert!(line.contains("--batch-size") && !line.contains("internal error"), "{line}");
+        assert_eq!(panic_line("index out of bounds"), "internal error in the trainer: index out of bounds");
     }
 }

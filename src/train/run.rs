@@ -224,12 +224,8 @@ pub fn start(
         network.to_channels_last();
     }
     network.net.compute = crate::model::compute_kind(config.precision);
-    let trainable: Vec<(String, Tensor)> = {
-        let mut v: Vec<(String, Tensor)> =
-            network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    };
+    let trainable: Vec<(String, Tensor)> =
+        network.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
     let mut sgd = Sgd::new(trainable, config.momentum, config.weight_decay);
     let (mut iter, mut elapsed, mut best, mut warmup) = (start_iter, 0.0, None, WarmupProgress::default());
     if let Some(ck) = &resume_from {
@@ -460,9 +456,9 @@ impl Run<'_> {
         }
     }
 
-    fn eval(&mut self, data: &SessionData, normalizer: &Normalizer) {
+    fn eval(&mut self, data: &SessionData, normalizer: &Normalizer) -> Result<(), TrainError> {
         let started = Instant::now();
-        let r = evaluate(&self.network.net, &data.eval, normalizer, self.channels_last);
+        let r = evaluate(&self.network.net, &data.eval, normalizer, self.channels_last)?;
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         self.last_eval = Some((self.iter, r.error));
         let improved = self.best.is_none_or(|(b, _)| r.error < b);
@@ -485,6 +481,7 @@ impl Run<'_> {
             self.best = Some((r.error, self.iter));
             self.save(CheckpointReason::Best);
         }
+        Ok(())
     }
 
     fn finish(&mut self, reason: EndReason) {
@@ -591,12 +588,16 @@ impl Run<'_> {
             let warming = self.warmup.warming(&self.config, self.iter);
             let lr = lr_at(&self.config, self.iter, warming);
             let StepStats { loss: loss_value, correct } =
-                train_step(&self.network.net, &mut self.sgd, &batch.images, &batch.labels, lr);
+                train_step(&self.network.net, &mut self.sgd, &batch.images, &batch.labels, lr)?;
             self.iter += 1;
             if !loss_value.is_finite() {
                 // Where it broke: the first activations that are not finite on this batch, else
                 // the first gradient.
-                let layer = self.network.net.first_non_finite(&batch.images).or_else(|| self.sgd.first_non_finite());
+                let failed = |e| TrainError::torch("the divergence report", e);
+                let layer = match self.network.net.first_non_finite(&batch.images).map_err(failed)? {
+                    Some(layer) => Some(layer),
+                    None => self.sgd.first_non_finite().map_err(failed)?,
+                };
                 return Ok(self.diverged(loss_value, layer));
             }
             let images_per_sec = throughput.record(step_started.elapsed().as_secs_f64());
@@ -624,7 +625,7 @@ impl Run<'_> {
                 self.emit(Event::WarmupEnded { time: now(), iter, window_error, capped });
             }
             if self.iter.is_multiple_of(self.config.eval_every) || self.iter == self.config.iters {
-                self.eval(data, &normalizer);
+                self.eval(data, &normalizer)?;
             }
             if self.iter.is_multiple_of(self.config.checkpoint_every) && self.iter != self.config.iters {
                 self.save(CheckpointReason::Periodic);
@@ -632,7 +633,7 @@ impl Run<'_> {
         }
         self.clock.stop();
         if self.last_eval.map(|e| e.0) != Some(self.iter) {
-            self.eval(data, &normalizer);
+            self.eval(data, &normalizer)?;
         }
         self.save(CheckpointReason::Final);
         self.finish(EndReason::Completed);

@@ -44,7 +44,7 @@ struct Flat {
 
 /// The permutation that lists `t`'s dimensions from the largest stride to the smallest: permuted
 /// by it, a dense tensor is contiguous.
-/// Which of `protocol::HEALTH_GROUPS` a variable belongs to: `stem.*`, `stage0.*` (stage 1),
+/// Which of `protocol::HEALTH_GROUPS` a variable belongs to: `stem.*`, `stage0.*`,
 /// ..., `fc.*`.
 fn health_group(name: &str) -> Option<usize> {
     let first = name.split('.').next()?;
@@ -141,9 +141,17 @@ impl Flat {
     }
 }
 
+/// The variables in forward order (see [`forward_key`]), whatever order they came in
+/// (`VarStore::variables` gives hash order): each health group is then one run of them.
+fn in_forward_order(trainable: Vec<(String, Tensor)>) -> Vec<(String, Tensor, Option<Tensor>)> {
+    let mut params: Vec<_> = trainable.into_iter().map(|(n, t)| (n, t, None)).collect();
+    params.sort_by_cached_key(|(name, _, _)| forward_key(name));
+    params
+}
+
 impl Sgd {
     pub fn new(trainable: Vec<(String, Tensor)>, momentum: f64, weight_decay: f64) -> Sgd {
-        let params: Vec<_> = trainable.into_iter().map(|(n, t)| (n, t, None)).collect();
+        let params = in_forward_order(trainable);
         let flat = Flat::build(&params);
         let mut sgd = Sgd { momentum, weight_decay, params, flat };
         sgd.point_buffers_at_flat();
@@ -152,7 +160,7 @@ impl Sgd {
 
     /// The per-variable update, for comparison in the benchmark (same arithmetic, more kernels).
     pub fn unfused(trainable: Vec<(String, Tensor)>, momentum: f64, weight_decay: f64) -> Sgd {
-        let params = trainable.into_iter().map(|(n, t)| (n, t, None)).collect();
+        let params = in_forward_order(trainable);
         Sgd { momentum, weight_decay, params, flat: None }
     }
 
@@ -260,8 +268,8 @@ impl Sgd {
 
     /// Gradient and weight norms and each group's update-to-weight ratio after a step at `lr`
     /// (`protocol::HEALTH_GROUPS`, by the variable name's first part). Groups are contiguous
-    /// in the flat buffers (variables are in name order), so it is a few reductions over slices
-    /// and one read back.
+    /// in the flat buffers (`Sgd::new` puts the variables in forward order), so it is a few
+    /// reductions over slices and one read back.
     pub fn health(&self, lr: f64) -> Option<(f64, f64, Vec<f64>)> {
         let flat = self.flat.as_ref().filter(|f| f.grads_adopted)?;
         let groups = crate::protocol::HEALTH_GROUPS;
@@ -292,19 +300,20 @@ impl Sgd {
 
     /// The first variable in forward order (stem, stages, classifier) whose values or gradient
     /// hold a NaN or an infinity, as "name" or "name (gradient)".
-    pub fn first_non_finite(&self) -> Option<String> {
-        let mut order: Vec<&(String, Tensor, Option<Tensor>)> = self.params.iter().collect();
-        order.sort_by_key(|(name, _, _)| forward_key(name));
-        order.into_iter().find_map(|(name, p, _)| {
-            let bad = |t: &Tensor| t.defined() && !bool::try_from(t.isfinite().all()).unwrap_or(true);
-            if bad(p) {
-                Some(name.clone())
-            } else if bad(&p.grad()) {
-                Some(format!("{name} (gradient)"))
-            } else {
-                None
+    pub fn first_non_finite(&self) -> Result<Option<String>, tch::TchError> {
+        let order = &self.params;
+        let bad = |t: &Tensor| -> Result<bool, tch::TchError> {
+            Ok(t.defined() && !bool::try_from(&t.f_isfinite()?.f_all()?)?)
+        };
+        for (name, p, _) in order {
+            if bad(p)? {
+                return Ok(Some(name.clone()));
             }
-        })
+            if bad(&p.grad())? {
+                return Ok(Some(format!("{name} (gradient)")));
+            }
+        }
+        Ok(None)
     }
 
     /// Momentum buffers by variable name (only those that exist yet).
@@ -446,6 +455,49 @@ mod tests {
         let b = train_a_little(&init, false, true, true);
         for ((na, ta), (_, tb)) in a.iter().zip(&b) {
             assert!(ta.equal(tb), "{na} differs");
+        }
+    }
+
+    #[test]
+    fn health_groups_are_right_whatever_order_the_variables_come_in() {
+        use crate::model::{Network, loss_and_correct};
+        use tch::nn::ModuleT;
+        let net = Network::new(crate::config::Depth::new(8).unwrap(), crate::protocol::Shortcut::A, Device::Cpu);
+        // Hash order, as `VarStore::variables` gives it, reversed for good measure.
+        let mut vars: Vec<(String, Tensor)> =
+            net.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        vars.reverse();
+        let mut sgd = Sgd::new(vars, 0.9, 1e-4);
+        let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+        for _ in 0..2 {
+            let (loss, _) = loss_and_correct(&net.net.forward_t(&xs, true), &Tensor::from_slice(&[1i64, 2, 3, 4]));
+            sgd.zero_grad();
+            loss.backward();
+            sgd.step(0.1);
+        }
+        let (_, _, ratios) = sgd.health(0.1).expect("health after two steps");
+        // Each group's ratio, straight from the variables by name.
+        let buffers: HashMap<String, Tensor> = sgd.buffers().into_iter().collect();
+        let vars = net.vs.variables();
+        for (g, ratio) in ratios.iter().enumerate() {
+            let (mut w, mut b) = (0.0, 0.0);
+            for (name, v) in vars.iter().filter(|(n, v)| v.requires_grad() && health_group(n) == Some(g)) {
+                w += v.square().sum(Kind::Double).double_value(&[]);
+                b += buffers[name].square().sum(Kind::Double).double_value(&[]);
+            }
+            let want = 0.1 * b.sqrt() / w.sqrt();
+            assert!(
+                (ratio - want).abs() <= 1e-4 * want,
+                "{}: {ratio} against {want}",
+                crate::protocol::HEALTH_GROUPS[g]
+            );
+        }
+    }
+
+    #[test]
+    fn a_stage_has_one_name_in_health_and_in_the_variables() {
+        for (g, name) in crate::protocol::HEALTH_GROUPS.iter().enumerate() {
+            assert_eq!(health_group(&format!("{name}.block0.conv1.weight")), Some(g), "{name}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! One SGD step on one batch, the same function for the trainer and for `bench`: forward, loss,
 //! backward, the loss and the number of correct predictions read back, then the update.
 
+use super::TrainError;
 use super::sgd::Sgd;
 use crate::model::{ResNet, loss_and_correct};
 use tch::nn::ModuleT;
@@ -19,17 +20,24 @@ pub struct StepStats {
 /// only synchronisation with the device, done as one transfer.
 /// A non-finite loss updates nothing: the weights stay those the failing step started from, for
 /// the divergence report to look at.
-pub fn train_step(net: &ResNet, sgd: &mut Sgd, images: &Tensor, labels: &Tensor, lr: f64) -> StepStats {
+/// A failed read-back is an error, not a NaN: it would be reported as a divergence.
+pub fn train_step(
+    net: &ResNet,
+    sgd: &mut Sgd,
+    images: &Tensor,
+    labels: &Tensor,
+    lr: f64,
+) -> Result<StepStats, TrainError> {
     let logits = net.forward_t(images, true);
     let (loss, correct) = loss_and_correct(&logits, labels);
     sgd.zero_grad();
     loss.backward();
     let stats = Tensor::stack(&[loss.detach().to_kind(Kind::Double), correct.to_kind(Kind::Double)], 0);
-    let stats: Vec<f64> = Vec::try_from(stats.to_device(Device::Cpu)).unwrap_or_default();
-    let stats =
-        StepStats { loss: stats.first().copied().unwrap_or(f64::NAN), correct: stats.get(1).copied().unwrap_or(0.0) };
+    let read = stats.f_to_device(Device::Cpu).and_then(|t| Vec::<f64>::try_from(&t));
+    let read = read.map_err(|e| TrainError::torch("reading a training step's loss", e))?;
+    let stats = StepStats { loss: read[0], correct: read[1] };
     if stats.loss.is_finite() {
         sgd.step(lr);
     }
-    stats
+    Ok(stats)
 }

@@ -67,7 +67,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
             format!("batch {} · {shortcut}{precision} · lr/10 at {}{warmup}", c.batch_size, milestones.join(",")),
         ));
         let plain = crate::reference::plain_reproduction(c.depth.get()).filter(|_| c.shortcut == Shortcut::None);
-        let refs = match (paper_result_for(c.depth.get(), c.shortcut), plain) {
+        let refs = match (paper_result_for(c.depth.get(), c.shortcut == Shortcut::None), plain) {
             (Some(r), _) => {
                 let reimpl = r.reimpl_error.map(|e| format!(" · reimpl {e:.2}%")).unwrap_or_default();
                 format!("{:.2}%{reimpl}", r.paper_error)
