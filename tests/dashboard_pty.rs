@@ -59,6 +59,8 @@ fn requested_checkpoints(runs: &Path) -> Vec<PathBuf> {
 struct Dashboard {
     _dir: tempfile::TempDir,
     runs: PathBuf,
+    /// The file an injected stall creates once the trainer is stuck.
+    stalled: PathBuf,
     screen: Screen,
     child: Box<dyn portable_pty::Child + Send + Sync>,
     keys: Box<dyn Write + Send>,
@@ -68,11 +70,12 @@ struct Dashboard {
 }
 
 impl Dashboard {
-    /// Starts it; `fault` goes to `RESNET_TUI_FAULT`.
+    /// Starts it; `fault` goes to `RESNET_TUI_FAULT`, and a stall announces itself in `stalled`.
     fn start(fault: Option<&str>) -> Dashboard {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let runs = dir.path().join("runs");
+        let stalled = dir.path().join("stalled");
         resnet_tui::data::cifar::write_synthetic(&data, 64, |f, r, b| ((f * 31 + r * 7 + b) % 251) as u8).unwrap();
 
         let pty = native_pty_system();
@@ -102,6 +105,7 @@ impl Dashboard {
         cmd.env_remove("RESNET_TUI_FAULT");
         if let Some(fault) = fault {
             cmd.env("RESNET_TUI_FAULT", fault);
+            cmd.env("RESNET_TUI_FAULT_NOTE", &stalled);
         }
         cmd.cwd(dir.path());
         let child = pair.slave.spawn_command(cmd).unwrap();
@@ -123,7 +127,7 @@ impl Dashboard {
                 raw.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Dashboard { _dir: dir, runs, screen, child, keys, master: Some(pair.master), pump: Some(pump) }
+        Dashboard { _dir: dir, runs, stalled, screen, child, keys, master: Some(pair.master), pump: Some(pump) }
     }
 
     fn press(&mut self, k: &[u8]) {
@@ -223,9 +227,15 @@ fn dashboard_pauses_checkpoints_and_quits_in_a_real_terminal() {
 #[test]
 fn ctrl_c_while_stopping_quits_at_once_with_130_and_restores_the_terminal() {
     // The trainer stalls before step 4 (a very long step or a hung disk): the clean stop cannot
-    // finish, and the dashboard must not wait for it once asked twice.
+    // finish, and the dashboard must not wait for it once asked twice. The keys come once the
+    // stall has said it began: a stop asked for before it would be obeyed.
     let mut d = Dashboard::start(Some("stall@3"));
-    d.screen.wait_for("three steps", |t| shown_iter(t).is_some_and(|i| i >= 3));
+    let deadline = Instant::now() + PATIENCE;
+    while !d.stalled.exists() {
+        assert!(Instant::now() < deadline, "the trainer did not stall; screen:\n{}", d.screen.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.screen.wait_for("three steps", |t| shown_iter(t) == Some(3));
     d.press(b"\x03");
     d.screen.wait_for("the quit question", |t| t.contains("quit?"));
     d.press(b"\x03");

@@ -153,14 +153,17 @@ fn a_run_being_trained_cannot_be_resumed_by_a_second_process() {
 fn a_second_sigint_quits_at_once_with_130_and_the_run_stays_resumable() {
     let s = Sandbox::new();
     // The trainer stalls before step 6, as a very long step or a hung disk would: the clean
-    // stop the first SIGINT asks for cannot finish, and the second must not wait for it.
+    // stop the first SIGINT asks for cannot finish, and the second must not wait for it. The
+    // first is sent once the stall has said it began, never while step 6 could still start.
     let mut cmd = s.train(&recipe());
-    cmd.env("RESNET_TUI_FAULT", "stall@5");
+    let stalled = s.path("stalled");
+    cmd.env("RESNET_TUI_FAULT", "stall@5").env("RESNET_TUI_FAULT_NOTE", &stalled);
     let stderr_path = s.path("stderr");
     let said = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let mut child = spawn(cmd, &stderr_path);
     let run = wait_for_run(&mut child, &s.runs());
-    wait_until(&mut child, "five steps are logged", || steps_logged(&run) >= 5);
+    wait_until(&mut child, "the trainer stalls before step 6", || stalled.exists());
+    assert_eq!(steps_logged(&run), 5);
     signal(&child, SIGINT);
     wait_until(&mut child, "the stop is announced", || said().contains("Ctrl-C again quits at once"));
     assert!(child.try_wait().unwrap().is_none(), "the first SIGINT waits for the final checkpoint");

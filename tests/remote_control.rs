@@ -41,8 +41,10 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
     assert!(std::fs::read_dir(run.join(COMMANDS_DIR)).unwrap().next().is_none(), "answered files are removed");
 
     // A command file that is not one, one for another run, and a stale one: each answered as
-    // ignored, none obeyed. Then a checkpoint while paused, and the resume.
-    std::fs::write(run.join(COMMANDS_DIR).join("0000-garbled.json"), b"{\"request\":").unwrap();
+    // ignored, none obeyed. Then a checkpoint while paused, and the resume. Each file is written
+    // whole and renamed into place, as `mailbox::send` does: the trainer reads the folder at
+    // any moment, and a file caught half written would be "not understood" for the wrong reason.
+    write_atomically(&run.join(COMMANDS_DIR).join("0000-garbled.json"), b"{\"request\":");
     let foreign = mailbox::Letter {
         id: "0001-foreign".into(),
         request: Request::Stop,
@@ -50,7 +52,7 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
         issued: resnet_tui::protocol::now(),
         from: String::new(),
     };
-    std::fs::write(run.join(COMMANDS_DIR).join("0001-foreign.json"), serde_json::to_vec(&foreign).unwrap()).unwrap();
+    write_atomically(&run.join(COMMANDS_DIR).join("0001-foreign.json"), &serde_json::to_vec(&foreign).unwrap());
     let stale = mailbox::Letter {
         id: "0002-stale".into(),
         request: Request::Stop,
@@ -58,7 +60,7 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
         issued: resnet_tui::protocol::now() - mailbox::STALE_SECS - 60.0,
         from: String::new(),
     };
-    std::fs::write(run.join(COMMANDS_DIR).join("0002-stale.json"), serde_json::to_vec(&stale).unwrap()).unwrap();
+    write_atomically(&run.join(COMMANDS_DIR).join("0002-stale.json"), &serde_json::to_vec(&stale).unwrap());
     let checkpoint = mailbox::send(&run, Request::Checkpoint).unwrap();
     wait_until(&mut child, "the checkpoint is written", || checkpoint_iters(&run).contains(&at));
     let resume = mailbox::send(&run, Request::Resume).unwrap();
@@ -72,7 +74,7 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
         issued: resnet_tui::protocol::now(),
         from: String::new(),
     };
-    std::fs::write(run.join(COMMANDS_DIR).join(format!("{pause}.json")), serde_json::to_vec(&again).unwrap()).unwrap();
+    write_atomically(&run.join(COMMANDS_DIR).join(format!("{pause}.json")), &serde_json::to_vec(&again).unwrap());
     wait_until(&mut child, "the duplicate is answered", || answers(&run).len() >= 7);
     let stop = mailbox::send(&run, Request::Stop).unwrap();
     let status = wait_exit(&mut child);

@@ -335,3 +335,12 @@ pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// Writes a file as `mailbox::send` does: a hidden temporary file in the same folder, renamed
+/// into place, so that a reader polling the folder sees it whole or not at all.
+pub fn write_atomically(path: &Path, bytes: &[u8]) {
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).unwrap_or_else(|e| panic!("{}: {e}", tmp.display()));
+    std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
