@@ -10,6 +10,7 @@ pub const LAYERS: &[&str] = &[
     "atomic",
     "config",
     "protocol",
+    "confusions",
     "runlog",
     "tensorboard",
     "rundir",

@@ -4,7 +4,7 @@
 
 use super::app::App;
 use crate::protocol::EvalRecord;
-use crate::train::evaluate::top_pairs;
+use crate::confusions::top_pairs;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
