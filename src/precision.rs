@@ -98,21 +98,24 @@ pub fn decide(hw: &Hardware, measured: Option<Measured>) -> Choice {
 pub fn hardware(device: Device) -> Hardware {
     match device {
         Device::Cuda(i) => Hardware::Cuda { capability: cuda_capability(i) },
-        _ => {
-            let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-            let field = |key: &str| {
-                info.lines()
-                    .find(|l| l.starts_with(key))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-                    .unwrap_or_default()
-            };
-            let flags = field("flags");
-            let bf16_flags = BF16_FLAGS.iter().filter(|f| flags.split(' ').any(|x| x == **f)).map(|f| f.to_string());
-            let model = Some(field("model name")).filter(|m| !m.is_empty()).unwrap_or_else(|| "this CPU".into());
-            Hardware::Cpu { model, bf16_flags: bf16_flags.collect() }
-        }
+        _ => cpu_from_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()),
     }
+}
+
+/// The CPU as a `/proc/cpuinfo` text describes it: its first model name and which bf16 flags its
+/// first flags line lists.
+fn cpu_from_cpuinfo(info: &str) -> Hardware {
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let bf16_flags = BF16_FLAGS.iter().filter(|f| flags.split(' ').any(|x| x == **f)).map(|f| f.to_string());
+    let model = Some(field("model name")).filter(|m| !m.is_empty()).unwrap_or_else(|| "this CPU".into());
+    Hardware::Cpu { model, bf16_flags: bf16_flags.collect() }
 }
 
 /// Compute capability of CUDA device `index`, from `nvidia-smi`.
@@ -201,6 +204,23 @@ pub fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bf16_units_are_read_from_the_flags_and_a_cpu_without_a_model_name_is_this_cpu() {
+        let zen4 = "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512vl\n\n\
+                    processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512vl\n";
+        let sapphire = "model name\t: Intel(R) Xeon(R) Platinum 8488C\nflags\t\t: avx512_bf16 amx_bf16 amx_tile\n";
+        let zen3 = "flags\t\t: fpu avx2 fma\n";
+        let read = |text: &str| match cpu_from_cpuinfo(text) {
+            Hardware::Cpu { model, bf16_flags } => (model, bf16_flags),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(read(zen4), ("AMD EPYC 9R14".to_string(), vec!["avx512_bf16".to_string()]));
+        assert_eq!(read(sapphire).1, vec!["avx512_bf16".to_string(), "amx_bf16".to_string()]);
+        assert_eq!(read(zen3), ("this CPU".to_string(), Vec::<String>::new()));
+        // A flag that merely contains the name is not the flag.
+        assert!(read("flags\t: xavx512_bf16y\n").1.is_empty());
+    }
 
     fn cpu(flags: &[&str]) -> Hardware {
         Hardware::Cpu { model: "Some CPU".into(), bf16_flags: flags.iter().map(|f| f.to_string()).collect() }
