@@ -1,6 +1,6 @@
 //! The command line: clap definitions and their translation into a run config.
 
-use crate::config::{self, ConfigError, Depth, DeviceSpec, Precision, RunConfig, Shortcut};
+use crate::config::{self, Bound, ConfigError, Depth, DeviceSpec, Precision, RunConfig, Shortcut, bounds};
 use crate::ui::theme::Marker;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -132,7 +132,7 @@ pub struct SweepRunArgs {
     #[command(flatten)]
     pub grid: GridArgs,
     /// Runs at once; the CPU's threads are split between them (with GPUs: one run per GPU).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = within::<usize>(crate::executor::local::JOBS))]
     pub jobs: usize,
     /// No table: a line per run started or ended, then the table.
     #[arg(long)]
@@ -235,7 +235,7 @@ pub struct RecipeArgs {
     #[arg(long, conflicts_with = "shortcut")]
     pub plain: bool,
     /// Iterations to train [default: 64000, the paper's].
-    #[arg(long, conflicts_with = "epochs", allow_negative_numbers = true)]
+    #[arg(long, conflicts_with = "epochs", allow_negative_numbers = true, value_parser = within::<u64>(bounds::ITERS))]
     pub iters: Option<u64>,
     /// Epochs to train, instead of --iters (one epoch = one pass over the training images).
     #[arg(long, allow_negative_numbers = true)]
@@ -254,23 +254,28 @@ pub struct RecipeArgs {
     #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// Images per batch.
-    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 128,
+        allow_negative_numbers = true,
+        value_parser = within::<usize>(bounds::BATCH_SIZE)
+    )]
     pub batch_size: usize,
     /// Hold out the last N training images for validation and evaluate on them (the paper used 5000).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = within::<usize>(bounds::VAL_SPLIT))]
     pub val_split: usize,
     /// Evaluate every N iterations [default: once an epoch].
-    #[arg(long)]
+    #[arg(long, value_parser = within::<u64>(bounds::EVAL_EVERY))]
     pub eval_every: Option<u64>,
     /// Write a checkpoint every N iterations.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = within::<u64>(bounds::CHECKPOINT_EVERY))]
     pub checkpoint_every: u64,
     /// Periodic checkpoints to keep (the best one is kept besides).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = within::<usize>(bounds::KEEP_CHECKPOINTS))]
     pub keep_checkpoints: usize,
     /// Warm-up at --warmup-lr for at most this many iterations [default: 1000 for depth >= 110, else
     /// none; 0: none].
-    #[arg(long)]
+    #[arg(long, value_parser = within::<u64>(bounds::WARMUP_ITERS))]
     pub warmup_iters: Option<u64>,
     /// Learning rate during the warm-up.
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
@@ -286,7 +291,7 @@ pub struct RecipeArgs {
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     pub device: DeviceSpec,
     /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
-    #[arg(long)]
+    #[arg(long, value_parser = within::<usize>(bounds::THREADS))]
     pub threads: Option<usize>,
     /// Convolutions and activations in fp32, or bf16 (mixed precision: weights, BatchNorm and the
     /// loss stay fp32), or auto: bf16 where it is clearly faster on this device (a GPU of compute
@@ -465,10 +470,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: DeviceSpec,
     /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
-    #[arg(long)]
+    #[arg(long, value_parser = within::<usize>(bounds::THREADS))]
     pub threads: Option<usize>,
     /// Images per batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = within::<usize>(bounds::BATCH_SIZE))]
     pub batch_size: usize,
     /// Timed training steps after the warm-up.
     #[arg(long, default_value_t = 30)]
@@ -494,6 +499,18 @@ fn parse_depth(s: &str) -> Result<Depth, ConfigError> {
 
 fn parse_device(s: &str) -> Result<DeviceSpec, ConfigError> {
     s.parse()
+}
+
+/// A count in `bound`, refused in clap's line that names the flag and the value: "must be a
+/// whole number from 1 to 1024". Text beyond the type (a 25-digit number) gets the same words.
+fn within<T>(bound: Bound) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let n = s.trim().parse::<u64>().ok().filter(|&n| bound.check(n).is_ok());
+        n.and_then(|n| T::try_from(n).ok()).ok_or_else(|| format!("must be {}", bound.range()))
+    }
 }
 
 /// A value of a closed set, listed in `--help`, parsed by the type's own `FromStr`.
@@ -556,9 +573,18 @@ impl RecipeArgs {
         let per_epoch = config::iters_per_epoch(train_images, self.batch_size);
         let iters = match (self.iters, self.epochs) {
             (Some(i), _) => i,
-            (None, Some(e)) if e.is_finite() && e > 0.0 => (e * per_epoch as f64).round().max(1.0) as u64,
+            (None, Some(e)) if e.is_finite() && e > 0.0 && e * per_epoch as f64 <= config::MAX_ITERS as f64 => {
+                (e * per_epoch as f64).round().max(1.0) as u64
+            }
             (None, Some(e)) => {
-                return Err(ConfigError::Value { flag: "--epochs", why: format!("must be positive, got {e}") });
+                // As many epochs as make the most iterations a run may have, at this batch size.
+                let most = config::MAX_ITERS / per_epoch;
+                let why = format!(
+                    "must be positive and at most {most} ({} iterations at batch size {}), got {e}",
+                    config::MAX_ITERS,
+                    self.batch_size
+                );
+                return Err(ConfigError::Value { flag: "--epochs", why });
             }
             (None, None) => crate::reference::recipe::ITERS,
         };

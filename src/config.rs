@@ -28,6 +28,63 @@ fn bad(flag: &'static str, why: impl Into<String>) -> ConfigError {
     ConfigError::Value { flag, why: why.into() }
 }
 
+/// The whole numbers a count may be, with the flag that sets it. Checked where the command line
+/// is parsed (before the text can overflow its type) and again in `validate` (for `resume --set`,
+/// `--vary` and configs read back), so that no count is multiplied or cast out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bound {
+    pub flag: &'static str,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Bound {
+    /// "a whole number from 1 to 1024".
+    pub fn range(self) -> String {
+        format!("a whole number from {} to {}", self.min, self.max)
+    }
+
+    /// `value` if it is in range; else the error names the flag and the range.
+    pub fn check(self, value: u64) -> Result<u64, ConfigError> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(bad(self.flag, format!("must be {}, got {value}", self.range())))
+        }
+    }
+
+    /// The same check for a count held as a `usize`.
+    pub fn check_usize(self, value: usize) -> Result<usize, ConfigError> {
+        self.check(u64::try_from(value).unwrap_or(u64::MAX)).map(|_| value)
+    }
+}
+
+/// The most iterations a run may have: 10^9, about 15,600 times the paper's 64k, over eleven
+/// days even at a millisecond a step. Small enough that no product of it with a batch size (at most
+/// `bounds::BATCH_SIZE`) comes near `u64::MAX`.
+pub const MAX_ITERS: u64 = 1_000_000_000;
+/// CIFAR-10's training set: more images than this in a batch would hold images twice.
+const TRAIN_IMAGES: u64 = 50_000;
+
+/// The bounds of a config's counts.
+pub mod bounds {
+    use super::{Bound, MAX_ITERS, TRAIN_IMAGES};
+    pub const ITERS: Bound = Bound { flag: "--iters", min: 1, max: MAX_ITERS };
+    pub const EVAL_EVERY: Bound = Bound { flag: "--eval-every", min: 1, max: MAX_ITERS };
+    pub const CHECKPOINT_EVERY: Bound = Bound { flag: "--checkpoint-every", min: 1, max: MAX_ITERS };
+    /// 0: no warm-up.
+    pub const WARMUP_ITERS: Bound = Bound { flag: "--warmup-iters", min: 0, max: MAX_ITERS };
+    /// No run writes more checkpoints than it has iterations: the largest count keeps them all.
+    pub const KEEP_CHECKPOINTS: Bound = Bound { flag: "--keep-checkpoints", min: 1, max: MAX_ITERS };
+    pub const BATCH_SIZE: Bound = Bound { flag: "--batch-size", min: 1, max: TRAIN_IMAGES };
+    /// At least one training image is left to train on.
+    pub const VAL_SPLIT: Bound = Bound { flag: "--val-split", min: 0, max: TRAIN_IMAGES - 1 };
+    /// More than the hardware threads of any one machine today (two 192-core sockets: 768).
+    /// libtorch takes the count as an `i32` and libgomp allocates a team of that many threads at
+    /// once: an unchecked count ends the run in an allocation failure inside libgomp.
+    pub const THREADS: Bound = Bound { flag: "--threads", min: 1, max: 1024 };
+}
+
 /// A network depth of the form 6n+2 (n >= 1): three stages of n two-layer blocks, a stem
 /// convolution and the classifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -441,7 +498,9 @@ pub fn apply_settings(config: &RunConfig, settings: &[String]) -> Result<RunConf
 /// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
 /// Very short runs get fewer drops: milestones are distinct and after iteration 0.
 pub fn scaled_milestones(iters: u64) -> Vec<u64> {
-    let mut milestones = vec![iters / 2, iters * 3 / 4];
+    // In u128: three quarters of any u64 is a u64, three times it need not be.
+    let three_quarters = (u128::from(iters) * 3 / 4) as u64;
+    let mut milestones = vec![iters / 2, three_quarters];
     milestones.retain(|&m| m > 0);
     milestones.dedup();
     milestones
@@ -450,9 +509,7 @@ pub fn scaled_milestones(iters: u64) -> Vec<u64> {
 /// Checks a config for values that cannot train; the error names the flag. Depth and device
 /// need no check: their types hold only valid values.
 pub fn validate(c: &RunConfig) -> Result<(), ConfigError> {
-    if c.iters == 0 {
-        return Err(bad("--iters", "must be at least 1"));
-    }
+    bounds::ITERS.check(c.iters)?;
     if !(c.lr.is_finite() && c.lr > 0.0) {
         return Err(bad("--lr", format!("must be a positive number, got {}", c.lr)));
     }
@@ -462,17 +519,16 @@ pub fn validate(c: &RunConfig) -> Result<(), ConfigError> {
     if !(c.weight_decay.is_finite() && c.weight_decay >= 0.0) {
         return Err(bad("--weight-decay", format!("must be zero or positive, got {}", c.weight_decay)));
     }
-    if c.batch_size == 0 {
-        return Err(bad("--batch-size", "must be at least 1"));
+    bounds::BATCH_SIZE.check_usize(c.batch_size)?;
+    bounds::VAL_SPLIT.check_usize(c.val_split)?;
+    bounds::EVAL_EVERY.check(c.eval_every)?;
+    bounds::CHECKPOINT_EVERY.check(c.checkpoint_every)?;
+    bounds::KEEP_CHECKPOINTS.check_usize(c.keep_checkpoints)?;
+    if let Some(w) = c.warmup {
+        bounds::WARMUP_ITERS.check(w.iters)?;
     }
-    if c.eval_every == 0 {
-        return Err(bad("--eval-every", "must be at least 1"));
-    }
-    if c.checkpoint_every == 0 {
-        return Err(bad("--checkpoint-every", "must be at least 1"));
-    }
-    if c.keep_checkpoints == 0 {
-        return Err(bad("--keep-checkpoints", "must be at least 1"));
+    if let Some(t) = c.threads {
+        bounds::THREADS.check_usize(t)?;
     }
     if c.milestones.windows(2).any(|w| w[0] >= w[1]) {
         return Err(bad("--milestones", format!("must be increasing, got {:?}", c.milestones)));
@@ -494,9 +550,6 @@ pub fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         && !(e.is_finite() && e > 0.0 && e <= 100.0)
     {
         return Err(bad("--warmup-until-error", format!("must be a percentage above 0, got {e}")));
-    }
-    if c.threads == Some(0) {
-        return Err(bad("--threads", "must be at least 1"));
     }
     Ok(())
 }
@@ -524,10 +577,21 @@ mod tests {
         assert_eq!(c.milestones, vec![1500, 1800]);
     }
 
+    type Change = Box<dyn Fn(&mut RunConfig)>;
+
+    /// Each change to the paper's ResNet-20 recipe is refused, the error mentioning its text.
+    fn assert_each_refused(cases: Vec<(Change, &str)>) {
+        let base = paper(Depth::PAPER[0], "d".into());
+        for (change, expect) in cases {
+            let mut c = base.clone();
+            change(&mut c);
+            let err = validate(&c).unwrap_err().to_string();
+            assert!(err.contains(expect), "{err} should mention {expect}");
+        }
+    }
+
     #[test]
     fn bad_values_are_named() {
-        let base = paper(Depth::PAPER[0], "d".into());
-        type Change = Box<dyn Fn(&mut RunConfig)>;
         let cases: Vec<(Change, &str)> = vec![
             (Box::new(|c| c.lr = -0.1), "--lr"),
             (Box::new(|c| c.lr = f64::NAN), "--lr"),
@@ -536,12 +600,7 @@ mod tests {
             (Box::new(|c| c.milestones = vec![32_000, 64_000]), "not before the last iteration"),
             (Box::new(|c| c.momentum = 1.5), "--momentum"),
         ];
-        for (change, expect) in cases {
-            let mut c = base.clone();
-            change(&mut c);
-            let err = validate(&c).unwrap_err().to_string();
-            assert!(err.contains(expect), "{err} should mention {expect}");
-        }
+        assert_each_refused(cases);
     }
 
     #[test]
@@ -580,6 +639,27 @@ mod tests {
             let err = apply_settings(&c, &[bad.to_string()]).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn counts_beyond_their_bounds_name_the_flag_and_the_range() {
+        let cases: Vec<(Change, &str)> = vec![
+            (Box::new(|c| c.threads = Some(99_999_999_999)), "--threads must be a whole number from 1 to 1024"),
+            (Box::new(|c| c.threads = Some(0)), "--threads"),
+            (Box::new(|c| c.iters = u64::MAX), "--iters must be a whole number from 1 to 1000000000"),
+            (Box::new(|c| c.batch_size = usize::MAX), "--batch-size must be a whole number from 1 to 50000"),
+            (Box::new(|c| c.eval_every = u64::MAX), "--eval-every"),
+            (Box::new(|c| c.checkpoint_every = u64::MAX), "--checkpoint-every"),
+            (Box::new(|c| c.keep_checkpoints = usize::MAX), "--keep-checkpoints"),
+            (Box::new(|c| c.val_split = 50_000), "--val-split must be a whole number from 0 to 49999"),
+            (Box::new(|c| c.warmup = Some(Warmup { iters: u64::MAX, lr: 0.01, until_error: None })), "--warmup-iters"),
+        ];
+        assert_each_refused(cases);
+    }
+
+    #[test]
+    fn scaled_milestones_of_the_largest_count_do_not_overflow() {
+        assert_eq!(scaled_milestones(u64::MAX), vec![u64::MAX / 2, (u64::MAX / 4) * 3 + 2]);
     }
 
     #[test]

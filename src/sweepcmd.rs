@@ -53,12 +53,12 @@ fn make(dir: &Path, grid: &GridArgs) -> Result<Sweep> {
 
 fn run_local(args: &SweepRunArgs) -> Result<ExitStatus> {
     // One command for a newcomer: the grid given here is created first, or found as it was.
-    let sweep = if args.grid.depths.is_empty() { Sweep::load(&args.dir)? } else { make(&args.dir, &args.grid)? };
-    let first = sweep.cells.first().map(|c| args.dir.join(&c.name));
-    let on_cpu = first
-        .and_then(|d| crate::rundir::read_config(&d).ok())
-        .is_none_or(|c| c.device == crate::config::DeviceSpec::Cpu);
-    let gpus = if on_cpu { 0 } else { tch::Cuda::device_count().max(0) as usize };
+    // (The queue loads the sweep, and refuses a folder that is not one.)
+    if !args.grid.depths.is_empty() {
+        make(&args.dir, &args.grid)?;
+    }
+    // The GPUs this process sees; the queue gives them to the cells whose configs ask for one.
+    let gpus = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
     let options = QueueOptions {
         jobs: args.jobs,
         exe: std::env::current_exe().context("finding this program, to start the runs")?,

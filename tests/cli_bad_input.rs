@@ -68,9 +68,9 @@ fn bad_flags_and_values_are_refused_in_one_line() {
         (vec!["--lr", "-0.1"], vec!["--lr", "positive"]),
         (vec!["--lr", "nan"], vec!["--lr", "positive"]),
         (vec!["--lr", "fast"], vec!["'fast'", "--lr"]),
-        (vec!["--batch-size", "0"], vec!["--batch-size", "at least 1"]),
+        (vec!["--batch-size", "0"], vec!["--batch-size", "from 1 to 50000"]),
         (vec!["--batch-size", "-16"], vec!["'-16'", "--batch-size"]),
-        (vec!["--iters", "0"], vec!["--iters", "at least 1"]),
+        (vec!["--iters", "0"], vec!["--iters", "from 1 to 1000000000"]),
         (vec!["--epochs", "-1"], vec!["--epochs", "positive"]),
         (vec!["--milestones", "3,2"], vec!["--milestones", "increasing"]),
         (vec!["--milestones", "2,2"], vec!["--milestones", "increasing"]),
@@ -331,5 +331,62 @@ fn bad_logs_are_refused_by_replay_and_summary() {
         let line = assert_refused(&output(summary), needles);
         eprintln!("summary {} -> {line}", log.display());
         assert_eq!(std::fs::read(log).unwrap(), before);
+    }
+}
+
+/// Counts that would overflow a type, or reach libtorch as a number it cannot use, are refused
+/// at the command line with the flag and its range, before anything is read or written.
+#[test]
+fn counts_out_of_range_are_refused_naming_the_flag_and_the_range() {
+    let w = with_run();
+    let huge = "99999999999999999999999";
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--threads", "99999999999"], vec!["--threads", "from 1 to 1024"]),
+        (vec!["--threads", huge], vec!["--threads", "from 1 to 1024"]),
+        (vec!["--epochs", "1e30"], vec!["--epochs", "at most"]),
+        (vec!["--iters", "18446744073709551615"], vec!["--iters", "from 1 to 1000000000"]),
+        (vec!["--iters", huge], vec!["--iters", "from 1 to 1000000000"]),
+        (vec!["--eval-every", huge], vec!["--eval-every", "from 1 to 1000000000"]),
+        (vec!["--checkpoint-every", huge], vec!["--checkpoint-every", "from 1 to 1000000000"]),
+        (vec!["--keep-checkpoints", huge], vec!["--keep-checkpoints", "from 1 to 1000000000"]),
+        (vec!["--batch-size", "99999999999"], vec!["--batch-size", "from 1 to 50000"]),
+        (vec!["--batch-size", huge], vec!["--batch-size", "from 1 to 50000"]),
+        (vec!["--warmup-iters", huge], vec!["--warmup-iters", "from 0 to 1000000000"]),
+        (vec!["--val-split", "99999999999"], vec!["--val-split", "from 0 to 49999"]),
+    ];
+    let data = w.s.data();
+    refuse_all(&w, &cases, |case| train_case(&w.s, &data, case));
+
+    // The same bounds hold for a recipe changed on resume.
+    let set_cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["threads=99999999999"], vec!["--threads", "from 1 to 1024"]),
+        (vec!["iters=18446744073709551615"], vec!["--iters", "from 1 to 1000000000"]),
+        (vec!["batch_size=99999999999"], vec!["--batch-size", "from 1 to 50000"]),
+        (vec!["eval_every=18446744073709551615"], vec!["--eval-every", "from 1 to 1000000000"]),
+        (vec!["keep_checkpoints=18446744073709551615"], vec!["--keep-checkpoints", "from 1 to 1000000000"]),
+        (vec!["warmup={\"iters\":18446744073709551615,\"lr\":0.01}"], vec!["--warmup-iters", "from 0 to 1000000000"]),
+    ];
+    let before = snapshot(&w.run);
+    for (set, needles) in &set_cases {
+        let mut cmd = resume(&w.run);
+        cmd.arg("--set").arg(set[0]);
+        let line = assert_refused(&output(cmd), needles);
+        eprintln!("resume --set {} -> {line}", set[0]);
+    }
+    assert!(snapshot(&w.run) == before, "a refused resume leaves the run as it was");
+
+    // Runs at once: every one gets at least one thread.
+    for jobs in ["0", "99999999999", huge] {
+        let mut c = bin();
+        c.args(["sweep", "run"]).arg(w.s.path("nothing")).args(["--jobs", jobs, "--no-ui"]);
+        assert_refused(&output(c), &["--jobs", "from 1 to 1024"]);
+    }
+    // The benchmark hands its threads to libtorch too.
+    for (flag, value, range) in
+        [("--threads", "99999999999", "from 1 to 1024"), ("--batch-size", huge, "from 1 to 50000")]
+    {
+        let mut c = bin();
+        c.args(["bench", "--only", "step", flag, value]).arg("--data-dir").arg(w.s.data());
+        assert_refused(&output(c), &[flag, range]);
     }
 }

@@ -102,3 +102,28 @@ fn a_sweep_refuses_bad_grids_in_one_line() {
     c.args(["sweep", "run"]).arg(s.path("nothing"));
     assert_refused(&output(c), &["not a sweep"]);
 }
+
+#[test]
+fn a_cell_that_cannot_be_started_is_reported_once_by_name_and_the_queue_drains() {
+    let s = Sandbox::new();
+    let sweep = s.path("unstartable");
+    let mut create = bin();
+    create.args(["sweep", "create"]).arg(&sweep).args(GRID).arg("--data-dir").arg(s.data());
+    assert_ok(&output(create));
+    // A folder where the cell's output file goes: its process cannot be started.
+    std::fs::create_dir(sweep.join("resnet8-seed1").join("output.log")).unwrap();
+    let mut run = bin();
+    run.args(["sweep", "run"]).arg(&sweep).args(["--jobs", "2", "--no-ui"]);
+    let log_file = s.path("queue.log");
+    let mut child = spawn(run, &log_file);
+    // Before the fix the queue retried the same cell every 300 ms and never drained.
+    wait_exit(&mut child);
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert_eq!(log.matches("resnet8-seed1 failed to start").count(), 1, "{log}");
+    assert!(log.lines().any(|l| l.contains("resnet8-seed1 failed to start") && l.contains("output.log")), "{log}");
+    assert!(!log.contains("skipped ?"), "{log}");
+    for cell in ["resnet8-seed2", "resnet14-seed1", "resnet14-seed2"] {
+        assert!(log.contains(&format!("started {cell} (pid")), "{log}");
+        assert_eq!(History::from_events(&events(&sweep.join(cell))).end(), Some(EndReason::Completed), "{cell}");
+    }
+}

@@ -1,10 +1,11 @@
 //! The local queue: a sweep's cells as child processes on this machine, at most `jobs` at once,
-//! the CPU's threads split between them (one GPU each on a machine with several), a cell started
-//! only when its memory estimate fits beside the runs already going. Each child runs
+//! the CPU's threads split between them (a GPU of its own for each cell whose config asks for
+//! one), a cell started only when its memory estimate fits beside the runs already going. Each child runs
 //! `resnet-tui sweep cell`, the same idempotent start a Slurm task makes, with its output in the
 //! cell's `output.log`.
 
 use super::cell::{Start, decide};
+use crate::config::{Bound, DeviceSpec};
 use crate::sweep::{Cell, Sweep, SweepError};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
@@ -16,6 +17,9 @@ use std::time::Duration;
 
 /// How often children are checked on and new ones started.
 const TICK: Duration = Duration::from_millis(300);
+/// Runs at once: as for `--threads`, more than any machine's hardware threads, since every run
+/// gets at least one of them.
+pub const JOBS: Bound = Bound { flag: "--jobs", min: 1, max: 1024 };
 /// A cell's output file, in its run directory.
 pub const OUTPUT_NAME: &str = "output.log";
 
@@ -27,7 +31,8 @@ pub struct QueueOptions {
     pub exe: PathBuf,
     /// CPU threads to split between the runs.
     pub cores: usize,
-    /// GPUs to give one run each (0: none, the runs share the CPU).
+    /// GPUs to give one run each, to the cells whose config asks for CUDA (0: none; such a
+    /// cell then finds out for itself that there is no GPU).
     pub gpus: usize,
     /// Start cells whose memory estimate does not fit (`--force`), and let them through.
     pub force: bool,
@@ -51,12 +56,17 @@ pub enum QueueEvent {
         cell: String,
         why: String,
     },
+    /// Its process could not be started (said once; the queue goes on without it).
+    FailedToStart {
+        cell: String,
+        why: String,
+    },
     /// A child ended, with its exit status (`None`: killed by a signal).
     Ended {
         cell: String,
         code: Option<i32>,
     },
-    /// Every cell has been started or skipped and every child has ended.
+    /// Every cell has been started, skipped or failed to start, and every child has ended.
     Drained,
 }
 
@@ -71,6 +81,7 @@ impl QueueEvent {
             }
             QueueEvent::Waiting { cell, why } => format!("{cell} waits: {why}"),
             QueueEvent::Skipped { cell, why } => format!("skipped {cell}: {why}"),
+            QueueEvent::FailedToStart { cell, why } => format!("{cell} failed to start: {why}"),
             QueueEvent::Ended { cell, code: Some(0) } => format!("{cell} ended"),
             QueueEvent::Ended { cell, code } => {
                 let how = code.map(|c| format!("exit status {c}")).unwrap_or_else(|| "killed".into());
@@ -79,6 +90,45 @@ impl QueueEvent {
             }
             QueueEvent::Drained => "every cell has been run".into(),
         }
+    }
+}
+
+/// Why a cell's process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot open {}: {source}", .path.display())]
+    Output { path: PathBuf, source: std::io::Error },
+    #[error("cannot run {}: {source}", .exe.display())]
+    Run { exe: PathBuf, source: std::io::Error },
+}
+
+/// A cell taken off the queue whose process could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("{cell} failed to start: {source}")]
+pub struct NotStarted {
+    pub cell: String,
+    pub source: SpawnError,
+}
+
+/// Where a cell trains, as its config asks and the queue can give.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Placement {
+    /// The CPU, or no GPU to give: no GPU is set aside for it.
+    NoGpu,
+    /// Any GPU: the queue gives it a free one, the only one it sees.
+    AnyGpu,
+    /// GPU N as this process numbers them: it waits for N and sees what this process sees.
+    Gpu(usize),
+}
+
+/// The placement of a cell whose config asks for `device`, on a queue with `gpus` GPUs.
+fn placement(device: DeviceSpec, gpus: usize) -> Placement {
+    match device {
+        DeviceSpec::Cpu => Placement::NoGpu,
+        DeviceSpec::Auto | DeviceSpec::Cuda(None) if gpus > 0 => Placement::AnyGpu,
+        DeviceSpec::Cuda(Some(n)) if n < gpus => Placement::Gpu(n),
+        // No such GPU: the cell's own start says so in its output.
+        DeviceSpec::Auto | DeviceSpec::Cuda(_) => Placement::NoGpu,
     }
 }
 
@@ -138,9 +188,6 @@ impl Worker {
     fn new(dir: PathBuf, sweep: Sweep, options: QueueOptions, events: Sender<QueueEvent>) -> Worker {
         let mut options = options;
         options.jobs = options.jobs.max(1);
-        if options.gpus > 0 {
-            options.jobs = options.jobs.min(options.gpus);
-        }
         Worker { dir, todo: sweep.cells.into(), running: Vec::new(), options, events, said_waiting: None }
     }
 
@@ -151,8 +198,9 @@ impl Worker {
     fn run(mut self, stop: Receiver<()>) {
         loop {
             self.reap();
-            if let Err(e) = self.start_what_fits() {
-                self.emit(QueueEvent::Skipped { cell: "?".into(), why: e });
+            // Each failure took its cell off the queue: this ends.
+            while let Err(e) = self.start_what_fits() {
+                self.emit(QueueEvent::FailedToStart { cell: e.cell, why: e.source.to_string() });
             }
             if self.todo.is_empty() && self.running.is_empty() {
                 self.emit(QueueEvent::Drained);
@@ -192,7 +240,20 @@ impl Worker {
         (self.options.cores / self.options.jobs).max(1)
     }
 
-    fn start_what_fits(&mut self) -> Result<(), String> {
+    /// Says once, for the cell at the head of the queue, why it waits.
+    fn wait(&mut self, cell: &str, why: String) {
+        if self.said_waiting.as_deref() != Some(cell) {
+            self.said_waiting = Some(cell.to_string());
+            self.emit(QueueEvent::Waiting { cell: cell.to_string(), why });
+        }
+    }
+
+    fn gpu_taken(&self, g: usize) -> bool {
+        self.running.iter().any(|r| r.gpu == Some(g))
+    }
+
+    /// Starts cells from the head of the queue while they fit; a cell that waits keeps its place.
+    fn start_what_fits(&mut self) -> Result<(), NotStarted> {
         while self.running.len() < self.options.jobs {
             let Some(cell) = self.todo.front().cloned() else { return Ok(()) };
             let run_dir = self.dir.join(&cell.name);
@@ -214,7 +275,22 @@ impl Worker {
                     continue;
                 }
             };
-            let gpu = (0..self.options.gpus).find(|g| !self.running.iter().any(|r| r.gpu == Some(*g)));
+            // The GPU set aside for it, and whether it sees that one only.
+            let (gpu, only) = match placement(config.device, self.options.gpus) {
+                Placement::NoGpu => (None, false),
+                Placement::AnyGpu => match (0..self.options.gpus).find(|&g| !self.gpu_taken(g)) {
+                    Some(g) => (Some(g), true),
+                    None => {
+                        self.wait(&cell.name, "every GPU is taken".into());
+                        return Ok(());
+                    }
+                },
+                Placement::Gpu(g) if self.gpu_taken(g) => {
+                    self.wait(&cell.name, format!("GPU {g}, which its config names, is taken"));
+                    return Ok(());
+                }
+                Placement::Gpu(g) => (Some(g), false),
+            };
             let estimate = crate::memory::estimate(config.depth, config.batch_size, config.precision, gpu.is_some());
             // Alone, a run is let through: the cell itself refuses one that cannot fit at all.
             if !self.options.force && !self.running.is_empty() {
@@ -222,30 +298,35 @@ impl Worker {
                     self.running.iter().map(|r| (r.estimate, crate::memory::resident_bytes_of(r.child.id()))).collect();
                 let available = crate::memory::available_host();
                 if !crate::memory::fits_beside(estimate.host, available, &going) {
-                    if self.said_waiting.as_deref() != Some(cell.name.as_str()) {
-                        let why = format!(
-                            "needs {} of memory, not free beside the {} run(s) going",
-                            crate::format::bytes(estimate.host),
-                            self.running.len()
-                        );
-                        self.said_waiting = Some(cell.name.clone());
-                        self.emit(QueueEvent::Waiting { cell: cell.name, why });
-                    }
+                    let why = format!(
+                        "needs {} of memory, not free beside the {} run(s) going",
+                        crate::format::bytes(estimate.host),
+                        self.running.len()
+                    );
+                    self.wait(&cell.name, why);
                     return Ok(());
                 }
             }
             let threads = self.threads();
-            let child =
-                self.spawn(&cell, &run_dir, threads, gpu).map_err(|e| format!("cannot start {}: {e}", cell.name))?;
+            // Taken off the queue whether or not it starts: a cell that cannot start is said once.
             self.todo.pop_front();
+            let child = self
+                .spawn(&cell, &run_dir, threads, gpu.filter(|_| only))
+                .map_err(|source| NotStarted { cell: cell.name.clone(), source })?;
             self.emit(QueueEvent::Started { cell: cell.name.clone(), pid: child.id(), threads, gpu });
             self.running.push(Running { cell: cell.name, child, estimate: estimate.host, gpu });
         }
         Ok(())
     }
 
-    fn spawn(&self, cell: &Cell, run_dir: &Path, threads: usize, gpu: Option<usize>) -> std::io::Result<Child> {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join(OUTPUT_NAME))?;
+    /// Starts the cell's process; with `only`, it sees that GPU of this process's and no other.
+    fn spawn(&self, cell: &Cell, run_dir: &Path, threads: usize, only: Option<usize>) -> Result<Child, SpawnError> {
+        let path = run_dir.join(OUTPUT_NAME);
+        let open = || std::fs::OpenOptions::new().create(true).append(true).open(&path);
+        let (out, err) = match open().and_then(|f| Ok((f.try_clone()?, f))) {
+            Ok(files) => files,
+            Err(source) => return Err(SpawnError::Output { path, source }),
+        };
         let mut command = Command::new(&self.options.exe);
         command.arg("sweep").arg("cell").arg(&self.dir).arg(&cell.name);
         if self.options.force {
@@ -253,16 +334,111 @@ impl Worker {
         }
         // libtorch sizes its thread pools from these.
         command.env("OMP_NUM_THREADS", threads.to_string()).env("MKL_NUM_THREADS", threads.to_string());
-        if let Some(g) = gpu {
-            command.env("CUDA_VISIBLE_DEVICES", g.to_string());
+        if let Some(g) = only {
+            let parent = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+            command.env("CUDA_VISIBLE_DEVICES", child_visible_devices(parent.as_deref(), g));
         }
         command
             .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
+            .stdout(out)
+            .stderr(err)
             // Its own process group: a Ctrl-C at the terminal reaches the queue only, which
             // passes exactly one SIGINT on (two would quit without the final checkpoint).
             .process_group(0)
             .spawn()
+            .map_err(|source| SpawnError::Run { exe: self.options.exe.clone(), source })
+    }
+}
+
+/// What `CUDA_VISIBLE_DEVICES` a child training on this process's GPU `ordinal` gets: that
+/// ordinal's entry in this process's own list, where it has one (under a scheduler's allocation
+/// of GPUs 2 and 3, ordinal 0 is GPU 2), else the ordinal itself (this process sees them all).
+fn child_visible_devices(parent: Option<&str>, ordinal: usize) -> String {
+    let own = parent.and_then(|list| list.split(',').map(str::trim).filter(|e| !e.is_empty()).nth(ordinal));
+    own.map_or_else(|| ordinal.to_string(), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Depth, DeviceSpec};
+
+    #[test]
+    fn a_childs_gpu_is_its_ordinal_mapped_through_the_parents_own_list() {
+        // An allocation of GPUs 2 and 3: the parent's ordinals 0 and 1 are GPUs 2 and 3.
+        assert_eq!(child_visible_devices(Some("2,3"), 0), "2");
+        assert_eq!(child_visible_devices(Some("2,3"), 1), "3");
+        // UUIDs (and MIG instances) pass through as the parent names them.
+        assert_eq!(child_visible_devices(Some("GPU-8f2a, MIG-41c0"), 1), "MIG-41c0");
+        // No list of its own: the parent sees every GPU, and ordinal N is GPU N.
+        assert_eq!(child_visible_devices(None, 1), "1");
+        assert_eq!(child_visible_devices(Some(""), 0), "0");
+    }
+
+    /// A sweep of one CPU cell and one CUDA cell in a temporary folder, as a queue on a machine
+    /// with two GPUs and a program that exits at once.
+    fn cpu_and_cuda_sweep(dir: &Path) -> (Worker, Receiver<QueueEvent>) {
+        let axes = vec![crate::sweep::Axis { field: "device".into(), values: vec!["cpu".into(), "cuda".into()] }];
+        let sweep = Sweep::grid(axes).unwrap();
+        sweep
+            .create(dir, |cell| {
+                let mut c = crate::config::paper(Depth::new(8).unwrap(), "data".into());
+                c.device = cell.settings[0].1.parse()?;
+                Ok(c)
+            })
+            .unwrap();
+        let options = QueueOptions { jobs: 2, exe: "/bin/true".into(), cores: 2, gpus: 2, force: true };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Worker::new(dir.to_path_buf(), sweep, options, tx), rx)
+    }
+
+    #[test]
+    fn each_cell_gets_a_gpu_only_when_its_own_config_asks_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, events) = cpu_and_cuda_sweep(dir.path());
+        let _ = worker.start_what_fits();
+        for r in &mut worker.running {
+            let _ = r.child.wait();
+        }
+        let started: Vec<(String, Option<usize>)> = events
+            .try_iter()
+            .filter_map(|e| match e {
+                QueueEvent::Started { cell, gpu, .. } => Some((cell, gpu)),
+                _ => None,
+            })
+            .collect();
+        let gpu_of = |device: &str| started.iter().find(|(c, _)| c.ends_with(device)).map(|(_, g)| *g);
+        assert_eq!(gpu_of("cpu"), Some(None), "{started:?}");
+        assert_eq!(gpu_of("cuda"), Some(Some(0)), "{started:?}");
+    }
+
+    #[test]
+    fn a_cell_asks_for_the_cpu_any_gpu_or_one_gpu_by_its_own_config() {
+        assert_eq!(placement(DeviceSpec::Cpu, 2), Placement::NoGpu);
+        assert_eq!(placement(DeviceSpec::Auto, 2), Placement::AnyGpu);
+        assert_eq!(placement(DeviceSpec::Cuda(None), 2), Placement::AnyGpu);
+        assert_eq!(placement(DeviceSpec::Cuda(Some(1)), 2), Placement::Gpu(1));
+        // No GPU to give: the cell's own start refuses CUDA, in its output.
+        assert_eq!(placement(DeviceSpec::Cuda(Some(2)), 2), Placement::NoGpu);
+        assert_eq!(placement(DeviceSpec::Auto, 0), Placement::NoGpu);
+    }
+
+    #[test]
+    fn a_program_that_cannot_run_fails_each_cell_once_and_the_queue_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut worker, events) = cpu_and_cuda_sweep(dir.path());
+        worker.options.exe = dir.path().join("no-such-program");
+        let (_stop, stop_rx) = crossbeam_channel::bounded(1);
+        worker.run(stop_rx);
+        let events: Vec<QueueEvent> = events.try_iter().collect();
+        let failed: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                QueueEvent::FailedToStart { cell, why } if why.contains("no-such-program") => Some(cell.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, ["devicecpu", "devicecuda"], "{events:?}");
+        assert_eq!(events.last(), Some(&QueueEvent::Drained), "{events:?}");
     }
 }

@@ -67,13 +67,15 @@ fn params(depth: Depth) -> u64 {
 /// The estimate for a run of `depth` at `batch` images a step.
 pub fn estimate(depth: Depth, batch: usize, precision: Precision, cuda: bool) -> Estimate {
     let parameters = PARAMETER_COPIES * 4.0 * params(depth) as f64;
-    let training = parameters + batch as f64 * activations_per_image(depth, precision);
+    // A float too large for a u64 becomes u64::MAX, and the sums saturate there: an absurd
+    // batch needs "more than there is", never a wrapped-around small number that would fit.
+    let training = (parameters + batch as f64 * activations_per_image(depth, precision)) as u64;
     if cuda {
         // The data set and the training state live on the GPU; the host keeps the libraries.
         let data = 60_000 * 3 * 32 * 32;
-        Estimate { host: BASE_BYTES, device: Some(CUDA_CONTEXT_BYTES + data + training as u64) }
+        Estimate { host: BASE_BYTES, device: Some(CUDA_CONTEXT_BYTES.saturating_add(data).saturating_add(training)) }
     } else {
-        Estimate { host: BASE_BYTES + training as u64, device: None }
+        Estimate { host: BASE_BYTES.saturating_add(training), device: None }
     }
 }
 
@@ -145,8 +147,8 @@ fn machine_available() -> u64 {
 /// charged to another group make the process's resident figure larger than its group's charge).
 pub fn room_beside(available: u64, resident: u64) -> u64 {
     match cgroup::headroom() {
-        Some(room) => (available.min(room.free) + resident).min(room.limit),
-        None => available + resident,
+        Some(room) => available.min(room.free).saturating_add(resident).min(room.limit),
+        None => available.saturating_add(resident),
     }
 }
 
@@ -171,7 +173,7 @@ pub fn fits_beside(need: u64, available: u64, running: &[(u64, u64)]) -> bool {
 fn resident_bytes_in(status_file: &str) -> u64 {
     let status = std::fs::read_to_string(status_file).unwrap_or_default();
     let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches("kB").trim());
-    kib.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024
+    kib.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0).saturating_mul(1024)
 }
 
 /// Used and total memory of CUDA device `index` in bytes, from `nvidia-smi` (libtorch's allocator
@@ -180,7 +182,7 @@ pub fn gpu_memory(index: u32) -> Option<(u64, u64)> {
     let text = crate::nvidia_smi::query(index as usize, "memory.used,memory.total", "csv,noheader,nounits")?;
     let mut parts = text.split(',').map(|p| p.trim().parse::<u64>());
     match (parts.next(), parts.next()) {
-        (Some(Ok(used)), Some(Ok(total))) => Some((used << 20, total << 20)),
+        (Some(Ok(used)), Some(Ok(total))) => Some((used.saturating_mul(1 << 20), total.saturating_mul(1 << 20))),
         _ => None,
     }
 }
@@ -265,6 +267,17 @@ mod tests {
         assert!(fits_beside(10 * gib, 10 * gib, &[]));
         assert!(resident_bytes_of(std::process::id()) > 0);
         assert_eq!(resident_bytes_of(u32::MAX), 0);
+    }
+
+    #[test]
+    fn an_absurd_batch_needs_more_than_there_is_instead_of_wrapping_around() {
+        for cuda in [false, true] {
+            let e = estimate(d(1202), usize::MAX, Precision::Fp32, cuda);
+            assert_eq!(e.device.unwrap_or(e.host), u64::MAX, "cuda {cuda}: {e:?}");
+            assert!(check(d(1202), usize::MAX, Precision::Fp32, cuda, u64::MAX - 1).is_err(), "cuda {cuda}");
+        }
+        // What is free plus what a process holds does not wrap either.
+        assert!(room_beside(u64::MAX, u64::MAX) >= u64::MAX / 2);
     }
 
     #[test]
