@@ -4,7 +4,9 @@
 //! of every 3x3 layer's response at a run's newest evaluation, by layer (top) and sorted by
 //! magnitude (bottom), one colour per run.
 
-use super::plot::{FAMILY, Format, PALETTE, check_size, clip_y, iteration_label, register_fonts, styled};
+use super::plot::{
+    FAMILY, Format, PALETTE, Picture, check_size, clip_y, iteration_label, legend, render_picture, styled,
+};
 use crate::cli::PlotArgs;
 use crate::config::Shortcut;
 use crate::frontend::history::History;
@@ -139,19 +141,13 @@ pub fn check(figure: Figure, runs: &[FigureRun]) -> Result<()> {
 }
 
 pub fn render(figure: Figure, runs: &[FigureRun], path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
-    register_fonts()?;
-    match format {
-        Format::Png => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw(figure, &root, runs)?;
-            root.present().map_err(|e| anyhow!("{e}"))
-        }
-        Format::Svg => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            draw(figure, &root, runs)?;
-            root.present().map_err(|e| anyhow!("{e}"))
+    struct Drawn<'a>(Figure, &'a [FigureRun]);
+    impl Picture for Drawn<'_> {
+        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+            draw(self.0, root, self.1)
         }
     }
+    render_picture(&Drawn(figure, runs), path, format, size)
 }
 
 fn draw<DB: DrawingBackend>(figure: Figure, root: &DrawingArea<DB, Shift>, runs: &[FigureRun]) -> Result<()> {
@@ -337,22 +333,6 @@ fn responses<DB: DrawingBackend>(
         chart.draw_series(points.into_iter().map(|p| Circle::new(p, px(2.5), color.filled()))).map_err(e)?;
     }
     legend(&mut chart, px)
-}
-
-fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    px: impl Fn(f64) -> u32,
-) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FAMILY, px(15.0)))
-        .background_style(WHITE.mix(0.88))
-        .border_style(BLACK.mix(0.25))
-        .margin(px(10.0))
-        .legend_area_size(px(30.0))
-        .draw()
-        .map_err(|e| anyhow!("{e}"))
 }
 
 #[cfg(test)]

@@ -184,19 +184,52 @@ pub(super) fn check_size(width: u32, height: u32) -> Result<()> {
 
 /// Draws the runs to `path`.
 pub fn render(runs: &[Curves], path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
+    struct Drawn<'a>(&'a [Curves]);
+    impl Picture for Drawn<'_> {
+        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+            draw(root, self.0)
+        }
+    }
+    render_picture(&Drawn(runs), path, format, size)
+}
+
+/// Something drawn onto a drawing area of any backend: the same picture as PNG or as SVG.
+pub(super) trait Picture {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+/// Draws `picture` to `path` in `format`, with the built-in font.
+pub(super) fn render_picture(picture: &impl Picture, path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
     register_fonts()?;
     match format {
         Format::Png => {
             let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw(&root, runs)?;
+            picture.draw(&root)?;
             root.present().map_err(|e| anyhow!("{e}"))
         }
         Format::Svg => {
             let root = SVGBackend::new(path, size).into_drawing_area();
-            draw(&root, runs)?;
+            picture.draw(&root)?;
             root.present().map_err(|e| anyhow!("{e}"))
         }
     }
+}
+
+/// The legend in the upper right, on a faint white box, as every chart here has it.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    px: impl Fn(f64) -> u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FAMILY, px(15.0)))
+        .background_style(WHITE.mix(0.88))
+        .border_style(BLACK.mix(0.25))
+        .margin(px(10.0))
+        .legend_area_size(px(30.0))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))
 }
 
 pub(super) fn register_fonts() -> Result<()> {
@@ -305,16 +338,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
                 )
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FAMILY, px(15.0)))
-        .background_style(WHITE.mix(0.88))
-        .border_style(BLACK.mix(0.25))
-        .margin(px(10.0))
-        .legend_area_size(px(30.0))
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, px)?;
 
     // Loss, on a log scale: it falls by two orders of magnitude over a full run.
     // The axis spans the bands' extremes too: a spike is drawn, not cut off.

@@ -3,8 +3,8 @@
 //! (two pixels a cell: the upper one as the foreground of `▀`, the lower as its background).
 
 use super::app::App;
-use crate::protocol::EvalRecord;
 use crate::confusions::top_pairs;
+use crate::protocol::EvalRecord;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
