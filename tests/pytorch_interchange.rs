@@ -20,9 +20,7 @@ fn an_exported_run_loads_into_pytorch_and_a_run_starts_from_it() {
     assert_ok(&output(s.train(&["--iters", "6", "--eval-every", "6"])));
     let run = s.only_run();
     let file = s.path("resnet8.safetensors");
-    let mut export = bin();
-    export.arg("export").arg(&run).arg("--pytorch").arg(&file);
-    let out = output(export);
+    let out = export_pytorch(&run, &file);
     assert_ok(&out);
     assert!(stderr(&out).contains("wrote ResNet-8 at iteration 6"), "{}", stderr(&out));
 
@@ -51,9 +49,7 @@ fn an_exported_run_loads_into_pytorch_and_a_run_starts_from_it() {
     let config = std::fs::read_to_string(started.join("config.json")).unwrap();
     assert!(config.contains("\"init_from\"") && config.contains("resnet8.safetensors"), "{config}");
     let back = again.path("back.safetensors");
-    let mut export = bin();
-    export.arg("export").arg(&started).arg("--pytorch").arg(&back);
-    assert_ok(&output(export));
+    assert_ok(&export_pytorch(&started, &back));
     let weights = |path: &Path| -> Vec<(String, Vec<u8>)> {
         tensors(path).into_iter().filter(|(n, _)| !n.contains("running_") && !n.contains("num_batches")).collect()
     };
@@ -73,9 +69,7 @@ fn a_plain_run_exports_to_pytorchs_plain_model_and_a_plain_run_starts_from_it() 
     assert_ok(&output(s.train(&["--iters", "4", "--eval-every", "4", "--plain"])));
     let run = s.only_run();
     let file = s.path("plain8.safetensors");
-    let mut export = bin();
-    export.arg("export").arg(&run).arg("--pytorch").arg(&file);
-    let out = output(export);
+    let out = export_pytorch(&run, &file);
     assert_ok(&out);
     assert!(stderr(&out).contains("wrote Plain-8 at iteration 4"), "{}", stderr(&out));
 

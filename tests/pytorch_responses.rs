@@ -18,9 +18,7 @@ fn logged_responses(run: &Path) -> Vec<f64> {
 /// The same responses by `scripts/pytorch_responses.py` from the run's exported weights.
 fn pytorch_responses(s: &Sandbox, run: &Path, plain: bool) -> Vec<f64> {
     let weights = s.path("weights.safetensors");
-    let mut export = bin();
-    export.arg("export").arg(run).arg("--pytorch").arg(&weights);
-    assert_ok(&output(export));
+    assert_ok(&export_pytorch(run, &weights));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut py = std::process::Command::new(root.join(".venv/bin/python"));
     py.arg(root.join("scripts/pytorch_responses.py")).arg("8").arg(&weights).arg(s.data());

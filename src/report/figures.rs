@@ -201,6 +201,26 @@ fn error_axis<'a>(runs: impl Iterator<Item = &'a FigureRun>) -> f64 {
     (top / 5.0).ceil() * 5.0
 }
 
+/// One panel of a figure: its caption and axes, laid out alike in every figure.
+fn panel<'a, DB: DrawingBackend + 'a>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    px: impl Fn(f64) -> u32,
+) -> Result<
+    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+> {
+    ChartBuilder::on(area)
+        .caption(caption, (FAMILY, px(22.0)))
+        .margin(px(12.0))
+        .margin_right(px(20.0))
+        .x_label_area_size(px(40.0))
+        .y_label_area_size(px(56.0))
+        .build_cartesian_2d(x, y)
+        .map_err(|e| anyhow!("{e}"))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Curves {
     Train,
@@ -223,14 +243,7 @@ fn errors<DB: DrawingBackend>(
         Curves::Both => format!("{title}: training (dashed), test (bold)"),
         _ => title.to_string(),
     };
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, (FAMILY, px(22.0)))
-        .margin(px(12.0))
-        .margin_right(px(20.0))
-        .x_label_area_size(px(40.0))
-        .y_label_area_size(px(56.0))
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(e)?;
+    let mut chart = panel(area, &caption, 0.0..x_max, 0.0..y_max, px)?;
     let x_fmt = |x: &f64| iteration_label(*x, x_max);
     styled(
         chart
@@ -296,14 +309,7 @@ fn responses<DB: DrawingBackend>(
     let x_max = runs.iter().map(|r| r.responses.len()).max().unwrap_or(1) as f64;
     let y_max = runs.iter().flat_map(|r| r.responses.iter().copied()).fold(0.0, f64::max) * 1.1;
     let title = if sorted { "std of layer responses, sorted by magnitude" } else { "std of layer responses" };
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FAMILY, px(22.0)))
-        .margin(px(12.0))
-        .margin_right(px(20.0))
-        .x_label_area_size(px(40.0))
-        .y_label_area_size(px(56.0))
-        .build_cartesian_2d(0.0..x_max + 1.0, 0.0..y_max.max(1e-6))
-        .map_err(e)?;
+    let mut chart = panel(area, title, 0.0..x_max + 1.0, 0.0..y_max.max(1e-6), px)?;
     styled(
         chart
             .configure_mesh()

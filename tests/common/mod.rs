@@ -97,6 +97,13 @@ pub fn resume(run: &Path) -> Command {
     cmd
 }
 
+/// `export RUN --pytorch FILE`, run to the end.
+pub fn export_pytorch(run: &Path, file: &Path) -> Output {
+    let mut cmd = bin();
+    cmd.arg("export").arg(run).arg("--pytorch").arg(file);
+    output(cmd)
+}
+
 /// Runs to the end, capturing output.
 pub fn output(mut cmd: Command) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("run resnet-tui")
