@@ -1,6 +1,6 @@
 //! The command line: clap definitions and their translation into a run config.
 
-use crate::config::{self, Bound, ConfigError, Depth, DeviceSpec, Precision, RunConfig, Shortcut, bounds};
+use crate::config::{self, Bound, ConfigError, Depth, DeviceSpec, Precision, RunConfig, Setting, Shortcut, bounds};
 use crate::ui::theme::Marker;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -343,8 +343,8 @@ pub struct ResumeArgs {
     pub data_dir: Option<PathBuf>,
     /// Change the recipe on purpose, e.g. `--set lr=0.05` (repeatable; nested fields dotted:
     /// `warmup.lr=0.005`; lists comma-separated: `milestones=30000,45000`). Logged as an event.
-    #[arg(long = "set", value_name = "FIELD=VALUE")]
-    pub set: Vec<String>,
+    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = parse_setting)]
+    pub set: Vec<Setting>,
     /// No dashboard.
     #[arg(long)]
     pub no_ui: bool,
@@ -501,6 +501,11 @@ fn parse_device(s: &str) -> Result<DeviceSpec, ConfigError> {
     s.parse()
 }
 
+/// `FIELD=VALUE`, parsed once here into the setting it is; clap's line names the text.
+fn parse_setting(s: &str) -> Result<Setting, String> {
+    s.parse::<Setting>().map_err(|e| e.why)
+}
+
 /// A count in `bound`, refused in clap's line that names the flag and the value: "must be a
 /// whole number from 1 to 1024". Text beyond the type (a 25-digit number) gets the same words.
 fn within<T>(bound: Bound) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
@@ -645,6 +650,7 @@ impl GridArgs {
         let mut rest = Vec::new();
         for (field, value) in &cell.settings {
             let bad = |why: String| ConfigError::Value { flag: "--vary", why: format!("{field}={value}: {why}") };
+            let vary = |e: crate::config::SettingError| ConfigError::Value { flag: "--vary", why: e.to_string() };
             match field.as_str() {
                 "depth" => recipe.depth = parse_depth(value)?,
                 "seed" => recipe.seed = value.parse().map_err(|_| bad("not a seed".into()))?,
@@ -654,7 +660,7 @@ impl GridArgs {
                 }
                 "batch_size" => recipe.batch_size = value.parse().map_err(|_| bad("not a batch size".into()))?,
                 "lr" => recipe.lr = value.parse().map_err(|_| bad("not a number".into()))?,
-                _ => rest.push(format!("{field}={value}")),
+                _ => rest.push(Setting::new(field, value).map_err(vary)?),
             }
         }
         let config = recipe.to_config()?;
@@ -662,7 +668,7 @@ impl GridArgs {
             return Ok(config);
         }
         crate::config::apply_settings(&config, &rest).map_err(|e| match e {
-            ConfigError::Value { why, .. } => ConfigError::Value { flag: "--vary", why },
+            ConfigError::Value { flag: "--set", why } => ConfigError::Value { flag: "--vary", why },
             other => other,
         })
     }

@@ -457,42 +457,219 @@ pub fn differences(a: &RunConfig, b: &RunConfig) -> Vec<ConfigChange> {
     out
 }
 
-/// `config` with `settings` (`field=value`, nested fields dotted: `warmup.lr=0.005`) applied and
-/// checked. A value is read as JSON when it is (numbers, `null`, `[32000,48000]`), else as text;
-/// a comma list sets a list (`milestones=30000,45000`). Depth and shortcut cannot change.
-pub fn apply_settings(config: &RunConfig, settings: &[String]) -> Result<RunConfig, ConfigError> {
-    let mut value = serde_json::to_value(config).expect("a config serialises");
+/// `config` with `settings` applied in order, then checked. A nested setting needs its parent
+/// (`warmup.lr` a run with a warm-up); depth and shortcut are no settings at all.
+pub fn apply_settings(config: &RunConfig, settings: &[Setting]) -> Result<RunConfig, ConfigError> {
+    let mut changed = config.clone();
     for setting in settings {
-        let refuse = |why: String| bad("--set", format!("{setting}: {why}"));
-        let (field, text) = setting.split_once('=').ok_or_else(|| refuse("expected FIELD=VALUE".into()))?;
-        if FIXED_FIELDS.contains(&field) {
-            return Err(refuse(format!("{field} fixes the network's shape and cannot change on resume")));
-        }
-        let mut slot = &mut value;
-        for part in field.split('.') {
-            slot = slot
-                .get_mut(part)
-                .filter(|v| !v.is_null() || !field.contains('.'))
-                .ok_or_else(|| refuse(format!("no field {field} in a run's config")))?;
-        }
-        // A list field takes a comma list, even of one number.
-        let parsed = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .filter(|v| !v.is_string() && (v.is_array() || !slot.is_array()));
-        *slot = match parsed {
-            Some(v) => v,
-            None if slot.is_array() => serde_json::Value::Array(
-                text.split(',')
-                    .map(|t| t.trim().parse::<u64>().map(serde_json::Value::from))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| refuse("expected numbers separated by commas".into()))?,
-            ),
-            None => serde_json::Value::String(text.to_string()),
-        };
+        setting.apply(&mut changed)?;
     }
-    let changed: RunConfig = serde_json::from_value(value).map_err(|e| bad("--set", e.to_string()))?;
     validate(&changed)?;
     Ok(changed)
+}
+
+/// One field of a run's recipe given a value: what `resume --set FIELD=VALUE` and `--vary` ask
+/// for and what a recovery lowers the learning rates with. Parsed once, where it is typed; applied
+/// as the value it holds, never written out as text to be read back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Setting {
+    Iters(u64),
+    Milestones(Vec<u64>),
+    Lr(f64),
+    Momentum(f64),
+    WeightDecay(f64),
+    BatchSize(usize),
+    /// The whole warm-up: `warmup=null` for none, or `warmup={"iters":1000,"lr":0.01}`.
+    Warmup(Option<Warmup>),
+    WarmupIters(u64),
+    WarmupLr(f64),
+    WarmupUntilError(Option<f64>),
+    ValSplit(usize),
+    EvalEvery(u64),
+    CheckpointEvery(u64),
+    KeepCheckpoints(usize),
+    Seed(u64),
+    Device(DeviceSpec),
+    Threads(Option<usize>),
+    /// Where the data set lies: any text is a folder's name (`data_dir=2024` included).
+    DataDir(PathBuf),
+    Precision(Precision),
+    InitFrom(Option<PathBuf>),
+    PrecisionWhy(Option<String>),
+}
+
+/// Why a `FIELD=VALUE` is not a setting: the text as given and the reason.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{text}: {why}")]
+pub struct SettingError {
+    pub text: String,
+    pub why: String,
+}
+
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> ConfigError {
+        bad("--set", e.to_string())
+    }
+}
+
+impl Setting {
+    /// `field` (nested fields dotted: `warmup.lr`) set to the value `text` reads as. Counts are
+    /// checked against their bounds here, before they can overflow their type; the rest of a
+    /// config's checks come when it is applied.
+    pub fn new(field: &str, text: &str) -> Result<Setting, SettingError> {
+        let refuse = |why: String| SettingError { text: format!("{field}={text}"), why };
+        let value = text.trim();
+        let count = |bound: Bound| {
+            value.parse::<u64>().map_err(|_| ()).and_then(|n| bound.check(n).map_err(|_| ())).map_err(|()| {
+                let got = if value.is_empty() { String::from("nothing") } else { value.to_string() };
+                refuse(format!("{} must be {}, got {got}", bound.flag, bound.range()))
+            })
+        };
+        let size = |bound: Bound| count(bound).map(|n| n as usize);
+        let number = || value.parse::<f64>().map_err(|_| refuse("expected a number".into()));
+        let none = value == "null";
+        Ok(match field {
+            "iters" => Setting::Iters(count(bounds::ITERS)?),
+            "milestones" => Setting::Milestones(
+                milestones(value).ok_or_else(|| refuse("expected numbers separated by commas".into()))?,
+            ),
+            "lr" => Setting::Lr(number()?),
+            "momentum" => Setting::Momentum(number()?),
+            "weight_decay" => Setting::WeightDecay(number()?),
+            "batch_size" => Setting::BatchSize(size(bounds::BATCH_SIZE)?),
+            "warmup" => Setting::Warmup(
+                serde_json::from_str(value)
+                    .map_err(|e| refuse(format!(r#"expected null or {{"iters":N,"lr":X,"until_error":E}} ({e})"#)))?,
+            ),
+            "warmup.iters" => Setting::WarmupIters(count(bounds::WARMUP_ITERS)?),
+            "warmup.lr" => Setting::WarmupLr(number()?),
+            "warmup.until_error" => Setting::WarmupUntilError(if none { None } else { Some(number()?) }),
+            "val_split" => Setting::ValSplit(size(bounds::VAL_SPLIT)?),
+            "eval_every" => Setting::EvalEvery(count(bounds::EVAL_EVERY)?),
+            "checkpoint_every" => Setting::CheckpointEvery(count(bounds::CHECKPOINT_EVERY)?),
+            "keep_checkpoints" => Setting::KeepCheckpoints(size(bounds::KEEP_CHECKPOINTS)?),
+            "seed" => Setting::Seed(value.parse().map_err(|_| refuse("expected a whole number".into()))?),
+            "device" => Setting::Device(value.parse().map_err(|e: ConfigError| refuse(e.to_string()))?),
+            "threads" => Setting::Threads(if none { None } else { Some(size(bounds::THREADS)?) }),
+            "data_dir" => Setting::DataDir(PathBuf::from(text)),
+            "precision" => Setting::Precision(value.parse().map_err(|e: ConfigError| refuse(e.to_string()))?),
+            "init_from" => Setting::InitFrom((!none).then(|| PathBuf::from(text))),
+            "precision_why" => Setting::PrecisionWhy((!none).then(|| text.to_string())),
+            _ if FIXED_FIELDS.contains(&field) => {
+                return Err(refuse(format!("{field} fixes the network's shape and cannot change on resume")));
+            }
+            _ => return Err(refuse(format!("no field {field} in a run's config"))),
+        })
+    }
+
+    /// The field it sets, as `--set` names it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Setting::Iters(_) => "iters",
+            Setting::Milestones(_) => "milestones",
+            Setting::Lr(_) => "lr",
+            Setting::Momentum(_) => "momentum",
+            Setting::WeightDecay(_) => "weight_decay",
+            Setting::BatchSize(_) => "batch_size",
+            Setting::Warmup(_) => "warmup",
+            Setting::WarmupIters(_) => "warmup.iters",
+            Setting::WarmupLr(_) => "warmup.lr",
+            Setting::WarmupUntilError(_) => "warmup.until_error",
+            Setting::ValSplit(_) => "val_split",
+            Setting::EvalEvery(_) => "eval_every",
+            Setting::CheckpointEvery(_) => "checkpoint_every",
+            Setting::KeepCheckpoints(_) => "keep_checkpoints",
+            Setting::Seed(_) => "seed",
+            Setting::Device(_) => "device",
+            Setting::Threads(_) => "threads",
+            Setting::DataDir(_) => "data_dir",
+            Setting::Precision(_) => "precision",
+            Setting::InitFrom(_) => "init_from",
+            Setting::PrecisionWhy(_) => "precision_why",
+        }
+    }
+
+    /// Sets the field in `config`; unchecked (`apply_settings` checks the whole).
+    fn apply(&self, config: &mut RunConfig) -> Result<(), ConfigError> {
+        fn warmup<'c>(config: &'c mut RunConfig, setting: &Setting) -> Result<&'c mut Warmup, ConfigError> {
+            config.warmup.as_mut().ok_or_else(|| {
+                let why =
+                    format!(r#"{setting}: the run has no warm-up; give it one whole: warmup={{"iters":N,"lr":X}}"#);
+                bad("--set", why)
+            })
+        }
+        match self.clone() {
+            Setting::Iters(v) => config.iters = v,
+            Setting::Milestones(v) => config.milestones = v,
+            Setting::Lr(v) => config.lr = v,
+            Setting::Momentum(v) => config.momentum = v,
+            Setting::WeightDecay(v) => config.weight_decay = v,
+            Setting::BatchSize(v) => config.batch_size = v,
+            Setting::Warmup(v) => config.warmup = v,
+            Setting::WarmupIters(v) => warmup(config, self)?.iters = v,
+            Setting::WarmupLr(v) => warmup(config, self)?.lr = v,
+            Setting::WarmupUntilError(v) => warmup(config, self)?.until_error = v,
+            Setting::ValSplit(v) => config.val_split = v,
+            Setting::EvalEvery(v) => config.eval_every = v,
+            Setting::CheckpointEvery(v) => config.checkpoint_every = v,
+            Setting::KeepCheckpoints(v) => config.keep_checkpoints = v,
+            Setting::Seed(v) => config.seed = v,
+            Setting::Device(v) => config.device = v,
+            Setting::Threads(v) => config.threads = v,
+            Setting::DataDir(v) => config.data_dir = v,
+            Setting::Precision(v) => config.precision = v,
+            Setting::InitFrom(v) => config.init_from = v,
+            Setting::PrecisionWhy(v) => config.precision_why = v,
+        }
+        Ok(())
+    }
+}
+
+/// `30000,45000` or `[30000,45000]`; `[]` is no milestones at all.
+fn milestones(text: &str) -> Option<Vec<u64>> {
+    let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    match inner {
+        Some(list) if list.trim().is_empty() => Some(Vec::new()),
+        _ => inner.unwrap_or(text).split(',').map(|t| t.trim().parse().ok()).collect(),
+    }
+}
+
+/// `FIELD=VALUE`, as `resume --set` takes it.
+impl FromStr for Setting {
+    type Err = SettingError;
+    fn from_str(text: &str) -> Result<Setting, SettingError> {
+        let (field, value) = text
+            .split_once('=')
+            .ok_or_else(|| SettingError { text: text.to_string(), why: "expected FIELD=VALUE".into() })?;
+        Setting::new(field.trim(), value)
+    }
+}
+
+/// `FIELD=VALUE`, read back by `FromStr` as the same setting.
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        fn or_null<T: fmt::Display>(v: &Option<T>) -> String {
+            v.as_ref().map_or_else(|| "null".to_string(), T::to_string)
+        }
+        let value = match self {
+            Setting::Iters(v) | Setting::WarmupIters(v) | Setting::EvalEvery(v) | Setting::CheckpointEvery(v) => {
+                v.to_string()
+            }
+            Setting::Seed(v) => v.to_string(),
+            Setting::Milestones(v) => format!("[{}]", v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")),
+            Setting::Lr(v) | Setting::Momentum(v) | Setting::WeightDecay(v) | Setting::WarmupLr(v) => v.to_string(),
+            Setting::BatchSize(v) | Setting::ValSplit(v) | Setting::KeepCheckpoints(v) => v.to_string(),
+            Setting::Warmup(v) => serde_json::to_string(v).expect("a warm-up serialises"),
+            Setting::WarmupUntilError(v) => or_null(v),
+            Setting::Device(v) => v.to_string(),
+            Setting::Threads(v) => or_null(v),
+            Setting::DataDir(v) => v.display().to_string(),
+            Setting::Precision(v) => v.to_string(),
+            Setting::InitFrom(v) => or_null(&v.as_ref().map(|p| p.display())),
+            Setting::PrecisionWhy(v) => or_null(v),
+        };
+        write!(f, "{}={value}", self.field())
+    }
 }
 
 /// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
@@ -612,33 +789,100 @@ mod tests {
         assert_eq!(differences(&here, &faster).into_iter().map(|d| d.field).collect::<Vec<_>>(), ["lr"]);
     }
 
+    /// `config` with the settings of `texts` (each `FIELD=VALUE`), parsed then applied.
+    fn set(config: &RunConfig, texts: &[&str]) -> Result<RunConfig, ConfigError> {
+        let settings = texts.iter().map(|t| t.parse::<Setting>()).collect::<Result<Vec<_>, _>>()?;
+        apply_settings(config, &settings)
+    }
+
     #[test]
     fn settings_change_named_fields_and_are_checked() {
         let c = paper(Depth::PAPER[4], "d".into());
-        let changed = apply_settings(
-            &c,
-            &["lr=0.05".into(), "warmup.lr=0.005".into(), "milestones=30000,45000".into(), "device=cpu".into()],
-        )
-        .unwrap();
-        assert_eq!(apply_settings(&c, &["milestones=40000".into()]).unwrap().milestones, vec![40_000]);
+        let changed = set(&c, &["lr=0.05", "warmup.lr=0.005", "milestones=30000,45000", "device=cpu"]).unwrap();
+        assert_eq!(set(&c, &["milestones=40000"]).unwrap().milestones, vec![40_000]);
+        assert_eq!(set(&c, &["milestones=[40000,50000]"]).unwrap().milestones, vec![40_000, 50_000]);
         assert_eq!((changed.lr, changed.warmup.unwrap().lr, changed.device), (0.05, 0.005, DeviceSpec::Cpu));
         assert_eq!(changed.milestones, vec![30_000, 45_000]);
         let fields: Vec<String> = differences(&c, &changed).into_iter().map(|d| d.field).collect();
         assert_eq!(fields, ["device", "lr", "milestones", "warmup.lr"]);
         assert!(differences(&c, &c).is_empty());
+        assert_eq!(set(&c, &["warmup=null", "threads=2"]).unwrap().warmup, None);
         for (bad, says) in [
             ("depth=32", "cannot change"),
             ("shortcut=b", "cannot change"),
             ("speed=3", "no field speed"),
             ("lr", "FIELD=VALUE"),
             ("lr=-1", "--lr"),
-            ("lr=fast", "--set"),
+            ("lr=fast", "--set lr=fast: expected a number"),
             ("device=tpu", "unknown device"),
             ("milestones=1,x", "numbers"),
+            ("iters=99999999999999999999999", "--iters must be a whole number from 1 to 1000000000"),
+            ("threads=0", "--threads must be a whole number from 1 to 1024, got 0"),
         ] {
-            let err = apply_settings(&c, &[bad.to_string()]).unwrap_err().to_string();
+            let err = set(&c, &[bad]).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_setting_reads_back_from_the_text_it_is_said_in() {
+        let warmup = Some(Warmup { iters: 500, lr: 0.01, until_error: Some(80.0) });
+        for setting in [
+            Setting::Lr(0.1 * 0.1),
+            Setting::Milestones(vec![30_000, 45_000]),
+            Setting::Milestones(Vec::new()),
+            Setting::Warmup(warmup),
+            Setting::Warmup(None),
+            Setting::WarmupUntilError(None),
+            Setting::Threads(Some(4)),
+            Setting::Device(DeviceSpec::Cuda(Some(1))),
+            Setting::Precision(Precision::Bf16),
+            Setting::InitFrom(Some("/w/resnet20.safetensors".into())),
+            Setting::DataDir("/data/cifar10".into()),
+        ] {
+            let text = setting.to_string();
+            assert_eq!(text.parse::<Setting>(), Ok(setting), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_field_of_a_config_but_the_networks_shape_is_a_setting() {
+        let mut c = paper(Depth::PAPER[4], "d".into());
+        c.init_from = Some("w".into());
+        c.precision_why = Some("why".into());
+        let value = serde_json::to_value(&c).unwrap();
+        let mut fields = Vec::new();
+        for (k, v) in value.as_object().unwrap() {
+            match v.as_object() {
+                Some(inner) => fields.extend(inner.keys().map(|i| format!("{k}.{i}"))),
+                None => fields.push(k.clone()),
+            }
+            fields.push(k.clone());
+        }
+        for field in fields {
+            let err = Setting::new(&field, "1").err().map(|e| e.why).unwrap_or_default();
+            assert!(!err.contains("no field"), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_data_folder_named_by_digits_is_a_folder() {
+        // Read as JSON, `2024` was a number, and a number is no folder: the setting was refused.
+        let c = paper(Depth::PAPER[0], "d".into());
+        assert_eq!(set(&c, &["data_dir=2024"]).unwrap().data_dir, PathBuf::from("2024"));
+        assert_eq!(set(&c, &["init_from=7"]).unwrap().init_from, Some(PathBuf::from("7")));
+    }
+
+    #[test]
+    fn a_warmup_without_an_error_bar_can_be_given_one() {
+        // A warm-up of exactly its iterations (`until_error` null, as older configs have it): the
+        // JSON walk took the null for a missing field and refused `warmup.until_error=...`.
+        let mut c = paper(Depth::PAPER[4], "d".into());
+        c.warmup = Some(Warmup { iters: 400, lr: 0.01, until_error: None });
+        assert_eq!(set(&c, &["warmup.until_error=80"]).unwrap().warmup.unwrap().until_error, Some(80.0));
+        let none = RunConfig { warmup: None, ..c };
+        let err = set(&none, &["warmup.lr=0.005"]).unwrap_err().to_string();
+        assert!(err.contains("warmup.lr=0.005") && err.contains("no warm-up"), "{err}");
     }
 
     #[test]

@@ -20,52 +20,12 @@ pub const COMMANDS_DIR: &str = "commands";
 /// the run was down (a requeued cluster task) must not stop it hours later.
 pub const STALE_SECS: f64 = 600.0;
 
-/// What another process can ask of a run: the steering keys of the dashboard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Request {
-    Pause,
-    Resume,
-    Checkpoint,
-    Stop,
-}
-
-impl Request {
-    /// The request for a front end's command, when it is one that can travel as a file.
-    pub fn from_command(command: &Command) -> Option<Request> {
-        match command {
-            Command::Pause => Some(Request::Pause),
-            Command::Resume => Some(Request::Resume),
-            Command::Checkpoint => Some(Request::Checkpoint),
-            Command::Stop => Some(Request::Stop),
-            Command::SwitchDepth { .. } | Command::Recover { .. } => None,
-        }
-    }
-
-    pub fn command(self) -> Command {
-        match self {
-            Request::Pause => Command::Pause,
-            Request::Resume => Command::Resume,
-            Request::Checkpoint => Command::Checkpoint,
-            Request::Stop => Command::Stop,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Request::Pause => "pause",
-            Request::Resume => "resume",
-            Request::Checkpoint => "checkpoint",
-            Request::Stop => "stop",
-        }
-    }
-}
-
 /// One command file's content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Letter {
     pub id: String,
-    pub request: Request,
+    /// One of the commands that steer (`Command::steers`): `"pause"`, `"stop"`.
+    pub request: Command,
     /// The run directory's name it is meant for: a copied run does not obey its original's mail.
     pub run: String,
     /// Seconds since the Unix epoch when it was written.
@@ -76,21 +36,29 @@ pub struct Letter {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{}: cannot write a command: {}", .0.display(), .1)]
-pub struct SendError(PathBuf, std::io::Error);
+pub enum SendError {
+    #[error("{}: cannot write a command: {}", .0.display(), .1)]
+    Io(PathBuf, std::io::Error),
+    #[error("only pause, resume, checkpoint and stop reach a run started elsewhere")]
+    NotSteering(Command),
+}
 
-/// Writes `request` for the run in `run_dir`; returns the command's id.
-pub fn send(run_dir: &Path, request: Request) -> Result<String, SendError> {
+/// Writes `command` for the run in `run_dir`; returns the command's id. Only commands that steer
+/// travel as files.
+pub fn send(run_dir: &Path, command: &Command) -> Result<String, SendError> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
+    if !command.steers() {
+        return Err(SendError::NotSteering(command.clone()));
+    }
     let dir = run_dir.join(COMMANDS_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| SendError(dir.clone(), e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| SendError::Io(dir.clone(), e))?;
     let issued = crate::protocol::now();
     // Sorts by time of issue; the process id and a counter make it unique across senders.
     let id = format!("{:013}-{}-{}", (issued * 1000.0) as u64, std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-    let letter = Letter { id: id.clone(), request, run: run_name(run_dir), issued, from: sender() };
+    let letter = Letter { id: id.clone(), request: command.clone(), run: run_name(run_dir), issued, from: sender() };
     let path = dir.join(format!("{id}.json"));
     let json = serde_json::to_vec(&letter).expect("a command serialises");
-    crate::atomic::write(&path, &json).map_err(|e| SendError(path, e))?;
+    crate::atomic::write(&path, &json).map_err(|e| SendError::Io(path, e))?;
     Ok(id)
 }
 
@@ -118,8 +86,24 @@ pub struct Delivery {
     pub request: String,
     pub from: String,
     /// What to do, or why nothing is done.
-    pub verdict: Result<Request, String>,
+    pub verdict: Result<Command, Refusal>,
     file: PathBuf,
+}
+
+/// Why a command file is not obeyed, as its `command_received` event says.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("not understood ({0})")]
+    NotUnderstood(String),
+    #[error("already answered: a duplicate")]
+    Duplicate,
+    #[error("meant for run {0:?}, not this one")]
+    Foreign(String),
+    /// Issued this many seconds before it was seen.
+    #[error("stale: issued {} ago", crate::format::secs(*.0))]
+    Stale(f64),
+    #[error("{} does not come as a file: only pause, resume, checkpoint and stop do", .0.name())]
+    NotSteering(Command),
 }
 
 impl Delivery {
@@ -182,17 +166,19 @@ fn judge(id: &str, file: &Path, run: &str, now: f64, answered: &HashSet<String>)
                 .ok()
                 .and_then(|v| v.get("request").and_then(|r| r.as_str()).map(str::to_string))
                 .unwrap_or_else(|| "?".into());
-            (guess, String::new(), Err(format!("not understood ({e})")))
+            (guess, String::new(), Err(Refusal::NotUnderstood(e.to_string())))
         }
         Ok(letter) => {
             let verdict = if answered.contains(id) || letter.id != id && answered.contains(&letter.id) {
-                Err("already answered: a duplicate".to_string())
+                Err(Refusal::Duplicate)
             } else if letter.run != run {
-                Err(format!("meant for run {:?}, not this one", letter.run))
+                Err(Refusal::Foreign(letter.run.clone()))
             } else if now - letter.issued > STALE_SECS {
-                Err(format!("stale: issued {} ago", crate::format::secs(now - letter.issued)))
+                Err(Refusal::Stale(now - letter.issued))
+            } else if !letter.request.steers() {
+                Err(Refusal::NotSteering(letter.request.clone()))
             } else {
-                Ok(letter.request)
+                Ok(letter.request.clone())
             };
             (letter.request.name().to_string(), letter.from, verdict)
         }
@@ -231,16 +217,16 @@ mod tests {
     #[test]
     fn commands_arrive_in_the_order_they_were_sent_and_each_once() {
         let (_tmp, dir) = run_dir();
-        let a = send(&dir, Request::Pause).unwrap();
-        let b = send(&dir, Request::Checkpoint).unwrap();
+        let a = send(&dir, &Command::Pause).unwrap();
+        let b = send(&dir, &Command::Checkpoint).unwrap();
         let mut mb = mailbox(&dir);
         let got = mb.collect(now());
         assert_eq!(got.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec![a, b]);
-        assert_eq!(got[0].verdict, Ok(Request::Pause));
-        assert_eq!(got[1].verdict, Ok(Request::Checkpoint));
+        assert_eq!(got[0].verdict, Ok(Command::Pause));
+        assert_eq!(got[1].verdict, Ok(Command::Checkpoint));
         // Not discarded (the trainer died before removing them): the second look calls them duplicates.
         let again = mb.collect(now());
-        assert!(again.iter().all(|d| d.verdict.as_ref().unwrap_err().contains("duplicate")), "{again:?}");
+        assert!(again.iter().all(|d| d.verdict == Err(Refusal::Duplicate)), "{again:?}");
         for d in again {
             d.discard();
         }
@@ -250,7 +236,7 @@ mod tests {
     #[test]
     fn a_command_the_log_has_answered_is_a_duplicate_after_a_restart() {
         let (_tmp, dir) = run_dir();
-        let id = send(&dir, Request::Stop).unwrap();
+        let id = send(&dir, &Command::Stop).unwrap();
         let mut log = crate::runlog::LogWriter::open(&dir.join("events.jsonl")).unwrap();
         let answer = Event::CommandReceived {
             time: now(),
@@ -263,22 +249,22 @@ mod tests {
         log.write(&answer).unwrap();
         let got = mailbox(&dir).collect(now());
         assert_eq!(got.len(), 1);
-        assert!(got[0].verdict.as_ref().unwrap_err().contains("duplicate"), "{got:?}");
+        assert_eq!(got[0].verdict, Err(Refusal::Duplicate), "{got:?}");
     }
 
     #[test]
     fn stale_foreign_and_garbled_commands_are_refused_with_the_reason() {
         let (_tmp, dir) = run_dir();
-        send(&dir, Request::Pause).unwrap();
+        send(&dir, &Command::Pause).unwrap();
         let commands = dir.join(COMMANDS_DIR);
         let foreign =
-            Letter { id: "x1".into(), request: Request::Stop, run: "other".into(), issued: now(), from: "".into() };
+            Letter { id: "x1".into(), request: Command::Stop, run: "other".into(), issued: now(), from: "".into() };
         std::fs::write(commands.join("x1.json"), serde_json::to_vec(&foreign).unwrap()).unwrap();
         std::fs::write(commands.join("x2.json"), br#"{"request":"dance"}"#).unwrap();
         // A sender's temporary file is not a command yet.
         std::fs::write(commands.join(".x3.json.tmp"), b"{").unwrap();
         let got = mailbox(&dir).collect(now() + STALE_SECS + 5.0);
-        let verdicts: Vec<String> = got.iter().map(|d| d.verdict.clone().unwrap_err()).collect();
+        let verdicts: Vec<String> = got.iter().map(|d| d.verdict.clone().unwrap_err().to_string()).collect();
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(verdicts[0].starts_with("stale"), "{verdicts:?}");
         assert!(verdicts[1].contains("meant for run \"other\""), "{verdicts:?}");
@@ -288,9 +274,36 @@ mod tests {
 
     #[test]
     fn only_steering_commands_travel_as_files() {
-        for r in [Request::Pause, Request::Resume, Request::Checkpoint, Request::Stop] {
-            assert_eq!(Request::from_command(&r.command()), Some(r));
+        let (_tmp, dir) = run_dir();
+        let switch =
+            Command::SwitchDepth { depth: crate::config::Depth::PAPER[1], mode: crate::protocol::SwitchMode::Fresh };
+        for command in [Command::Recover { lr_factor: 0.1 }, switch.clone()] {
+            let err = send(&dir, &command).unwrap_err().to_string();
+            assert_eq!(err, "only pause, resume, checkpoint and stop reach a run started elsewhere");
         }
-        assert_eq!(Request::from_command(&Command::Recover { lr_factor: 0.1 }), None);
+        // Written by hand, a switch is read as what it is and refused by name.
+        let letter = Letter {
+            id: "x1".into(),
+            request: switch,
+            run: "20261129-000000-resnet20".into(),
+            issued: now(),
+            from: "".into(),
+        };
+        std::fs::create_dir_all(dir.join(COMMANDS_DIR)).unwrap();
+        std::fs::write(dir.join(COMMANDS_DIR).join("x1.json"), serde_json::to_vec(&letter).unwrap()).unwrap();
+        let got = mailbox(&dir).collect(now());
+        assert_eq!(got[0].request, "switch_depth");
+        let why = got[0].verdict.clone().unwrap_err().to_string();
+        assert_eq!(why, "switch_depth does not come as a file: only pause, resume, checkpoint and stop do");
+    }
+
+    #[test]
+    fn a_command_file_written_before_commands_were_one_type_reads_the_same() {
+        let (_tmp, dir) = run_dir();
+        let old = r#"{"id":"x1","request":"checkpoint","run":"20261129-000000-resnet20","issued":NOW,"from":"a@b"}"#;
+        std::fs::create_dir_all(dir.join(COMMANDS_DIR)).unwrap();
+        std::fs::write(dir.join(COMMANDS_DIR).join("x1.json"), old.replace("NOW", &now().to_string())).unwrap();
+        let got = mailbox(&dir).collect(now());
+        assert_eq!((got[0].verdict.clone(), got[0].request.as_str()), (Ok(Command::Checkpoint), "checkpoint"));
     }
 }

@@ -12,7 +12,7 @@ pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
 pub const SCHEMA_MINOR: u32 = 5;
 
-pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Shortcut, Warmup};
+pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Setting, Shortcut, Warmup};
 
 /// Which images an evaluation was made on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +41,8 @@ pub struct RunInfo {
     pub config: RunConfig,
     /// Trainable parameters (BatchNorm affine included, running statistics not).
     pub params: u64,
-    /// The device actually used, as `train::device::describe` names it: "cpu (2 threads)", "cuda:0".
-    pub device: String,
+    /// The device actually used, written as `train::device::describe` names it: "cpu (2 threads)", "cuda:0".
+    pub device: RunDevice,
     pub train_images: usize,
     pub eval_images: usize,
     pub eval_set: EvalSet,
@@ -57,6 +57,82 @@ pub struct RunInfo {
     /// later evaluation is a new best (schema 1.4; absent in older logs and new runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_before: Option<(f64, u64)>,
+}
+
+/// The device a run trains on, as it reports itself. Written in the log as the words it is shown
+/// in ("cpu (2 threads)", "cuda:0"), as logs have always had it; read back from them, so that a
+/// front end finds the GPU without parsing a display string itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum RunDevice {
+    /// The CPU, with libtorch's intra-op threads when known.
+    Cpu { threads: Option<usize> },
+    /// A CUDA GPU by libtorch's index, and its name when a log gave one ("cuda:0 (NVIDIA H100)").
+    Cuda { index: u32, name: Option<String> },
+    /// Words that are neither, as a log wrote them.
+    Other(String),
+}
+
+impl RunDevice {
+    /// The CUDA device's index, when the run trains on one.
+    pub fn gpu(&self) -> Option<u32> {
+        match self {
+            RunDevice::Cuda { index, .. } => Some(*index),
+            RunDevice::Cpu { .. } | RunDevice::Other(_) => None,
+        }
+    }
+
+    fn parse(text: &str) -> Option<RunDevice> {
+        if text == "cpu" {
+            return Some(RunDevice::Cpu { threads: None });
+        }
+        if let Some(rest) = text.strip_prefix("cpu (") {
+            let n = rest.strip_suffix(" threads)").or_else(|| rest.strip_suffix(" thread)"))?;
+            return Some(RunDevice::Cpu { threads: Some(n.parse().ok()?) });
+        }
+        let rest = text.strip_prefix("cuda:")?;
+        let (index, name) = match rest.split_once(' ') {
+            Some((index, name)) => (index, Some(name.strip_prefix('(')?.strip_suffix(')')?.to_string())),
+            None => (rest, None),
+        };
+        Some(RunDevice::Cuda { index: index.parse().ok()?, name })
+    }
+}
+
+impl std::fmt::Display for RunDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            RunDevice::Cpu { threads: None } => f.write_str("cpu"),
+            RunDevice::Cpu { threads: Some(1) } => f.write_str("cpu (1 thread)"),
+            RunDevice::Cpu { threads: Some(n) } => write!(f, "cpu ({n} threads)"),
+            RunDevice::Cuda { index, name: None } => write!(f, "cuda:{index}"),
+            RunDevice::Cuda { index, name: Some(name) } => write!(f, "cuda:{index} ({name})"),
+            RunDevice::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The words a log holds, read as the device they name; words it does not know (or says
+/// otherwise than this program would) are kept as they were, so a log reads back unchanged.
+impl From<String> for RunDevice {
+    fn from(text: String) -> RunDevice {
+        match RunDevice::parse(&text) {
+            Some(device) if device.to_string() == text => device,
+            _ => RunDevice::Other(text),
+        }
+    }
+}
+
+impl From<&str> for RunDevice {
+    fn from(text: &str) -> RunDevice {
+        RunDevice::from(text.to_string())
+    }
+}
+
+impl From<RunDevice> for String {
+    fn from(device: RunDevice) -> String {
+        device.to_string()
+    }
 }
 
 /// Why a checkpoint was written.
@@ -324,8 +400,10 @@ pub enum SwitchMode {
     Grow,
 }
 
-/// What a front end can ask of a live trainer.
-#[derive(Clone, Debug, PartialEq)]
+/// What a front end can ask of a live trainer. A command file in a run directory (`mailbox`)
+/// holds one as JSON: `"pause"`, `{"switch_depth":{"depth":32,"mode":"grow"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     Pause,
     Resume,
@@ -343,6 +421,27 @@ pub enum Command {
     },
     /// Checkpoint, write the summary and end.
     Stop,
+}
+
+impl Command {
+    /// Its name, as a command file and the log write it: `pause`, `switch_depth`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::Checkpoint => "checkpoint",
+            Command::SwitchDepth { .. } => "switch_depth",
+            Command::Recover { .. } => "recover",
+            Command::Stop => "stop",
+        }
+    }
+
+    /// Whether it may come from another process, as a file: the steering keys. A switch starts
+    /// a run in the trainer's own session and a recovery answers a divergence seen live; both
+    /// stay with the front end that runs the trainer.
+    pub fn steers(&self) -> bool {
+        matches!(self, Command::Pause | Command::Resume | Command::Checkpoint | Command::Stop)
+    }
 }
 
 /// A loss that may be NaN or infinite (a diverged run's): JSON has no such numbers, so they are
@@ -393,6 +492,48 @@ mod tests {
         let line = serde_json::to_string(&bf16).unwrap();
         assert!(line.contains(r#""precision":"bf16""#), "{line}");
         assert_eq!(serde_json::from_str::<RunConfig>(&line).unwrap(), bf16);
+    }
+
+    #[test]
+    fn a_device_reads_back_from_the_words_a_log_holds_and_names_its_gpu() {
+        for (words, gpu) in [
+            ("cpu (2 threads)", None),
+            ("cpu (1 thread)", None),
+            ("cpu", None),
+            ("cuda:0", Some(0)),
+            ("cuda:3 (NVIDIA H100)", Some(3)),
+            ("cpu (1 threads)", None),
+            ("mps", None),
+        ] {
+            let json = serde_json::to_string(words).unwrap();
+            let device: RunDevice = serde_json::from_str(&json).unwrap();
+            assert_eq!(device.gpu(), gpu, "{words}");
+            assert_eq!(serde_json::to_string(&device).unwrap(), json, "{words} is written back as it was");
+        }
+        assert_eq!(RunDevice::from("cuda:12"), RunDevice::Cuda { index: 12, name: None });
+        assert_eq!(RunDevice::from("cpu (8 threads)"), RunDevice::Cpu { threads: Some(8) });
+        // Words this program would not write stay words: no GPU is guessed from them.
+        assert_eq!(RunDevice::from("cudafake"), RunDevice::Other("cudafake".into()));
+    }
+
+    #[test]
+    fn commands_are_written_as_command_files_always_wrote_them() {
+        for (command, json) in [
+            (Command::Pause, r#""pause""#),
+            (Command::Resume, r#""resume""#),
+            (Command::Checkpoint, r#""checkpoint""#),
+            (Command::Stop, r#""stop""#),
+        ] {
+            assert_eq!(serde_json::to_string(&command).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Command>(json).unwrap(), command);
+            assert_eq!(format!("\"{}\"", command.name()), json);
+            assert!(command.steers());
+        }
+        let switch = Command::SwitchDepth { depth: Depth::PAPER[1], mode: SwitchMode::Grow };
+        let json = serde_json::to_string(&switch).unwrap();
+        assert_eq!(json, r#"{"switch_depth":{"depth":32,"mode":"grow"}}"#);
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), switch);
+        assert!(!switch.steers() && !Command::Recover { lr_factor: 0.1 }.steers());
     }
 
     #[test]

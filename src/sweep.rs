@@ -236,7 +236,7 @@ mod tests {
         for (field, value) in &cell.settings {
             match field.as_str() {
                 "depth" => c.depth = crate::config::Depth::new(value.parse().unwrap())?,
-                _ => c = crate::config::apply_settings(&c, &[format!("{field}={value}")])?,
+                _ => c = crate::config::apply_settings(&c, &[crate::config::Setting::new(field, value)?])?,
             }
         }
         Ok(c)

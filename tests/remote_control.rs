@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use resnet_tui::mailbox::{self, COMMANDS_DIR, Request};
+use resnet_tui::mailbox::{self, COMMANDS_DIR};
+use resnet_tui::protocol::Command;
 use resnet_tui::protocol::{EndReason, Event};
 use std::path::Path;
 use std::time::Duration;
@@ -32,7 +33,7 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
     let run = wait_for_run(&mut child, &s.runs());
     wait_until(&mut child, "steps are logged", || steps_logged(&run) >= 3);
 
-    let pause = mailbox::send(&run, Request::Pause).unwrap();
+    let pause = mailbox::send(&run, &Command::Pause).unwrap();
     wait_until(&mut child, "the pause is obeyed", || paused_at(&run).is_some());
     let at = paused_at(&run).unwrap();
     let steps = steps_logged(&run);
@@ -47,7 +48,7 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
     write_atomically(&run.join(COMMANDS_DIR).join("0000-garbled.json"), b"{\"request\":");
     let foreign = mailbox::Letter {
         id: "0001-foreign".into(),
-        request: Request::Stop,
+        request: Command::Stop,
         run: "someone-elses-run".into(),
         issued: resnet_tui::protocol::now(),
         from: String::new(),
@@ -55,28 +56,28 @@ fn a_run_started_elsewhere_pauses_resumes_checkpoints_and_stops_by_command_files
     write_atomically(&run.join(COMMANDS_DIR).join("0001-foreign.json"), &serde_json::to_vec(&foreign).unwrap());
     let stale = mailbox::Letter {
         id: "0002-stale".into(),
-        request: Request::Stop,
+        request: Command::Stop,
         run: run.file_name().unwrap().to_string_lossy().into_owned(),
         issued: resnet_tui::protocol::now() - mailbox::STALE_SECS - 60.0,
         from: String::new(),
     };
     write_atomically(&run.join(COMMANDS_DIR).join("0002-stale.json"), &serde_json::to_vec(&stale).unwrap());
-    let checkpoint = mailbox::send(&run, Request::Checkpoint).unwrap();
+    let checkpoint = mailbox::send(&run, &Command::Checkpoint).unwrap();
     wait_until(&mut child, "the checkpoint is written", || checkpoint_iters(&run).contains(&at));
-    let resume = mailbox::send(&run, Request::Resume).unwrap();
+    let resume = mailbox::send(&run, &Command::Resume).unwrap();
     wait_until(&mut child, "training resumes", || steps_logged(&run) > steps + 2);
 
     // The same command again (a sender that wrote it twice): a duplicate, not a second pause.
     let again = mailbox::Letter {
         id: pause.clone(),
-        request: Request::Pause,
+        request: Command::Pause,
         run: run.file_name().unwrap().to_string_lossy().into_owned(),
         issued: resnet_tui::protocol::now(),
         from: String::new(),
     };
     write_atomically(&run.join(COMMANDS_DIR).join(format!("{pause}.json")), &serde_json::to_vec(&again).unwrap());
     wait_until(&mut child, "the duplicate is answered", || answers(&run).len() >= 7);
-    let stop = mailbox::send(&run, Request::Stop).unwrap();
+    let stop = mailbox::send(&run, &Command::Stop).unwrap();
     let status = wait_exit(&mut child);
     assert!(status.success(), "a run stopped by a command file exits 0: {status}");
 

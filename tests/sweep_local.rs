@@ -43,7 +43,8 @@ fn a_local_sweep_runs_every_cell_once_and_prints_the_table() {
         // Two runs at once on this machine's cores: each got its share of the threads.
         let cores = std::thread::available_parallelism().unwrap().get();
         let want = format!("cpu ({} thread", (cores / 2).max(1));
-        assert!(h.info.as_ref().unwrap().device.starts_with(&want), "{cell}: {:?}", h.info.unwrap().device);
+        let device = h.info.as_ref().unwrap().device.to_string();
+        assert!(device.starts_with(&want), "{cell}: {device:?}");
         assert!(sweep.join(cell).join("output.log").is_file());
     }
     let table = String::from_utf8_lossy(&first.stdout).into_owned();

@@ -74,7 +74,7 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         paper_error: paper.map(|p| p.paper_error),
         reimpl_error: paper.and_then(|p| p.reimpl_error),
         train_secs: h.train_secs(),
-        device: info.map(|i| i.device.clone()),
+        device: info.map(|i| i.device.to_string()),
         precision: info.map(|i| i.config.precision),
         status: h.end(),
         starts: h.starts,

@@ -2,6 +2,7 @@
 //! cannot be had (never a silent fall-back to the CPU), and naming the device in use.
 
 use crate::config::DeviceSpec;
+use crate::protocol::RunDevice;
 use tch::{Cuda, Device};
 
 /// CUDA was asked for and cannot be had.
@@ -44,16 +45,18 @@ pub fn resolve(spec: DeviceSpec) -> Result<Device, DeviceError> {
     }
 }
 
+/// The device as a run reports it: the CPU with libtorch's threads, or the GPU's index.
+pub fn run_device(device: Device) -> RunDevice {
+    match device {
+        Device::Cpu => RunDevice::Cpu { threads: usize::try_from(tch::get_num_threads()).ok() },
+        Device::Cuda(i) => RunDevice::Cuda { index: i as u32, name: None },
+        other => RunDevice::Other(format!("{other:?}")),
+    }
+}
+
 /// A readable name for the device, e.g. "cpu (2 threads)" or "cuda:0".
 pub fn describe(device: Device) -> String {
-    match device {
-        Device::Cpu => match tch::get_num_threads() {
-            1 => "cpu (1 thread)".to_string(),
-            n => format!("cpu ({n} threads)"),
-        },
-        Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}"),
-    }
+    run_device(device).to_string()
 }
 
 #[cfg(test)]

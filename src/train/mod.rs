@@ -1,17 +1,22 @@
 //! The trainer thread: owns the model, the optimizer, the data and the device; reports through
 //! events and obeys commands, both over crossbeam channels. It knows nothing of terminals.
+mod build;
 pub mod checkpoint;
+mod commands;
 pub(crate) mod device;
 mod error;
 pub(crate) mod evaluate;
 mod fault;
+mod inbox;
+mod plan;
 mod run;
 pub(crate) mod schedule;
 pub mod sgd;
+mod state;
 pub(crate) mod step;
 
 use crate::data::cifar::{self, Cifar10, Split};
-use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, SwitchMode, now};
+use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, SwitchMode, now};
 use crossbeam_channel::{Receiver, Sender};
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -19,7 +24,8 @@ use std::thread::JoinHandle;
 use tch::Device;
 
 pub use error::TrainError;
-pub use run::{HEALTH_EVERY, Outcome};
+pub use run::HEALTH_EVERY;
+pub use state::Outcome;
 
 /// What the trainer starts with.
 // Made once per run and moved once: the size of its variants does not matter.
@@ -29,10 +35,10 @@ pub enum Plan {
     /// A new run in a new directory under `runs_dir`.
     New { config: RunConfig, runs_dir: PathBuf },
     /// Continue the run in `run_dir` from its newest readable checkpoint, with the recipe changes
-    /// in `set` (`field=value`, as `resume --set` takes them), reading the data set from
-    /// `data_dir` (`None`: the folder it recorded when the data set is there, else this machine's
-    /// configured one).
-    Resume { run_dir: PathBuf, set: Vec<String>, data_dir: Option<PathBuf> },
+    /// in `set` (as `resume --set` parsed them, or a recovery's lower rates), reading the data set
+    /// from `data_dir` (`None`: the folder it recorded when the data set is there, else this
+    /// machine's configured one).
+    Resume { run_dir: PathBuf, set: Vec<Setting>, data_dir: Option<PathBuf> },
 }
 
 /// Settings of the session that are not part of a run's recipe.

@@ -235,12 +235,8 @@ impl Feed for AttachFeed {
             self.notes.push(format!("run {which} is not followed here: nothing sent"));
             return;
         };
-        let Some(request) = crate::mailbox::Request::from_command(&command) else {
-            self.notes.push("only pause, resume, checkpoint and stop reach a run started elsewhere".into());
-            return;
-        };
-        match crate::mailbox::send(run_dir, request) {
-            Ok(_) => self.notes.push(format!("{} sent: the run answers in its log", request.name())),
+        match crate::mailbox::send(run_dir, &command) {
+            Ok(_) => self.notes.push(format!("{} sent: the run answers in its log", command.name())),
             Err(e) => self.notes.push(e.to_string()),
         }
     }

@@ -3,6 +3,7 @@
 //! delays a frame.
 
 use super::app::SystemSample;
+use crate::protocol::RunDevice;
 use crossbeam_channel::{Receiver, Sender};
 use std::time::Duration;
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
@@ -24,13 +25,9 @@ impl Sampler {
         Sampler { samples, gpu, watched: None }
     }
 
-    /// Watches the GPU of a device description such as "cuda:0 (NVIDIA H100)", or none.
-    pub fn watch_device(&mut self, device: &str) {
-        let index = device.strip_prefix("cuda").map(|rest| {
-            rest.strip_prefix(':')
-                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-                .unwrap_or(0)
-        });
+    /// Watches the GPU the run trains on, or none.
+    pub fn watch_device(&mut self, device: &RunDevice) {
+        let index = device.gpu();
         if index != self.watched {
             self.watched = index;
             let _ = self.gpu.send(index);
@@ -67,5 +64,24 @@ fn collect(tx: Sender<SystemSample>, gpu_rx: Receiver<Option<u32>>) {
             return;
         }
         std::thread::sleep(PERIOD);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gpu_watched_is_the_one_the_run_reports_and_no_other() {
+        let (gpu, watched) = crossbeam_channel::unbounded();
+        let (_samples_tx, samples) = crossbeam_channel::bounded(1);
+        let mut sampler = Sampler { samples, gpu, watched: None };
+        sampler.watch_device(&RunDevice::from("cuda:3 (NVIDIA H100)"));
+        assert_eq!(watched.try_recv(), Ok(Some(3)));
+        // Words that only begin like a GPU's: parsed back from the text, they were GPU 0.
+        sampler.watch_device(&RunDevice::from("cudafake"));
+        assert_eq!(watched.try_recv(), Ok(None));
+        sampler.watch_device(&RunDevice::from("cpu (2 threads)"));
+        assert!(watched.try_recv().is_err(), "still none: nothing to tell the collector");
     }
 }

@@ -311,7 +311,7 @@ fn draw_chooser(frame: &mut Frame, area: Rect, app: &App, selected: usize) {
     // plus what the machine has free (the trainer checks the same before it switches).
     let config = app.current().and_then(|r| r.history.info.as_ref()).map(|i| &i.config);
     let (batch, precision) = config.map(|c| (c.batch_size, c.precision)).unwrap_or((128, Default::default()));
-    let cuda = app.current().and_then(|r| r.history.info.as_ref()).is_some_and(|i| i.device.starts_with("cuda"));
+    let cuda = app.current().and_then(|r| r.history.info.as_ref()).is_some_and(|i| i.device.gpu().is_some());
     let free = app.system.as_ref().and_then(|s| match (cuda, s.gpu_memory, s.available_bytes) {
         (true, Some((used, total)), _) => Some(total.saturating_sub(used)),
         (false, _, Some(available)) => Some(available + s.memory_bytes),
