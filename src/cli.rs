@@ -156,19 +156,19 @@ pub struct SweepSlurmArgs {
     #[arg(long)]
     pub partition: Option<String>,
     /// CPU cores per task (also libtorch's threads).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = within::<u32>(crate::executor::slurm::CPUS_PER_TASK))]
     pub cpus_per_task: u32,
     /// GPUs per task (0: train on the CPU).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = within::<u32>(crate::executor::slurm::GPUS_PER_TASK))]
     pub gpus_per_task: u32,
     /// Memory per task (sbatch --mem, e.g. 8G) [default: the largest cell's memory estimate].
     #[arg(long)]
     pub mem: Option<String>,
     /// At most this many tasks at once.
-    #[arg(long)]
+    #[arg(long, value_parser = within::<usize>(crate::executor::slurm::MAX_PARALLEL))]
     pub max_parallel: Option<usize>,
     /// Seconds before the time limit at which a task checkpoints and requeues itself.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, value_parser = within::<u32>(crate::executor::slurm::SIGNAL_SECS))]
     pub signal_secs: u32,
     /// Another sbatch option for the script, e.g. --sbatch=--account=lab (repeatable).
     #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]

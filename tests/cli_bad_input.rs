@@ -381,6 +381,25 @@ fn counts_out_of_range_are_refused_naming_the_flag_and_the_range() {
         c.args(["sweep", "run"]).arg(w.s.path("nothing")).args(["--jobs", jobs, "--no-ui"]);
         assert_refused(&output(c), &["--jobs", "from 1 to 1024"]);
     }
+    // What a Slurm array asks for: refused before a script sbatch would refuse is written.
+    let sweep = w.s.path("slurm-sweep");
+    let mut c = bin();
+    c.args(["sweep", "create"]).arg(&sweep).args(["--depths", "20", "--seeds", "1", "--iters", "10"]);
+    c.arg("--data-dir").arg(w.s.data());
+    assert!(output(c).status.success(), "a sweep to submit");
+    for (flag, value, range) in [
+        ("--cpus-per-task", "0", "from 1 to 1024"),
+        ("--cpus-per-task", huge, "from 1 to 1024"),
+        ("--gpus-per-task", "99999999999", "from 0 to 64"),
+        ("--max-parallel", "0", "from 1 to 1000000"),
+        ("--signal-secs", "0", "from 1 to 65535"),
+        ("--signal-secs", "70000", "from 1 to 65535"),
+    ] {
+        let mut c = bin();
+        c.args(["sweep", "slurm"]).arg(&sweep).args(["--print", flag, value]);
+        assert_refused(&output(c), &[flag, range]);
+    }
+    assert!(!sweep.join("slurm").exists(), "no script is written for a refused request");
     // The benchmark hands its threads to libtorch too.
     for (flag, value, range) in
         [("--threads", "99999999999", "from 1 to 1024"), ("--batch-size", huge, "from 1 to 50000")]

@@ -4,6 +4,7 @@
 //! of its own array task, as Python's submitit does), and a task that Slurm requeues or restarts
 //! by itself resumes from its newest checkpoint. Slurm does the scheduling; nothing here waits.
 
+use crate::config::Bound;
 use crate::sweep::{Sweep, SweepError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,14 @@ use std::process::Command;
 /// The folder of a sweep with the script and the tasks' output.
 pub const SLURM_DIR: &str = "slurm";
 pub const SCRIPT_NAME: &str = "submit.sbatch";
+
+/// The counts an array task may ask for. sbatch refuses a task of no CPU and an array throttled
+/// to no task at once only after the script is written, and `--signal` takes at most 65535
+/// seconds: each is refused where it is typed instead.
+pub const CPUS_PER_TASK: Bound = Bound { flag: "--cpus-per-task", min: 1, max: 1024 };
+pub const GPUS_PER_TASK: Bound = Bound { flag: "--gpus-per-task", min: 0, max: 64 };
+pub const MAX_PARALLEL: Bound = Bound { flag: "--max-parallel", min: 1, max: 1_000_000 };
+pub const SIGNAL_SECS: Bound = Bound { flag: "--signal-secs", min: 1, max: 65_535 };
 
 /// What the array asks of the cluster.
 #[derive(Clone, Debug, PartialEq)]
