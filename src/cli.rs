@@ -701,6 +701,17 @@ mod tests {
     }
 
     #[test]
+    fn resume_set_is_parsed_once_at_the_command_line_into_typed_settings() {
+        let cli = parse(&["resume", "r", "--set", "lr=0.05", "--set", "warmup.lr=0.005", "--set", "data_dir=2024"]);
+        let Some(Commands::Resume(args)) = cli.command else { panic!("resume") };
+        assert_eq!(args.set, [Setting::Lr(0.05), Setting::WarmupLr(0.005), Setting::DataDir("2024".into())]);
+        for (bad, says) in [("lr=fast", "expected a number"), ("depth=32", "cannot change"), ("iters=0", "--iters")] {
+            let err = Cli::try_parse_from(["resnet-tui", "resume", "r", "--set", bad]).unwrap_err().to_string();
+            assert!(err.contains(bad) && err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn every_argument_of_every_command_has_help_text() {
         use clap::CommandFactory;
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
