@@ -56,6 +56,24 @@ fn health_group(name: &str) -> Option<usize> {
 }
 
 /// Sorts variables in the order the forward pass uses them: by group, then by block number.
+/// Gradient norm, weight norm and each group's update-to-weight ratio after a step at `lr`, from
+/// [`Sgd::health_squares`] read back.
+pub fn health_from(squares: &[f64], lr: f64) -> (f64, f64, Vec<f64>) {
+    let ratios = (0..crate::protocol::HEALTH_GROUPS.len())
+        .map(|g| {
+            let (w, b) = (squares[2 + 2 * g].sqrt(), squares[3 + 2 * g].sqrt());
+            if w > 0.0 { lr * b / w } else { 0.0 }
+        })
+        .collect();
+    (squares[0].sqrt(), squares[1].sqrt(), ratios)
+}
+
+/// Weights and momentum buffers as they were before a step that may be undone.
+enum State {
+    Flat { values: Tensor, bufs: Tensor },
+    PerVariable(Vec<(Tensor, Option<Tensor>)>),
+}
+
 fn forward_key(name: &str) -> (usize, usize, String) {
     let block = name.split('.').nth(1).and_then(|b| b.strip_prefix("block")).and_then(|b| b.parse().ok());
     (health_group(name).unwrap_or(usize::MAX), block.unwrap_or(0), name.to_string())
@@ -267,10 +285,18 @@ impl Sgd {
     }
 
     /// Gradient and weight norms and each group's update-to-weight ratio after a step at `lr`
-    /// (`protocol::HEALTH_GROUPS`, by the variable name's first part). Groups are contiguous
-    /// in the flat buffers (`Sgd::new` puts the variables in forward order), so it is a few
-    /// reductions over slices and one read back.
+    /// (`protocol::HEALTH_GROUPS`, by the variable name's first part), with one read back.
     pub fn health(&self, lr: f64) -> Option<(f64, f64, Vec<f64>)> {
+        let squares = self.health_squares()?;
+        let v: Vec<f64> = Vec::try_from(squares.to_device(tch::Device::Cpu)).ok()?;
+        Some(health_from(&v, lr))
+    }
+
+    /// What [`Sgd::health`] is computed from, left on the device (f64, for [`health_from`]):
+    /// the squared norms of all gradients and all weights, then each group's weights and
+    /// momentum buffer. Groups are contiguous in the flat buffers (`Sgd::new` puts the
+    /// variables in forward order), so it is a few reductions over slices.
+    pub fn health_squares(&self) -> Option<Tensor> {
         let flat = self.flat.as_ref().filter(|f| f.grads_adopted)?;
         let groups = crate::protocol::HEALTH_GROUPS;
         // (offset, length) of each group's run of variables.
@@ -287,15 +313,43 @@ impl Sgd {
             parts.push(sq(&flat.values.narrow(0, off, len)));
             parts.push(sq(&flat.bufs.narrow(0, off, len)));
         }
-        let v: Vec<f64> =
-            Vec::try_from(Tensor::stack(&parts, 0).to_kind(tch::Kind::Double).to_device(tch::Device::Cpu)).ok()?;
-        let ratios = (0..groups.len())
-            .map(|g| {
-                let (w, b) = (v[2 + 2 * g].sqrt(), v[3 + 2 * g].sqrt());
-                if w > 0.0 { lr * b / w } else { 0.0 }
-            })
-            .collect();
-        Some((v[0].sqrt(), v[1].sqrt(), ratios))
+        Some(Tensor::stack(&parts, 0).to_kind(tch::Kind::Double))
+    }
+
+    /// [`Sgd::step`], kept only where `apply` (a boolean scalar on the device) is true: where it
+    /// is false the weights and momentum buffers stay as they were. Nothing is read back, so a
+    /// step whose loss is not finite is skipped without the host waiting for the device.
+    pub fn step_where(&mut self, lr: f64, apply: &Tensor) {
+        let before = self.copy_state();
+        self.step(lr);
+        tch::no_grad(|| match before {
+            State::Flat { values, bufs } => {
+                let flat = self.flat.as_mut().expect("copied from the flat storage");
+                flat.values.copy_(&flat.values.where_self(apply, &values));
+                flat.bufs.copy_(&flat.bufs.where_self(apply, &bufs));
+            }
+            State::PerVariable(old) => {
+                for ((_, p, buf), (old_p, old_buf)) in self.params.iter_mut().zip(old) {
+                    p.shallow_clone().copy_(&p.where_self(apply, &old_p));
+                    if let Some(b) = buf {
+                        // A buffer the step created stands for zeros before it: its next update,
+                        // momentum times zero plus the gradient, is the gradient, as a first one.
+                        let old_b = old_buf.unwrap_or_else(|| b.zeros_like());
+                        b.shallow_clone().copy_(&b.where_self(apply, &old_b));
+                    }
+                }
+            }
+        });
+    }
+
+    fn copy_state(&mut self) -> State {
+        self.check_flat();
+        match &self.flat {
+            Some(f) => State::Flat { values: f.values.copy(), bufs: f.bufs.copy() },
+            None => State::PerVariable(
+                self.params.iter().map(|(_, p, b)| (p.detach().copy(), b.as_ref().map(Tensor::copy))).collect(),
+            ),
+        }
     }
 
     /// The first variable in forward order (stem, stages, classifier) whose values or gradient
@@ -391,6 +445,25 @@ mod tests {
         channels_last: bool,
         restride_after: bool,
     ) -> Vec<(String, Tensor)> {
+        train_steps(init, flat, channels_last, restride_after, &[Update::Plain; 4])
+    }
+
+    /// How a test step updates: `step`, or `step_where` kept, or `step_where` on poisoned
+    /// (NaN) gradients and not kept.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Update {
+        Plain,
+        Kept,
+        Skipped,
+    }
+
+    fn train_steps(
+        init: &crate::model::Network,
+        flat: bool,
+        channels_last: bool,
+        restride_after: bool,
+        updates: &[Update],
+    ) -> Vec<(String, Tensor)> {
         use crate::model::{Network, loss_and_correct};
         use tch::nn::ModuleT;
         let mut net = Network::new(crate::config::Depth::new(8).unwrap(), crate::protocol::Shortcut::A, Device::Cpu);
@@ -411,14 +484,22 @@ mod tests {
         let xs = (Tensor::arange(8 * 3 * 32 * 32, (Kind::Float, Device::Cpu)).remainder(97.0) / 48.0 - 1.0)
             .view([8, 3, 32, 32]);
         let ys = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 6, 7]);
-        for step in 0..4 {
+        for (step, update) in updates.iter().enumerate() {
             if restride_after && step == 2 {
                 net.to_channels_last();
             }
             let (loss, _) = loss_and_correct(&net.net.forward_t(&xs, true), &ys);
             sgd.zero_grad();
-            loss.backward();
-            sgd.step(0.05);
+            if *update == Update::Skipped {
+                (loss * f64::NAN).backward();
+            } else {
+                loss.backward();
+            }
+            match update {
+                Update::Plain => sgd.step(0.05),
+                Update::Kept => sgd.step_where(0.05, &Tensor::from(true)),
+                Update::Skipped => sgd.step_where(0.05, &Tensor::from(false)),
+            }
         }
         let mut out = net.vs.variables().into_iter().collect::<Vec<_>>();
         out.extend(sgd.buffers().into_iter().map(|(n, b)| (format!("buf.{n}"), b)));
@@ -440,6 +521,30 @@ mod tests {
             for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
                 assert_eq!(na, nb);
                 assert!(ta.equal(tb), "{na} differs (channels_last {channels_last})");
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_not_kept_leaves_weights_and_momentum_exactly_as_they_were() {
+        use Update::*;
+        let init = crate::model::Network::new(
+            crate::config::Depth::new(8).unwrap(),
+            crate::protocol::Shortcut::A,
+            Device::Cpu,
+        );
+        for flat in [true, false] {
+            let plain = train_steps(&init, flat, true, false, &[Plain; 3]);
+            // A skipped first step (no momentum buffer yet) and a skipped later one: the same
+            // weights and buffers as the steps that were kept, bit for bit. BatchNorm's running
+            // statistics are the forward's and do move; the test leaves them out.
+            for updates in [[Skipped, Kept, Kept, Kept], [Kept, Kept, Skipped, Kept]] {
+                let skipped = train_steps(&init, flat, true, false, &updates);
+                for ((name, a), (_, b)) in plain.iter().zip(&skipped) {
+                    if !name.contains("running") && !name.contains("num_batches") {
+                        assert!(a.equal(b), "{name} differs (flat {flat})");
+                    }
+                }
             }
         }
     }
