@@ -70,14 +70,21 @@ fn run_local(args: &SweepRunArgs) -> Result<ExitStatus> {
     if args.no_ui || !std::io::stdout().is_terminal() {
         return run_plain(&args.dir, queue);
     }
-    let board = Board::open(&args.dir)?;
-    let app = crate::ui::table::run(board, Some(queue), args.marker)?;
+    let (board, collector) = Board::follow(&args.dir)?;
+    let app = crate::ui::table::run(board, collector, Some(queue), args.marker)?;
     Ok(table_status(&app.board))
 }
 
 /// `sweep run --no-ui`: a line per run started or ended, then the table.
 fn run_plain(dir: &Path, mut queue: Queue) -> Result<ExitStatus> {
     let signals = crate::signals::StopSignals::install();
+    let mut not_started = Vec::new();
+    let mut say = |event: QueueEvent| {
+        eprintln!("resnet-tui: {}", event.line(dir));
+        if let QueueEvent::FailedToStart { cell, why } = event {
+            not_started.push((cell, why));
+        }
+    };
     loop {
         if signals.received() > 0 {
             eprintln!("resnet-tui: signal received: stopping the runs (each writes a checkpoint)");
@@ -86,20 +93,21 @@ fn run_plain(dir: &Path, mut queue: Queue) -> Result<ExitStatus> {
         }
         match queue.events.recv_timeout(std::time::Duration::from_millis(200)) {
             Ok(QueueEvent::Drained) => break,
-            Ok(event) => eprintln!("resnet-tui: {}", event.line(dir)),
+            Ok(event) => say(event),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
     }
-    for event in queue.events.try_iter().filter(|e| *e != QueueEvent::Drained) {
-        eprintln!("resnet-tui: {}", event.line(dir));
+    queue.events.try_iter().filter(|e| *e != QueueEvent::Drained).for_each(&mut say);
+    let mut board = Board::open(dir)?;
+    for (cell, why) in not_started {
+        board.failed_to_start(&cell, why);
     }
-    let board = Board::open(dir)?;
     print!("{}", crate::report::table::render(&board, TableFormat::Table)?);
     Ok(table_status(&board))
 }
 
-/// 0 when no run failed; 1 when one did (its output.log says why).
+/// 0 when no run failed; 1 when one did (its output.log says why) or could not be started.
 fn table_status(board: &Board) -> ExitStatus {
     let failed: Vec<&str> =
         board.runs.iter().filter(|r| r.state() == CellState::Failed).map(|r| r.member.name.as_str()).collect();
@@ -144,11 +152,11 @@ fn submit(args: &SweepSlurmArgs) -> Result<ExitStatus> {
 }
 
 pub fn watch(args: &WatchArgs) -> Result<ExitStatus> {
-    let board = Board::open(&args.dir)?;
+    let (board, collector) = Board::follow(&args.dir)?;
     if !std::io::stdout().is_terminal() {
         bail!("stdout is not a terminal: use `resnet-tui summary {}` for the table", args.dir.display());
     }
-    crate::ui::table::run(board, None, args.marker)?;
+    crate::ui::table::run(board, collector, None, args.marker)?;
     Ok(ExitStatus::Success)
 }
 

@@ -114,7 +114,8 @@ fn the_most_confused_pairs_are_listed_and_m_shows_the_matrix_and_the_images() {
     assert!(cells.iter().any(|c| c.fg == Color::Rgb(128, 128, 128)));
 
     // Replayed where the data set is not: said instead of drawn; esc closes.
-    app.update(Msg::Images(Err("/data/cifar/test_batch.bin: No such file".into())));
+    let missing = resnet_tui::data::cifar::DataError::Missing("/data/cifar/test_batch.bin".into());
+    app.update(Msg::Images(Err(missing)));
     assert!(text(&draw(&app)).contains("images not shown: /data/cifar/test_batch.bin"));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
     assert!(!text(&draw(&app)).contains("confusion matrix"));

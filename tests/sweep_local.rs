@@ -105,7 +105,7 @@ fn a_sweep_refuses_bad_grids_in_one_line() {
 }
 
 #[test]
-fn a_cell_that_cannot_be_started_is_reported_once_by_name_and_the_queue_drains() {
+fn a_cell_that_cannot_be_started_is_reported_once_by_name_the_queue_drains_and_the_sweep_fails() {
     let s = Sandbox::new();
     let sweep = s.path("unstartable");
     let mut create = bin();
@@ -118,8 +118,11 @@ fn a_cell_that_cannot_be_started_is_reported_once_by_name_and_the_queue_drains()
     let log_file = s.path("queue.log");
     let mut child = spawn(run, &log_file);
     // Before the fix the queue retried the same cell every 300 ms and never drained.
-    wait_exit(&mut child);
+    let status = wait_exit(&mut child);
     let log = std::fs::read_to_string(&log_file).unwrap();
+    // A cell that will not run is a failed one, not a pending one: the sweep did not succeed.
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("failed runs: resnet8-seed1"), "{log}");
     assert_eq!(log.matches("resnet8-seed1 failed to start").count(), 1, "{log}");
     assert!(log.lines().any(|l| l.contains("resnet8-seed1 failed to start") && l.contains("output.log")), "{log}");
     assert!(!log.contains("skipped ?"), "{log}");

@@ -165,6 +165,54 @@ fn quitting_the_table_of_a_running_queue_asks_then_stops_its_runs() {
     assert_eq!(app.take_effects(), vec![TableEffect::StopQueue]);
 }
 
+#[test]
+fn runs_that_start_and_progress_reach_the_table_through_its_collector_and_update_reads_no_file() {
+    let (_tmp, dir) = sweep();
+    let (board, collector) = Board::follow(&dir).unwrap();
+    let mut app = TableApp::new(board, Theme { color: false }, false);
+    let collecting = collector.spawn();
+    let line = |app: &TableApp, run: &str| {
+        let text = screen(app);
+        text.lines()
+            .find(|l| l.trim_start_matches('│').starts_with(run))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_string()
+    };
+    // resnet32-seed2 starts and resnet32-seed1 moves on, after the table has read the folder.
+    let d = dir.join("resnet32-seed2");
+    write(&d, &[Event::RunStarted { time: 0.0, run: Box::new(info(32, &d)) }, step(250)]);
+    write(&dir.join("resnet32-seed1"), &[step(700)]);
+    // The table's own update reads nothing: keys leave it as it was read.
+    app.update(TableMsg::Key(press(KeyCode::Down)));
+    app.update(TableMsg::Key(press(KeyCode::Up)));
+    assert!(line(&app, "  resnet32-seed2").contains("pending  ") && line(&app, "  resnet32-seed2").contains(" -  "));
+    assert!(line(&app, "  resnet32-seed1").contains("400/1k"));
+    // The collector's batches bring both.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(line(&app, "  resnet32-seed2").contains("250/1k") && line(&app, "  resnet32-seed1").contains("700/1k")) {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let changes = collecting.changes.recv_timeout(wait).expect("the collector sends what the logs gained");
+        app.update(TableMsg::Board(changes));
+    }
+}
+
+#[test]
+fn a_cell_the_queue_could_not_start_shows_as_failed_with_its_reason() {
+    let (_tmp, dir) = sweep();
+    let mut app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, true);
+    let why = "cannot open /s/resnet32-seed2/output.log: Is a directory (os error 21)".to_string();
+    app.update(TableMsg::Queue(resnet_tui::executor::local::QueueEvent::FailedToStart {
+        cell: "resnet32-seed2".into(),
+        why: why.clone(),
+    }));
+    let text = screen(&app);
+    let seed2 = text.lines().find(|l| l.trim_start_matches('│').starts_with("  resnet32-seed2")).unwrap();
+    // Its line says it as far as the column goes; the queue's note below says it whole.
+    assert!(seed2.contains("failed ") && seed2.contains("failed to start: cannot"), "{text}");
+    assert!(text.contains(&format!("resnet32-seed2 failed to start: {why}")), "{text}");
+    assert!(text.contains("4 runs: 2 done, 0 running, 1 pending, 1 failed"), "{text}");
+}
+
 fn attached_running() -> App {
     let mut app = App::new(Mode::Attached, Theme { color: false }, Marker::Braille);
     let run = Box::new(info(20, Path::new("/runs/r")));

@@ -36,6 +36,8 @@ pub enum DataError {
     BadLabel(PathBuf, usize, u8),
     #[error("{}: lists {} class names, expected 10", .0.display(), .1)]
     BadMeta(PathBuf, usize),
+    #[error("{}: has no image {index}: the set holds {len}", .dir.display())]
+    NoSuchImage { dir: PathBuf, index: usize, len: usize },
 }
 
 /// Images as bytes (N, 3, 32, 32) and labels (N) as int64, on one device.
@@ -117,16 +119,7 @@ pub fn load(dir: &Path) -> Result<Cifar10, DataError> {
 
 /// Appends the labels and pixels of every record in `bytes`; returns how many there were.
 fn parse_records(path: &Path, bytes: &[u8], labels: &mut Vec<i64>, pixels: &mut Vec<u8>) -> Result<usize, DataError> {
-    if bytes.is_empty() {
-        return Err(DataError::Empty(path.to_path_buf()));
-    }
-    if !bytes.len().is_multiple_of(RECORD_BYTES) {
-        return Err(DataError::PartialRecord(path.to_path_buf(), bytes.len()));
-    }
-    let records = bytes.len() / RECORD_BYTES;
-    if records > RECORDS_PER_FILE {
-        return Err(DataError::Oversized(path.to_path_buf(), records));
-    }
+    let records = records_in(path, bytes.len())?;
     labels.reserve(records);
     pixels.reserve(records * IMAGE_BYTES);
     for (i, record) in bytes.chunks_exact(RECORD_BYTES).enumerate() {
@@ -138,6 +131,90 @@ fn parse_records(path: &Path, bytes: &[u8], labels: &mut Vec<i64>, pixels: &mut 
         pixels.extend_from_slice(&record[1..]);
     }
     Ok(records)
+}
+
+/// The records in a file of `len` bytes: whole ones, at least one, no more than a CIFAR-10 file's.
+fn records_in(path: &Path, len: usize) -> Result<usize, DataError> {
+    if len == 0 {
+        return Err(DataError::Empty(path.to_path_buf()));
+    }
+    if !len.is_multiple_of(RECORD_BYTES) {
+        return Err(DataError::PartialRecord(path.to_path_buf(), len));
+    }
+    let records = len / RECORD_BYTES;
+    if records > RECORDS_PER_FILE {
+        return Err(DataError::Oversized(path.to_path_buf(), records));
+    }
+    Ok(records)
+}
+
+/// One of the data set's two sets, as its files hold it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    /// The five training files, in order.
+    Train,
+    Test,
+}
+
+/// A set's records where they lie, for reading a few images without loading the set: the files
+/// checked as `load` checks them (whole records, no more than 10,000 a file, as many in each).
+pub struct Records {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    per_file: usize,
+}
+
+impl Records {
+    pub fn open(dir: &Path, set: Set) -> Result<Records, DataError> {
+        let names: &[&str] = match set {
+            Set::Train => &TRAIN_FILES,
+            Set::Test => &[TEST_FILE],
+        };
+        let mut per_file: Option<(&str, usize)> = None;
+        let mut files = Vec::new();
+        for name in names {
+            let path = dir.join(name);
+            let len = match std::fs::metadata(&path) {
+                Ok(m) => m.len() as usize,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DataError::Missing(path)),
+                Err(e) => return Err(DataError::Unreadable(path, e)),
+            };
+            let records = records_in(&path, len)?;
+            match per_file {
+                None => per_file = Some((name, records)),
+                Some((first, n)) if n != records => {
+                    return Err(DataError::Inconsistent(path, records, first.to_string(), n));
+                }
+                Some(_) => {}
+            }
+            files.push(path);
+        }
+        Ok(Records { dir: dir.to_path_buf(), files, per_file: per_file.map_or(0, |(_, n)| n) })
+    }
+
+    /// Images in the set.
+    pub fn len(&self) -> usize {
+        self.files.len() * self.per_file
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pixels of image `index` of the set (`IMAGE_BYTES`: the red, green and blue planes).
+    pub fn image(&self, index: usize) -> Result<Vec<u8>, DataError> {
+        use std::io::{Read, Seek, SeekFrom};
+        if index >= self.len() {
+            return Err(DataError::NoSuchImage { dir: self.dir.clone(), index, len: self.len() });
+        }
+        let path = &self.files[index / self.per_file];
+        let at = (index % self.per_file * RECORD_BYTES + 1) as u64;
+        let mut pixels = vec![0u8; IMAGE_BYTES];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.seek(SeekFrom::Start(at)).and_then(|_| f.read_exact(&mut pixels)))
+            .map_err(|e| DataError::Unreadable(path.clone(), e))?;
+        Ok(pixels)
+    }
 }
 
 fn to_split(labels: &[i64], pixels: &[u8]) -> Split {
@@ -253,6 +330,38 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("data_batch_2.bin: record 2 has label 10"), "{err}");
+    }
+
+    #[test]
+    fn records_read_one_at_a_time_are_the_images_load_reads_in_files_of_any_size() {
+        let dir = tempfile::tempdir().unwrap();
+        write_synthetic(dir.path(), 12, pattern).unwrap();
+        let data = load(dir.path()).unwrap();
+        let train = Records::open(dir.path(), Set::Train).unwrap();
+        assert_eq!(train.len(), 60);
+        for index in [0, 11, 12, 15, 59] {
+            let loaded: Vec<u8> = Vec::try_from(&data.train.images.get(index as i64).flatten(0, -1)).unwrap();
+            assert_eq!(train.image(index).unwrap(), loaded, "training image {index}");
+        }
+        let test = Records::open(dir.path(), Set::Test).unwrap();
+        assert_eq!(test.image(11).unwrap(), Vec::<u8>::try_from(&data.test.images.get(11).flatten(0, -1)).unwrap());
+        let err = test.image(12).unwrap_err().to_string();
+        assert!(err.contains("has no image 12: the set holds 12"), "{err}");
+    }
+
+    #[test]
+    fn records_of_unequal_files_are_refused_as_load_refuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        write_synthetic(dir.path(), 4, pattern).unwrap();
+        let path = dir.path().join("data_batch_4.bin");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..3 * RECORD_BYTES]).unwrap();
+        let err = Records::open(dir.path(), Set::Train).err().unwrap().to_string();
+        assert!(err.contains("data_batch_4.bin: holds 3 records"), "{err}");
+        assert!(Records::open(dir.path(), Set::Test).is_ok(), "the test set is its own file");
+        std::fs::remove_file(dir.path().join("test_batch.bin")).unwrap();
+        let err = Records::open(dir.path(), Set::Test).err().unwrap().to_string();
+        assert!(err.contains("test_batch.bin: not found"), "{err}");
     }
 
     #[test]

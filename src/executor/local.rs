@@ -56,7 +56,8 @@ pub enum QueueEvent {
         cell: String,
         why: String,
     },
-    /// Its process could not be started (said once; the queue goes on without it).
+    /// It could not be started: its config is unreadable, or its process would not start (said
+    /// once; the queue goes on without it, and the cell counts as failed).
     FailedToStart {
         cell: String,
         why: String,
@@ -142,6 +143,10 @@ pub struct Queue {
 impl Queue {
     pub fn start(sweep_dir: &Path, options: QueueOptions) -> Result<Queue, SweepError> {
         let sweep = Sweep::load(sweep_dir)?;
+        // Unbounded, and bounded all the same: each cell is said at most three times (waits,
+        // started or skipped or failed to start, ended), then `Drained` once. A bounded channel
+        // would stop the queue, children unreaped and cells unstarted, while the table shows a
+        // run's dashboard and does not read it.
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
         let dir = sweep_dir.to_path_buf();
@@ -270,8 +275,9 @@ impl Worker {
             let config = match crate::rundir::read_config(&run_dir) {
                 Ok(c) => c,
                 Err(e) => {
+                    // It cannot be started as it stands: failed, not skipped as if it were done.
                     self.todo.pop_front();
-                    self.emit(QueueEvent::Skipped { cell: cell.name, why: e.to_string() });
+                    self.emit(QueueEvent::FailedToStart { cell: cell.name, why: e.to_string() });
                     continue;
                 }
             };

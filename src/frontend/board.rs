@@ -2,16 +2,18 @@
 //! into its own `History`, whether a process trains it now (its lock), and the rows of the
 //! paper's table folded from them: runs done / running / pending / failed, the running ones'
 //! progress, the final error as mean ± std over seeds with the best of them, and the paper's.
-//! The table screen, `watch`, and `summary` of a sweep all read this one fold.
+//! The `Board` is that state and `apply` its only change; the `Collector` does the reading
+//! (on a thread of its own for the table screen) and sends `Change`s. The table screen,
+//! `watch`, and `summary` of a sweep all read this one fold.
 
 use super::history::{History, RunState};
-use crate::protocol::EndReason;
+use crate::protocol::{EndReason, Event};
 use crate::runlog::{LogTail, RunLog};
 use crate::sweep::{self, Member, SweepError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often logs are read and locks probed.
+/// How often the collector reads the logs and probes the locks.
 pub const POLL: Duration = Duration::from_millis(500);
 /// How often a plain folder of runs is listed again for runs started since.
 const RESCAN: Duration = Duration::from_secs(3);
@@ -46,14 +48,15 @@ pub struct Followed {
     pub history: History,
     /// A process holds the run's lock.
     pub training: bool,
-    tail: Option<LogTail>,
     /// Lines of its log skipped as damaged or partial.
     pub warnings: usize,
+    /// Why the local queue could not start its process (its one line): it will not run.
+    pub not_started: Option<String>,
 }
 
 impl Followed {
     fn new(member: Member) -> Followed {
-        Followed { member, history: History::new(), training: false, tail: None, warnings: 0 }
+        Followed { member, history: History::new(), training: false, warnings: 0, not_started: None }
     }
 
     pub fn state(&self) -> CellState {
@@ -61,32 +64,13 @@ impl Followed {
         if self.training {
             return if h.state == RunState::Paused { CellState::Paused } else { CellState::Running };
         }
+        if self.not_started.is_some() {
+            return CellState::Failed;
+        }
         match (&h.state, h.end()) {
             (_, Some(EndReason::Completed)) => CellState::Done,
             (RunState::Failed, _) | (_, Some(EndReason::Diverged)) => CellState::Failed,
             _ => CellState::Pending,
-        }
-    }
-
-    /// Reads what was appended to the run's log (opening it once it exists) and probes the lock.
-    fn poll(&mut self) {
-        self.training = crate::rundir::is_training(&self.member.dir);
-        if self.tail.is_none() {
-            let path = crate::runlog::log_path(&self.member.dir);
-            if path.is_file() {
-                self.tail = LogTail::open(&path).ok();
-            }
-        }
-        let Some(tail) = &mut self.tail else { return };
-        let mut read = RunLog::default();
-        if tail.poll(&mut read).is_err() {
-            // Not a run log (yet): try again from its start next time.
-            self.tail = None;
-            return;
-        }
-        self.warnings += read.warnings.len();
-        for event in &read.events {
-            self.history.push(event);
         }
     }
 
@@ -96,52 +80,79 @@ impl Followed {
     }
 }
 
-/// Every run of a sweep or folder, followed.
+/// What the collector found since it last looked, for `Board::apply`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A run appeared in a plain folder of runs (it is `Board::runs`' next one).
+    Added(Member),
+    /// Run `run`'s log grew by these events, and by `warnings` lines skipped as damaged.
+    Read { run: usize, events: Vec<Event>, warnings: usize },
+    /// A process took (or let go of) run `run`'s lock.
+    Training { run: usize, training: bool },
+}
+
+/// Every run of a sweep or folder, as far as its logs have been read: plain state, changed
+/// only by `apply`. What reads the logs is the `Collector`.
 pub struct Board {
     pub dir: PathBuf,
     pub runs: Vec<Followed>,
-    plain_folder: bool,
-    last_poll: Option<Instant>,
-    last_scan: Instant,
 }
 
 impl Board {
+    /// The runs of `dir` with their logs read as they stand now.
     pub fn open(dir: &Path) -> Result<Board, SweepError> {
-        let runs = sweep::members(dir)?.into_iter().map(Followed::new).collect();
-        let plain_folder = !dir.join(sweep::SWEEP_FILE).exists();
-        let mut board =
-            Board { dir: dir.to_path_buf(), runs, plain_folder, last_poll: None, last_scan: Instant::now() };
-        board.poll_now();
-        Ok(board)
+        Ok(Board::follow(dir)?.0)
     }
 
-    /// Reads the logs if `POLL` has passed since the last read; true when it did.
-    pub fn poll(&mut self, now: Instant) -> bool {
-        if self.last_poll.is_some_and(|t| now.saturating_duration_since(t) < POLL) {
-            return false;
-        }
-        if self.plain_folder && now.saturating_duration_since(self.last_scan) >= RESCAN {
-            self.last_scan = now;
-            self.rescan();
-        }
-        self.poll_now();
-        true
+    /// The runs of `dir` with their logs read as they stand now, and the collector that goes on
+    /// reading them from there.
+    pub fn follow(dir: &Path) -> Result<(Board, Collector), SweepError> {
+        let members = sweep::members(dir)?;
+        let mut collector = Collector {
+            dir: dir.to_path_buf(),
+            plain_folder: !dir.join(sweep::SWEEP_FILE).exists(),
+            last_scan: Instant::now(),
+            runs: members.iter().map(|m| Reader::new(&m.dir)).collect(),
+        };
+        let mut board = Board { dir: dir.to_path_buf(), runs: members.into_iter().map(Followed::new).collect() };
+        board.apply_all(collector.read_runs());
+        Ok((board, collector))
     }
 
-    fn poll_now(&mut self) {
-        self.last_poll = Some(Instant::now());
-        for run in &mut self.runs {
-            run.poll();
-        }
-    }
-
-    /// Adds the runs that appeared in a plain folder since it was opened.
-    fn rescan(&mut self) {
-        let Ok(found) = sweep::members(&self.dir) else { return };
-        for member in found {
-            if !self.runs.iter().any(|r| r.member.dir == member.dir) {
+    /// Folds one change in; true when it added a run (the table's lines change).
+    pub fn apply(&mut self, change: Change) -> bool {
+        match change {
+            Change::Added(member) => {
                 self.runs.push(Followed::new(member));
+                return true;
             }
+            Change::Read { run, events, warnings } => {
+                if let Some(r) = self.runs.get_mut(run) {
+                    r.warnings += warnings;
+                    for event in &events {
+                        r.history.push(event);
+                    }
+                }
+            }
+            Change::Training { run, training } => {
+                if let Some(r) = self.runs.get_mut(run) {
+                    r.training = training;
+                }
+            }
+        }
+        false
+    }
+
+    /// Folds the changes in, in order; true when a run was added.
+    pub fn apply_all(&mut self, changes: impl IntoIterator<Item = Change>) -> bool {
+        changes.into_iter().fold(false, |added, c| self.apply(c) | added)
+    }
+
+    /// The local queue could not start `cell`'s process, for the reason `why`: it counts as
+    /// failed (it will not run), not as pending.
+    pub fn failed_to_start(&mut self, cell: &str, why: String) {
+        if let Some(r) = self.runs.iter_mut().find(|r| r.member.name == cell) {
+            r.not_started = Some(why);
         }
     }
 
@@ -156,6 +167,110 @@ impl Board {
         }
         rows
     }
+}
+
+/// Reads a board's logs and probes its locks, and says what changed: the file work of the
+/// table, done off the thread that draws it (`spawn`).
+pub struct Collector {
+    dir: PathBuf,
+    plain_folder: bool,
+    last_scan: Instant,
+    /// One per `Board::runs`, in the same order.
+    runs: Vec<Reader>,
+}
+
+/// Where the reading of one run's log stands.
+struct Reader {
+    dir: PathBuf,
+    tail: Option<LogTail>,
+    training: bool,
+}
+
+impl Reader {
+    fn new(dir: &Path) -> Reader {
+        Reader { dir: dir.to_path_buf(), tail: None, training: false }
+    }
+
+    /// Probes the lock and reads what was appended to the log (opening it once it exists).
+    fn read(&mut self, run: usize, out: &mut Vec<Change>) {
+        let training = crate::rundir::is_training(&self.dir);
+        if training != self.training {
+            self.training = training;
+            out.push(Change::Training { run, training });
+        }
+        if self.tail.is_none() {
+            let path = crate::runlog::log_path(&self.dir);
+            if path.is_file() {
+                self.tail = LogTail::open(&path).ok();
+            }
+        }
+        let Some(tail) = &mut self.tail else { return };
+        let mut read = RunLog::default();
+        if tail.poll(&mut read).is_err() {
+            // Not a run log (yet): try again from its start next time.
+            self.tail = None;
+            return;
+        }
+        if !read.events.is_empty() || !read.warnings.is_empty() {
+            out.push(Change::Read { run, events: read.events, warnings: read.warnings.len() });
+        }
+    }
+}
+
+/// Changes waiting for the table beyond these batches hold the collector up (it reads again
+/// once they are taken; nothing is lost, the logs stay where they are).
+const BATCHES_QUEUED: usize = 4;
+
+impl Collector {
+    /// What changed since the last look: runs that appeared in a plain folder (listed again
+    /// every `RESCAN`), then each run's lock and log.
+    pub fn collect(&mut self, now: Instant) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.plain_folder && now.saturating_duration_since(self.last_scan) >= RESCAN {
+            self.last_scan = now;
+            if let Ok(found) = sweep::members(&self.dir) {
+                for member in found {
+                    if !self.runs.iter().any(|r| r.dir == member.dir) {
+                        self.runs.push(Reader::new(&member.dir));
+                        changes.push(Change::Added(member));
+                    }
+                }
+            }
+        }
+        changes.extend(self.read_runs());
+        changes
+    }
+
+    fn read_runs(&mut self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (i, reader) in self.runs.iter_mut().enumerate() {
+            reader.read(i, &mut changes);
+        }
+        changes
+    }
+
+    /// Collects every `POLL` on a thread of its own, sending each look's changes; it ends when
+    /// the `Collecting` is dropped.
+    pub fn spawn(mut self) -> Collecting {
+        let (tx, changes) = crossbeam_channel::bounded(BATCHES_QUEUED);
+        let (stop, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let _ = std::thread::Builder::new().name("board".into()).spawn(move || {
+            // Only a timeout goes on: a dropped `Collecting` disconnects the stop channel.
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(POLL) {
+                let batch = self.collect(Instant::now());
+                if !batch.is_empty() && tx.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        Collecting { changes, _stop: stop }
+    }
+}
+
+/// A collector at work on its thread: its changes, in order.
+pub struct Collecting {
+    pub changes: crossbeam_channel::Receiver<Vec<Change>>,
+    _stop: crossbeam_channel::Sender<()>,
 }
 
 /// One row of the table: the runs that share everything but the seed.
@@ -277,7 +392,7 @@ pub fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
 mod tests {
     use super::*;
     use crate::frontend::history::tests::{eval, started, step};
-    use crate::protocol::{Event, Summary};
+    use crate::protocol::Summary;
     use crate::runlog::LogWriter;
     use crate::sweep::{Axis, Sweep};
 
@@ -353,21 +468,56 @@ mod tests {
         let dir = tmp.path().join("table");
         sweep(&dir);
         let cell = dir.join("resnet20-seed1");
-        let mut board = Board::open(&dir).unwrap();
+        let (mut board, mut collector) = Board::follow(&dir).unwrap();
         assert_eq!(board.runs[0].history.info, None);
         write_log(&cell, &[started(20, 0), step(1, 90.0)]);
         // Half a line, as a writer killed mid-write leaves it.
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(cell.join("events.jsonl")).unwrap();
         f.write_all(br#"{"step":{"time":1.0,"it"#).unwrap();
-        board.poll(Instant::now() + POLL);
+        board.apply_all(collector.collect(Instant::now()));
         assert_eq!(board.runs[0].history.iters(), 1);
         f.write_all(b"\n").unwrap();
         write_log(&cell, &[finished(2, 70.0)]);
-        board.poll(Instant::now() + POLL * 3);
+        board.apply_all(collector.collect(Instant::now()));
         assert_eq!(board.runs[0].state(), CellState::Done);
         assert_eq!(board.runs[0].warnings, 1);
         assert_eq!(board.rows()[0].figures(&board).final_mean, Some(70.0));
+    }
+
+    #[test]
+    fn a_run_that_appears_in_a_plain_folder_is_added_by_the_collector_at_its_next_listing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = |name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join(crate::rundir::CONFIG_NAME), include_str!("../../tests/data/config.json")).unwrap();
+            d
+        };
+        write_log(&run("a"), &[started(20, 0), step(3, 90.0)]);
+        let (mut board, mut collector) = Board::follow(tmp.path()).unwrap();
+        assert_eq!((board.runs.len(), board.runs[0].history.iters()), (1, 3));
+        write_log(&run("b"), &[started(20, 0), step(7, 80.0)]);
+        assert!(!board.apply_all(collector.collect(Instant::now())), "not listed again before RESCAN");
+        assert!(board.apply_all(collector.collect(Instant::now() + RESCAN)));
+        assert_eq!(
+            board.runs.iter().map(|r| (r.member.name.as_str(), r.history.iters())).collect::<Vec<_>>(),
+            [("a", 3), ("b", 7)]
+        );
+        assert_eq!(collector.collect(Instant::now() + RESCAN), [], "nothing new: no change");
+    }
+
+    #[test]
+    fn a_cell_that_failed_to_start_counts_as_failed_not_pending() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        sweep(&dir);
+        let mut board = Board::open(&dir).unwrap();
+        board.failed_to_start("resnet20-seed2", "cannot open output.log: Is a directory".into());
+        assert_eq!(board.runs[1].state(), CellState::Failed);
+        assert_eq!(board.runs[0].state(), CellState::Pending);
+        let r20 = board.rows()[0].figures(&board);
+        assert_eq!((r20.pending, r20.failed), (2, 1));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod error;
 pub(crate) mod evaluate;
 mod fault;
 mod inbox;
+mod outbox;
 mod plan;
 mod run;
 pub(crate) mod schedule;
@@ -17,13 +18,14 @@ pub(crate) mod step;
 
 use crate::data::cifar::{self, Cifar10, Split};
 use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, SwitchMode, now};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use tch::Device;
 
 pub use error::TrainError;
+pub use outbox::{CAPACITY as EVENTS_CAPACITY, STEP_ROOM};
 pub use run::HEALTH_EVERY;
 pub use state::Outcome;
 
@@ -68,7 +70,10 @@ pub struct TrainerThread(JoinHandle<()>);
 /// Starts the trainer thread and returns the front end's channels to it. Everything it has to
 /// say, errors included, comes as events.
 pub fn spawn(plan: Plan, options: Options) -> (Channels, TrainerThread) {
-    let (event_tx, events) = crossbeam_channel::unbounded();
+    // Bounded: a front end that stops reading costs steps, never memory (outbox.rs says how).
+    let (event_tx, events) = outbox::channel();
+    // Unbounded: commands are a person's keys or files, a few bytes each, and the trainer takes
+    // them at every step boundary; a bound would only make a key wait inside the dashboard.
     let (commands, command_rx) = crossbeam_channel::unbounded();
     let thread = std::thread::Builder::new()
         .name("trainer".into())
@@ -118,7 +123,7 @@ pub(crate) struct SessionData {
 }
 
 pub(crate) struct Session {
-    pub events: Sender<Envelope>,
+    pub events: outbox::Outbox,
     pub commands: Receiver<Command>,
     pub options: Options,
     pub run_id: RunId,
@@ -128,8 +133,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn emit(&self, event: Event) {
-        // A front end that has gone away is not the trainer's problem: keep training and logging.
-        let _ = self.events.send(Envelope { run: self.run_id, event });
+        self.events.send(Envelope { run: self.run_id, event });
     }
 
     pub fn status(&self, message: impl Into<String>) {

@@ -118,7 +118,7 @@ pub enum Msg {
     /// A line to show in the event list (replay warnings, for instance).
     Warning(String),
     /// The pixels of misclassified images asked for with `Effect::LoadImages`, or why not.
-    Images(Result<Vec<(u32, Vec<u8>)>, String>),
+    Images(Result<Vec<(u32, Vec<u8>)>, crate::data::cifar::DataError>),
 }
 
 /// Playback controls for the replay player.
@@ -340,7 +340,7 @@ impl App {
                 self.images = images;
                 self.images_note = None;
             }
-            Msg::Images(Err(why)) => self.images_note = Some(why),
+            Msg::Images(Err(why)) => self.images_note = Some(why.to_string()),
         }
     }
 

@@ -101,12 +101,17 @@ pub fn run(
     }
 }
 
+/// Terminal events read ahead of the screen that takes them.
+const KEYS_QUEUED: usize = 256;
+
 /// Reads terminal events on their own thread. crossterm's reader never returns once the
 /// terminal has hung up (it retries the end of file forever), so the loop must not wait inside
 /// it: this way signals are still seen and a failed draw still ends the dashboard cleanly. One
 /// reader for the whole session: screens that follow each other (the table, then a run) share it.
+/// Bounded: while a screen is busy the reader waits, and what is typed meanwhile waits in the
+/// terminal's own buffer instead of ours (a held key, or a pasted page, repeats fast).
 pub fn spawn_input() -> crossbeam_channel::Receiver<TermEvent> {
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let (tx, rx) = crossbeam_channel::bounded(KEYS_QUEUED);
     let _ = std::thread::Builder::new().name("keys".into()).spawn(move || {
         while let Ok(e) = event::read() {
             if tx.send(e).is_err() {

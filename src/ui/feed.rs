@@ -29,7 +29,7 @@ pub struct LiveFeed {
 }
 
 /// A resumed run's earlier events, or why they cannot be read.
-type PastOrWhyNot = Result<Vec<Event>, String>;
+type PastOrWhyNot = Result<Vec<Event>, crate::runlog::LogError>;
 
 impl LiveFeed {
     pub fn new(channels: Channels) -> LiveFeed {
@@ -61,7 +61,7 @@ impl LiveFeed {
 /// The events of the log in `run_dir` from before its newest start (the one this session made:
 /// the trainer logs its start before it sends it), or why they cannot be read.
 fn past_of(run_dir: &std::path::Path) -> PastOrWhyNot {
-    let log = crate::runlog::read(run_dir).map_err(|e| e.to_string())?;
+    let log = crate::runlog::read(run_dir)?;
     let mut events = log.events;
     let newest = events.iter().rposition(|e| matches!(e, Event::RunStarted { .. }));
     events.truncate(newest.unwrap_or(0));
@@ -77,15 +77,17 @@ impl Feed for LiveFeed {
         if let Some((_, rx)) = &self.reading {
             // The trainer's later events wait in their channel until the past is read.
             let past = match rx.try_recv() {
-                Ok(past) => past,
+                Ok(past) => Some(past),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => Err("the reading thread failed".into()),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => None,
             };
             let (start, _) = self.reading.take().expect("reading");
+            let not_shown = |why: &dyn std::fmt::Display| format!("the run's earlier history is not shown: {why}");
             match past {
-                Ok(events) if !events.is_empty() => out.push(Msg::Past(start.run, events)),
-                Ok(_) => {}
-                Err(why) => out.push(Msg::Warning(format!("the run's earlier history is not shown: {why}"))),
+                Some(Ok(events)) if !events.is_empty() => out.push(Msg::Past(start.run, events)),
+                Some(Ok(_)) => {}
+                Some(Err(why)) => out.push(Msg::Warning(not_shown(&why))),
+                None => out.push(Msg::Warning(not_shown(&"the reading thread failed"))),
             }
             out.push(Msg::Event(start));
         }

@@ -1,15 +1,15 @@
-//! The table screen's state and the only code that changes it: `TableApp::update` folds a tick
-//! (read the logs), a key, a queue report or a signal into it and queues effects (open runs in
-//! the dashboard, stop the local queue) for the loop to carry out.
+//! The table screen's state and the only code that changes it: `TableApp::update` folds what the
+//! board's collector read, a key, a queue report or a signal into it and queues effects (open
+//! runs in the dashboard, stop the local queue) for the loop to carry out. It reads no file:
+//! the collector's thread does.
 
 use crate::executor::local::QueueEvent;
-use crate::frontend::board::Board;
+use crate::frontend::board::{Board, Change};
 use crate::ui::keys::{self, Action, Scope};
 use crate::ui::theme::Theme;
 use crossterm::event::{KeyEvent, KeyEventKind};
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// Lines kept of what the queue and the table said.
 const NOTE_LINES: usize = 50;
@@ -32,8 +32,8 @@ pub enum TableOverlay {
 }
 
 pub enum TableMsg {
-    /// Time to read the logs again.
-    Tick(Instant),
+    /// What the board's collector found in the logs and locks since its last batch.
+    Board(Vec<Change>),
     Key(KeyEvent),
     Queue(QueueEvent),
     /// SIGINT, SIGTERM or SIGHUP.
@@ -106,9 +106,8 @@ impl TableApp {
 
     pub fn update(&mut self, msg: TableMsg) {
         match msg {
-            TableMsg::Tick(now) => {
-                let before = self.board.runs.len();
-                if self.board.poll(now) && self.board.runs.len() != before {
+            TableMsg::Board(changes) => {
+                if self.board.apply_all(changes) {
                     self.relayout();
                 }
             }
@@ -121,8 +120,10 @@ impl TableApp {
                 }
             }
             TableMsg::Queue(event) => {
-                if event == QueueEvent::Drained {
-                    self.drained = true;
+                match &event {
+                    QueueEvent::Drained => self.drained = true,
+                    QueueEvent::FailedToStart { cell, why } => self.board.failed_to_start(cell, why.clone()),
+                    _ => {}
                 }
                 self.note(event.line(&self.board.dir));
             }

@@ -9,25 +9,27 @@ use super::feed::AttachFeed;
 use super::theme::{Marker, Theme};
 use super::{App, Mode};
 use crate::executor::local::Queue;
-use crate::frontend::board::Board;
+use crate::frontend::board::{Board, Collecting, Collector};
 use crate::signals::StopSignals;
 use app::{TableApp, TableEffect, TableMsg};
 use crossterm::event::Event as TermEvent;
 use std::time::{Duration, Instant};
 
-/// The table redraws at most this often (the logs are read every `board::POLL`).
+/// The table redraws at most this often (the collector reads the logs every `board::POLL`).
 const FRAME: Duration = Duration::from_millis(100);
 
-/// Shows the table until the user quits; with a local queue, quitting stops its runs (each
-/// writes a checkpoint) before returning.
-pub fn run(board: Board, mut queue: Option<Queue>, marker: Marker) -> anyhow::Result<TableApp> {
+/// Shows the table of `board` until the user quits, `collector` reading its logs on a thread of
+/// its own; with a local queue, quitting stops its runs (each writes a checkpoint) before
+/// returning.
+pub fn run(board: Board, collector: Collector, mut queue: Option<Queue>, marker: Marker) -> anyhow::Result<TableApp> {
     let signals = StopSignals::install();
     let mut app = TableApp::new(board, Theme::from_env(), queue.is_some());
+    let collecting = collector.spawn();
     let mut terminal = super::terminal::enter().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
     let input = event_loop::spawn_input();
     let result = (|| -> anyhow::Result<()> {
         loop {
-            table_loop(&mut terminal, &mut app, queue.as_ref(), &signals, &input)?;
+            table_loop(&mut terminal, &mut app, &collecting, queue.as_ref(), &signals, &input)?;
             for effect in app.take_effects() {
                 match effect {
                     TableEffect::Open(dirs) => {
@@ -63,6 +65,7 @@ pub fn run(board: Board, mut queue: Option<Queue>, marker: Marker) -> anyhow::Re
 fn table_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut TableApp,
+    collecting: &Collecting,
     queue: Option<&Queue>,
     signals: &StopSignals,
     input: &crossbeam_channel::Receiver<TermEvent>,
@@ -70,7 +73,10 @@ fn table_loop(
     let mut last_draw: Option<Instant> = None;
     let mut dirty = true;
     loop {
-        app.update(TableMsg::Tick(Instant::now()));
+        for changes in collecting.changes.try_iter() {
+            app.update(TableMsg::Board(changes));
+            dirty = true;
+        }
         for _ in 0..signals.take() {
             app.update(TableMsg::Signal);
         }

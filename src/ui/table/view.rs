@@ -122,10 +122,10 @@ fn run_cells(run: &Followed, marked: bool) -> Vec<String> {
         String::new(),
         String::new(),
         String::new(),
-        if run.warnings > 0 {
-            format!("{} damaged lines skipped", group_digits(run.warnings as u64))
-        } else {
-            String::new()
+        match (&run.not_started, run.warnings) {
+            (Some(why), _) => format!("failed to start: {why}"),
+            (None, 0) => String::new(),
+            (None, n) => format!("{} damaged lines skipped", group_digits(n as u64)),
         },
     ]
 }
