@@ -17,40 +17,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_reference import MEAN, STD, ResNet, augment  # noqa: E402
-
-
-def measure(depth, batch, steps, warmup, channels_last, bf16):
-    torch.manual_seed(0)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = ResNet(depth).to(memory_format=fmt)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    compiled = torch.compile(model)
-    data = torch.randint(0, 256, (10 * batch, 3, 32, 32), dtype=torch.uint8)
-    labels = torch.randint(0, 10, (10 * batch,))
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    model.train()
-    times = []
-    for i in range(warmup + steps):
-        idx = torch.randint(0, data.shape[0], (batch,))
-        t0 = time.perf_counter()
-        x = augment(data[idx], mean, std).contiguous(memory_format=fmt)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(compiled(x), labels[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss.item()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return batch * len(times) / sum(times)
+from pytorch_reference import measure  # noqa: E402
 
 
 def main():
@@ -72,7 +43,7 @@ def main():
     for bf16 in {"fp32": [False], "bf16": [True], "both": [False, True]}[a.precision]:
         for cl in layouts:
             name = ("bf16_" if bf16 else "") + "compiled_" + ("channels_last" if cl else "nchw")
-            out[name] = measure(a.depth, a.batch_size, a.steps, a.warmup, cl, bf16)
+            out[name] = measure(a.depth, a.batch_size, a.steps, a.warmup, cl, torch.device("cpu"), bf16, compile=True)
             print(f"pytorch {name} {out[name]:.1f} img/s", flush=True)
     if a.json:
         with open(a.json, "w") as f:

@@ -104,12 +104,14 @@ def matmul_gflops(dtype, device, n=1024, seconds=1.0):
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def measure(depth, batch, steps, warmup, channels_last, device, bf16=False):
+def measure(depth, batch, steps, warmup, channels_last, device, bf16=False, compile=False):
+    """Training images/s; `compile` puts the model under `torch.compile` (scripts/pytorch_compiled.py)."""
     torch.manual_seed(0)
     model = ResNet(depth)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    forward = torch.compile(model) if compile else model
     data = torch.randint(0, 256, (10 * batch, 3, 32, 32), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 10, (10 * batch,), device=device)
     mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
@@ -122,7 +124,7 @@ def measure(depth, batch, steps, warmup, channels_last, device, bf16=False):
         x = augment(data[idx], mean, std).contiguous(memory_format=fmt)
         y = labels[idx]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(forward(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
