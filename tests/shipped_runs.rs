@@ -29,20 +29,6 @@ fn safetensors_header(path: &Path) -> String {
     String::from_utf8(bytes[8..8 + len].to_vec()).unwrap()
 }
 
-/// The test error `eval` prints for a checkpoint (or a run directory: its best checkpoint).
-fn eval_error(target: &Path) -> f64 {
-    let data = std::env::var_os("CIFAR10_DIR").expect(
-        "CIFAR10_DIR must name the real CIFAR-10 binary files (the README's test command sets it to ../shared/cifar10)",
-    );
-    let mut cmd = bin();
-    cmd.arg("eval").arg(target).arg("--device").arg("cpu").env("CIFAR10_DIR", data);
-    let out = output(cmd);
-    assert_ok(&out);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let after = &text[text.find("test error ").unwrap_or_else(|| panic!("no test error in {text}")) + 11..];
-    after[..after.find('%').unwrap()].parse().unwrap()
-}
-
 #[test]
 fn every_shipped_run_is_a_completed_run_that_names_no_machine_path() {
     for run in shipped_runs() {

@@ -193,12 +193,13 @@ fn colour_of(depths: &[u32], depth: u32) -> RGBColor {
     PALETTE[depths.iter().position(|&d| d == depth).unwrap_or(0) % PALETTE.len()]
 }
 
-/// 20 %, or higher where a run's last training or test error is above it, so that every
-/// curve's end is in the picture (rounded up to 5 %).
+/// 20 %, as the paper's Figure 6, or higher where a run's last training or test error is above
+/// it: a tenth more than the highest end, rounded up to 10 %, so that a noisy training curve
+/// around that end stays in the picture.
 fn error_axis<'a>(runs: impl Iterator<Item = &'a FigureRun>) -> f64 {
     let ends = runs.flat_map(|r| r.train_error.last().into_iter().chain(r.test_error.last()).map(|p| p.1));
-    let top = ends.filter(|v| v.is_finite()).fold(ERROR_AXIS, f64::max).min(100.0);
-    (top / 5.0).ceil() * 5.0
+    let top = ends.filter(|v| v.is_finite()).fold(0.0, f64::max);
+    if top <= ERROR_AXIS { ERROR_AXIS } else { ((top * 1.1 / 10.0).ceil() * 10.0).min(100.0) }
 }
 
 /// One panel of a figure: its caption and axes, laid out alike in every figure.
@@ -295,7 +296,8 @@ fn errors<DB: DrawingBackend>(
                 });
         }
     }
-    legend(&mut chart, px)
+    // Error curves fall from the upper left to the lower right: the lower left stays empty.
+    legend(&mut chart, SeriesLabelPosition::LowerLeft, px)
 }
 
 fn responses<DB: DrawingBackend>(
@@ -338,7 +340,7 @@ fn responses<DB: DrawingBackend>(
             });
         chart.draw_series(points.into_iter().map(|p| Circle::new(p, px(2.5), color.filled()))).map_err(e)?;
     }
-    legend(&mut chart, px)
+    legend(&mut chart, SeriesLabelPosition::UpperRight, px)
 }
 
 #[cfg(test)]
@@ -389,7 +391,11 @@ mod tests {
         run.train_error = vec![(50.0, 8.0)];
         assert_eq!(error_axis(std::iter::once(&run)), 20.0);
         run.test_error.push((60.0, 23.4));
-        assert_eq!(error_axis(std::iter::once(&run)), 25.0);
+        assert_eq!(error_axis(std::iter::once(&run)), 30.0);
+        run.train_error.push((60.0, 63.88));
+        assert_eq!(error_axis(std::iter::once(&run)), 80.0);
+        run.train_error.push((70.0, 95.0));
+        assert_eq!(error_axis(std::iter::once(&run)), 100.0);
     }
 
     #[test]

@@ -215,14 +215,16 @@ pub(super) fn render_picture(picture: &impl Picture, path: &Path, format: Format
     }
 }
 
-/// The legend in the upper right, on a faint white box, as every chart here has it.
+/// The legend at `position` (the upper right unless the curves run there), on a faint white box,
+/// as every chart here has it.
 pub(super) fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
     px: impl Fn(f64) -> u32,
 ) -> Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .label_font((FAMILY, px(15.0)))
         .background_style(WHITE.mix(0.88))
         .border_style(BLACK.mix(0.25))
@@ -338,7 +340,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
                 )
             });
     }
-    legend(&mut chart, px)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, px)?;
 
     // Loss, on a log scale: it falls by two orders of magnitude over a full run.
     // The axis spans the bands' extremes too: a spike is drawn, not cut off.
