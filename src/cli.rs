@@ -294,9 +294,10 @@ pub struct RecipeArgs {
     #[arg(long, value_parser = within::<usize>(bounds::THREADS))]
     pub threads: Option<usize>,
     /// Convolutions and activations in fp32, or bf16 (mixed precision: weights, BatchNorm and the
-    /// loss stay fp32), or auto: bf16 where it is clearly faster on this device (a GPU of compute
-    /// capability 8.0+; a CPU with bf16 units, measured once), else fp32.
-    #[arg(long, default_value = "fp32", value_parser = PossibleValuesParser::new(["fp32", "bf16", "auto"]))]
+    /// loss stay fp32), or auto: bf16 where it is clearly faster on the machine that trains the run
+    /// (a GPU of compute capability 8.0+; a CPU with bf16 units, measured once with the run's
+    /// threads), else fp32, decided again whenever the run resumes.
+    #[arg(long, default_value = "auto", overrides_with = "precision", value_parser = PossibleValuesParser::new(["fp32", "bf16", "auto"]))]
     pub precision: String,
     /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
@@ -570,8 +571,10 @@ impl RecipeArgs {
         c.seed = self.seed;
         c.device = self.device;
         c.threads = self.threads;
-        // `auto` is decided where the device is known (`precision::choose`); fp32 until then.
-        c.precision = if self.auto_precision() { Precision::Fp32 } else { self.precision.parse()? };
+        // `auto` is decided where the run trains, once its threads are set (`train::build`); fp32
+        // until then.
+        c.precision_auto = self.auto_precision();
+        c.precision = if c.precision_auto { Precision::Fp32 } else { self.precision.parse()? };
         // Absolute: the run may be resumed, or its cell started, from another folder.
         c.init_from = self.init_from.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
         let train_images = 50_000usize.saturating_sub(self.val_split).max(1);
@@ -641,11 +644,6 @@ impl GridArgs {
     /// defaults (depth: the warm-up; batch size: an epoch, the evaluation interval) go through
     /// the command line's own translation; any other field is set as `resume --set` sets it.
     pub fn config(&self, cell: &crate::sweep::Cell) -> Result<RunConfig, ConfigError> {
-        if self.recipe.auto_precision() {
-            // Its cells may run on other machines: the choice would be this one's.
-            let why = "auto is decided per machine; give a sweep fp32 or bf16 (or --vary precision=fp32,bf16)";
-            return Err(ConfigError::Value { flag: "--precision", why: why.into() });
-        }
         let mut recipe = self.recipe.clone();
         let mut rest = Vec::new();
         for (field, value) in &cell.settings {
@@ -655,6 +653,8 @@ impl GridArgs {
                 "depth" => recipe.depth = parse_depth(value)?,
                 "seed" => recipe.seed = value.parse().map_err(|_| bad("not a seed".into()))?,
                 "shortcut" => recipe.shortcut = value.parse().map_err(|e: ConfigError| bad(e.to_string()))?,
+                // `auto` is each cell's to decide, on the machine that runs it.
+                "precision" if value == "auto" => recipe.precision = value.clone(),
                 "precision" => {
                     recipe.precision = value.parse::<Precision>().map_err(|e| bad(e.to_string()))?.to_string()
                 }

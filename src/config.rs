@@ -356,6 +356,10 @@ pub struct RunConfig {
     /// Why `precision` is what it is, when `--precision auto` chose it (with the figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision_why: Option<String>,
+    /// `--precision auto`: `precision` is chosen where the run trains, each time it starts or
+    /// resumes, on that machine (absent, false, in runs that named their precision or predate it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub precision_auto: bool,
 }
 
 impl RunConfig {
@@ -393,6 +397,7 @@ pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
         precision: Precision::Fp32,
         init_from: None,
         precision_why: None,
+        precision_auto: false,
     }
 }
 
@@ -617,7 +622,11 @@ impl Setting {
             Setting::Device(v) => config.device = v,
             Setting::Threads(v) => config.threads = v,
             Setting::DataDir(v) => config.data_dir = v,
-            Setting::Precision(v) => config.precision = v,
+            Setting::Precision(v) => {
+                // A precision named outright is no longer auto's to change.
+                config.precision = v;
+                config.precision_auto = false;
+            }
             Setting::InitFrom(v) => config.init_from = v,
             Setting::PrecisionWhy(v) => config.precision_why = v,
         }

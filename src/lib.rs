@@ -20,12 +20,12 @@ pub mod sweep; // a grid of runs in one folder: sweep.json and a run directory p
 
 // Training.
 pub mod model; // the CIFAR ResNet and plain net: stages of blocks, shortcuts A, B or none, He init, growing, the one observed forward pass
+pub mod fused; // the CPU fp32 training pass by hand: convolutions by libtorch, BatchNorm, shortcut and ReLU fused in our kernels
 pub mod interchange; // weights in PyTorch's names and layout: export, and starting a run from them
 pub mod nvidia_smi; // what nvidia-smi says about a CUDA device (free memory, compute capability)
 pub mod memory; // a run's memory, estimated from the network's shapes, against what is free
 pub mod data; // CIFAR-10: read, fetch, augment, batch
 pub mod train; // the trainer thread: runs, the step, schedule, SGD, checkpoints, evaluation
-pub mod precision; // --precision auto: bf16 where it is clearly faster on this device
 
 // What every front end derives from events, then the front ends.
 pub mod frontend; // a run's history, one line per event, how a session ends

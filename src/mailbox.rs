@@ -127,11 +127,10 @@ impl Mailbox {
         Mailbox { dir: run_dir.join(COMMANDS_DIR), run: run.to_string(), answered: None, log: log.to_path_buf() }
     }
 
-    /// The command files waiting, oldest first, each with its verdict at time `now`. Each must be
-    /// logged, then `discard`ed.
-    pub fn collect(&mut self, now: f64) -> Vec<Delivery> {
+    /// The command files in the folder, by id, in no order.
+    fn files(&self) -> Vec<(String, PathBuf)> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
-        let mut files: Vec<(String, PathBuf)> = entries
+        entries
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_str()?.to_string();
@@ -139,7 +138,18 @@ impl Mailbox {
                 let id = name.strip_suffix(".json").filter(|_| !name.starts_with('.'))?.to_string();
                 Some((id, e.path()))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Whether a command file is there, without reading or judging it.
+    pub fn has_mail(&self) -> bool {
+        !self.files().is_empty()
+    }
+
+    /// The command files waiting, oldest first, each with its verdict at time `now`. Each must be
+    /// logged, then `discard`ed.
+    pub fn collect(&mut self, now: f64) -> Vec<Delivery> {
+        let mut files = self.files();
         if files.is_empty() {
             return Vec::new();
         }

@@ -125,14 +125,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    let mut config = args.to_config()?;
+    let config = args.to_config()?;
     ensure_data(&config.data_dir, args.fetch)?;
-    if args.recipe.auto_precision() {
-        let say = |s: &str| eprintln!("resnet-tui: {s}");
-        let choice = resnet_tui::precision::choose(config.device, config.depth, config.batch_size, &say)?;
-        config.precision = choice.precision;
-        config.precision_why = Some(choice.why);
-    }
     let options = Options {
         runs_dir: args.runs_dir.clone(),
         force: args.force,

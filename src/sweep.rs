@@ -100,11 +100,9 @@ impl Sweep {
             .collect::<Result<Vec<_>, _>>()?;
         if dir.join(SWEEP_FILE).exists() {
             let existing = Sweep::load(dir)?;
-            let same_configs = self
-                .cells
-                .iter()
-                .zip(&configs)
-                .all(|(c, config)| rundir::read_config(&dir.join(&c.name)).is_ok_and(|stored| stored == *config));
+            let same_configs = self.cells.iter().zip(&configs).all(|(c, config)| {
+                rundir::read_config(&dir.join(&c.name)).is_ok_and(|stored| same_recipe(&stored, config))
+            });
             if existing.cells != self.cells || !same_configs {
                 return Err(SweepError::Different(dir.to_path_buf()));
             }
@@ -219,6 +217,18 @@ pub fn members(dir: &Path) -> Result<Vec<Member>, SweepError> {
     }
     runs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(runs)
+}
+
+/// Whether a cell's stored config is the recipe `prepared` asks for. A cell that has started
+/// records what `--precision auto` chose on its machine: that choice is the cell's, not a
+/// different recipe.
+fn same_recipe(stored: &RunConfig, prepared: &RunConfig) -> bool {
+    let mut stored = stored.clone();
+    if stored.precision_auto && prepared.precision_auto {
+        stored.precision = prepared.precision;
+        stored.precision_why.clone_from(&prepared.precision_why);
+    }
+    stored == *prepared
 }
 
 #[cfg(test)]

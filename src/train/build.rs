@@ -48,13 +48,16 @@ pub(super) fn build<'s>(
     data: &mut Option<SessionData>,
     carried: Option<Carried>,
 ) -> Result<Run<'s>, TrainError> {
-    let Resolved { config, destination, checkpoint, changes } = resolved;
+    let Resolved { mut config, destination, checkpoint, mut changes } = resolved;
     let device = open_device(&config)?;
     // A later run of the session (a switch, a recovery) was checked before its predecessor closed:
     // on a GPU, what that one still holds would count against it.
     if !session.options.force && data.is_none() {
         crate::memory::fits_now(config.depth, config.batch_size, config.precision, gpu_index(device), None)?;
     }
+    // After the memory check, which takes fp32 for an undecided run (the larger): auto times real
+    // steps of this network.
+    let decided = choose_precision(session, &mut config, device, checkpoint.is_some(), &mut changes);
     session.load_data(&config, device, data)?;
     let data = data.as_ref().expect("loaded above");
     tch::manual_seed(config.seed as i64);
@@ -62,7 +65,9 @@ pub(super) fn build<'s>(
     let model = model(&config, device, carried, checkpoint.is_some(), channels_last)?;
     let grown_from = model.grown_from.clone();
     let (network, sgd, progress) = optimizer(model, &config, checkpoint.as_ref())?;
-    let dir = directory(destination, &config, &changes)?;
+    // A prepared run directory (a sweep's cell) starting for the first time records the precision
+    // auto chose, so that its first checkpoint and its config.json agree on a later resume.
+    let dir = directory(destination, &config, !changes.is_empty() || decided)?;
     let log = LogWriter::open(&dir.log())?;
     session.current_log.replace(Some(dir.log()));
     let mut run = Run {
@@ -102,6 +107,30 @@ fn open_device(config: &RunConfig) -> Result<Device, TrainError> {
         tch::Cuda::cudnn_set_benchmark(true);
     }
     Ok(device)
+}
+
+/// `--precision auto`'s choice for this machine, made with the run's threads set: a new run's
+/// precision, or a resumed run's again; on a resume, a choice that differs from the one recorded
+/// (another machine) is logged with the recipe's other changes. Says whether it chose.
+fn choose_precision(
+    session: &Session,
+    config: &mut RunConfig,
+    device: Device,
+    resuming: bool,
+    changes: &mut Vec<ConfigChange>,
+) -> bool {
+    if !config.precision_auto {
+        return false;
+    }
+    let say = |s: &str| session.status(s);
+    let choice = super::precision::choose(device, config.depth, config.batch_size, &say);
+    let before = config.clone();
+    config.precision = choice.precision;
+    config.precision_why = Some(choice.why);
+    if resuming {
+        changes.extend(crate::config::differences(&before, config));
+    }
+    true
 }
 
 /// The network: grown from the run before (a grow switch), else a new one, from PyTorch's
@@ -166,12 +195,12 @@ fn optimizer(
     Ok((network, sgd, progress))
 }
 
-/// The run's directory: a resumed run's own, its config rewritten when the recipe changed; a new
-/// run's made now.
-fn directory(destination: Destination, config: &RunConfig, changes: &[ConfigChange]) -> Result<RunDir, TrainError> {
+/// The run's directory: a resumed run's own, its config rewritten when `rewrite` (the recipe
+/// changed, or auto chose the precision); a new run's made now.
+fn directory(destination: Destination, config: &RunConfig, rewrite: bool) -> Result<RunDir, TrainError> {
     Ok(match destination {
         Destination::Existing(dir) => {
-            if !changes.is_empty() {
+            if rewrite {
                 dir.write_config(config)?;
             }
             dir

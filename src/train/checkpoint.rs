@@ -245,6 +245,7 @@ mod tests {
             data_dir: "/data".into(),
             // Not the default, so the round trips below show that it is kept.
             precision: Precision::Bf16,
+            precision_auto: false,
             init_from: None,
             precision_why: None,
         }

@@ -28,6 +28,23 @@ enum Next {
     Gone,
 }
 
+/// Whether a command waits to be obeyed, or the front end has gone: the loop reads the steps
+/// launched before it back first, so that the command's events follow theirs in the log, and
+/// acts on their figures (a stop's checkpoint holds the weights they trained).
+pub(super) fn waiting(run: &mut Run) -> bool {
+    if run.inbox.has_waiting() {
+        return true;
+    }
+    match run.session.commands.try_recv() {
+        Ok(command) => {
+            run.inbox.queue(command);
+            true
+        }
+        Err(TryRecvError::Disconnected) => true,
+        Err(TryRecvError::Empty) => run.inbox.mail_due(),
+    }
+}
+
 /// Obeys every command that has arrived, in order; while paused, waits for the next one.
 pub(super) fn obey_arrived(run: &mut Run) -> Flow {
     loop {

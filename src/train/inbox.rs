@@ -27,6 +27,18 @@ impl Inbox {
         self.waiting.pop_front()
     }
 
+    /// Whether commands read from files wait their turn.
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Whether the folder is due a look and holds a command file: [`Inbox::collect_due`] would
+    /// then have something to answer.
+    pub fn mail_due(&self) -> bool {
+        let due = self.last_read.is_none_or(|t| t.elapsed() >= MAIL_POLL);
+        due && self.mailbox.has_mail()
+    }
+
     /// The command files waiting, when the folder is due a look (`None` when it is not). Each
     /// must be answered in the log, then discarded; what is to be obeyed is `queue`d.
     pub fn collect_due(&mut self) -> Option<Vec<Delivery>> {
@@ -37,6 +49,8 @@ impl Inbox {
         Some(self.mailbox.collect(now()))
     }
 
+    /// Queues a command to be obeyed after those waiting (a file's, or one taken from the
+    /// front end's channel early).
     pub fn queue(&mut self, command: Command) {
         self.waiting.push_back(command);
     }

@@ -10,11 +10,13 @@ mod fault;
 mod inbox;
 mod outbox;
 mod plan;
+pub mod precision; // --precision auto: bf16 where it is clearly faster on this device
 mod run;
 pub(crate) mod schedule;
 pub mod sgd;
 mod state;
-pub(crate) mod step;
+pub mod step;
+mod window;
 
 use crate::data::cifar::{self, Cifar10, Split};
 use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, SwitchMode, now};
@@ -56,11 +58,21 @@ pub struct Options {
     pub force: bool,
     /// Also write TensorBoard event files, in the run directory's `tensorboard/` (`--tensorboard`).
     pub tensorboard: bool,
+    /// Steps between two read-backs of the steps' losses (`None`: the device's default, one on a
+    /// CPU and `window::GPU_READ_EVERY` on a GPU).
+    pub read_every: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { runs_dir: PathBuf::from("runs"), channels_last: true, prefetch: 2, force: false, tensorboard: false }
+        Options {
+            runs_dir: PathBuf::from("runs"),
+            channels_last: true,
+            prefetch: 2,
+            force: false,
+            tensorboard: false,
+            read_every: None,
+        }
     }
 }
 

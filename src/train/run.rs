@@ -6,14 +6,17 @@ use super::commands::{self, Divergence, Flow};
 use super::fault::Fault;
 use super::plan;
 use super::schedule::{WarmupEnd, lr_at};
+use super::sgd::health_from;
 use super::state::{Carried, Outcome, Run};
-use super::step::{StepStats, train_step};
+use super::step::{launch_step, read_back};
+use super::window::{Launched, Window, default_read_every};
 use super::{Plan, Session, SessionData, TrainError};
 use crate::data::augment::Normalizer;
 use crate::data::batches::{Batch, Batcher, Prefetcher};
 use crate::protocol::*;
 use std::collections::VecDeque;
 use std::time::Instant;
+use tch::nn::ModuleT;
 
 /// Steps between two optimizer health reports (docs/performance.md measures their cost).
 pub const HEALTH_EVERY: u64 = 10;
@@ -49,26 +52,36 @@ impl Throughput {
     }
 }
 
-/// What the steps draw on: batches prepared ahead, the normalisation, the step times.
+/// What the steps draw on: batches prepared ahead, the normalisation, the step times, the
+/// steps not yet read back.
 struct Steps {
     normalizer: Normalizer,
     prefetch: Prefetcher,
     throughput: Throughput,
     fault: Option<Fault>,
+    window: Window,
 }
 
-/// The step loop: commands are obeyed at step boundaries.
+/// The step loop: commands are obeyed at step boundaries, once the steps before are read back.
 fn train(mut run: Run, data: &SessionData) -> Result<Outcome, TrainError> {
     let batcher = Batcher::new(&data.train, run.config.seed, run.config.batch_size, run.channels_last);
+    let read_every = run.session.options.read_every.unwrap_or_else(|| default_read_every(run.device));
     let mut steps = Steps {
         normalizer: Normalizer::new(run.device),
         prefetch: Prefetcher::spawn(batcher, run.iter, run.config.iters, run.session.options.prefetch),
         throughput: Throughput { durations: VecDeque::new(), batch: run.config.batch_size },
         fault: Fault::from_env(),
+        window: Window::new(read_every),
     };
     run.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
     run.clock.start();
     while run.iter < run.config.iters {
+        if commands::waiting(&mut run)
+            && let Some(divergence) = settle(&mut run, &mut steps)?
+        {
+            drop(steps);
+            return Ok(commands::diverged(run, divergence));
+        }
         match commands::obey_arrived(&mut run) {
             Flow::Go => {}
             Flow::Stopped => return Ok(Outcome::Ended),
@@ -90,10 +103,11 @@ fn train(mut run: Run, data: &SessionData) -> Result<Outcome, TrainError> {
     Ok(Outcome::Ended)
 }
 
-/// One training step and what is due after it: its report, the optimizer's health, the
-/// warm-up's end, an evaluation, a checkpoint. `Some` when the loss stopped being finite.
+/// One training step launched, and what is due after it: the window read back when it is full
+/// or something below needs its figures (the warm-up's end, an evaluation, a checkpoint, a fault
+/// to inject), then that. `Some` when a loss stopped being finite.
 fn step(run: &mut Run, steps: &mut Steps, data: &SessionData) -> Result<Option<Divergence>, TrainError> {
-    let started = Instant::now();
+    let began = Instant::now();
     let Some(batch) = steps.prefetch.next() else {
         return Err(TrainError::BatchThread(crate::panics::take_panic_note()));
     };
@@ -103,41 +117,80 @@ fn step(run: &mut Run, steps: &mut Steps, data: &SessionData) -> Result<Option<D
     debug_assert_eq!(batch.iter, run.iter);
     let warming = run.warmup.warming(&run.config, run.iter);
     let lr = lr_at(&run.config, run.iter, warming);
-    let StepStats { loss, correct } = train_step(&run.network.net, &mut run.sgd, &batch.images, &batch.labels, lr)?;
+    let net = &run.network.net;
+    let figures = launch_step(net, &mut run.sgd, &batch.images, &batch.labels, lr, &mut steps.window.guard)?;
     run.iter += 1;
-    if !loss.is_finite() {
-        return Ok(Some(divergence(run, &batch, loss)?));
-    }
-    let images_per_sec = steps.throughput.record(started.elapsed().as_secs_f64());
-    let error = 100.0 * (1.0 - correct / batch.labels.size()[0] as f64);
+    let health = if run.iter.is_multiple_of(HEALTH_EVERY) { run.sgd.health_squares() } else { None };
     let (epoch, elapsed) = (run.epoch(data), run.clock.secs());
-    run.emit(Event::Step(StepRecord { time: now(), iter: run.iter, epoch, elapsed, loss, error, lr, images_per_sec }));
-    report_health(run, lr);
-    if warming && let Some(WarmupEnd { iter, window_error, capped }) = run.warmup.record(&run.config, run.iter, error) {
-        run.emit(Event::WarmupEnded { time: now(), iter, window_error, capped });
+    steps.window.push(Launched { iter: run.iter, lr, warming, epoch, elapsed, figures, health, batch }, began);
+    let evaluate = run.iter.is_multiple_of(run.config.eval_every) || run.iter == run.config.iters;
+    let checkpoint = run.iter.is_multiple_of(run.config.checkpoint_every) && run.iter != run.config.iters;
+    // A fault fires before the next step: the log is to show every step before it.
+    let fault_next = steps.fault.is_some_and(|f| f.iter == run.iter);
+    if (steps.window.full() || warming || evaluate || checkpoint || fault_next)
+        && let Some(divergence) = settle(run, steps)?
+    {
+        return Ok(Some(divergence));
     }
-    if run.iter.is_multiple_of(run.config.eval_every) || run.iter == run.config.iters {
+    if evaluate {
         run.eval(data, &steps.normalizer)?;
     }
-    if run.iter.is_multiple_of(run.config.checkpoint_every) && run.iter != run.config.iters {
+    if checkpoint {
         run.save(CheckpointReason::Periodic);
     }
     Ok(None)
 }
 
-/// The optimizer's health, every `HEALTH_EVERY` steps.
-fn report_health(run: &mut Run, lr: f64) {
-    if run.iter.is_multiple_of(HEALTH_EVERY)
-        && let Some((grad_norm, weight_norm, update_ratio)) = run.sgd.health(lr)
-    {
-        run.emit(Event::Health(HealthRecord { time: now(), iter: run.iter, grad_norm, weight_norm, update_ratio }));
+/// Reads the window's figures back in one transfer and reports its steps in order: each step,
+/// its optimizer health, the warm-up's end. At the first loss that is not finite it stops there,
+/// as if no step had been launched after it, and says where training broke.
+fn settle(run: &mut Run, steps: &mut Steps) -> Result<Option<Divergence>, TrainError> {
+    if steps.window.is_empty() {
+        return Ok(None);
     }
+    let values = read_back(&steps.window.parts())?;
+    let read = steps.window.take();
+    let last = read.steps.len() - 1;
+    let mut at = 0;
+    for (i, launched) in read.steps.iter().enumerate() {
+        let (loss, correct) = (values[at], values[at + 1]);
+        at += 2;
+        if !loss.is_finite() {
+            run.iter = launched.iter;
+            return Ok(Some(divergence(run, &launched.batch, loss, i != last)?));
+        }
+        let images_per_sec = steps.throughput.record(read.secs_per_step);
+        let error = 100.0 * (1.0 - correct / launched.batch.labels.size()[0] as f64);
+        let Launched { iter, lr, epoch, elapsed, .. } = *launched;
+        run.emit(Event::Step(StepRecord { time: now(), iter, epoch, elapsed, loss, error, lr, images_per_sec }));
+        if launched.health.is_some() {
+            let len = 2 + 2 * crate::protocol::HEALTH_GROUPS.len();
+            let (grad_norm, weight_norm, update_ratio) = health_from(&values[at..at + len], lr);
+            at += len;
+            run.emit(Event::Health(HealthRecord { time: now(), iter, grad_norm, weight_norm, update_ratio }));
+        }
+        if launched.warming
+            && let Some(WarmupEnd { iter, window_error, capped }) = run.warmup.record(&run.config, iter, error)
+        {
+            run.emit(Event::WarmupEnded { time: now(), iter, window_error, capped });
+        }
+    }
+    Ok(None)
 }
 
 /// Where the step broke: the first activations that are not finite on its batch, else the first
-/// gradient.
-fn divergence(run: &Run, batch: &Batch, loss: f64) -> Result<Divergence, TrainError> {
+/// gradient. When steps were launched after it (`later`), their backward passes have replaced its
+/// gradients: they are computed again from its batch and the same weights, which the guard kept
+/// as they were. (That forward pass moves BatchNorm's running statistics once more; a diverged
+/// run is never checkpointed or evaluated again, so nothing reads them.)
+fn divergence(run: &mut Run, batch: &Batch, loss: f64, later: bool) -> Result<Divergence, TrainError> {
     let failed = |e| TrainError::torch("the divergence report", e);
+    if later {
+        let logits = run.network.net.forward_t(&batch.images, true);
+        let (again, _) = crate::model::loss_and_correct(&logits, &batch.labels);
+        run.sgd.zero_grad();
+        again.f_backward().map_err(failed)?;
+    }
     let layer = match run.network.net.first_non_finite(&batch.images).map_err(failed)? {
         Some(layer) => Some(layer),
         None => run.sgd.first_non_finite().map_err(failed)?,

@@ -88,6 +88,7 @@ mod tests {
             threads: None,
             data_dir: "d".into(),
             precision: Default::default(),
+            precision_auto: false,
             init_from: None,
             precision_why: None,
         }

@@ -66,7 +66,8 @@ pub fn bin() -> Command {
     cmd
 }
 
-/// Options for a small, fast, deterministic run: ResNet-8, batch 16, one CPU thread.
+/// Options for a small, fast, deterministic run: ResNet-8, batch 16, one CPU thread, fp32 (so that
+/// no figure depends on whether this CPU has bf16 units; a later `--precision` overrides it).
 pub fn tiny_args(data: &Path, runs: &Path) -> Vec<String> {
     [
         "--no-ui",
@@ -80,6 +81,8 @@ pub fn tiny_args(data: &Path, runs: &Path) -> Vec<String> {
         "cpu",
         "--seed",
         "7",
+        "--precision",
+        "fp32",
         "--data-dir",
         data.to_str().unwrap(),
         "--runs-dir",
@@ -350,4 +353,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) {
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).unwrap_or_else(|e| panic!("{}: {e}", tmp.display()));
     std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// The test error `eval` prints for a checkpoint (or a run directory: its best checkpoint), on
+/// the real CIFAR-10 test set named by `CIFAR10_DIR`.
+pub fn eval_error(target: &Path) -> f64 {
+    let data = std::env::var_os("CIFAR10_DIR").expect(
+        "CIFAR10_DIR must name the real CIFAR-10 binary files (the README's test command sets it to ../shared/cifar10)",
+    );
+    let mut cmd = bin();
+    cmd.arg("eval").arg(target).arg("--device").arg("cpu").env("CIFAR10_DIR", data);
+    let out = output(cmd);
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let after = &text[text.find("test error ").unwrap_or_else(|| panic!("no test error in {text}")) + 11..];
+    after[..after.find('%').unwrap()].parse().unwrap()
 }

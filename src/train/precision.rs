@@ -6,10 +6,10 @@
 //! decide, measured once per machine and cached. The choice and its reason, with the figures,
 //! are recorded in the run's config.
 
+use super::sgd::Sgd;
+use super::step::train_step;
 use crate::config::{Depth, Precision, Shortcut};
 use crate::model::Network;
-use crate::train::sgd::Sgd;
-use crate::train::step::train_step;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -127,7 +127,7 @@ fn cuda_capability(index: usize) -> Option<(u32, u32)> {
 
 /// Training images a second in `precision`: a few steps of the real step on random images
 /// (the time of a step does not depend on the pixels), after a warm-up.
-fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, crate::train::TrainError> {
+fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, super::TrainError> {
     tch::manual_seed(0);
     let mut network = Network::new(depth, Shortcut::A, Device::Cpu);
     network.to_channels_last();
@@ -147,32 +147,30 @@ fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, crate:
     Ok((steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
-/// Where measurements are kept: one per CPU model, thread count, libtorch, depth and batch.
+/// Where measurements are kept: one per CPU model, thread count, libtorch, fp32 pass (fused or
+/// libtorch's autograd: they differ in speed), depth and batch.
 fn cache_file() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("resnet-tui").join("precision.json"))
 }
 
 fn cache_key(model: &str, depth: Depth, batch: usize) -> String {
     let threads = tch::get_num_threads();
+    let fp32_pass = if crate::fused::switched_on() { "fused fp32" } else { "autograd fp32" };
     format!(
-        "{model} | {threads} threads | libtorch {} | ResNet-{depth} batch {batch}",
+        "{model} | {threads} threads | libtorch {} | {fp32_pass} | ResNet-{depth} batch {batch}",
         env!("RESNET_TUI_LIBTORCH_VERSION")
     )
 }
 
-/// Chooses the precision for a run on `device`: measures (a few seconds, once per machine) only
-/// on a CPU with bf16 units. `say` reports what takes time.
-pub fn choose(
-    device: crate::config::DeviceSpec,
-    depth: Depth,
-    batch: usize,
-    say: &dyn Fn(&str),
-) -> Result<Choice, crate::train::device::DeviceError> {
-    let hw = hardware(crate::train::device::resolve(device)?);
+/// Chooses the precision for a run on `device`: measures (a few seconds, once per machine and
+/// thread count) only on a CPU with bf16 units, with the threads libtorch has now, so the caller
+/// sets the run's first. `say` reports what takes time.
+pub fn choose(device: Device, depth: Depth, batch: usize, say: &dyn Fn(&str)) -> Choice {
+    let hw = hardware(device);
     if !worth_measuring(&hw) {
-        return Ok(decide(&hw, None));
+        return decide(&hw, None);
     }
-    let Hardware::Cpu { model, .. } = &hw else { return Ok(decide(&hw, None)) };
+    let Hardware::Cpu { model, .. } = &hw else { return decide(&hw, None) };
     let key = cache_key(model, depth, batch);
     let file = cache_file();
     let mut cache: BTreeMap<String, Measured> = file
@@ -187,7 +185,7 @@ pub fn choose(
             // A timing that libtorch could not run decides nothing: fp32, as without bf16 units.
             let (Ok(fp32), Ok(bf16)) = (speed(depth, batch, Precision::Fp32), speed(depth, batch, Precision::Bf16))
             else {
-                return Ok(decide(&hw, None));
+                return decide(&hw, None);
             };
             let m = Measured { fp32_images_per_sec: fp32, bf16_images_per_sec: bf16 };
             cache.insert(key, m);
@@ -198,7 +196,7 @@ pub fn choose(
             m
         }
     };
-    Ok(decide(&hw, Some(measured)))
+    decide(&hw, Some(measured))
 }
 
 #[cfg(test)]
