@@ -3,6 +3,7 @@
 //! The linker's as-needed default drops `libtorch_cuda` because no symbol of ours names it; CUDA
 //! then reports unavailable even on a GPU machine. We link it explicitly, and add a run-path to the
 //! libtorch we built against (a RUNPATH, so `LD_LIBRARY_PATH` still overrides it on another machine).
+//! It also compiles the fused CPU step's C++ shim (`csrc/fused_shim.cpp`) against libtorch's headers.
 use std::path::PathBuf;
 
 fn main() {
@@ -30,4 +31,21 @@ fn main() {
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
+    shim(&root);
+}
+
+/// The C++ shim of `src/fused`: the few libtorch functions tch does not bind, built with the
+/// wheel's ABI (the C++11 one) and headers.
+fn shim(root: &std::path::Path) {
+    println!("cargo:rerun-if-changed=csrc/fused_shim.cpp");
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/fused_shim.cpp")
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(false)
+        .compile("resnet_tui_fused_shim");
 }

@@ -11,9 +11,13 @@ Builds the project's PyTorch model (scripts/pytorch_reference.py), loads INIT wi
 `load_state_dict(strict=True)`, does the same with torch.optim.SGD, and compares. Prints the
 largest differences; exits 1 when one exceeds its tolerance.
 
-    .venv/bin/python scripts/pytorch_equivalence.py DEPTH INIT OURS [--plain]
+    .venv/bin/python scripts/pytorch_equivalence.py DEPTH INIT OURS [--plain] [--channels-last]
 
 `--plain`: the network is Plain-DEPTH (no shortcuts) instead of ResNet-DEPTH.
+`--channels-last`: ours trained in channels-last, as resnet-tui's CPU training does (its fused
+pass needs it). It is compared with PyTorch's NCHW steps, and allowed twice the largest
+difference between PyTorch's own channels-last steps and its NCHW ones (by step and kind of
+tensor) where that is above the tolerances.
 """
 import os
 import sys
@@ -36,50 +40,81 @@ TOLERANCE = {"logits": 1e-4, "loss": 1e-5, "grad": 1e-4, "after": 1e-5}
 PLAIN_LATER_STEPS = {"grad": 5e-3, "after": 1e-3}
 
 
-def main():
-    depth, init_path, ours_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    plain = "--plain" in sys.argv[4:]
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+def steps(depth, plain, init, x, y, channels_last):
+    """What PyTorch computes from INIT on the batch, by the names the test writes: eval logits
+    (NCHW), then two SGD steps, in channels-last when asked."""
     model = ResNet(depth, plain=plain)
-    model.load_state_dict(load_file(init_path), strict=True)
-    ours = load_file(ours_path)
-    x, y = ours["input"], ours["labels"].long()
-    failures = []
-
-    def check(what, kind, theirs, mine, step=0):
-        diff = (theirs.double() - mine.double()).abs().max().item()
-        scale = max(1.0, mine.double().abs().max().item())
-        tolerance = PLAIN_LATER_STEPS.get(kind, TOLERANCE[kind]) if plain and step > 0 else TOLERANCE[kind]
-        ok = diff <= tolerance * scale
-        if not ok:
-            failures.append(f"{what}: max difference {diff:.3g} (tolerance {tolerance * scale:.3g})")
-        return diff
-
+    model.load_state_dict(init, strict=True)
+    out = {}
     model.eval()
     with torch.no_grad():
-        worst = {"logits": check("eval logits", "logits", model(x), ours["eval.logits"])}
+        out["eval.logits"] = model(x)
     model.train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     for k in range(2):
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
-        worst[f"step{k} loss"] = check(f"step {k} loss", "loss", loss.detach(), ours[f"step{k}.loss"])
-        grads = [
-            check(f"step {k} gradient of {n}", "grad", p.grad, ours[f"step{k}.grad.{n}"], k)
-            for n, p in model.named_parameters()
-        ]
-        worst[f"step{k} gradients ({len(grads)})"] = max(grads)
+        out[f"step{k}.loss"] = loss.detach().clone()
+        for n, p in model.named_parameters():
+            out[f"step{k}.grad.{n}"] = p.grad.detach().contiguous().clone()
         opt.step()
-        after = [
-            check(f"step {k} {n} after the update", "after", t, ours[f"step{k}.after.{n}"], k)
-            for n, t in model.state_dict().items()
-            if t.is_floating_point()
-        ]
-        worst[f"step{k} weights and buffers after ({len(after)})"] = max(after)
-    for what, diff in worst.items():
-        print(f"{what}: max abs difference {diff:.3g}")
+        for n, t in model.state_dict().items():
+            if t.is_floating_point():
+                out[f"step{k}.after.{n}"] = t.detach().contiguous().clone()
+    return out
+
+
+def kind_of(key):
+    if key == "eval.logits":
+        return "logits", 0
+    step, kind = key.split(".")[:2]
+    return kind, int(step[-1])
+
+
+def main():
+    depth, init_path, ours_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    plain = "--plain" in sys.argv[4:]
+    channels_last = "--channels-last" in sys.argv[4:]
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    init = load_file(init_path)
+    ours = load_file(ours_path)
+    x, y = ours["input"], ours["labels"].long()
+    truth = steps(depth, plain, init, x, y, channels_last=False)
+    # PyTorch's own channels-last training is less exact than its NCHW one (libtorch's
+    # channels-last BatchNorm sums in another order: up to 1e-3 of a gradient here). Compared in
+    # channels-last, ours must be as close to PyTorch's NCHW as PyTorch's channels-last is: within
+    # twice its largest difference among the same step's tensors of the same kind, or within the
+    # tolerances above.
+    theirs_cl = steps(depth, plain, init, x, y, channels_last=True) if channels_last else None
+    # PyTorch channels-last's largest difference from its NCHW, by step and kind of tensor.
+    cl_worst = {}
+    for key, t in truth.items() if theirs_cl is not None else ():
+        group = kind_of(key)
+        cl_worst[group] = max(cl_worst.get(group, 0.0), (t.double() - theirs_cl[key].double()).abs().max().item())
+    failures = []
+    worst = {}
+
+    for key, t in truth.items():
+        kind, step = kind_of(key)
+        mine = ours[key]
+        diff = (t.double() - mine.double()).abs().max().item()
+        scale = max(1.0, mine.double().abs().max().item())
+        tolerance = PLAIN_LATER_STEPS.get(kind, TOLERANCE[kind]) if plain and step > 0 else TOLERANCE[kind]
+        allowed = tolerance * scale
+        allowed = max(allowed, 2.0 * cl_worst.get((kind, step), 0.0))
+        if diff > allowed:
+            failures.append(f"{key}: max difference {diff:.3g} (allowed {allowed:.3g})")
+        words = {"logits": "eval logits", "loss": "loss", "grad": "gradients", "after": "weights and buffers after"}
+        group = words[kind] if kind == "logits" else f"step{step} {words[kind]}"
+        count, most = worst.get(group, (0, 0.0))
+        worst[group] = (count + 1, max(most, diff))
+    for what, (count, diff) in worst.items():
+        print(f"{what} ({count}): max abs difference {diff:.3g}")
     if failures:
         print("\n".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -117,6 +117,61 @@ impl Block {
     }
 }
 
+/// A convolution as a pass written by hand sees it (`crate::fused`): its weight and geometry.
+pub struct ConvParts<'a> {
+    pub weight: &'a Tensor,
+    pub stride: i64,
+    pub padding: i64,
+}
+
+impl Conv {
+    fn parts(&self) -> ConvParts<'_> {
+        ConvParts { weight: &self.inner.ws, stride: self.stride, padding: self.padding }
+    }
+}
+
+/// A block's shortcut, as [`BlockParts`] shows it.
+pub enum ShortcutParts<'a> {
+    /// A plain network's block: no shortcut.
+    None,
+    Identity,
+    /// Option A: every second pixel, `extra` zero channels appended.
+    SubsamplePad {
+        extra: i64,
+    },
+    /// Option B: a 1x1 strided convolution and its BatchNorm.
+    Projection(ConvParts<'a>, &'a nn::BatchNorm),
+}
+
+/// A block's layers, in forward order, for a pass written by hand.
+pub struct BlockParts<'a> {
+    pub conv1: ConvParts<'a>,
+    pub bn1: &'a nn::BatchNorm,
+    pub conv2: ConvParts<'a>,
+    pub bn2: &'a nn::BatchNorm,
+    pub shortcut: ShortcutParts<'a>,
+}
+
+/// The whole network's layers, in forward order: what [`ResNet::forward`] computes, laid open.
+pub struct Parts<'a> {
+    pub stem_conv: ConvParts<'a>,
+    pub stem_bn: &'a nn::BatchNorm,
+    pub blocks: Vec<BlockParts<'a>>,
+    pub fc: &'a nn::Linear,
+}
+
+impl Block {
+    fn parts(&self) -> BlockParts<'_> {
+        let shortcut = match &self.shortcut {
+            None => ShortcutParts::None,
+            Some(Projection::Identity) => ShortcutParts::Identity,
+            Some(Projection::SubsamplePad { extra }) => ShortcutParts::SubsamplePad { extra: *extra },
+            Some(Projection::Conv(proj)) => ShortcutParts::Projection(proj.0.parts(), &proj.1),
+        };
+        BlockParts { conv1: self.conv1.parts(), bn1: &self.bn1, conv2: self.conv2.parts(), bn2: &self.bn2, shortcut }
+    }
+}
+
 /// How BatchNorm normalises in a forward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Norm {
@@ -360,9 +415,20 @@ impl ResNet {
                 observer.output(at, &ys);
             }
         }
-        let logits = ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(Kind::Float).apply(&self.fc);
+        // The classifier runs in its own precision (fp32, or fp64 for a reference computation).
+        let logits = ys.adaptive_avg_pool2d([1, 1]).flatten(1, -1).to_kind(self.fc.ws.kind()).apply(&self.fc);
         observer.output(Site::Fc, &logits);
         logits
+    }
+
+    /// The layers in forward order, for a forward and backward pass written by hand.
+    pub fn parts(&self) -> Parts<'_> {
+        Parts {
+            stem_conv: self.stem_conv.parts(),
+            stem_bn: &self.stem_bn,
+            blocks: self.stages.iter().flatten().map(Block::parts).collect(),
+            fc: &self.fc,
+        }
     }
 
     /// The feature maps after the stem and after each stage, for inspection and tests.

@@ -3,12 +3,15 @@
 //! (`scripts/pytorch_reference.py`, with the PyTorch the set-up installs) gives the same logits in
 //! eval mode, and over two SGD steps (momentum and weight decay at work from the second) the same
 //! losses, every gradient, and every weight and BatchNorm statistic after each update: for the
-//! ResNet and for the plain net of the same layers.
+//! ResNet and for the plain net of the same layers; and both again through the fused CPU pass
+//! (`resnet_tui::fused`, channels-last fp32), the trainer's own pass on a CPU, against the same
+//! PyTorch numbers and tolerances.
 
 use resnet_tui::config::{Depth, Shortcut};
 use resnet_tui::data::augment::Normalizer;
+use resnet_tui::fused;
 use resnet_tui::interchange::{pytorch_name, to_pytorch, write};
-use resnet_tui::model::{Network, loss_and_correct};
+use resnet_tui::model::{Network, loss_and_correct, to_channels_last};
 use resnet_tui::train::sgd::Sgd;
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
@@ -27,14 +30,33 @@ fn python() -> PathBuf {
     py
 }
 
+/// Which pass computes the training step's gradients.
+#[derive(Clone, Copy, PartialEq)]
+enum Pass {
+    /// libtorch's autograd on NCHW tensors.
+    Autograd,
+    /// The fused CPU pass on channels-last tensors.
+    Fused,
+}
+
 #[test]
 fn one_batch_forward_backward_and_two_sgd_steps_equal_pytorchs() {
-    equal_to_pytorch(Shortcut::A);
+    equal_to_pytorch(Shortcut::A, Pass::Autograd);
 }
 
 #[test]
 fn a_plain_nets_forward_backward_and_two_sgd_steps_equal_pytorchs() {
-    equal_to_pytorch(Shortcut::None);
+    equal_to_pytorch(Shortcut::None, Pass::Autograd);
+}
+
+#[test]
+fn the_fused_cpu_pass_gives_pytorchs_losses_gradients_and_two_sgd_steps() {
+    equal_to_pytorch(Shortcut::A, Pass::Fused);
+}
+
+#[test]
+fn the_fused_cpu_pass_on_a_plain_net_gives_pytorchs_losses_gradients_and_two_sgd_steps() {
+    equal_to_pytorch(Shortcut::None, Pass::Fused);
 }
 
 /// The two tests of this file draw their weights from libtorch's one global generator after
@@ -42,7 +64,7 @@ fn a_plain_nets_forward_backward_and_two_sgd_steps_equal_pytorchs() {
 /// time (and a step's last-bit differences grow with some initialisations more than others).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn equal_to_pytorch(shortcut: Shortcut) {
+fn equal_to_pytorch(shortcut: Shortcut, pass: Pass) {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::set_num_threads(1);
     let data = resnet_tui::data::cifar::load(&cifar_dir()).expect("CIFAR-10 loads");
@@ -50,10 +72,18 @@ fn equal_to_pytorch(shortcut: Shortcut) {
     let y = data.test.labels.narrow(0, 0, BATCH);
     let depth = Depth::new(DEPTH).unwrap();
     tch::manual_seed(11);
-    let network = Network::new(depth, shortcut, Device::Cpu);
+    let mut network = Network::new(depth, shortcut, Device::Cpu);
     let dir = tempfile::tempdir().unwrap();
     let init = dir.path().join("init.safetensors");
     write(&init, &to_pytorch(&network.vs.variables(), depth, shortcut, 0).unwrap()).unwrap();
+    // The trainer's CPU layout: channels-last weights and batches, which the fused pass needs.
+    let x_train = match pass {
+        Pass::Autograd => x.shallow_clone(),
+        Pass::Fused => {
+            network.to_channels_last();
+            to_channels_last(&x)
+        }
+    };
 
     let mut ours: Vec<(String, Tensor)> = vec![
         ("input".into(), x.shallow_clone()),
@@ -65,17 +95,25 @@ fn equal_to_pytorch(shortcut: Shortcut) {
     trainable.sort_by(|a, b| a.0.cmp(&b.0));
     let mut sgd = Sgd::new(trainable.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect(), 0.9, 1e-4);
     for k in 0..2 {
-        let logits = network.net.forward_t(&x, true);
-        let (loss, _) = loss_and_correct(&logits, &y);
         sgd.zero_grad();
-        loss.backward();
+        let loss = match pass {
+            Pass::Autograd => {
+                let (loss, _) = loss_and_correct(&network.net.forward_t(&x_train, true), &y);
+                loss.backward();
+                loss
+            }
+            Pass::Fused => {
+                assert!(fused::handles(&network.net, &x_train), "the fused pass takes this batch");
+                fused::forward_backward(&network.net, &x_train, &y).unwrap().0
+            }
+        };
         ours.push((format!("step{k}.loss"), loss.detach()));
         for (name, var) in &trainable {
-            ours.push((format!("step{k}.grad.{}", pytorch_name(name, depth).unwrap()), var.grad().copy()));
+            ours.push((format!("step{k}.grad.{}", pytorch_name(name, depth).unwrap()), var.grad().contiguous().copy()));
         }
         sgd.step(0.1);
         for (name, var) in network.vs.variables() {
-            ours.push((format!("step{k}.after.{}", pytorch_name(&name, depth).unwrap()), var.copy()));
+            ours.push((format!("step{k}.after.{}", pytorch_name(&name, depth).unwrap()), var.contiguous().copy()));
         }
     }
     let ours_file = dir.path().join("ours.safetensors");
@@ -86,6 +124,9 @@ fn equal_to_pytorch(shortcut: Shortcut) {
     py.arg(script).arg(DEPTH.to_string()).arg(&init).arg(&ours_file);
     if shortcut == Shortcut::None {
         py.arg("--plain");
+    }
+    if pass == Pass::Fused {
+        py.arg("--channels-last");
     }
     let out = py.output().expect("run the PyTorch side");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -18,9 +18,27 @@ fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// `cmd` on the fused CPU pass when `fused`, else as users run it (libtorch's autograd).
+fn pass(mut cmd: std::process::Command, fused: bool) -> std::process::Command {
+    if fused {
+        cmd.env(resnet_tui::fused::SWITCH, "1");
+    }
+    cmd
+}
+
 /// Starts a run, waits for `steps` logged steps, sends `sig`; returns the run and the exit.
 fn stop_after(s: &Sandbox, extra: &[&str], steps: usize, sig: i32) -> (std::path::PathBuf, std::process::ExitStatus) {
-    let mut child = spawn(s.train(extra), &s.path("train.stderr"));
+    stop_after_on(s, extra, steps, sig, false)
+}
+
+fn stop_after_on(
+    s: &Sandbox,
+    extra: &[&str],
+    steps: usize,
+    sig: i32,
+    fused: bool,
+) -> (std::path::PathBuf, std::process::ExitStatus) {
+    let mut child = spawn(pass(s.train(extra), fused), &s.path("train.stderr"));
     let run = wait_for_run(&mut child, &s.runs());
     wait_until(&mut child, "steps are logged", || steps_logged(&run) >= steps);
     signal(&child, sig);
@@ -29,20 +47,37 @@ fn stop_after(s: &Sandbox, extra: &[&str], steps: usize, sig: i32) -> (std::path
 
 #[test]
 fn a_stopped_and_resumed_run_equals_the_run_done_in_one_go() {
+    stopped_and_resumed_equals_one_go(false);
+}
+
+#[test]
+fn a_stopped_and_resumed_run_on_the_fused_pass_equals_the_run_done_in_one_go() {
+    let (_kept, reference) = stopped_and_resumed_equals_one_go(true);
+    // The switch took the fused pass: its losses are autograd's to float rounding, not bit for bit.
+    let autograd = Sandbox::new();
+    assert_ok(&output(autograd.train(&args(&recipe()))));
+    let (fused, plain) = (step_losses(&reference), step_losses(&autograd.only_run()));
+    assert!((fused[0].1 - plain[0].1).abs() <= 1e-4 * plain[0].1.abs(), "step 0: {:?} {:?}", fused[0], plain[0]);
+    assert_ne!(fused, plain, "RESNET_TUI_FUSED=1 trained on the same pass as without it");
+}
+
+/// Trains once in one go and once stopped by SIGTERM and resumed, and checks that the two are
+/// the same run bit for bit; returns the one-go run with the sandbox that holds it.
+fn stopped_and_resumed_equals_one_go(fused: bool) -> (Sandbox, std::path::PathBuf) {
     let recipe = recipe();
     let one_go = Sandbox::new();
-    assert_ok(&output(one_go.train(&args(&recipe))));
+    assert_ok(&output(pass(one_go.train(&args(&recipe)), fused)));
     let reference = one_go.only_run();
 
     let s = Sandbox::new();
-    let (run, status) = stop_after(&s, &args(&recipe), 8, SIGTERM);
+    let (run, status) = stop_after_on(&s, &args(&recipe), 8, SIGTERM, fused);
     assert!(status.success(), "stopped run exits 0: {status}");
     let stopped = finished(&run);
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0].reason, EndReason::Stopped);
     let k = stopped[0].iters;
     assert!((8..ITERS).contains(&k), "stopped mid-run, at {k}");
-    assert_ok(&output(resume(&run)));
+    assert_ok(&output(pass(resume(&run), fused)));
     assert_eq!(start_iters(&run), vec![0, k]);
 
     // The same losses at every step, bit for bit, and each step once.
@@ -61,6 +96,7 @@ fn a_stopped_and_resumed_run_equals_the_run_done_in_one_go() {
     }
     let last = finished(&run).pop().unwrap();
     assert_eq!((last.reason, last.iters), (EndReason::Completed, ITERS));
+    (one_go, reference)
 }
 
 /// A stop signal: final checkpoint at the current iteration, summary, exit 0; then a resume

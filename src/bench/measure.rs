@@ -282,3 +282,45 @@ pub fn eval_speeds(depth: Depth, device: Device, split: &Split, batches: &[usize
     }
     Ok(out)
 }
+
+/// The fused step's time by kind of work (`fused::profile`), per step, channels-last fp32.
+#[derive(Clone, Debug, Serialize)]
+pub struct FusedProfile {
+    pub step_ms: f64,
+    /// (kind of work, ms per step); the last is the rest of the step (the optimizer, zeroing,
+    /// layout copies, writing the gradients).
+    pub parts_ms: Vec<(String, f64)>,
+}
+
+/// Profiles `steps` steps of the trainer's step on the fused pass, after a warm-up.
+pub fn fused_profile(
+    depth: Depth,
+    device: Device,
+    train: &Split,
+    batch_size: usize,
+    steps: usize,
+) -> Result<FusedProfile> {
+    let variant = Variant { channels_last: true, compute: Kind::Float, flat_sgd: true };
+    let mut rig = Rig::new(variant, depth, device, train, batch_size)?;
+    if !crate::fused::applies(&rig.net.net, &rig.batch.images) {
+        anyhow::bail!("the fused pass is off (switch it on with RESNET_TUI_FUSED=1) or does not apply on {device:?}");
+    }
+    for _ in 0..super::WARMUP {
+        rig.step()?;
+    }
+    crate::fused::profile::start();
+    let start = Instant::now();
+    for _ in 0..steps {
+        rig.step()?;
+    }
+    let total = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let spent = crate::fused::profile::stop();
+    let mut parts_ms: Vec<(String, f64)> = crate::fused::profile::WORK_NAMES
+        .iter()
+        .zip(spent)
+        .map(|(name, d)| (name.to_string(), d.as_secs_f64() * 1e3 / steps as f64))
+        .collect();
+    let known: f64 = parts_ms.iter().map(|p| p.1).sum();
+    parts_ms.push(("the rest (optimizer, zeroing, layout copies, gradients written)".into(), total - known));
+    Ok(FusedProfile { step_ms: total, parts_ms })
+}

@@ -17,7 +17,7 @@ use measure::Variant;
 use tch::{Device, Kind};
 
 /// What `--only` accepts; the default runs those marked true (bf16 too on a GPU).
-const PARTS: [(&str, bool, &str); 11] = [
+const PARTS: [(&str, bool, &str); 12] = [
     ("loop", true, "the whole training loop (Trainer with data, augmentation, prefetch, events, log)"),
     ("loop-bf16", false, "the whole training loop in bf16 mixed precision"),
     ("load", true, "reading the data set"),
@@ -29,6 +29,7 @@ const PARTS: [(&str, bool, &str); 11] = [
     ("fp16", false, "the bare step in fp16 mixed precision, no loss scaling"),
     ("eval-sweep", false, "evaluation at batch sizes 250 to 5000"),
     ("health", false, "the step with and without the optimizer health figures, side by side"),
+    ("profile", false, "the fused CPU step's time: convolutions, our kernels, the rest"),
 ];
 
 /// Warm-up steps before timing: kernel choice and allocator growth happen in the first few.
@@ -124,7 +125,8 @@ fn measure_parts(
         eprintln!("bench: loading the data set");
         report.load_secs = Some(measure::load_secs(data_dir, 3)?);
     }
-    let need_data = ["augment", "step", "sgd", "eval", "bf16", "fp16", "eval-sweep", "health"].iter().any(|p| has(p));
+    let need_data =
+        ["augment", "step", "sgd", "eval", "bf16", "fp16", "eval-sweep", "health", "profile"].iter().any(|p| has(p));
     if need_data {
         let data = cifar::load(data_dir)?;
         let (train, test) = (data.train.to_device(device), data.test.to_device(device));
@@ -166,6 +168,10 @@ fn measure_parts(
         if has("health") {
             eprintln!("bench: health figures (every step against none, interleaved)");
             report.health = Some(measure::health_cost(args.depth, device, &train, args.batch_size, steps)?);
+        }
+        if has("profile") {
+            eprintln!("bench: the fused step's profile");
+            report.fused_profile = Some(measure::fused_profile(args.depth, device, &train, args.batch_size, steps)?);
         }
         if has("eval") || has("eval-sweep") {
             eprintln!("bench: evaluation");

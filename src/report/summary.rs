@@ -35,6 +35,9 @@ pub struct RunSummary {
     pub train_secs: Option<f64>,
     pub device: Option<String>,
     pub precision: Option<Precision>,
+    /// Why it ran in that precision: `--precision auto`'s reason, with its figures; `None` when
+    /// the precision was named.
+    pub precision_why: Option<String>,
     /// How the run ended; `None` (written "unfinished"): killed, or still running.
     #[serde(serialize_with = "end_name")]
     pub status: Option<EndReason>,
@@ -76,6 +79,7 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         train_secs: h.train_secs(),
         device: info.map(|i| i.device.to_string()),
         precision: info.map(|i| i.config.precision),
+        precision_why: info.and_then(|i| i.config.precision_why.clone()),
         status: h.end(),
         starts: h.starts,
         changes: h
@@ -131,7 +135,7 @@ struct Column {
     cell: fn(&RunSummary) -> String,
 }
 
-const COLUMNS: [Column; 11] = [
+const COLUMNS: [Column; 12] = [
     Column { header: "run", right: false, cell: |r| r.name.clone() },
     Column { header: "depth", right: true, cell: |r| opt(r.depth.map(|d| d.to_string())) },
     Column { header: "params", right: true, cell: |r| opt(r.params.map(crate::format::group_digits)) },
@@ -143,8 +147,17 @@ const COLUMNS: [Column; 11] = [
     Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
     Column { header: "train time", right: true, cell: |r| opt(r.train_secs.map(crate::format::secs)) },
     Column { header: "device", right: false, cell: |r| opt(r.device.clone()) },
+    Column { header: "precision", right: false, cell: precision_cell },
     Column { header: "status", right: false, cell: status },
 ];
+
+/// The precision that ran, marked "(auto)" where `--precision auto` chose it (its reason is in
+/// the JSON and CSV, and in the run's first line).
+fn precision_cell(r: &RunSummary) -> String {
+    let Some(p) = r.precision else { return "-".into() };
+    let name = format!("{p:?}").to_lowercase();
+    if r.precision_why.is_some() { format!("{name} (auto)") } else { name }
+}
 
 fn opt(s: Option<String>) -> String {
     s.unwrap_or_else(|| "-".into())
@@ -254,6 +267,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
         "train_secs",
         "device",
         "precision",
+        "precision_why",
         "status",
         "starts",
         "changes",
@@ -277,6 +291,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
             s(r.train_secs.map(|v| v.to_string())),
             s(r.device.clone()),
             s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
+            s(r.precision_why.clone()),
             status_name(r.status).to_string(),
             r.starts.to_string(),
             r.changes.join("; "),
@@ -354,6 +369,20 @@ mod tests {
         assert_eq!(final_cell(&done), "80.00");
         let text = render(&[done.clone(), RunSummary { status: None, ..done }], TableFormat::Markdown).unwrap();
         assert!(text.contains("| 80.00 |") && text.contains("| 80.00 (latest) |"), "{text}");
+    }
+
+    #[test]
+    fn the_precision_column_says_which_ran_and_marks_autos_choice() {
+        let named = summarize(&log(vec![started(20, 0), step(1, 90.0)]));
+        assert_eq!((named.precision, precision_cell(&named).as_str()), (Some(Precision::Fp32), "fp32"));
+        let chose = RunSummary {
+            precision: Some(Precision::Bf16),
+            precision_why: Some("auto: bf16: bf16 856 vs fp32 547 img/s, 1.56x".into()),
+            ..named
+        };
+        assert_eq!(precision_cell(&chose), "bf16 (auto)");
+        let csv = render(&[chose], TableFormat::Csv).unwrap();
+        assert!(csv.contains(r#"bf16,"auto: bf16: bf16 856 vs fp32 547 img/s, 1.56x""#), "{csv}");
     }
 
     #[test]

@@ -1,0 +1,436 @@
+//! The fused passes over channels-last fp32 activations, each at the best level this CPU runs
+//! (AVX2 with FMA, else scalar), spread over libtorch's thread team in fixed chunks of rows.
+//!
+//! A tensor of N images, H x W positions and C channels is `rows = N*H*W` rows of C values.
+//! Sums are taken per chunk of [`CHUNK_ROWS`] rows in f32, then over chunks in order in f64: the
+//! result does not depend on how many threads ran, so training stays reproducible.
+
+mod avx2;
+mod scalar;
+
+use super::ffi::parallel_for;
+use std::sync::OnceLock;
+
+/// Rows per chunk of a reduction (and per unit of work of every pass).
+pub const CHUNK_ROWS: usize = 64;
+/// Chunks a thread takes at least: smaller tensors run on the calling thread.
+const GRAIN_CHUNKS: usize = 4;
+
+/// Which instructions the kernels use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Scalar,
+    Avx2,
+}
+
+impl Level {
+    /// The fastest level this CPU runs (detected once).
+    pub fn best() -> Level {
+        static BEST: OnceLock<Level> = OnceLock::new();
+        *BEST.get_or_init(|| if Level::Avx2.available() { Level::Avx2 } else { Level::Scalar })
+    }
+
+    /// Whether this CPU runs the level.
+    pub fn available(self) -> bool {
+        match self {
+            Level::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Level::Avx2 => false,
+        }
+    }
+}
+
+/// What a normalisation adds before its ReLU, as the kernels read it (raw pointers, so that the
+/// chunks of a pass can share it across threads).
+#[derive(Clone, Copy)]
+pub enum Res {
+    None,
+    /// The identity shortcut: a tensor of the output's shape.
+    Same(*const f32),
+    /// Option B's projection: `a * y + b` per channel, its BatchNorm applied on the fly.
+    Affine {
+        y: *const f32,
+        a: *const f32,
+        b: *const f32,
+    },
+    /// Option A: `x` (`hin` x `win` maps of `cin` channels) at every second position, channels
+    /// past `cin` zero; the output has `h` x `w` positions.
+    Subsample {
+        x: *const f32,
+        cin: usize,
+        h: usize,
+        w: usize,
+        hin: usize,
+        win: usize,
+    },
+}
+
+// SAFETY: the pointers are read only, and the tensors they point into outlive every pass.
+unsafe impl Send for Res {}
+unsafe impl Sync for Res {}
+
+impl Res {
+    /// The row of the option-A input that output row `r` takes.
+    #[inline(always)]
+    pub fn subsample_row(r: usize, h: usize, w: usize, hin: usize, win: usize) -> usize {
+        let (n, at) = (r / (h * w), r % (h * w));
+        (n * hin + 2 * (at / w)) * win + 2 * (at % w)
+    }
+}
+
+/// What a normalisation adds before its ReLU.
+pub enum Residual<'a> {
+    None,
+    Same(&'a [f32]),
+    Affine { y: &'a [f32], a: &'a [f32], b: &'a [f32] },
+    Subsample { x: &'a [f32], cin: usize, h: usize, w: usize, hin: usize, win: usize },
+}
+
+impl Residual<'_> {
+    /// The raw form, after checking that the residual covers `rows` rows of `c` channels.
+    fn raw(&self, rows: usize, c: usize) -> Res {
+        match *self {
+            Residual::None => Res::None,
+            Residual::Same(x) => {
+                assert_eq!(x.len(), rows * c, "residual size");
+                Res::Same(x.as_ptr())
+            }
+            Residual::Affine { y, a, b } => {
+                assert!(y.len() == rows * c && a.len() == c && b.len() == c, "projection sizes");
+                Res::Affine { y: y.as_ptr(), a: a.as_ptr(), b: b.as_ptr() }
+            }
+            Residual::Subsample { x, cin, h, w, hin, win } => {
+                assert!(
+                    cin <= c && 2 * h <= hin + 1 && 2 * w <= win + 1 && rows.is_multiple_of(h * w),
+                    "option-A shapes"
+                );
+                assert_eq!(x.len(), rows / (h * w) * hin * win * cin, "option-A input size");
+                Res::Subsample { x: x.as_ptr(), cin, h, w, hin, win }
+            }
+        }
+    }
+}
+
+/// A mutable pointer that chunks on other threads write disjoint rows through.
+#[derive(Clone, Copy)]
+struct Out<T>(*mut T);
+// SAFETY: every chunk writes only its own rows (or its own slots of a partial-sum array).
+unsafe impl<T> Send for Out<T> {}
+unsafe impl<T> Sync for Out<T> {}
+impl<T> Out<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// Runs `chunk(r0, r1)` for every chunk of `rows` rows, on libtorch's team.
+fn for_chunks(rows: usize, chunk: &(dyn Fn(usize, usize, usize) + Sync)) {
+    let chunks = rows.div_ceil(CHUNK_ROWS);
+    parallel_for(chunks, GRAIN_CHUNKS, &|begin, end| {
+        for k in begin..end {
+            chunk(k, k * CHUNK_ROWS, ((k + 1) * CHUNK_ROWS).min(rows));
+        }
+    });
+}
+
+/// Adds the per-chunk partial sums (`chunks` rows of `c`) in chunk order, in f64.
+fn sum_chunks(partial: &[f64], c: usize) -> Vec<f64> {
+    let mut total = vec![0f64; c];
+    for part in partial.chunks(c) {
+        for (t, p) in total.iter_mut().zip(part) {
+            *t += p;
+        }
+    }
+    total
+}
+
+/// A batch's per-channel mean and biased variance, in f64.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Moments {
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+}
+
+/// The per-channel mean and (biased) variance of `y`, `c` channels a row. Sums are of the values
+/// less the first row's (so that a large mean does not cancel the variance away).
+pub fn moments(level: Level, y: &[f32], c: usize) -> Moments {
+    assert!(c > 0 && !y.is_empty() && y.len().is_multiple_of(c), "moments of {} values in rows of {c}", y.len());
+    let rows = y.len() / c;
+    let shift = &y[..c];
+    let chunks = rows.div_ceil(CHUNK_ROWS);
+    let mut s1 = vec![0f64; chunks * c];
+    let mut s2 = vec![0f64; chunks * c];
+    let (o1, o2) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()));
+    let (yp, sp) = (Out(y.as_ptr() as *mut f32), Out(shift.as_ptr() as *mut f32));
+    for_chunks(rows, &|k, r0, r1| {
+        let (y, shift, s1, s2) = (yp.get(), sp.get(), o1.get(), o2.get());
+        // SAFETY: sizes checked above; chunk k writes slots k*c..(k+1)*c only.
+        unsafe {
+            match level {
+                Level::Avx2 => avx2::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
+                Level::Scalar => scalar::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
+            }
+        }
+    });
+    let (s1, s2) = (sum_chunks(&s1, c), sum_chunks(&s2, c));
+    let m = rows as f64;
+    let mean = shift.iter().zip(&s1).map(|(&s, &t)| f64::from(s) + t / m).collect();
+    let var = s1.iter().zip(&s2).map(|(&t, &q)| (q / m - (t / m) * (t / m)).max(0.0)).collect();
+    Moments { mean, var }
+}
+
+/// `out = max(a * y + b + residual, 0)` per channel: BatchNorm's normalisation, the shortcut's
+/// addition and the ReLU in one pass.
+pub fn normalize(level: Level, y: &[f32], a: &[f32], b: &[f32], residual: &Residual, out: &mut [f32], c: usize) {
+    assert!(a.len() == c && b.len() == c && y.len() == out.len() && y.len().is_multiple_of(c), "normalize sizes");
+    let rows = y.len() / c;
+    let res = residual.raw(rows, c);
+    let (yp, ap, bp, op) =
+        (Out(y.as_ptr() as *mut f32), Out(a.as_ptr() as *mut f32), Out(b.as_ptr() as *mut f32), Out(out.as_mut_ptr()));
+    for_chunks(rows, &|_, r0, r1| {
+        // SAFETY: sizes checked above; each chunk writes its own rows of `out`.
+        unsafe {
+            match level {
+                Level::Avx2 => avx2::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
+                Level::Scalar => scalar::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
+            }
+        }
+    });
+}
+
+/// The first pass of BatchNorm's backward behind a ReLU: `g` becomes `(g + res) * (mask > 0)`
+/// (left as it is when both are absent), and the per-channel sums of it and of it times the
+/// normalised input `(y - mean) * invstd` are returned (the shift's and the scale's gradients).
+#[allow(clippy::too_many_arguments)]
+pub fn grad_reduce(
+    level: Level,
+    g: &mut [f32],
+    res: Option<&[f32]>,
+    mask: Option<&[f32]>,
+    y: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+    c: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let n = g.len();
+    assert!(y.len() == n && mean.len() == c && invstd.len() == c && n.is_multiple_of(c), "grad_reduce sizes");
+    assert!(res.is_none_or(|r| r.len() == n) && mask.is_none_or(|m| m.len() == n), "grad_reduce sizes");
+    let rows = n / c;
+    let chunks = rows.div_ceil(CHUNK_ROWS);
+    let mut s1 = vec![0f64; chunks * c];
+    let mut s2 = vec![0f64; chunks * c];
+    let (o1, o2, gp) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()), Out(g.as_mut_ptr()));
+    let null = std::ptr::null_mut();
+    let rp = Out(res.map_or(null, |r| r.as_ptr() as *mut f32));
+    let mp = Out(mask.map_or(null, |m| m.as_ptr() as *mut f32));
+    let (yp, mn, is) = (Out(y.as_ptr() as *mut f32), Out(mean.as_ptr() as *mut f32), Out(invstd.as_ptr() as *mut f32));
+    for_chunks(rows, &|k, r0, r1| {
+        let (s1, s2) = (o1.get(), o2.get());
+        // SAFETY: sizes checked above; chunk k writes its own rows of `g` and its own slots.
+        unsafe {
+            let (a, b) = (s1.add(k * c), s2.add(k * c));
+            match level {
+                Level::Avx2 => {
+                    avx2::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
+                }
+                Level::Scalar => {
+                    scalar::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
+                }
+            }
+        }
+    });
+    (sum_chunks(&s1, c), sum_chunks(&s2, c))
+}
+
+/// Per-channel coefficients of BatchNorm's input gradient (see [`grad_apply`]).
+pub struct GradCoefficients<'a> {
+    pub mean: &'a [f32],
+    pub invstd: &'a [f32],
+    /// `gamma * invstd`.
+    pub k: &'a [f32],
+    /// The mean of `gz`.
+    pub mg: &'a [f32],
+    /// The mean of `gz` times the normalised input.
+    pub mgx: &'a [f32],
+}
+
+/// The second pass: `y` (BatchNorm's input) becomes its gradient,
+/// `k * (gz - mg - (y - mean) * invstd * mgx)`.
+pub fn grad_apply(level: Level, gz: &[f32], y: &mut [f32], co: &GradCoefficients, c: usize) {
+    assert!(gz.len() == y.len() && y.len().is_multiple_of(c), "grad_apply sizes");
+    for s in [co.mean, co.invstd, co.k, co.mg, co.mgx] {
+        assert_eq!(s.len(), c, "grad_apply coefficients");
+    }
+    let rows = y.len() / c;
+    let p = |s: &[f32]| Out(s.as_ptr() as *mut f32);
+    let (gp, yp) = (p(gz), Out(y.as_mut_ptr()));
+    let (mn, is, k, mg, mgx) = (p(co.mean), p(co.invstd), p(co.k), p(co.mg), p(co.mgx));
+    for_chunks(rows, &|_, r0, r1| {
+        // SAFETY: sizes checked above; each chunk writes its own rows of `y`.
+        unsafe {
+            match level {
+                Level::Avx2 => {
+                    avx2::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
+                }
+                Level::Scalar => {
+                    scalar::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Odd sizes: channel counts that leave a tail past the last eight, row counts that leave a
+    /// partial chunk.
+    const SHAPES: [(usize, usize); 4] = [(131, 13), (64, 8), (200, 24), (7, 3)];
+
+    fn levels() -> Vec<Level> {
+        [Level::Scalar, Level::Avx2].into_iter().filter(|l| l.available()).collect()
+    }
+
+    fn random(n: usize, seed: u64, offset: f32) -> Vec<f32> {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0) + offset).collect()
+    }
+
+    fn close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((f64::from(*g) - w).abs() <= tol * scale, "{what}[{i}]: {g} against {w}");
+        }
+    }
+
+    #[test]
+    fn moments_match_a_two_pass_float64_reference_at_every_level() {
+        for (rows, c) in SHAPES {
+            // A mean far from zero: the shifted sums must keep the variance.
+            let y = random(rows * c, 1, 3.0);
+            let mut mean = vec![0f64; c];
+            let mut var = vec![0f64; c];
+            for (i, v) in y.iter().enumerate() {
+                mean[i % c] += f64::from(*v) / rows as f64;
+            }
+            for (i, v) in y.iter().enumerate() {
+                var[i % c] += (f64::from(*v) - mean[i % c]).powi(2) / rows as f64;
+            }
+            for level in levels() {
+                let m = moments(level, &y, c);
+                for ch in 0..c {
+                    assert!((m.mean[ch] - mean[ch]).abs() < 1e-6, "{level:?} {rows}x{c} mean[{ch}]");
+                    assert!((m.var[ch] - var[ch]).abs() < 1e-6 * var[ch].max(1e-3), "{level:?} {rows}x{c} var[{ch}]");
+                }
+            }
+        }
+    }
+
+    /// `max(a * y + b + residual, 0)` in f64, element by element.
+    fn normalize_reference(y: &[f32], a: &[f32], b: &[f32], residual: &Residual, c: usize) -> Vec<f64> {
+        let res = residual.raw(y.len() / c, c);
+        (0..y.len())
+            .map(|i| {
+                let (r, ch) = (i / c, i % c);
+                // SAFETY: the residual was checked against these sizes.
+                let extra = unsafe { scalar::residual(res, c, r, ch) };
+                (f64::from(a[ch]) * f64::from(y[i]) + f64::from(b[ch]) + f64::from(extra)).max(0.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn normalize_adds_each_kind_of_shortcut_and_rectifies_at_every_level() {
+        for (rows, c) in SHAPES {
+            let y = random(rows * c, 2, 0.0);
+            let (a, b) = (random(c, 3, 1.0), random(c, 4, 0.0));
+            let same = random(rows * c, 5, 0.0);
+            let (pa, pb) = (random(c, 6, 0.5), random(c, 7, 0.0));
+            // Option A: `rows` output rows as images of 1 x `rows` positions, from 2 x (2*rows+1) maps.
+            let cin = c.div_ceil(2);
+            let x = random(2 * (2 * rows + 1) * cin, 8, 0.0);
+            let residuals = [
+                Residual::None,
+                Residual::Same(&same),
+                Residual::Affine { y: &same, a: &pa, b: &pb },
+                Residual::Subsample { x: &x, cin, h: 1, w: rows, hin: 2, win: 2 * rows + 1 },
+            ];
+            for residual in &residuals {
+                let want = normalize_reference(&y, &a, &b, residual, c);
+                for level in levels() {
+                    let mut out = vec![f32::NAN; y.len()];
+                    normalize(level, &y, &a, &b, residual, &mut out, c);
+                    close(&out, &want, 1e-6, &format!("{level:?} {rows}x{c} normalize"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_backward_passes_match_the_scalar_formula_at_every_level() {
+        for (rows, c) in SHAPES {
+            let y = random(rows * c, 9, 0.5);
+            let g0 = random(rows * c, 10, 0.0);
+            let res = random(rows * c, 11, 0.0);
+            let mask = random(rows * c, 12, 0.0);
+            let (mean, invstd) = (random(c, 13, 0.5), random(c, 14, 2.0));
+            for (with_res, with_mask) in [(false, false), (true, false), (false, true), (true, true)] {
+                // Reference in f64.
+                let gz: Vec<f64> = (0..y.len())
+                    .map(|i| {
+                        let g = f64::from(g0[i]) + if with_res { f64::from(res[i]) } else { 0.0 };
+                        if with_mask && mask[i] <= 0.0 { 0.0 } else { g }
+                    })
+                    .collect();
+                let xhat = |i: usize| (f64::from(y[i]) - f64::from(mean[i % c])) * f64::from(invstd[i % c]);
+                let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
+                for i in 0..y.len() {
+                    sg[i % c] += gz[i];
+                    sgx[i % c] += gz[i] * xhat(i);
+                }
+                for level in levels() {
+                    let what = format!("{level:?} {rows}x{c} res {with_res} mask {with_mask}");
+                    let mut g = g0.clone();
+                    let (r, m) = (with_res.then_some(res.as_slice()), with_mask.then_some(mask.as_slice()));
+                    let (got_sg, got_sgx) = grad_reduce(level, &mut g, r, m, &y, &mean, &invstd, c);
+                    close(&g, &gz, 1e-6, &format!("{what}: gz"));
+                    close(&f32s(&got_sg), &sg, 1e-5, &format!("{what}: sum of gz"));
+                    close(&f32s(&got_sgx), &sgx, 1e-5, &format!("{what}: sum of gz * xhat"));
+                    let (k, mg, mgx) = (random(c, 15, 1.0), f32s(&sg), f32s(&sgx));
+                    let want: Vec<f64> = (0..y.len())
+                        .map(|i| {
+                            let ch = i % c;
+                            f64::from(k[ch]) * (gz[i] - f64::from(mg[ch]) - xhat(i) * f64::from(mgx[ch]))
+                        })
+                        .collect();
+                    let mut dy = y.clone();
+                    let co = GradCoefficients { mean: &mean, invstd: &invstd, k: &k, mg: &mg, mgx: &mgx };
+                    grad_apply(level, &g, &mut dy, &co, c);
+                    close(&dy, &want, 1e-5, &format!("{what}: input gradient"));
+                }
+            }
+        }
+    }
+
+    fn f32s(v: &[f64]) -> Vec<f32> {
+        v.iter().map(|&x| x as f32).collect()
+    }
+
+    #[test]
+    fn every_level_sums_in_the_same_chunks_whatever_the_threads() {
+        // The sums are per chunk of rows, then over chunks in order: the same with 1 or 2 threads.
+        let (rows, c) = (CHUNK_ROWS * 9 + 5, 16);
+        let y = random(rows * c, 16, 1.0);
+        for level in levels() {
+            tch::set_num_threads(1);
+            let one = moments(level, &y, c);
+            tch::set_num_threads(2);
+            assert_eq!(moments(level, &y, c), one, "{level:?}");
+        }
+    }
+}
