@@ -122,6 +122,26 @@ fn the_table_shows_rows_like_the_papers_with_each_rows_runs() {
 }
 
 #[test]
+fn long_row_labels_and_run_names_are_shown_whole_where_the_terminal_has_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bf16");
+    let axes = vec![
+        Axis { field: "depth".into(), values: vec!["20".into()] },
+        Axis { field: "seed".into(), values: vec!["1".into()] },
+        Axis { field: "precision".into(), values: vec!["fp32".into(), "bf16".into()] },
+    ];
+    Sweep::grid(axes)
+        .unwrap()
+        .create(&dir, |_| Ok(resnet_tui::config::paper(resnet_tui::config::Depth::new(20).unwrap(), "/data".into())))
+        .unwrap();
+    let app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, false);
+    let text = screen(&app);
+    for whole in ["ResNet-20, precision fp32", "ResNet-20, precision bf16", "resnet20-seed1-precisionfp32"] {
+        assert!(text.contains(whole), "{whole}:\n{text}");
+    }
+}
+
+#[test]
 fn enter_opens_a_run_a_row_or_the_marked_runs_that_have_started() {
     let (_tmp, dir) = sweep();
     let mut app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, false);

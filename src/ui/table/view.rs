@@ -23,9 +23,26 @@ const HEADERS: [&str; 10] = [
     "reimpl. %",
     "",
 ];
+/// The columns' widths; the first (names) is at least this wide, wider where names need it
+/// (see [`name_width`]).
 const WIDTHS: [u16; 10] = [24, 18, 12, 8, 7, 18, 9, 7, 9, 0];
+/// The widest the names' column grows to: past it a run's name is elided in the middle.
+const MAX_NAME_WIDTH: u16 = 48;
 /// A run's line starts with its mark (`● ` or two spaces), then its name.
 const MARK_WIDTH: usize = 2;
+
+/// The names' column: as wide as the longest row label or marked run name, between the fixed
+/// width and [`MAX_NAME_WIDTH`], and never so wide that the figures' columns leave `area_width`.
+fn name_width(app: &TableApp, area_width: u16) -> u16 {
+    let board = &app.board;
+    let labels: Vec<usize> = board.rows().iter().map(|r| r.figures(board).label.chars().count()).collect();
+    let rows = labels.into_iter();
+    let runs = board.runs.iter().map(|r| r.member.name.chars().count() + MARK_WIDTH);
+    let longest = rows.chain(runs).max().unwrap_or(0).min(usize::from(MAX_NAME_WIDTH)) as u16;
+    // The border, and a space between each of the figures' columns.
+    let others: u16 = WIDTHS[1..].iter().sum::<u16>() + 2 + WIDTHS.len() as u16;
+    longest.min(area_width.saturating_sub(others)).max(WIDTHS[0])
+}
 
 pub fn view(frame: &mut Frame, app: &TableApp) {
     let area = frame.area();
@@ -106,14 +123,14 @@ fn row_cells(f: &RowFigures) -> Vec<String> {
     ]
 }
 
-fn run_cells(run: &Followed, marked: bool) -> Vec<String> {
+fn run_cells(run: &Followed, marked: bool, name_width: u16) -> Vec<String> {
     let h = &run.history;
     let state = run.state();
     let planned = h.info.as_ref().map(|i| i.config.iters);
     let active = matches!(state, CellState::Running | CellState::Paused);
     let mark = if marked { "● " } else { "  " };
     vec![
-        format!("{mark}{}", crate::format::elide_middle(&run.member.name, WIDTHS[0] as usize - MARK_WIDTH)),
+        format!("{mark}{}", crate::format::elide_middle(&run.member.name, usize::from(name_width) - MARK_WIDTH)),
         state.name().to_string(),
         planned.map(|n| iteration(h.iters(), n)).unwrap_or_else(|| "-".into()),
         if active { h.eta_secs().map(secs).unwrap_or_else(|| "-".into()) } else { "-".into() },
@@ -144,6 +161,7 @@ fn state_style(app: &TableApp, state: CellState) -> Style {
 fn draw_table(frame: &mut Frame, area: Rect, app: &TableApp) {
     let t = &app.theme;
     let rows_of_board = app.board.rows();
+    let names = name_width(app, area.width);
     let rows: Vec<Row> = app
         .lines
         .iter()
@@ -154,7 +172,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &TableApp) {
             }
             TableLine::Run(i) => {
                 let run = &app.board.runs[i];
-                let cells = run_cells(run, app.marked.contains(&i));
+                let cells = run_cells(run, app.marked.contains(&i), names);
                 let style = state_style(app, run.state());
                 Row::new(
                     cells
@@ -165,8 +183,15 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &TableApp) {
             }
         })
         .collect();
-    let widths: Vec<Constraint> =
-        WIDTHS.iter().map(|&w| if w == 0 { Constraint::Min(0) } else { Constraint::Length(w) }).collect();
+    let widths: Vec<Constraint> = WIDTHS
+        .iter()
+        .enumerate()
+        .map(|(c, &w)| match (c, w) {
+            (0, _) => Constraint::Length(names),
+            (_, 0) => Constraint::Min(0),
+            _ => Constraint::Length(w),
+        })
+        .collect();
     let table = Table::new(rows, widths)
         .header(Row::new(HEADERS).style(t.muted()))
         .block(Block::bordered().title(Span::styled(" the paper's table, as it fills in ", t.title())))
