@@ -67,7 +67,7 @@ pub(super) fn build<'s>(
     let (network, sgd, progress) = optimizer(model, &config, checkpoint.as_ref())?;
     // A prepared run directory (a sweep's cell) starting for the first time records the precision
     // auto chose, so that its first checkpoint and its config.json agree on a later resume.
-    let dir = directory(destination, &config, !changes.is_empty() || decided)?;
+    let dir = directory(destination, &config, !changes.is_empty() || (decided && checkpoint.is_none()))?;
     let log = LogWriter::open(&dir.log())?;
     session.current_log.replace(Some(dir.log()));
     let mut run = Run {
@@ -196,7 +196,7 @@ fn optimizer(
 }
 
 /// The run's directory: a resumed run's own, its config rewritten when `rewrite` (the recipe
-/// changed, or auto chose the precision); a new run's made now.
+/// changed, or auto chose a prepared run's first precision); a new run's made now.
 fn directory(destination: Destination, config: &RunConfig, rewrite: bool) -> Result<RunDir, TrainError> {
     Ok(match destination {
         Destination::Existing(dir) => {

@@ -6,7 +6,7 @@ use super::commands::{self, Divergence, Flow};
 use super::fault::Fault;
 use super::plan;
 use super::schedule::{WarmupEnd, lr_at};
-use super::sgd::health_from;
+use super::sgd::{HEALTH_SQUARES, health_from};
 use super::state::{Carried, Outcome, Run};
 use super::step::{launch_step, read_back};
 use super::window::{Launched, Window, default_read_every};
@@ -76,7 +76,10 @@ fn train(mut run: Run, data: &SessionData) -> Result<Outcome, TrainError> {
     run.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
     run.clock.start();
     while run.iter < run.config.iters {
-        if commands::waiting(&mut run)
+        // Only unread steps need settling first: on a CPU every step is read at once, and the
+        // commands are left to `obey_arrived` alone.
+        if !steps.window.is_empty()
+            && commands::waiting(&mut run)
             && let Some(divergence) = settle(&mut run, &mut steps)?
         {
             drop(steps);
@@ -164,9 +167,8 @@ fn settle(run: &mut Run, steps: &mut Steps) -> Result<Option<Divergence>, TrainE
         let Launched { iter, lr, epoch, elapsed, .. } = *launched;
         run.emit(Event::Step(StepRecord { time: now(), iter, epoch, elapsed, loss, error, lr, images_per_sec }));
         if launched.health.is_some() {
-            let len = 2 + 2 * crate::protocol::HEALTH_GROUPS.len();
-            let (grad_norm, weight_norm, update_ratio) = health_from(&values[at..at + len], lr);
-            at += len;
+            let (grad_norm, weight_norm, update_ratio) = health_from(&values[at..at + HEALTH_SQUARES], lr);
+            at += HEALTH_SQUARES;
             run.emit(Event::Health(HealthRecord { time: now(), iter, grad_norm, weight_norm, update_ratio }));
         }
         if launched.warming

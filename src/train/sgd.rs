@@ -55,7 +55,10 @@ fn health_group(name: &str) -> Option<usize> {
     }
 }
 
-/// Sorts variables in the order the forward pass uses them: by group, then by block number.
+/// How many values [`Sgd::health_squares`] holds: the squared norms of all gradients and all
+/// weights, then each group's weights and momentum buffer.
+pub const HEALTH_SQUARES: usize = 2 + 2 * crate::protocol::HEALTH_GROUPS.len();
+
 /// Gradient norm, weight norm and each group's update-to-weight ratio after a step at `lr`, from
 /// [`Sgd::health_squares`] read back.
 pub fn health_from(squares: &[f64], lr: f64) -> (f64, f64, Vec<f64>) {
