@@ -42,14 +42,15 @@ int rt_fused_conv_backward(const at::Tensor *grad_out, const at::Tensor *input, 
 }
 
 // Adds `grad` into `var`'s .grad as autograd's accumulation does: in place when it exists (so a
-// .grad that is a view into a flat buffer stays one), the tensor itself when it does not.
+// .grad that is a view into a flat buffer stays one), the tensor itself (in the variable's kind:
+// a bf16 pass's weight gradients are bf16) when it does not.
 int rt_fused_accumulate_grad(const at::Tensor *var, const at::Tensor *grad) {
   try {
     at::Tensor &g = const_cast<at::Tensor *>(var)->mutable_grad();
     if (g.defined()) {
       g.add_(*grad);
     } else {
-      g = grad->detach();
+      g = grad->to(var->scalar_type()).detach();
     }
     return 0;
   } catch (const std::exception &e) {

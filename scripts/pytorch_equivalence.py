@@ -11,14 +11,19 @@ Builds the project's PyTorch model (scripts/pytorch_reference.py), loads INIT wi
 `load_state_dict(strict=True)`, does the same with torch.optim.SGD, and compares. Prints the
 largest differences; exits 1 when one exceeds its tolerance.
 
-    .venv/bin/python scripts/pytorch_equivalence.py DEPTH INIT OURS [--plain] [--channels-last]
+    .venv/bin/python scripts/pytorch_equivalence.py DEPTH INIT OURS [--plain] [--channels-last] [--bf16]
 
 `--plain`: the network is Plain-DEPTH (no shortcuts) instead of ResNet-DEPTH.
 `--channels-last`: ours trained in channels-last, as resnet-tui's CPU training does (its fused
 pass needs it). It is compared with PyTorch's NCHW steps, and allowed twice the largest
 difference between PyTorch's own channels-last steps and its NCHW ones (by step and kind of
 tensor) where that is above the tolerances.
+`--bf16` (with `--channels-last`): ours computed in bf16 mixed precision (eval logits and both
+steps). It is compared with PyTorch's fp32 NCHW numbers, and allowed twice the largest difference
+of PyTorch's own bf16 autocast (channels-last) from them, by step and kind of tensor: in bf16
+each activation is rounded to 8 bits of mantissa, so the tolerance is what bf16 itself costs.
 """
+import contextlib
 import os
 import sys
 
@@ -40,15 +45,19 @@ TOLERANCE = {"logits": 1e-4, "loss": 1e-5, "grad": 1e-4, "after": 1e-5}
 PLAIN_LATER_STEPS = {"grad": 5e-3, "after": 1e-3}
 
 
-def steps(depth, plain, init, x, y, channels_last):
+def steps(depth, plain, init, x, y, channels_last, bf16=False):
     """What PyTorch computes from INIT on the batch, by the names the test writes: eval logits
-    (NCHW), then two SGD steps, in channels-last when asked."""
+    (NCHW), then two SGD steps, in channels-last when asked; under bf16 autocast when asked."""
     model = ResNet(depth, plain=plain)
     model.load_state_dict(init, strict=True)
     out = {}
     model.eval()
-    with torch.no_grad():
-        out["eval.logits"] = model(x)
+
+    def precision():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    with torch.no_grad(), precision():
+        out["eval.logits"] = model(x).float()
     model.train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -56,7 +65,8 @@ def steps(depth, plain, init, x, y, channels_last):
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     for k in range(2):
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        with precision():
+            loss = F.cross_entropy(model(x).float(), y)
         loss.backward()
         out[f"step{k}.loss"] = loss.detach().clone()
         for n, p in model.named_parameters():
@@ -79,6 +89,7 @@ def main():
     depth, init_path, ours_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     plain = "--plain" in sys.argv[4:]
     channels_last = "--channels-last" in sys.argv[4:]
+    bf16 = "--bf16" in sys.argv[4:]
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     init = load_file(init_path)
@@ -89,8 +100,8 @@ def main():
     # channels-last BatchNorm sums in another order: up to 1e-3 of a gradient here). Compared in
     # channels-last, ours must be as close to PyTorch's NCHW as PyTorch's channels-last is: within
     # twice its largest difference among the same step's tensors of the same kind, or within the
-    # tolerances above.
-    theirs_cl = steps(depth, plain, init, x, y, channels_last=True) if channels_last else None
+    # tolerances above. In bf16, the same with PyTorch's bf16 autocast in channels-last.
+    theirs_cl = steps(depth, plain, init, x, y, channels_last=True, bf16=bf16) if channels_last else None
     # PyTorch channels-last's largest difference from its NCHW, by step and kind of tensor.
     cl_worst = {}
     for key, t in truth.items() if theirs_cl is not None else ():

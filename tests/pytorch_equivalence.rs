@@ -5,7 +5,8 @@
 //! losses, every gradient, and every weight and BatchNorm statistic after each update: for the
 //! ResNet and for the plain net of the same layers; and both again through the fused CPU pass
 //! (`resnet_tui::fused`, channels-last fp32), the trainer's own pass on a CPU, against the same
-//! PyTorch numbers and tolerances.
+//! PyTorch numbers and tolerances; and the fused pass in bf16 against PyTorch's fp32 numbers,
+//! within twice what PyTorch's own bf16 autocast differs from them.
 
 use resnet_tui::config::{Depth, Shortcut};
 use resnet_tui::data::augment::Normalizer;
@@ -37,6 +38,8 @@ enum Pass {
     Autograd,
     /// The fused CPU pass on channels-last tensors.
     Fused,
+    /// The fused CPU pass on channels-last tensors, in bf16 mixed precision.
+    FusedBf16,
 }
 
 #[test]
@@ -52,6 +55,16 @@ fn a_plain_nets_forward_backward_and_two_sgd_steps_equal_pytorchs() {
 #[test]
 fn the_fused_cpu_pass_gives_pytorchs_losses_gradients_and_two_sgd_steps() {
     equal_to_pytorch(Shortcut::A, Pass::Fused);
+}
+
+#[test]
+fn the_fused_bf16_pass_is_as_close_to_pytorchs_fp32_steps_as_pytorchs_bf16_autocast() {
+    equal_to_pytorch(Shortcut::A, Pass::FusedBf16);
+}
+
+#[test]
+fn the_fused_bf16_pass_on_a_plain_net_is_as_close_to_pytorchs_fp32_steps_as_pytorchs_bf16_autocast() {
+    equal_to_pytorch(Shortcut::None, Pass::FusedBf16);
 }
 
 #[test]
@@ -79,11 +92,14 @@ fn equal_to_pytorch(shortcut: Shortcut, pass: Pass) {
     // The trainer's CPU layout: channels-last weights and batches, which the fused pass needs.
     let x_train = match pass {
         Pass::Autograd => x.shallow_clone(),
-        Pass::Fused => {
+        Pass::Fused | Pass::FusedBf16 => {
             network.to_channels_last();
             to_channels_last(&x)
         }
     };
+    if pass == Pass::FusedBf16 {
+        network.net.compute = Kind::BFloat16;
+    }
 
     let mut ours: Vec<(String, Tensor)> = vec![
         ("input".into(), x.shallow_clone()),
@@ -102,7 +118,7 @@ fn equal_to_pytorch(shortcut: Shortcut, pass: Pass) {
                 loss.backward();
                 loss
             }
-            Pass::Fused => {
+            Pass::Fused | Pass::FusedBf16 => {
                 assert!(fused::handles(&network.net, &x_train), "the fused pass takes this batch");
                 fused::forward_backward(&network.net, &x_train, &y).unwrap().0
             }
@@ -125,8 +141,14 @@ fn equal_to_pytorch(shortcut: Shortcut, pass: Pass) {
     if shortcut == Shortcut::None {
         py.arg("--plain");
     }
-    if pass == Pass::Fused {
-        py.arg("--channels-last");
+    match pass {
+        Pass::Autograd => {}
+        Pass::Fused => {
+            py.arg("--channels-last");
+        }
+        Pass::FusedBf16 => {
+            py.arg("--channels-last").arg("--bf16");
+        }
     }
     let out = py.output().expect("run the PyTorch side");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -283,27 +283,32 @@ pub fn eval_speeds(depth: Depth, device: Device, split: &Split, batches: &[usize
     Ok(out)
 }
 
-/// The fused step's time by kind of work (`fused::profile`), per step, channels-last fp32.
+/// The fused step's time by kind of work (`fused::profile`), per step, channels-last, in one
+/// precision.
 #[derive(Clone, Debug, Serialize)]
 pub struct FusedProfile {
+    /// `fp32` or `bf16`: what the activations and convolutions compute in.
+    pub precision: String,
     pub step_ms: f64,
     /// (kind of work, ms per step); the last is the rest of the step (the optimizer, zeroing,
     /// layout copies, writing the gradients).
     pub parts_ms: Vec<(String, f64)>,
 }
 
-/// Profiles `steps` steps of the trainer's step on the fused pass, after a warm-up.
+/// Profiles `steps` steps of the trainer's step on the fused pass in `compute` (fp32 or bf16),
+/// after a warm-up.
 pub fn fused_profile(
     depth: Depth,
     device: Device,
+    compute: Kind,
     train: &Split,
     batch_size: usize,
     steps: usize,
 ) -> Result<FusedProfile> {
-    let variant = Variant { channels_last: true, compute: Kind::Float, flat_sgd: true };
+    let variant = Variant { channels_last: true, compute, flat_sgd: true };
     let mut rig = Rig::new(variant, depth, device, train, batch_size)?;
     if !crate::fused::applies(&rig.net.net, &rig.batch.images) {
-        anyhow::bail!("the fused pass is off (switch it on with RESNET_TUI_FUSED=1) or does not apply on {device:?}");
+        anyhow::bail!("the fused pass does not train {compute:?} on {device:?}");
     }
     for _ in 0..super::WARMUP {
         rig.step()?;
@@ -322,5 +327,6 @@ pub fn fused_profile(
         .collect();
     let known: f64 = parts_ms.iter().map(|p| p.1).sum();
     parts_ms.push(("the rest (optimizer, zeroing, layout copies, gradients written)".into(), total - known));
-    Ok(FusedProfile { step_ms: total, parts_ms })
+    let precision = if compute == Kind::BFloat16 { "bf16" } else { "fp32" }.to_string();
+    Ok(FusedProfile { precision, step_ms: total, parts_ms })
 }

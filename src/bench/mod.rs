@@ -29,7 +29,7 @@ const PARTS: [(&str, bool, &str); 12] = [
     ("fp16", false, "the bare step in fp16 mixed precision, no loss scaling"),
     ("eval-sweep", false, "evaluation at batch sizes 250 to 5000"),
     ("health", false, "the step with and without the optimizer health figures, side by side"),
-    ("profile", false, "the fused CPU step's time: convolutions, our kernels, the rest"),
+    ("profile", false, "the fused CPU step's time, fp32 and bf16: convolutions, our kernels, the rest"),
 ];
 
 /// Warm-up steps before timing: kernel choice and allocator growth happen in the first few.
@@ -170,8 +170,14 @@ fn measure_parts(
             report.health = Some(measure::health_cost(args.depth, device, &train, args.batch_size, steps)?);
         }
         if has("profile") {
-            eprintln!("bench: the fused step's profile");
-            report.fused_profile = Some(measure::fused_profile(args.depth, device, &train, args.batch_size, steps)?);
+            if crate::fused::switch() == crate::fused::Switch::Off {
+                bail!("--only profile: the fused pass is off ({}=0)", crate::fused::SWITCH);
+            }
+            for compute in [Kind::Float, Kind::BFloat16] {
+                eprintln!("bench: the fused step's profile, {compute:?}");
+                let profile = measure::fused_profile(args.depth, device, compute, &train, args.batch_size, steps)?;
+                report.fused_profiles.push(profile);
+            }
         }
         if has("eval") || has("eval-sweep") {
             eprintln!("bench: evaluation");

@@ -24,7 +24,7 @@ pub struct Report {
     pub steps: Vec<StepResult>,
     pub sgd: Option<SgdResult>,
     pub health: Option<super::measure::HealthCost>,
-    pub fused_profile: Option<super::measure::FusedProfile>,
+    pub fused_profiles: Vec<super::measure::FusedProfile>,
     pub eval: Vec<EvalSpeed>,
     /// Full loop over the bare channels-last fp32 step (the trainer's own configuration).
     pub loop_over_step: Option<f64>,
@@ -52,7 +52,7 @@ impl Report {
             steps: Vec::new(),
             sgd: None,
             health: None,
-            fused_profile: None,
+            fused_profiles: Vec::new(),
             eval: Vec::new(),
             loop_over_step: None,
             channels_last_over_nchw: None,
@@ -152,8 +152,8 @@ impl fmt::Display for Report {
             let share = 100.0 * h.health_us / (h.plain_ms * 1e3);
             row(f, "health figures alone, and share of a bare step", format!("{:8.1} us ({share:.3} %)", h.health_us))?;
         }
-        if let Some(p) = &self.fused_profile {
-            row(f, "fused step (channels-last fp32), profiled", format!("{:8.2} ms", p.step_ms))?;
+        for p in &self.fused_profiles {
+            row(f, &format!("fused step (channels-last {}), profiled", p.precision), format!("{:8.2} ms", p.step_ms))?;
             for (what, ms) in &p.parts_ms {
                 row(f, &format!("  {what}"), format!("{ms:8.2} ms ({:4.1} %)", 100.0 * ms / p.step_ms))?;
             }

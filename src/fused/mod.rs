@@ -1,9 +1,11 @@
-//! The CPU fp32 training pass with fused elementwise kernels (issue 26): where libtorch makes
-//! several passes over the activations (BatchNorm's statistics, its normalisation, the
-//! shortcut's addition, the ReLU; and their backward), ours make one or two. Convolutions stay
-//! libtorch's (oneDNN). CUDA, bf16 and NCHW batches keep the autograd path. It is off unless
-//! `RESNET_TUI_FUSED=1`: measured side by side it is no faster than libtorch's autograd in the
-//! whole training loop and it holds more memory (docs/performance.md, "The fused CPU pass").
+//! The CPU training pass with fused elementwise kernels (issue 26), activations in fp32 or bf16:
+//! where libtorch makes several passes over the activations (BatchNorm's statistics, its
+//! normalisation, the shortcut's addition, the ReLU; and their backward), ours make one or two.
+//! Convolutions stay libtorch's (oneDNN). CUDA and NCHW batches keep the autograd path.
+//!
+//! It is the CPU's training pass by default: measured side by side it is faster than libtorch's
+//! autograd in fp32 and in bf16, with the same peak memory (docs/performance.md, "The fused CPU
+//! pass"). `RESNET_TUI_FUSED=0` (read once) trains with autograd instead.
 
 mod ffi;
 pub mod kernels;
@@ -16,25 +18,64 @@ use crate::model::ResNet;
 use std::sync::OnceLock;
 use tch::{Device, Kind, Tensor};
 
-/// The environment variable that turns the fused pass on (`1`).
+/// The environment variable that chooses which precisions take the fused pass.
 pub const SWITCH: &str = "RESNET_TUI_FUSED";
 
-/// Whether the fused pass is switched on for this process (read once; off unless `SWITCH` is `1`).
-pub fn switched_on() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var(SWITCH).is_ok_and(|v| v.trim() == "1"))
+/// What [`SWITCH`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// Unset (or anything but `0`): the fused pass, in fp32 and bf16.
+    On,
+    /// `0`: libtorch's autograd.
+    Off,
 }
 
-/// Whether [`forward_backward`] computes `net`'s training pass on `images`: fp32 activations on
-/// the CPU in channels-last order.
+impl Switch {
+    fn read(value: Option<&str>) -> Switch {
+        if value.map(str::trim) == Some("0") { Switch::Off } else { Switch::On }
+    }
+}
+
+/// This process's switch (read once).
+pub fn switch() -> Switch {
+    static SET: OnceLock<Switch> = OnceLock::new();
+    *SET.get_or_init(|| Switch::read(std::env::var(SWITCH).ok().as_deref()))
+}
+
+/// Which pass the CPU trains with in this process, in words.
+pub fn passes() -> &'static str {
+    match switch() {
+        Switch::On => "fused pass",
+        Switch::Off => "autograd",
+    }
+}
+
+/// Whether [`forward_backward`] computes `net`'s training pass on `images`: a channels-last batch
+/// on the CPU (fp32, or already in the network's compute kind), computed in fp32 or bf16.
 pub fn handles(net: &ResNet, images: &Tensor) -> bool {
     let size = images.size();
     let stride = images.stride();
     let channels_last = size.len() == 4 && stride[1] == 1 && size[1] > 1;
-    net.compute == Kind::Float && images.kind() == Kind::Float && images.device() == Device::Cpu && channels_last
+    let computes = matches!(net.compute, Kind::Float | Kind::BFloat16);
+    let arrives = images.kind() == Kind::Float || images.kind() == net.compute;
+    computes && arrives && images.device() == Device::Cpu && channels_last
 }
 
-/// Whether the training step takes the fused pass: switched on and handled.
+/// Whether the training step takes the fused pass: switched on, and handled.
 pub fn applies(net: &ResNet, images: &Tensor) -> bool {
-    switched_on() && handles(net, images)
+    switch() == Switch::On && handles(net, images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fused_pass_is_the_default_and_only_0_turns_it_off() {
+        assert_eq!(Switch::read(None), Switch::On);
+        assert_eq!(Switch::read(Some("")), Switch::On);
+        assert_eq!(Switch::read(Some("1")), Switch::On);
+        assert_eq!(Switch::read(Some("0")), Switch::Off);
+        assert_eq!(Switch::read(Some(" 0\n")), Switch::Off);
+    }
 }

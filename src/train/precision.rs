@@ -147,17 +147,17 @@ fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, super:
     Ok((steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
-/// Where measurements are kept: one per CPU model, thread count, libtorch, fp32 pass (fused or
-/// libtorch's autograd: they differ in speed), depth and batch.
+/// Where measurements are kept: one per CPU model, thread count, libtorch, the passes each
+/// precision trains with (fused or libtorch's autograd: they differ in speed), depth and batch.
 fn cache_file() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("resnet-tui").join("precision.json"))
 }
 
 fn cache_key(model: &str, depth: Depth, batch: usize) -> String {
     let threads = tch::get_num_threads();
-    let fp32_pass = if crate::fused::switched_on() { "fused fp32" } else { "autograd fp32" };
+    let passes = crate::fused::passes();
     format!(
-        "{model} | {threads} threads | libtorch {} | {fp32_pass} | ResNet-{depth} batch {batch}",
+        "{model} | {threads} threads | libtorch {} | {passes} | ResNet-{depth} batch {batch}",
         env!("RESNET_TUI_LIBTORCH_VERSION")
     )
 }

@@ -1,12 +1,92 @@
 //! The kernels with AVX2 and FMA, eight channels of a row at a time (channels-last rows are
 //! contiguous in channels, and the networks' widths are multiples of eight); leftover channels
 //! take the scalar arithmetic. Same contracts as `super::scalar`; sums may differ from its in the
-//! last bits (two accumulators, fused multiply-adds).
+//! last bits (two accumulators, fused multiply-adds). bf16 values widen to f32 on load and round
+//! to the nearest even on store, as `half::bf16::from_f32` and libtorch round.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::Res;
+use super::{Elem, Res, bf16};
+
+/// Eight stored values to and from the eight f32 lanes of a vector.
+pub trait Lanes8: Elem {
+    /// # Safety
+    /// `p` holds eight values; the CPU has AVX2.
+    unsafe fn load8(p: *const Self) -> __m256;
+    /// # Safety
+    /// `p` has room for eight values; the CPU has AVX2.
+    unsafe fn store8(p: *mut Self, v: __m256);
+    /// The values `v` holds once stored and loaded again.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    unsafe fn stored(v: __m256) -> __m256;
+}
+
+impl Lanes8 for f32 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load8(p: *const f32) -> __m256 {
+        unsafe { _mm256_loadu_ps(p) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store8(p: *mut f32, v: __m256) {
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn stored(v: __m256) -> __m256 {
+        v
+    }
+}
+
+/// Each lane's bits rounded to bf16's (the upper half; the lower half is left as it was): to the
+/// nearest even (adding 0x7fff plus the kept half's lowest bit carries into the upper half exactly
+/// when the dropped half is above, or at and odd), a NaN kept a NaN.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn round_to_bf16(v: __m256) -> __m256i {
+    let bits = _mm256_castps_si256(v);
+    let odd = _mm256_and_si256(_mm256_srli_epi32::<16>(bits), _mm256_set1_epi32(1));
+    let rounded = _mm256_add_epi32(bits, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff)));
+    let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+    let quiet = _mm256_or_si256(bits, _mm256_set1_epi32(0x0040_0000));
+    _mm256_blendv_epi8(rounded, quiet, nan)
+}
+
+impl Lanes8 for bf16 {
+    /// A bf16 value is the upper half of the f32 with the same bits.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load8(p: *const bf16) -> __m256 {
+        unsafe {
+            let halves = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(halves))
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store8(p: *mut bf16, v: __m256) {
+        unsafe {
+            let upper = _mm256_srli_epi32::<16>(round_to_bf16(v));
+            // Packing works within each 128-bit half: the two halves' four values sit in the
+            // vector's 64-bit quarters 0 and 2.
+            let packed = _mm256_permute4x64_epi64::<0b1000>(_mm256_packus_epi32(upper, upper));
+            _mm_storeu_si128(p as *mut __m128i, _mm256_castsi256_si128(packed));
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn stored(v: __m256) -> __m256 {
+        unsafe { _mm256_castsi256_ps(_mm256_and_si256(round_to_bf16(v), _mm256_set1_epi32(-65536))) }
+    }
+}
 
 /// Writes the eight f32 lanes of `v` widened to f64 at `dst`.
 #[inline]
@@ -23,7 +103,15 @@ unsafe fn store_f64(v: __m256, dst: *mut f64) {
 /// # Safety
 /// As `super::scalar::stats`, on a CPU with AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const f32, s1: *mut f64, s2: *mut f64) {
+pub unsafe fn stats<E: Lanes8>(
+    y: *const E,
+    c: usize,
+    r0: usize,
+    r1: usize,
+    shift: *const f32,
+    s1: *mut f64,
+    s2: *mut f64,
+) {
     let c8 = c / 8 * 8;
     unsafe {
         for ch in (0..c8).step_by(8) {
@@ -32,8 +120,8 @@ pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const
             let (mut b1, mut b2) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let mut r = r0;
             while r + 1 < r1 {
-                let d = _mm256_sub_ps(_mm256_loadu_ps(y.add(r * c + ch)), sh);
-                let e = _mm256_sub_ps(_mm256_loadu_ps(y.add((r + 1) * c + ch)), sh);
+                let d = _mm256_sub_ps(E::load8(y.add(r * c + ch)), sh);
+                let e = _mm256_sub_ps(E::load8(y.add((r + 1) * c + ch)), sh);
                 a1 = _mm256_add_ps(a1, d);
                 a2 = _mm256_fmadd_ps(d, d, a2);
                 b1 = _mm256_add_ps(b1, e);
@@ -41,7 +129,7 @@ pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const
                 r += 2;
             }
             if r < r1 {
-                let d = _mm256_sub_ps(_mm256_loadu_ps(y.add(r * c + ch)), sh);
+                let d = _mm256_sub_ps(E::load8(y.add(r * c + ch)), sh);
                 a1 = _mm256_add_ps(a1, d);
                 a2 = _mm256_fmadd_ps(d, d, a2);
             }
@@ -51,7 +139,7 @@ pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const
         for ch in c8..c {
             let (mut a1, mut a2) = (0f32, 0f32);
             for r in r0..r1 {
-                let d = *y.add(r * c + ch) - *shift.add(ch);
+                let d = (*y.add(r * c + ch)).to_f32() - *shift.add(ch);
                 a1 += d;
                 a2 += d * d;
             }
@@ -67,12 +155,12 @@ pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const
 /// As `super::scalar::normalize`, on a CPU with AVX2 and FMA.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn normalize(
-    y: *const f32,
+pub unsafe fn normalize<E: Lanes8>(
+    y: *const E,
     a: *const f32,
     b: *const f32,
-    res: Res,
-    out: *mut f32,
+    res: Res<E>,
+    out: *mut E,
     c: usize,
     r0: usize,
     r1: usize,
@@ -84,43 +172,40 @@ pub unsafe fn normalize(
             let row = r * c;
             // Where this row's residual starts, and how many of its channels it has.
             let (rx, rc) = match res {
-                Res::Subsample { cin, h, w, hin, win, .. } => (Res::subsample_row(r, h, w, hin, win) * cin, cin),
+                Res::Subsample { cin, h, w, hin, win, .. } => (Res::<E>::subsample_row(r, h, w, hin, win) * cin, cin),
                 _ => (row, c),
             };
             for ch in (0..c8).step_by(8) {
-                let mut v = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(a.add(ch)),
-                    _mm256_loadu_ps(y.add(row + ch)),
-                    _mm256_loadu_ps(b.add(ch)),
-                );
+                let mut v =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(a.add(ch)), E::load8(y.add(row + ch)), _mm256_loadu_ps(b.add(ch)));
                 match res {
                     Res::None => {}
-                    Res::Same(x) => v = _mm256_add_ps(v, _mm256_loadu_ps(x.add(row + ch))),
+                    Res::Same(x) => v = _mm256_add_ps(v, E::load8(x.add(row + ch))),
                     Res::Affine { y: yp, a: ap, b: bp } => {
                         let p = _mm256_fmadd_ps(
                             _mm256_loadu_ps(ap.add(ch)),
-                            _mm256_loadu_ps(yp.add(row + ch)),
+                            E::load8(yp.add(row + ch)),
                             _mm256_loadu_ps(bp.add(ch)),
                         );
                         v = _mm256_add_ps(v, p);
                     }
                     Res::Subsample { x, .. } => {
                         if ch + 8 <= rc {
-                            v = _mm256_add_ps(v, _mm256_loadu_ps(x.add(rx + ch)));
+                            v = _mm256_add_ps(v, E::load8(x.add(rx + ch)));
                         } else if ch < rc {
-                            let mut tmp = [0f32; 8];
+                            let mut tmp = [E::from_f32(0.0); 8];
                             for (lane, slot) in tmp.iter_mut().enumerate().take(rc - ch) {
                                 *slot = *x.add(rx + ch + lane);
                             }
-                            v = _mm256_add_ps(v, _mm256_loadu_ps(tmp.as_ptr()));
+                            v = _mm256_add_ps(v, E::load8(tmp.as_ptr()));
                         }
                     }
                 }
-                _mm256_storeu_ps(out.add(row + ch), _mm256_max_ps(v, zero));
+                E::store8(out.add(row + ch), _mm256_max_ps(v, zero));
             }
             for ch in c8..c {
-                let v = *a.add(ch) * *y.add(row + ch) + *b.add(ch) + super::scalar::residual(res, c, r, ch);
-                *out.add(row + ch) = v.max(0.0);
+                let v = *a.add(ch) * (*y.add(row + ch)).to_f32() + *b.add(ch) + super::scalar::residual(res, c, r, ch);
+                *out.add(row + ch) = E::from_f32(v.max(0.0));
             }
         }
     }
@@ -132,11 +217,11 @@ pub unsafe fn normalize(
 /// As `super::scalar::grad_reduce`, on a CPU with AVX2 and FMA.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn grad_reduce(
-    g: *mut f32,
-    res: *const f32,
-    mask: *const f32,
-    y: *const f32,
+pub unsafe fn grad_reduce<E: Lanes8>(
+    g: *mut E,
+    res: *const E,
+    mask: *const E,
+    y: *const E,
     mean: *const f32,
     invstd: *const f32,
     c: usize,
@@ -154,17 +239,19 @@ pub unsafe fn grad_reduce(
             let (mut a1, mut a2) = (zero, zero);
             for r in r0..r1 {
                 let i = r * c + ch;
-                let mut gz = _mm256_loadu_ps(g.add(i));
+                let mut gz = E::load8(g.add(i));
                 if !res.is_null() {
-                    gz = _mm256_add_ps(gz, _mm256_loadu_ps(res.add(i)));
+                    gz = _mm256_add_ps(gz, E::load8(res.add(i)));
                 }
                 if !mask.is_null() {
-                    gz = _mm256_and_ps(gz, _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(mask.add(i)), zero));
+                    gz = _mm256_and_ps(gz, _mm256_cmp_ps::<_CMP_GT_OQ>(E::load8(mask.add(i)), zero));
                 }
                 if write {
-                    _mm256_storeu_ps(g.add(i), gz);
+                    // Summed as stored: the second pass reads it back.
+                    gz = E::stored(gz);
+                    E::store8(g.add(i), gz);
                 }
-                let xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(y.add(i)), m), s);
+                let xhat = _mm256_mul_ps(_mm256_sub_ps(E::load8(y.add(i)), m), s);
                 a1 = _mm256_add_ps(a1, gz);
                 a2 = _mm256_fmadd_ps(gz, xhat, a2);
             }
@@ -176,17 +263,18 @@ pub unsafe fn grad_reduce(
                 let (mut a1, mut a2) = (0f32, 0f32);
                 for r in r0..r1 {
                     let i = r * c + ch;
-                    let mut gz = *g.add(i);
+                    let mut gz = (*g.add(i)).to_f32();
                     if !res.is_null() {
-                        gz += *res.add(i);
+                        gz += (*res.add(i)).to_f32();
                     }
-                    if !mask.is_null() && !super::scalar::keeps(*mask.add(i)) {
+                    if !mask.is_null() && !super::scalar::keeps((*mask.add(i)).to_f32()) {
                         gz = 0.0;
                     }
                     if write {
-                        *g.add(i) = gz;
+                        *g.add(i) = E::from_f32(gz);
+                        gz = (*g.add(i)).to_f32();
                     }
-                    let xhat = (*y.add(i) - *mean.add(ch)) * *invstd.add(ch);
+                    let xhat = ((*y.add(i)).to_f32() - *mean.add(ch)) * *invstd.add(ch);
                     a1 += gz;
                     a2 += gz * xhat;
                 }
@@ -203,9 +291,9 @@ pub unsafe fn grad_reduce(
 /// As `super::scalar::grad_apply`, on a CPU with AVX2 and FMA.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn grad_apply(
-    gz: *const f32,
-    y: *mut f32,
+pub unsafe fn grad_apply<E: Lanes8>(
+    gz: *const E,
+    y: *mut E,
     mean: *const f32,
     invstd: *const f32,
     k: *const f32,
@@ -221,17 +309,17 @@ pub unsafe fn grad_apply(
             let row = r * c;
             for ch in (0..c8).step_by(8) {
                 let xhat = _mm256_mul_ps(
-                    _mm256_sub_ps(_mm256_loadu_ps(y.add(row + ch)), _mm256_loadu_ps(mean.add(ch))),
+                    _mm256_sub_ps(E::load8(y.add(row + ch)), _mm256_loadu_ps(mean.add(ch))),
                     _mm256_loadu_ps(invstd.add(ch)),
                 );
-                let t = _mm256_sub_ps(_mm256_loadu_ps(gz.add(row + ch)), _mm256_loadu_ps(mg.add(ch)));
+                let t = _mm256_sub_ps(E::load8(gz.add(row + ch)), _mm256_loadu_ps(mg.add(ch)));
                 let t = _mm256_fnmadd_ps(xhat, _mm256_loadu_ps(mgx.add(ch)), t);
-                _mm256_storeu_ps(y.add(row + ch), _mm256_mul_ps(_mm256_loadu_ps(k.add(ch)), t));
+                E::store8(y.add(row + ch), _mm256_mul_ps(_mm256_loadu_ps(k.add(ch)), t));
             }
             for ch in c8..c {
                 let i = row + ch;
-                let xhat = (*y.add(i) - *mean.add(ch)) * *invstd.add(ch);
-                *y.add(i) = *k.add(ch) * (*gz.add(i) - *mg.add(ch) - xhat * *mgx.add(ch));
+                let xhat = ((*y.add(i)).to_f32() - *mean.add(ch)) * *invstd.add(ch);
+                *y.add(i) = E::from_f32(*k.add(ch) * ((*gz.add(i)).to_f32() - *mg.add(ch) - xhat * *mgx.add(ch)));
             }
         }
     }

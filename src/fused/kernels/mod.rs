@@ -1,15 +1,57 @@
-//! The fused passes over channels-last fp32 activations, each at the best level this CPU runs
-//! (AVX2 with FMA, else scalar), spread over libtorch's thread team in fixed chunks of rows.
+//! The fused passes over channels-last activations stored in fp32 or bf16 (and computed on in
+//! f32), each at the best level this CPU runs (AVX-512 where the channels come in sixteens, AVX2
+//! with FMA, else scalar), spread over libtorch's thread team in fixed chunks of rows.
 //!
 //! A tensor of N images, H x W positions and C channels is `rows = N*H*W` rows of C values.
 //! Sums are taken per chunk of [`CHUNK_ROWS`] rows in f32, then over chunks in order in f64: the
 //! result does not depend on how many threads ran, so training stays reproducible.
 
 mod avx2;
+mod avx512;
 mod scalar;
+
+pub use half::bf16;
 
 use super::ffi::parallel_for;
 use std::sync::OnceLock;
+use tch::Kind;
+
+/// How activations are stored: fp32, or bf16 (widened to f32 for arithmetic, rounded to the
+/// nearest even when stored, as libtorch rounds).
+pub trait Elem: Copy + Send + Sync + 'static {
+    /// The tensor kind that holds these values.
+    const KIND: Kind;
+    fn to_f32(self) -> f32;
+    fn from_f32(v: f32) -> Self;
+}
+
+impl Elem for f32 {
+    const KIND: Kind = Kind::Float;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> f32 {
+        v
+    }
+}
+
+/// What the kernels store activations as, at every vector width.
+pub trait Lanes: avx2::Lanes8 + avx512::Lanes16 {}
+impl<T: avx2::Lanes8 + avx512::Lanes16> Lanes for T {}
+
+impl Elem for bf16 {
+    const KIND: Kind = Kind::BFloat16;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16::to_f32(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> bf16 {
+        bf16::from_f32(v)
+    }
+}
 
 /// Rows per chunk of a reduction (and per unit of work of every pass).
 pub const CHUNK_ROWS: usize = 64;
@@ -21,13 +63,21 @@ const GRAIN_CHUNKS: usize = 4;
 pub enum Level {
     Scalar,
     Avx2,
+    /// AVX-512F, for channel counts that are multiples of sixteen (AVX2 for the others).
+    Avx512,
 }
 
 impl Level {
     /// The fastest level this CPU runs (detected once).
     pub fn best() -> Level {
         static BEST: OnceLock<Level> = OnceLock::new();
-        *BEST.get_or_init(|| if Level::Avx2.available() { Level::Avx2 } else { Level::Scalar })
+        *BEST.get_or_init(|| [Level::Avx512, Level::Avx2].into_iter().find(|l| l.available()).unwrap_or(Level::Scalar))
+    }
+
+    /// The level a pass over rows of `c` channels runs at: AVX-512's kernels take sixteen
+    /// channels at a time.
+    fn for_channels(self, c: usize) -> Level {
+        if self == Level::Avx512 && !c.is_multiple_of(16) { Level::Avx2 } else { self }
     }
 
     /// Whether this CPU runs the level.
@@ -36,29 +86,30 @@ impl Level {
             Level::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Level::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => Level::Avx2.available() && is_x86_feature_detected!("avx512f"),
             #[cfg(not(target_arch = "x86_64"))]
-            Level::Avx2 => false,
+            Level::Avx2 | Level::Avx512 => false,
         }
     }
 }
 
 /// What a normalisation adds before its ReLU, as the kernels read it (raw pointers, so that the
 /// chunks of a pass can share it across threads).
-#[derive(Clone, Copy)]
-pub enum Res {
+pub enum Res<E> {
     None,
     /// The identity shortcut: a tensor of the output's shape.
-    Same(*const f32),
+    Same(*const E),
     /// Option B's projection: `a * y + b` per channel, its BatchNorm applied on the fly.
     Affine {
-        y: *const f32,
+        y: *const E,
         a: *const f32,
         b: *const f32,
     },
     /// Option A: `x` (`hin` x `win` maps of `cin` channels) at every second position, channels
     /// past `cin` zero; the output has `h` x `w` positions.
     Subsample {
-        x: *const f32,
+        x: *const E,
         cin: usize,
         h: usize,
         w: usize,
@@ -67,11 +118,19 @@ pub enum Res {
     },
 }
 
-// SAFETY: the pointers are read only, and the tensors they point into outlive every pass.
-unsafe impl Send for Res {}
-unsafe impl Sync for Res {}
+// Copy whatever `E` is (a derive would ask `E: Copy`): it holds pointers only.
+impl<E> Clone for Res<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for Res<E> {}
 
-impl Res {
+// SAFETY: the pointers are read only, and the tensors they point into outlive every pass.
+unsafe impl<E> Send for Res<E> {}
+unsafe impl<E> Sync for Res<E> {}
+
+impl<E> Res<E> {
     /// The row of the option-A input that output row `r` takes.
     #[inline(always)]
     pub fn subsample_row(r: usize, h: usize, w: usize, hin: usize, win: usize) -> usize {
@@ -80,17 +139,17 @@ impl Res {
     }
 }
 
-/// What a normalisation adds before its ReLU.
-pub enum Residual<'a> {
+/// What a normalisation adds before its ReLU: activations stored as `E`, coefficients in f32.
+pub enum Residual<'a, E> {
     None,
-    Same(&'a [f32]),
-    Affine { y: &'a [f32], a: &'a [f32], b: &'a [f32] },
-    Subsample { x: &'a [f32], cin: usize, h: usize, w: usize, hin: usize, win: usize },
+    Same(&'a [E]),
+    Affine { y: &'a [E], a: &'a [f32], b: &'a [f32] },
+    Subsample { x: &'a [E], cin: usize, h: usize, w: usize, hin: usize, win: usize },
 }
 
-impl Residual<'_> {
+impl<E> Residual<'_, E> {
     /// The raw form, after checking that the residual covers `rows` rows of `c` channels.
-    fn raw(&self, rows: usize, c: usize) -> Res {
+    fn raw(&self, rows: usize, c: usize) -> Res<E> {
         match *self {
             Residual::None => Res::None,
             Residual::Same(x) => {
@@ -135,6 +194,23 @@ fn for_chunks(rows: usize, chunk: &(dyn Fn(usize, usize, usize) + Sync)) {
     });
 }
 
+thread_local! {
+    /// The per-chunk partial sums of this thread's reductions, kept from call to call.
+    static PARTIALS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on two arrays of `len` partial sums from this thread's [`PARTIALS`] (every slot is
+/// written by the chunks before it is read).
+fn with_partials<R>(len: usize, f: impl FnOnce(&mut [f64], &mut [f64]) -> R) -> R {
+    PARTIALS.with(|p| {
+        let mut p = p.borrow_mut();
+        p.clear();
+        p.resize(2 * len, 0.0);
+        let (s1, s2) = p.split_at_mut(len);
+        f(s1, s2)
+    })
+}
+
 /// Adds the per-chunk partial sums (`chunks` rows of `c`) in chunk order, in f64.
 fn sum_chunks(partial: &[f64], c: usize) -> Vec<f64> {
     let mut total = vec![0f64; c];
@@ -155,26 +231,28 @@ pub struct Moments {
 
 /// The per-channel mean and (biased) variance of `y`, `c` channels a row. Sums are of the values
 /// less the first row's (so that a large mean does not cancel the variance away).
-pub fn moments(level: Level, y: &[f32], c: usize) -> Moments {
+pub fn moments<E: Lanes>(level: Level, y: &[E], c: usize) -> Moments {
     assert!(c > 0 && !y.is_empty() && y.len().is_multiple_of(c), "moments of {} values in rows of {c}", y.len());
     let rows = y.len() / c;
-    let shift = &y[..c];
+    let shift: Vec<f32> = y[..c].iter().map(|v| v.to_f32()).collect();
     let chunks = rows.div_ceil(CHUNK_ROWS);
-    let mut s1 = vec![0f64; chunks * c];
-    let mut s2 = vec![0f64; chunks * c];
-    let (o1, o2) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()));
-    let (yp, sp) = (Out(y.as_ptr() as *mut f32), Out(shift.as_ptr() as *mut f32));
-    for_chunks(rows, &|k, r0, r1| {
-        let (y, shift, s1, s2) = (yp.get(), sp.get(), o1.get(), o2.get());
-        // SAFETY: sizes checked above; chunk k writes slots k*c..(k+1)*c only.
-        unsafe {
-            match level {
-                Level::Avx2 => avx2::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
-                Level::Scalar => scalar::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
+    let (s1, s2) = with_partials(chunks * c, |s1, s2| {
+        let (o1, o2) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()));
+        let (yp, sp) = (Out(y.as_ptr() as *mut E), Out(shift.as_ptr() as *mut f32));
+        let level = level.for_channels(c);
+        for_chunks(rows, &|k, r0, r1| {
+            let (y, shift, s1, s2) = (yp.get(), sp.get(), o1.get(), o2.get());
+            // SAFETY: sizes checked above; chunk k writes slots k*c..(k+1)*c only.
+            unsafe {
+                match level {
+                    Level::Avx512 => avx512::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
+                    Level::Avx2 => avx2::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
+                    Level::Scalar => scalar::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
+                }
             }
-        }
+        });
+        (sum_chunks(s1, c), sum_chunks(s2, c))
     });
-    let (s1, s2) = (sum_chunks(&s1, c), sum_chunks(&s2, c));
     let m = rows as f64;
     let mean = shift.iter().zip(&s1).map(|(&s, &t)| f64::from(s) + t / m).collect();
     let var = s1.iter().zip(&s2).map(|(&t, &q)| (q / m - (t / m) * (t / m)).max(0.0)).collect();
@@ -183,16 +261,26 @@ pub fn moments(level: Level, y: &[f32], c: usize) -> Moments {
 
 /// `out = max(a * y + b + residual, 0)` per channel: BatchNorm's normalisation, the shortcut's
 /// addition and the ReLU in one pass.
-pub fn normalize(level: Level, y: &[f32], a: &[f32], b: &[f32], residual: &Residual, out: &mut [f32], c: usize) {
+pub fn normalize<E: Lanes>(
+    level: Level,
+    y: &[E],
+    a: &[f32],
+    b: &[f32],
+    residual: &Residual<E>,
+    out: &mut [E],
+    c: usize,
+) {
     assert!(a.len() == c && b.len() == c && y.len() == out.len() && y.len().is_multiple_of(c), "normalize sizes");
     let rows = y.len() / c;
     let res = residual.raw(rows, c);
     let (yp, ap, bp, op) =
-        (Out(y.as_ptr() as *mut f32), Out(a.as_ptr() as *mut f32), Out(b.as_ptr() as *mut f32), Out(out.as_mut_ptr()));
+        (Out(y.as_ptr() as *mut E), Out(a.as_ptr() as *mut f32), Out(b.as_ptr() as *mut f32), Out(out.as_mut_ptr()));
+    let level = level.for_channels(c);
     for_chunks(rows, &|_, r0, r1| {
         // SAFETY: sizes checked above; each chunk writes its own rows of `out`.
         unsafe {
             match level {
+                Level::Avx512 => avx512::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
                 Level::Avx2 => avx2::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
                 Level::Scalar => scalar::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
             }
@@ -204,12 +292,12 @@ pub fn normalize(level: Level, y: &[f32], a: &[f32], b: &[f32], residual: &Resid
 /// (left as it is when both are absent), and the per-channel sums of it and of it times the
 /// normalised input `(y - mean) * invstd` are returned (the shift's and the scale's gradients).
 #[allow(clippy::too_many_arguments)]
-pub fn grad_reduce(
+pub fn grad_reduce<E: Lanes>(
     level: Level,
-    g: &mut [f32],
-    res: Option<&[f32]>,
-    mask: Option<&[f32]>,
-    y: &[f32],
+    g: &mut [E],
+    res: Option<&[E]>,
+    mask: Option<&[E]>,
+    y: &[E],
     mean: &[f32],
     invstd: &[f32],
     c: usize,
@@ -219,29 +307,34 @@ pub fn grad_reduce(
     assert!(res.is_none_or(|r| r.len() == n) && mask.is_none_or(|m| m.len() == n), "grad_reduce sizes");
     let rows = n / c;
     let chunks = rows.div_ceil(CHUNK_ROWS);
-    let mut s1 = vec![0f64; chunks * c];
-    let mut s2 = vec![0f64; chunks * c];
-    let (o1, o2, gp) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()), Out(g.as_mut_ptr()));
-    let null = std::ptr::null_mut();
-    let rp = Out(res.map_or(null, |r| r.as_ptr() as *mut f32));
-    let mp = Out(mask.map_or(null, |m| m.as_ptr() as *mut f32));
-    let (yp, mn, is) = (Out(y.as_ptr() as *mut f32), Out(mean.as_ptr() as *mut f32), Out(invstd.as_ptr() as *mut f32));
-    for_chunks(rows, &|k, r0, r1| {
-        let (s1, s2) = (o1.get(), o2.get());
-        // SAFETY: sizes checked above; chunk k writes its own rows of `g` and its own slots.
-        unsafe {
-            let (a, b) = (s1.add(k * c), s2.add(k * c));
-            match level {
-                Level::Avx2 => {
-                    avx2::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
-                }
-                Level::Scalar => {
-                    scalar::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
+    with_partials(chunks * c, |s1, s2| {
+        let (o1, o2, gp) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()), Out(g.as_mut_ptr()));
+        let null = std::ptr::null_mut();
+        let rp = Out(res.map_or(null, |r| r.as_ptr() as *mut E));
+        let mp = Out(mask.map_or(null, |m| m.as_ptr() as *mut E));
+        let (yp, mn, is) =
+            (Out(y.as_ptr() as *mut E), Out(mean.as_ptr() as *mut f32), Out(invstd.as_ptr() as *mut f32));
+        let level = level.for_channels(c);
+        for_chunks(rows, &|k, r0, r1| {
+            let (s1, s2) = (o1.get(), o2.get());
+            // SAFETY: sizes checked above; chunk k writes its own rows of `g` and its own slots.
+            unsafe {
+                let (a, b) = (s1.add(k * c), s2.add(k * c));
+                match level {
+                    Level::Avx512 => {
+                        avx512::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
+                    }
+                    Level::Avx2 => {
+                        avx2::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
+                    }
+                    Level::Scalar => {
+                        scalar::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
+                    }
                 }
             }
-        }
-    });
-    (sum_chunks(&s1, c), sum_chunks(&s2, c))
+        });
+        (sum_chunks(s1, c), sum_chunks(s2, c))
+    })
 }
 
 /// Per-channel coefficients of BatchNorm's input gradient (see [`grad_apply`]).
@@ -258,19 +351,23 @@ pub struct GradCoefficients<'a> {
 
 /// The second pass: `y` (BatchNorm's input) becomes its gradient,
 /// `k * (gz - mg - (y - mean) * invstd * mgx)`.
-pub fn grad_apply(level: Level, gz: &[f32], y: &mut [f32], co: &GradCoefficients, c: usize) {
+pub fn grad_apply<E: Lanes>(level: Level, gz: &[E], y: &mut [E], co: &GradCoefficients, c: usize) {
     assert!(gz.len() == y.len() && y.len().is_multiple_of(c), "grad_apply sizes");
     for s in [co.mean, co.invstd, co.k, co.mg, co.mgx] {
         assert_eq!(s.len(), c, "grad_apply coefficients");
     }
     let rows = y.len() / c;
     let p = |s: &[f32]| Out(s.as_ptr() as *mut f32);
-    let (gp, yp) = (p(gz), Out(y.as_mut_ptr()));
+    let (gp, yp) = (Out(gz.as_ptr() as *mut E), Out(y.as_mut_ptr()));
     let (mn, is, k, mg, mgx) = (p(co.mean), p(co.invstd), p(co.k), p(co.mg), p(co.mgx));
+    let level = level.for_channels(c);
     for_chunks(rows, &|_, r0, r1| {
         // SAFETY: sizes checked above; each chunk writes its own rows of `y`.
         unsafe {
             match level {
+                Level::Avx512 => {
+                    avx512::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
+                }
                 Level::Avx2 => {
                     avx2::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
                 }
@@ -288,72 +385,96 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// Odd sizes: channel counts that leave a tail past the last eight, row counts that leave a
-    /// partial chunk.
-    const SHAPES: [(usize, usize); 4] = [(131, 13), (64, 8), (200, 24), (7, 3)];
+    /// partial chunk; and widths of the networks (multiples of sixteen: AVX-512's kernels).
+    const SHAPES: [(usize, usize); 6] = [(131, 13), (64, 8), (200, 24), (7, 3), (150, 16), (70, 32)];
 
     fn levels() -> Vec<Level> {
-        [Level::Scalar, Level::Avx2].into_iter().filter(|l| l.available()).collect()
+        [Level::Scalar, Level::Avx2, Level::Avx512].into_iter().filter(|l| l.available()).collect()
     }
 
-    fn random(n: usize, seed: u64, offset: f32) -> Vec<f32> {
+    /// Random values as stored (`E`), so that the float64 reference starts from the same numbers.
+    fn random<E: Elem>(n: usize, seed: u64, offset: f32) -> Vec<E> {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0) + offset).collect()
+        (0..n).map(|_| E::from_f32(rng.random_range(-1.0f32..1.0) + offset)).collect()
     }
 
-    fn close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    fn wide<E: Elem>(v: &[E]) -> Vec<f64> {
+        v.iter().map(|x| f64::from(x.to_f32())).collect()
+    }
+
+    /// `v` rounded as the kernels store it.
+    fn as_stored<E: Elem>(v: f64) -> f64 {
+        f64::from(E::from_f32(v as f32).to_f32())
+    }
+
+    /// How far a value the kernels compute and store as `E` may be from float64, relative to the
+    /// largest: f32's arithmetic, or bf16's rounding (2^-9 relative) after it.
+    fn stored_tolerance<E: Elem>() -> f64 {
+        if E::KIND == Kind::BFloat16 { 8e-3 } else { 1e-5 }
+    }
+
+    fn close<E: Elem>(got: &[E], want: &[f64], tol: f64, what: &str) {
         assert_eq!(got.len(), want.len(), "{what}: length");
         let scale = want.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!((f64::from(*g) - w).abs() <= tol * scale, "{what}[{i}]: {g} against {w}");
+            let g = g.to_f32();
+            assert!((f64::from(g) - w).abs() <= tol * scale, "{what}[{i}]: {g} against {w}");
         }
     }
 
-    #[test]
-    fn moments_match_a_two_pass_float64_reference_at_every_level() {
+    fn moments_match_float64<E: Lanes>() {
         for (rows, c) in SHAPES {
             // A mean far from zero: the shifted sums must keep the variance.
-            let y = random(rows * c, 1, 3.0);
+            let y = random::<E>(rows * c, 1, 3.0);
+            let yw = wide(&y);
             let mut mean = vec![0f64; c];
             let mut var = vec![0f64; c];
-            for (i, v) in y.iter().enumerate() {
-                mean[i % c] += f64::from(*v) / rows as f64;
+            for (i, v) in yw.iter().enumerate() {
+                mean[i % c] += v / rows as f64;
             }
-            for (i, v) in y.iter().enumerate() {
-                var[i % c] += (f64::from(*v) - mean[i % c]).powi(2) / rows as f64;
+            for (i, v) in yw.iter().enumerate() {
+                var[i % c] += (v - mean[i % c]).powi(2) / rows as f64;
             }
             for level in levels() {
                 let m = moments(level, &y, c);
                 for ch in 0..c {
-                    assert!((m.mean[ch] - mean[ch]).abs() < 1e-6, "{level:?} {rows}x{c} mean[{ch}]");
-                    assert!((m.var[ch] - var[ch]).abs() < 1e-6 * var[ch].max(1e-3), "{level:?} {rows}x{c} var[{ch}]");
+                    let what = format!("{:?} {level:?} {rows}x{c}", E::KIND);
+                    assert!((m.mean[ch] - mean[ch]).abs() < 1e-6, "{what} mean[{ch}]");
+                    assert!((m.var[ch] - var[ch]).abs() < 1e-6 * var[ch].max(1e-3), "{what} var[{ch}]");
                 }
             }
         }
     }
 
+    #[test]
+    fn moments_match_a_two_pass_float64_reference_at_every_level_in_fp32_and_bf16() {
+        moments_match_float64::<f32>();
+        moments_match_float64::<bf16>();
+    }
+
     /// `max(a * y + b + residual, 0)` in f64, element by element.
-    fn normalize_reference(y: &[f32], a: &[f32], b: &[f32], residual: &Residual, c: usize) -> Vec<f64> {
+    fn normalize_reference<E: Lanes>(y: &[E], a: &[f32], b: &[f32], residual: &Residual<E>, c: usize) -> Vec<f64> {
         let res = residual.raw(y.len() / c, c);
         (0..y.len())
             .map(|i| {
                 let (r, ch) = (i / c, i % c);
                 // SAFETY: the residual was checked against these sizes.
                 let extra = unsafe { scalar::residual(res, c, r, ch) };
-                (f64::from(a[ch]) * f64::from(y[i]) + f64::from(b[ch]) + f64::from(extra)).max(0.0)
+                let v = f64::from(a[ch]) * f64::from(y[i].to_f32()) + f64::from(b[ch]) + f64::from(extra);
+                v.max(0.0)
             })
             .collect()
     }
 
-    #[test]
-    fn normalize_adds_each_kind_of_shortcut_and_rectifies_at_every_level() {
+    fn normalize_matches_float64<E: Lanes>() {
         for (rows, c) in SHAPES {
-            let y = random(rows * c, 2, 0.0);
-            let (a, b) = (random(c, 3, 1.0), random(c, 4, 0.0));
-            let same = random(rows * c, 5, 0.0);
-            let (pa, pb) = (random(c, 6, 0.5), random(c, 7, 0.0));
+            let y = random::<E>(rows * c, 2, 0.0);
+            let (a, b) = (random::<f32>(c, 3, 1.0), random::<f32>(c, 4, 0.0));
+            let same = random::<E>(rows * c, 5, 0.0);
+            let (pa, pb) = (random::<f32>(c, 6, 0.5), random::<f32>(c, 7, 0.0));
             // Option A: `rows` output rows as images of 1 x `rows` positions, from 2 x (2*rows+1) maps.
             let cin = c.div_ceil(2);
-            let x = random(2 * (2 * rows + 1) * cin, 8, 0.0);
+            let x = random::<E>(2 * (2 * rows + 1) * cin, 8, 0.0);
             let residuals = [
                 Residual::None,
                 Residual::Same(&same),
@@ -363,45 +484,54 @@ mod tests {
             for residual in &residuals {
                 let want = normalize_reference(&y, &a, &b, residual, c);
                 for level in levels() {
-                    let mut out = vec![f32::NAN; y.len()];
+                    let mut out = vec![E::from_f32(f32::NAN); y.len()];
                     normalize(level, &y, &a, &b, residual, &mut out, c);
-                    close(&out, &want, 1e-6, &format!("{level:?} {rows}x{c} normalize"));
+                    let what = format!("{:?} {level:?} {rows}x{c} normalize", E::KIND);
+                    close(&out, &want, stored_tolerance::<E>(), &what);
                 }
             }
         }
     }
 
     #[test]
-    fn the_backward_passes_match_the_scalar_formula_at_every_level() {
+    fn normalize_adds_each_kind_of_shortcut_and_rectifies_at_every_level_in_fp32_and_bf16() {
+        normalize_matches_float64::<f32>();
+        normalize_matches_float64::<bf16>();
+    }
+
+    fn backward_matches_float64<E: Lanes>() {
+        // Sums over rows of values stored as bf16 agree to f32's precision when both sides sum
+        // the same stored values; a rare rounding tie decided otherwise moves them a little more.
+        let sum_tolerance = if E::KIND == Kind::BFloat16 { 1e-4 } else { 1e-5 };
         for (rows, c) in SHAPES {
-            let y = random(rows * c, 9, 0.5);
-            let g0 = random(rows * c, 10, 0.0);
-            let res = random(rows * c, 11, 0.0);
-            let mask = random(rows * c, 12, 0.0);
-            let (mean, invstd) = (random(c, 13, 0.5), random(c, 14, 2.0));
+            let y = random::<E>(rows * c, 9, 0.5);
+            let g0 = random::<E>(rows * c, 10, 0.0);
+            let res = random::<E>(rows * c, 11, 0.0);
+            let mask = random::<E>(rows * c, 12, 0.0);
+            let (mean, invstd) = (random::<f32>(c, 13, 0.5), random::<f32>(c, 14, 2.0));
             for (with_res, with_mask) in [(false, false), (true, false), (false, true), (true, true)] {
-                // Reference in f64.
+                // Reference in f64, `gz` rounded as stored.
                 let gz: Vec<f64> = (0..y.len())
                     .map(|i| {
-                        let g = f64::from(g0[i]) + if with_res { f64::from(res[i]) } else { 0.0 };
-                        if with_mask && mask[i] <= 0.0 { 0.0 } else { g }
+                        let g = f64::from(g0[i].to_f32()) + if with_res { f64::from(res[i].to_f32()) } else { 0.0 };
+                        if with_mask && mask[i].to_f32() <= 0.0 { 0.0 } else { as_stored::<E>(g) }
                     })
                     .collect();
-                let xhat = |i: usize| (f64::from(y[i]) - f64::from(mean[i % c])) * f64::from(invstd[i % c]);
+                let xhat = |i: usize| (f64::from(y[i].to_f32()) - f64::from(mean[i % c])) * f64::from(invstd[i % c]);
                 let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
                 for i in 0..y.len() {
                     sg[i % c] += gz[i];
                     sgx[i % c] += gz[i] * xhat(i);
                 }
                 for level in levels() {
-                    let what = format!("{level:?} {rows}x{c} res {with_res} mask {with_mask}");
+                    let what = format!("{:?} {level:?} {rows}x{c} res {with_res} mask {with_mask}", E::KIND);
                     let mut g = g0.clone();
                     let (r, m) = (with_res.then_some(res.as_slice()), with_mask.then_some(mask.as_slice()));
                     let (got_sg, got_sgx) = grad_reduce(level, &mut g, r, m, &y, &mean, &invstd, c);
                     close(&g, &gz, 1e-6, &format!("{what}: gz"));
-                    close(&f32s(&got_sg), &sg, 1e-5, &format!("{what}: sum of gz"));
-                    close(&f32s(&got_sgx), &sgx, 1e-5, &format!("{what}: sum of gz * xhat"));
-                    let (k, mg, mgx) = (random(c, 15, 1.0), f32s(&sg), f32s(&sgx));
+                    close(&f32s(&got_sg), &sg, sum_tolerance, &format!("{what}: sum of gz"));
+                    close(&f32s(&got_sgx), &sgx, sum_tolerance, &format!("{what}: sum of gz * xhat"));
+                    let (k, mg, mgx) = (random::<f32>(c, 15, 1.0), f32s(&sg), f32s(&sgx));
                     let want: Vec<f64> = (0..y.len())
                         .map(|i| {
                             let ch = i % c;
@@ -411,10 +541,16 @@ mod tests {
                     let mut dy = y.clone();
                     let co = GradCoefficients { mean: &mean, invstd: &invstd, k: &k, mg: &mg, mgx: &mgx };
                     grad_apply(level, &g, &mut dy, &co, c);
-                    close(&dy, &want, 1e-5, &format!("{what}: input gradient"));
+                    close(&dy, &want, stored_tolerance::<E>(), &format!("{what}: input gradient"));
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_backward_passes_match_the_float64_formula_at_every_level_in_fp32_and_bf16() {
+        backward_matches_float64::<f32>();
+        backward_matches_float64::<bf16>();
     }
 
     fn f32s(v: &[f64]) -> Vec<f32> {
@@ -425,12 +561,89 @@ mod tests {
     fn every_level_sums_in_the_same_chunks_whatever_the_threads() {
         // The sums are per chunk of rows, then over chunks in order: the same with 1 or 2 threads.
         let (rows, c) = (CHUNK_ROWS * 9 + 5, 16);
-        let y = random(rows * c, 16, 1.0);
+        let y = random::<f32>(rows * c, 16, 1.0);
+        let yb = random::<bf16>(rows * c, 16, 1.0);
         for level in levels() {
             tch::set_num_threads(1);
-            let one = moments(level, &y, c);
+            let (one, one_bf16) = (moments(level, &y, c), moments(level, &yb, c));
             tch::set_num_threads(2);
             assert_eq!(moments(level, &y, c), one, "{level:?}");
+            assert_eq!(moments(level, &yb, c), one_bf16, "{level:?} bf16");
+        }
+    }
+
+    /// Bit patterns where rounding to bf16 is decided: ties to even both ways, just above a tie,
+    /// the largest finite f32 (rounds to infinity), infinities, NaNs (one that truncation would
+    /// turn into an infinity), zeros and subnormals.
+    const EDGES: [u32; 16] = [
+        0x3f80_8000,
+        0x3f81_8000,
+        0x3f80_8001,
+        0xbf81_8000,
+        0x7f7f_ffff,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7f80_0001,
+        0x7fc0_0001,
+        0xffff_ffff,
+        0x0000_0000,
+        0x8000_0000,
+        0x0000_8000,
+        0x0001_7fff,
+        0x4049_0fdb,
+        0xc2f6_e979,
+    ];
+
+    fn same_bf16(got: bf16, want: bf16, what: &str) {
+        if want.is_nan() {
+            assert!(got.is_nan(), "{what}: {got:?} is not a NaN");
+        } else {
+            assert_eq!(got.to_bits(), want.to_bits(), "{what}");
+        }
+    }
+
+    #[test]
+    fn bf16_stores_round_to_the_nearest_even_as_half_does_at_every_width() {
+        let mut values: Vec<f32> = EDGES.iter().map(|&b| f32::from_bits(b)).collect();
+        values.extend(random::<f32>(48, 17, 0.0).iter().map(|v| v * 1e3));
+        for chunk in values.chunks(16) {
+            let want: Vec<bf16> = chunk.iter().map(|&v| bf16::from_f32(v)).collect();
+            let what = |w: &str, i: usize| format!("{w}: {:#010x}", chunk[i].to_bits());
+            if Level::Avx2.available() {
+                for (half_chunk, offset) in chunk.chunks(8).zip([0, 8]) {
+                    let mut out = [bf16::ZERO; 8];
+                    // SAFETY: AVX2 is there; eight values each way.
+                    let reread = unsafe {
+                        let v = <f32 as avx2::Lanes8>::load8(half_chunk.as_ptr());
+                        <bf16 as avx2::Lanes8>::store8(out.as_mut_ptr(), v);
+                        let mut back = [0f32; 8];
+                        <f32 as avx2::Lanes8>::store8(back.as_mut_ptr(), <bf16 as avx2::Lanes8>::stored(v));
+                        back
+                    };
+                    for i in 0..8 {
+                        same_bf16(out[i], want[offset + i], &what("AVX2", offset + i));
+                        same_bf16(bf16::from_f32(reread[i]), want[offset + i], &what("AVX2 as stored", offset + i));
+                    }
+                }
+            }
+            if Level::Avx512.available() {
+                let mut out = [bf16::ZERO; 16];
+                // SAFETY: AVX-512F is there; sixteen values each way.
+                let reread = unsafe {
+                    let v = <f32 as avx512::Lanes16>::load16(chunk.as_ptr());
+                    let kept = <bf16 as avx512::Lanes16>::store16(out.as_mut_ptr(), v);
+                    let mut back = [0f32; 16];
+                    <f32 as avx512::Lanes16>::store16(back.as_mut_ptr(), kept);
+                    back
+                };
+                for i in 0..16 {
+                    same_bf16(out[i], want[i], &what("AVX-512", i));
+                    same_bf16(bf16::from_f32(reread[i]), want[i], &what("AVX-512 as stored", i));
+                }
+            }
+            for (i, &v) in chunk.iter().enumerate() {
+                same_bf16(<bf16 as Elem>::from_f32(v), want[i], &what("scalar", i));
+            }
         }
     }
 }

@@ -2,20 +2,29 @@
 //! against, and the level used where the CPU has no AVX2.
 //!
 //! Each function works on rows `r0..r1` of a channels-last tensor of `c` channels (a row is one
-//! image position, its `c` values contiguous); see `super` for what each computes.
+//! image position, its `c` values contiguous); see `super` for what each computes. Activations
+//! are stored as `E` (fp32 or bf16) and computed on in f32.
 
-use super::Res;
+use super::{Elem, Res};
 
 /// Per-channel sums of `y - shift` and of its square over the rows, written to `s1`, `s2`.
 ///
 /// # Safety
 /// `y` holds rows `r0..r1` of `c` values; `shift` holds `c`, `s1` and `s2` room for `c`.
-pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const f32, s1: *mut f64, s2: *mut f64) {
+pub unsafe fn stats<E: Elem>(
+    y: *const E,
+    c: usize,
+    r0: usize,
+    r1: usize,
+    shift: *const f32,
+    s1: *mut f64,
+    s2: *mut f64,
+) {
     let mut a1 = vec![0f32; c];
     let mut a2 = vec![0f32; c];
     for r in r0..r1 {
         for ch in 0..c {
-            let d = unsafe { *y.add(r * c + ch) - *shift.add(ch) };
+            let d = unsafe { (*y.add(r * c + ch)).to_f32() - *shift.add(ch) };
             a1[ch] += d;
             a2[ch] += d * d;
         }
@@ -33,15 +42,15 @@ pub unsafe fn stats(y: *const f32, c: usize, r0: usize, r1: usize, shift: *const
 /// # Safety
 /// The residual's tensors hold row `r` (after the option-A mapping).
 #[inline(always)]
-pub unsafe fn residual(res: Res, c: usize, r: usize, ch: usize) -> f32 {
+pub unsafe fn residual<E: Elem>(res: Res<E>, c: usize, r: usize, ch: usize) -> f32 {
     unsafe {
         match res {
             Res::None => 0.0,
-            Res::Same(x) => *x.add(r * c + ch),
-            Res::Affine { y, a, b } => *a.add(ch) * *y.add(r * c + ch) + *b.add(ch),
+            Res::Same(x) => (*x.add(r * c + ch)).to_f32(),
+            Res::Affine { y, a, b } => *a.add(ch) * (*y.add(r * c + ch)).to_f32() + *b.add(ch),
             Res::Subsample { x, cin, h, w, hin, win } => {
                 if ch < cin {
-                    *x.add(Res::subsample_row(r, h, w, hin, win) * cin + ch)
+                    (*x.add(Res::<E>::subsample_row(r, h, w, hin, win) * cin + ch)).to_f32()
                 } else {
                     0.0
                 }
@@ -55,12 +64,12 @@ pub unsafe fn residual(res: Res, c: usize, r: usize, ch: usize) -> f32 {
 /// # Safety
 /// `y` and `out` hold rows `r0..r1` of `c` values, `a` and `b` hold `c`; see [`residual`].
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn normalize(
-    y: *const f32,
+pub unsafe fn normalize<E: Elem>(
+    y: *const E,
     a: *const f32,
     b: *const f32,
-    res: Res,
-    out: *mut f32,
+    res: Res<E>,
+    out: *mut E,
     c: usize,
     r0: usize,
     r1: usize,
@@ -68,8 +77,8 @@ pub unsafe fn normalize(
     for r in r0..r1 {
         for ch in 0..c {
             unsafe {
-                let v = *a.add(ch) * *y.add(r * c + ch) + *b.add(ch) + residual(res, c, r, ch);
-                *out.add(r * c + ch) = v.max(0.0);
+                let v = *a.add(ch) * (*y.add(r * c + ch)).to_f32() + *b.add(ch) + residual(res, c, r, ch);
+                *out.add(r * c + ch) = E::from_f32(v.max(0.0));
             }
         }
     }
@@ -82,11 +91,11 @@ pub unsafe fn normalize(
 /// `g`, `y` and the non-null `res` and `mask` hold rows `r0..r1` of `c` values; `mean` and
 /// `invstd` hold `c`; `sg` and `sgx` room for `c`.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn grad_reduce(
-    g: *mut f32,
-    res: *const f32,
-    mask: *const f32,
-    y: *const f32,
+pub unsafe fn grad_reduce<E: Elem>(
+    g: *mut E,
+    res: *const E,
+    mask: *const E,
+    y: *const E,
     mean: *const f32,
     invstd: *const f32,
     c: usize,
@@ -102,17 +111,19 @@ pub unsafe fn grad_reduce(
         for ch in 0..c {
             let i = r * c + ch;
             unsafe {
-                let mut gz = *g.add(i);
+                let mut gz = (*g.add(i)).to_f32();
                 if !res.is_null() {
-                    gz += *res.add(i);
+                    gz += (*res.add(i)).to_f32();
                 }
-                if !mask.is_null() && !keeps(*mask.add(i)) {
+                if !mask.is_null() && !keeps((*mask.add(i)).to_f32()) {
                     gz = 0.0;
                 }
                 if write {
-                    *g.add(i) = gz;
+                    // Summed as stored: the second pass reads it back.
+                    *g.add(i) = E::from_f32(gz);
+                    gz = (*g.add(i)).to_f32();
                 }
-                let xhat = (*y.add(i) - *mean.add(ch)) * *invstd.add(ch);
+                let xhat = ((*y.add(i)).to_f32() - *mean.add(ch)) * *invstd.add(ch);
                 a1[ch] += gz;
                 a2[ch] += gz * xhat;
             }
@@ -131,9 +142,9 @@ pub unsafe fn grad_reduce(
 /// # Safety
 /// `gz` and `y` hold rows `r0..r1` of `c` values; the five coefficient arrays hold `c`.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn grad_apply(
-    gz: *const f32,
-    y: *mut f32,
+pub unsafe fn grad_apply<E: Elem>(
+    gz: *const E,
+    y: *mut E,
     mean: *const f32,
     invstd: *const f32,
     k: *const f32,
@@ -147,8 +158,8 @@ pub unsafe fn grad_apply(
         for ch in 0..c {
             let i = r * c + ch;
             unsafe {
-                let xhat = (*y.add(i) - *mean.add(ch)) * *invstd.add(ch);
-                *y.add(i) = *k.add(ch) * (*gz.add(i) - *mg.add(ch) - xhat * *mgx.add(ch));
+                let xhat = ((*y.add(i)).to_f32() - *mean.add(ch)) * *invstd.add(ch);
+                *y.add(i) = E::from_f32(*k.add(ch) * ((*gz.add(i)).to_f32() - *mg.add(ch) - xhat * *mgx.add(ch)));
             }
         }
     }
