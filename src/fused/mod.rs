@@ -61,9 +61,10 @@ pub fn handles(net: &ResNet, images: &Tensor) -> bool {
     computes && arrives && images.device() == Device::Cpu && channels_last
 }
 
-/// Whether the training step takes the fused pass: switched on, and handled.
+/// Whether the training step takes the fused pass: switched on, handled, and on a CPU with
+/// vector kernels (the scalar level is a reference, far slower than libtorch's own passes).
 pub fn applies(net: &ResNet, images: &Tensor) -> bool {
-    switch() == Switch::On && handles(net, images)
+    switch() == Switch::On && kernels::Level::best() != kernels::Level::Scalar && handles(net, images)
 }
 
 #[cfg(test)]
