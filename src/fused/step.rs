@@ -121,7 +121,7 @@ impl<'a, E: Lanes> Norm<'a, E> {
         let c = self.a.len();
         let rows = (self.y.numel() / c) as f64;
         let (gamma, beta) = bn_params(self.bn)?;
-        // SAFETY: every tensor is a distinct dense channels-last fp32 CPU tensor (`conform`ed).
+        // SAFETY: every tensor is a distinct dense channels-last CPU tensor of `E`'s kind (`conform`ed).
         let (sg, sgx) = timed(Work::KernelsBackward, || unsafe {
             let res = res.map(|r| values(r));
             let mask = mask.map(|m| values(m));
