@@ -2,11 +2,11 @@
 //! training step (variants interleaved round by round, so they share the machine's noise), the
 //! optimizer step, and evaluation.
 
-use crate::config::{Depth, Shortcut};
+use crate::config::{Depth, Precision, Shortcut};
 use crate::data::augment::Normalizer;
 use crate::data::batches::{Batch, Batcher};
 use crate::data::cifar::{self, Split};
-use crate::model::Network;
+use crate::model::{Network, compute_kind};
 use crate::train::evaluate::evaluate_in_batches;
 use crate::train::sgd::Sgd;
 use crate::train::step::train_step;
@@ -287,28 +287,27 @@ pub fn eval_speeds(depth: Depth, device: Device, split: &Split, batches: &[usize
 /// precision.
 #[derive(Clone, Debug, Serialize)]
 pub struct FusedProfile {
-    /// `fp32` or `bf16`: what the activations and convolutions compute in.
-    pub precision: String,
+    /// What the activations and convolutions compute in.
+    pub precision: Precision,
     pub step_ms: f64,
     /// (kind of work, ms per step); the last is the rest of the step (the optimizer, zeroing,
     /// layout copies, writing the gradients).
     pub parts_ms: Vec<(String, f64)>,
 }
 
-/// Profiles `steps` steps of the trainer's step on the fused pass in `compute` (fp32 or bf16),
-/// after a warm-up.
+/// Profiles `steps` steps of the trainer's step on the fused pass in `precision`, after a warm-up.
 pub fn fused_profile(
     depth: Depth,
     device: Device,
-    compute: Kind,
+    precision: Precision,
     train: &Split,
     batch_size: usize,
     steps: usize,
 ) -> Result<FusedProfile> {
-    let variant = Variant { channels_last: true, compute, flat_sgd: true };
+    let variant = Variant { channels_last: true, compute: compute_kind(precision), flat_sgd: true };
     let mut rig = Rig::new(variant, depth, device, train, batch_size)?;
     if !crate::fused::applies(&rig.net.net, &rig.batch.images) {
-        anyhow::bail!("the fused pass does not train {compute:?} on {device:?}");
+        anyhow::bail!("the fused pass does not train {precision} on {device:?}");
     }
     for _ in 0..super::WARMUP {
         rig.step()?;
@@ -327,6 +326,5 @@ pub fn fused_profile(
         .collect();
     let known: f64 = parts_ms.iter().map(|p| p.1).sum();
     parts_ms.push(("the rest (optimizer, zeroing, layout copies, gradients written)".into(), total - known));
-    let precision = if compute == Kind::BFloat16 { "bf16" } else { "fp32" }.to_string();
     Ok(FusedProfile { precision, step_ms: total, parts_ms })
 }

@@ -173,9 +173,9 @@ fn measure_parts(
             if crate::fused::switch() == crate::fused::Switch::Off {
                 bail!("--only profile: the fused pass is off ({}=0)", crate::fused::SWITCH);
             }
-            for compute in [Kind::Float, Kind::BFloat16] {
-                eprintln!("bench: the fused step's profile, {compute:?}");
-                let profile = measure::fused_profile(args.depth, device, compute, &train, args.batch_size, steps)?;
+            for precision in [Precision::Fp32, Precision::Bf16] {
+                eprintln!("bench: the fused step's profile, {precision}");
+                let profile = measure::fused_profile(args.depth, device, precision, &train, args.batch_size, steps)?;
                 report.fused_profiles.push(profile);
             }
         }

@@ -18,7 +18,7 @@ use crate::model::ResNet;
 use std::sync::OnceLock;
 use tch::{Device, Kind, Tensor};
 
-/// The environment variable that chooses which precisions take the fused pass.
+/// The environment variable that turns the fused pass off (`0`).
 pub const SWITCH: &str = "RESNET_TUI_FUSED";
 
 /// What [`SWITCH`] says.

@@ -147,8 +147,8 @@ fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, super:
     Ok((steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
-/// Where measurements are kept: one per CPU model, thread count, libtorch, the passes each
-/// precision trains with (fused or libtorch's autograd: they differ in speed), depth and batch.
+/// Where measurements are kept: one per CPU model, thread count, libtorch, the pass the CPU
+/// trains with (fused or libtorch's autograd: they differ in speed), depth and batch.
 fn cache_file() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("resnet-tui").join("precision.json"))
 }

@@ -14,14 +14,11 @@ pub trait Lanes8: Elem {
     /// # Safety
     /// `p` holds eight values; the CPU has AVX2.
     unsafe fn load8(p: *const Self) -> __m256;
-    /// # Safety
-    /// `p` has room for eight values; the CPU has AVX2.
-    unsafe fn store8(p: *mut Self, v: __m256);
-    /// The values `v` holds once stored and loaded again.
+    /// Stores `v` at `p` and returns the values stored (as loading them again would give).
     ///
     /// # Safety
-    /// The CPU has AVX2.
-    unsafe fn stored(v: __m256) -> __m256;
+    /// `p` has room for eight values; the CPU has AVX2.
+    unsafe fn store8(p: *mut Self, v: __m256) -> __m256;
 }
 
 impl Lanes8 for f32 {
@@ -33,13 +30,8 @@ impl Lanes8 for f32 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn store8(p: *mut f32, v: __m256) {
-        unsafe { _mm256_storeu_ps(p, v) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn stored(v: __m256) -> __m256 {
+    unsafe fn store8(p: *mut f32, v: __m256) -> __m256 {
+        unsafe { _mm256_storeu_ps(p, v) };
         v
     }
 }
@@ -71,20 +63,14 @@ impl Lanes8 for bf16 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn store8(p: *mut bf16, v: __m256) {
-        unsafe {
-            let upper = _mm256_srli_epi32::<16>(round_to_bf16(v));
-            // Packing works within each 128-bit half: the two halves' four values sit in the
-            // vector's 64-bit quarters 0 and 2.
-            let packed = _mm256_permute4x64_epi64::<0b1000>(_mm256_packus_epi32(upper, upper));
-            _mm_storeu_si128(p as *mut __m128i, _mm256_castsi256_si128(packed));
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn stored(v: __m256) -> __m256 {
-        unsafe { _mm256_castsi256_ps(_mm256_and_si256(round_to_bf16(v), _mm256_set1_epi32(-65536))) }
+    unsafe fn store8(p: *mut bf16, v: __m256) -> __m256 {
+        let kept = unsafe { round_to_bf16(v) };
+        let upper = _mm256_srli_epi32::<16>(kept);
+        // Packing works within each 128-bit half: the two halves' four values sit in the
+        // vector's 64-bit quarters 0 and 2.
+        let packed = _mm256_permute4x64_epi64::<0b1000>(_mm256_packus_epi32(upper, upper));
+        unsafe { _mm_storeu_si128(p as *mut __m128i, _mm256_castsi256_si128(packed)) };
+        _mm256_castsi256_ps(_mm256_and_si256(kept, _mm256_set1_epi32(-65536)))
     }
 }
 
@@ -248,8 +234,7 @@ pub unsafe fn grad_reduce<E: Lanes8>(
                 }
                 if write {
                     // Summed as stored: the second pass reads it back.
-                    gz = E::stored(gz);
-                    E::store8(g.add(i), gz);
+                    gz = E::store8(g.add(i), gz);
                 }
                 let xhat = _mm256_mul_ps(_mm256_sub_ps(E::load8(y.add(i)), m), s);
                 a1 = _mm256_add_ps(a1, gz);

@@ -199,14 +199,15 @@ thread_local! {
     static PARTIALS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on two arrays of `len` partial sums from this thread's [`PARTIALS`] (every slot is
-/// written by the chunks before it is read).
+/// Runs `f` on two arrays of `len` partial sums from this thread's [`PARTIALS`], grown when too
+/// short and not cleared: every slot is written by the chunks before it is read.
 fn with_partials<R>(len: usize, f: impl FnOnce(&mut [f64], &mut [f64]) -> R) -> R {
     PARTIALS.with(|p| {
         let mut p = p.borrow_mut();
-        p.clear();
-        p.resize(2 * len, 0.0);
-        let (s1, s2) = p.split_at_mut(len);
+        if p.len() < 2 * len {
+            p.resize(2 * len, 0.0);
+        }
+        let (s1, s2) = p[..2 * len].split_at_mut(len);
         f(s1, s2)
     })
 }
@@ -615,9 +616,9 @@ mod tests {
                     // SAFETY: AVX2 is there; eight values each way.
                     let reread = unsafe {
                         let v = <f32 as avx2::Lanes8>::load8(half_chunk.as_ptr());
-                        <bf16 as avx2::Lanes8>::store8(out.as_mut_ptr(), v);
+                        let kept = <bf16 as avx2::Lanes8>::store8(out.as_mut_ptr(), v);
                         let mut back = [0f32; 8];
-                        <f32 as avx2::Lanes8>::store8(back.as_mut_ptr(), <bf16 as avx2::Lanes8>::stored(v));
+                        <f32 as avx2::Lanes8>::store8(back.as_mut_ptr(), kept);
                         back
                     };
                     for i in 0..8 {
