@@ -113,6 +113,10 @@ pub struct GridArgs {
     /// Depths to sweep, comma-separated (6n+2 each).
     #[arg(long, value_delimiter = ',', value_parser = parse_depth)]
     pub depths: Vec<Depth>,
+    /// Networks to sweep instead of --depths, in the order their cells start, comma-separated:
+    /// plainN (no shortcuts), resnetN (option A), resnetNb (option B); e.g. plain56,resnet56.
+    #[arg(long, value_delimiter = ',', conflicts_with = "depths", value_parser = parse_net)]
+    pub nets: Vec<String>,
     /// Seeds to sweep, comma-separated: runs of the same depth that differ only by the seed
     /// make one row of the table (mean ± std).
     #[arg(long, value_delimiter = ',', default_value = "0")]
@@ -127,7 +131,7 @@ pub struct GridArgs {
 
 #[derive(Args, Debug)]
 pub struct SweepRunArgs {
-    /// The sweep's folder; with --depths, created first if it is not there (as `sweep create`).
+    /// The sweep's folder; with --depths or --nets, created first if it is not there (as `sweep create`).
     pub dir: PathBuf,
     #[command(flatten)]
     pub grid: GridArgs,
@@ -498,6 +502,15 @@ fn parse_depth(s: &str) -> Result<Depth, ConfigError> {
     }
 }
 
+/// A network of `--nets`, checked as the sweep will read it (its depth too).
+fn parse_net(s: &str) -> Result<String, ConfigError> {
+    let bad = |why: String| ConfigError::Value { flag: "--nets", why };
+    let (depth, _) = crate::sweep::net_depth_and_shortcut(s)
+        .ok_or_else(|| bad(format!("{s:?}: expected plainN, resnetN or resnetNb, e.g. plain56, resnet110")))?;
+    Depth::new(depth).map_err(|e| bad(format!("{s}: {e}")))?;
+    Ok(s.trim().to_string())
+}
+
 fn parse_device(s: &str) -> Result<DeviceSpec, ConfigError> {
     s.parse()
 }
@@ -611,21 +624,34 @@ impl RecipeArgs {
 }
 
 impl GridArgs {
+    /// Whether the command line gives a grid (depths or networks), not only a sweep's folder.
+    pub fn names_a_grid(&self) -> bool {
+        !self.depths.is_empty() || !self.nets.is_empty()
+    }
+
     /// The grid's axes: depth, seed, then the `--vary` options in the order given.
     pub fn axes(&self) -> Result<Vec<crate::sweep::Axis>, ConfigError> {
         use crate::sweep::Axis;
-        if self.depths.is_empty() {
-            return Err(ConfigError::Value { flag: "--depths", why: "give the depths to sweep, e.g. 20,32".into() });
-        }
-        let mut axes = vec![
-            Axis { field: "depth".into(), values: self.depths.iter().map(|d| d.to_string()).collect() },
-            Axis { field: "seed".into(), values: self.seeds.iter().map(|s| s.to_string()).collect() },
-        ];
+        let first = if !self.nets.is_empty() {
+            Axis { field: crate::sweep::NET_AXIS.into(), values: self.nets.clone() }
+        } else if !self.depths.is_empty() {
+            Axis { field: "depth".into(), values: self.depths.iter().map(|d| d.to_string()).collect() }
+        } else {
+            return Err(ConfigError::Value {
+                flag: "--depths",
+                why: "give the depths to sweep, e.g. 20,32 (or the networks, --nets plain20,resnet20)".into(),
+            });
+        };
+        let mut axes =
+            vec![first, Axis { field: "seed".into(), values: self.seeds.iter().map(|s| s.to_string()).collect() }];
         for vary in &self.vary {
             let bad = |why: &str| ConfigError::Value { flag: "--vary", why: format!("{vary}: {why}") };
             let (field, values) = vary.split_once('=').ok_or_else(|| bad("expected FIELD=V1,V2"))?;
-            if ["depth", "seed"].contains(&field) {
-                return Err(bad("sweep it with --depths or --seeds"));
+            if ["depth", "seed", crate::sweep::NET_AXIS].contains(&field) {
+                return Err(bad("sweep it with --depths, --nets or --seeds"));
+            }
+            if field == "shortcut" && !self.nets.is_empty() {
+                return Err(bad("--nets names each network's shortcut"));
             }
             if axes.iter().any(|a| a.field == field) {
                 return Err(bad("the field is swept twice"));

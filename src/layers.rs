@@ -7,6 +7,7 @@ pub const LAYERS: &[&str] = &[
     "reference",
     "format",
     "panics",
+    "provenance",
     "atomic",
     "config",
     "protocol",

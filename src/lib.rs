@@ -6,6 +6,7 @@
 pub mod reference; // the paper's numbers and recipe, with their source
 pub(crate) mod format; // durations, digit groups, byte sizes as they read on screen
 pub mod panics; // panics as one line; which threads report theirs as fatal events
+pub mod provenance; // which build runs, on which CPU: what each start of a run records
 pub(crate) mod atomic; // whole-or-nothing file writes, and removing what a kill mid-write left
 
 // What a run is, and the narrow waist.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// version of their major and skip event kinds they do not know.
 pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
 pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 5;
+pub const SCHEMA_MINOR: u32 = 6;
 
 pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Setting, Shortcut, Warmup};
 
@@ -57,6 +57,14 @@ pub struct RunInfo {
     /// later evaluation is a new best (schema 1.4; absent in older logs and new runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_before: Option<(f64, u64)>,
+    /// The build that trains from `start_iter` on (`provenance::build`; schema 1.6, absent in
+    /// older logs): a run resumed by another binary says so at that start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    /// The CPU it trains on (`provenance::cpu`; schema 1.6): a run moved to another machine
+    /// says so at that start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
 }
 
 /// The device a run trains on, as it reports itself. Written in the log as the words it is shown

@@ -21,6 +21,41 @@ pub struct Axis {
     pub values: Vec<String>,
 }
 
+/// The axis of whole networks (`--nets plain56,resnet56`): each value sets the depth and the
+/// shortcut together, so a sweep can list networks in the order its cells should start.
+pub const NET_AXIS: &str = "net";
+
+impl Axis {
+    /// The settings one value of this axis makes: `field=value`, or for a network its depth
+    /// and shortcut (`plain56`: none, `resnet56`: a, `resnet56b`: b).
+    fn settings(&self, value: &str) -> Result<Vec<(String, String)>, SweepError> {
+        if self.field != NET_AXIS {
+            return Ok(vec![(self.field.clone(), value.to_string())]);
+        }
+        let (depth, shortcut) = net_depth_and_shortcut(value).ok_or_else(|| {
+            SweepError::Axis(format!("net {value}: expected plainN, resnetN or resnetNb, e.g. plain56, resnet110"))
+        })?;
+        Ok(vec![("depth".into(), depth.to_string()), ("shortcut".into(), shortcut.into())])
+    }
+}
+
+/// `plain56` -> (56, "none"), `resnet56` -> (56, "a"), `resnet56b` -> (56, "b"); the depth is
+/// checked where the config is made.
+pub fn net_depth_and_shortcut(net: &str) -> Option<(u32, &'static str)> {
+    let lower = net.trim().to_ascii_lowercase().replace('-', "");
+    let (rest, family) = if let Some(rest) = lower.strip_prefix("plain") {
+        (rest, "none")
+    } else {
+        (lower.strip_prefix("resnet")?, "a")
+    };
+    let (digits, shortcut) = match rest.strip_suffix('b') {
+        Some(digits) if family == "a" => (digits, "b"),
+        Some(_) => return None,
+        None => (rest, family),
+    };
+    Some((digits.parse().ok()?, shortcut))
+}
+
 /// One cell of the grid: its run directory's name and the settings that make it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
@@ -70,12 +105,13 @@ impl Sweep {
         }
         let mut cells = vec![Vec::<(String, String)>::new()];
         for axis in &axes {
+            let settings = axis.values.iter().map(|v| axis.settings(v)).collect::<Result<Vec<_>, _>>()?;
             cells = cells
                 .into_iter()
                 .flat_map(|c| {
-                    axis.values.iter().map(move |v| {
+                    settings.iter().map(move |s| {
                         let mut c = c.clone();
-                        c.push((axis.field.clone(), v.clone()));
+                        c.extend(s.iter().cloned());
                         c
                     })
                 })
@@ -263,6 +299,19 @@ mod tests {
         assert_eq!(sweep.cells[2].settings[1], ("seed".to_string(), "1".to_string()));
         let err = Sweep::grid(axes(&[("seed", &["1", "1"])])).unwrap_err().to_string();
         assert!(err.contains("given twice"), "{err}");
+    }
+
+    #[test]
+    fn a_net_axis_sets_depth_and_shortcut_together_in_the_order_given() {
+        let sweep = Sweep::grid(axes(&[("net", &["plain56", "resnet32", "ResNet-110b"]), ("seed", &["1"])])).unwrap();
+        let names: Vec<&str> = sweep.cells.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["plain56-seed1", "resnet32-seed1", "resnet110-shortcutb-seed1"]);
+        let pair = |f: &str, v: &str| (f.to_string(), v.to_string());
+        assert_eq!(sweep.cells[0].settings, [pair("depth", "56"), pair("shortcut", "none"), pair("seed", "1")]);
+        for bad in ["plain56b", "resnet", "vgg16", "plain5x"] {
+            let err = Sweep::grid(axes(&[("net", &[bad])])).unwrap_err().to_string();
+            assert!(err.contains(&format!("net {bad}: expected plainN")), "{err}");
+        }
     }
 
     #[test]

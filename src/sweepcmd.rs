@@ -54,7 +54,7 @@ fn make(dir: &Path, grid: &GridArgs) -> Result<Sweep> {
 fn run_local(args: &SweepRunArgs) -> Result<ExitStatus> {
     // One command for a newcomer: the grid given here is created first, or found as it was.
     // (The queue loads the sweep, and refuses a folder that is not one.)
-    if !args.grid.depths.is_empty() {
+    if args.grid.names_a_grid() {
         make(&args.dir, &args.grid)?;
     }
     // The GPUs this process sees; the queue gives them to the cells whose configs ask for one.

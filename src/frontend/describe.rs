@@ -114,7 +114,7 @@ fn started(run: &RunInfo) -> String {
         Some(why) => format!("{} ({why})", precision_name(c.precision)),
         None => precision_name(c.precision).to_string(),
     };
-    format!(
+    let mut text = format!(
         "{what}: {} parameters on {}, {} iterations in {precision}, evaluating on {} {} images; log {}",
         group_digits(run.params),
         run.device,
@@ -122,7 +122,15 @@ fn started(run: &RunInfo) -> String {
         group_digits(run.eval_images as u64),
         run.eval_set.name(),
         log.display()
-    )
+    );
+    // Which binary on which CPU trains from here (logs before schema 1.6 do not say).
+    if let Some(build) = &run.build {
+        text.push_str(&format!("; {build}"));
+    }
+    if let Some(cpu) = &run.cpu {
+        text.push_str(&format!(" on {cpu}"));
+    }
+    text
 }
 
 /// `lr 0.1 -> 0.05`.

@@ -4,7 +4,7 @@
 //! after the checkpoint they resumed from, its best and final error, and how it ended.
 
 use crate::protocol::{
-    CheckpointReason, ConfigChange, EndReason, EvalRecord, Event, HealthRecord, RunInfo, StepRecord, Summary,
+    CheckpointReason, ConfigChange, EndReason, EvalRecord, Event, HealthRecord, Precision, RunInfo, StepRecord, Summary,
 };
 use std::path::PathBuf;
 
@@ -13,6 +13,17 @@ use std::path::PathBuf;
 pub enum Record<'a> {
     Step(&'a StepRecord),
     Eval(&'a EvalRecord),
+}
+
+/// A stretch of a run trained from one start: from its iteration until the next start's (or the
+/// run's newest), in one precision, by one build on one CPU (the last two unknown in logs
+/// before schema 1.6).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stretch {
+    pub from: u64,
+    pub precision: Precision,
+    pub build: Option<String>,
+    pub cpu: Option<String>,
 }
 
 /// Where a run stands.
@@ -43,6 +54,8 @@ pub struct History {
     /// The iteration each resume went on from, in log order (one from an older checkpoint than
     /// an earlier resume's drops that one: the stretch after it was trained again).
     pub resumed_at: Vec<u64>,
+    /// Each start that still counts, in iteration order: what trained each stretch of the run.
+    pub stretches: Vec<Stretch>,
     pub state: RunState,
     /// Every step in log order, superseded ones removed; kept only when asked for (reports),
     /// since a front end watching many runs needs only the newest.
@@ -111,6 +124,13 @@ impl History {
                     self.resumed_at.push(k);
                 }
                 self.starts += 1;
+                self.stretches.retain(|s| s.from < k);
+                self.stretches.push(Stretch {
+                    from: k,
+                    precision: run.config.precision,
+                    build: run.build.clone(),
+                    cpu: run.cpu.clone(),
+                });
                 self.info = Some((**run).clone());
             }
             Event::Step(step) => {
@@ -167,6 +187,24 @@ impl History {
         let started = self.info.as_ref().map(|i| i.start_iter);
         let finished = self.finished.as_ref().map(|f| f.iters);
         recorded.into_iter().chain(started).chain(finished).max().unwrap_or(0)
+    }
+
+    /// Iterations trained in each precision, the one trained most first; one entry for a run
+    /// that never changed precision (a resume on a CPU where `auto` chose the other does).
+    pub fn precision_shares(&self) -> Vec<(Precision, u64)> {
+        let end = self.iters();
+        let mut shares: Vec<(Precision, u64)> = Vec::new();
+        for (i, stretch) in self.stretches.iter().enumerate() {
+            let until = self.stretches.get(i + 1).map_or(end, |next| next.from);
+            let iters = until.saturating_sub(stretch.from);
+            match shares.iter_mut().find(|(p, _)| *p == stretch.precision) {
+                Some((_, n)) => *n += iters,
+                None => shares.push((stretch.precision, iters)),
+            }
+        }
+        shares.retain(|&(_, n)| n > 0 || self.stretches.len() == 1);
+        shares.sort_by(|a, b| b.1.cmp(&a.1));
+        shares
     }
 
     /// Training seconds (pauses excluded): the summary's, else the newest record's.
@@ -279,7 +317,31 @@ pub(crate) mod tests {
             start_iter,
             grown_from: None,
             best_before: None,
+            build: None,
+            cpu: None,
         }
+    }
+
+    #[test]
+    fn a_run_resumed_in_another_precision_counts_the_iterations_each_trained() {
+        let mut h = History::with_steps();
+        h.push(&started(20, 0));
+        h.push(&step(40, 50.0));
+        assert_eq!(h.precision_shares(), [(Precision::Fp32, 40)]);
+        let mut bf16 = info(20, 30);
+        bf16.config.precision = Precision::Bf16;
+        bf16.build = Some("resnet-tui 0.1.0 (binary 00)".into());
+        // Resumed from the checkpoint at 30: the fp32 steps after it do not count.
+        h.push(&Event::RunStarted { time: 1.0, run: Box::new(bf16) });
+        h.push(&step(100, 40.0));
+        assert_eq!(h.precision_shares(), [(Precision::Bf16, 70), (Precision::Fp32, 30)]);
+        assert_eq!(h.stretches.len(), 2);
+        assert_eq!(h.stretches[1].build.as_deref(), Some("resnet-tui 0.1.0 (binary 00)"));
+        // Resumed again from 30 in fp32: the bf16 stretch is superseded.
+        h.push(&started(20, 30));
+        h.push(&step(50, 40.0));
+        assert_eq!(h.precision_shares(), [(Precision::Fp32, 50)]);
+        assert_eq!(h.stretches.iter().map(|s| s.from).collect::<Vec<_>>(), [0, 30]);
     }
 
     pub fn started(depth: u32, start_iter: u64) -> Event {

@@ -38,6 +38,9 @@ pub struct RunSummary {
     /// Why it ran in that precision: `--precision auto`'s reason, with its figures; `None` when
     /// the precision was named.
     pub precision_why: Option<String>,
+    /// Iterations trained in each precision, the most first: more than one entry for a run
+    /// resumed where `auto` chose the other precision.
+    pub precision_iters: Vec<(Precision, u64)>,
     /// How the run ended; `None` (written "unfinished"): killed, or still running.
     #[serde(serialize_with = "end_name")]
     pub status: Option<EndReason>,
@@ -80,6 +83,7 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         device: info.map(|i| i.device.to_string()),
         precision: info.map(|i| i.config.precision),
         precision_why: info.and_then(|i| i.config.precision_why.clone()),
+        precision_iters: h.precision_shares(),
         status: h.end(),
         starts: h.starts,
         changes: h
@@ -155,8 +159,30 @@ const COLUMNS: [Column; 12] = [
 /// the JSON and CSV, and in the run's first line).
 fn precision_cell(r: &RunSummary) -> String {
     let Some(p) = r.precision else { return "-".into() };
-    let name = format!("{p:?}").to_lowercase();
+    let name = match mixed_precisions(r) {
+        Some(mix) => mix,
+        None => precision_name(p),
+    };
     if r.precision_why.is_some() { format!("{name} (auto)") } else { name }
+}
+
+/// `bf16 72 % / fp32 28 %` for a run whose steps were trained in more than one precision, by
+/// share of its iterations; `None` for a run trained in one.
+fn mixed_precisions(r: &RunSummary) -> Option<String> {
+    let total: u64 = r.precision_iters.iter().map(|&(_, n)| n).sum();
+    if r.precision_iters.len() < 2 || total == 0 {
+        return None;
+    }
+    let shares: Vec<String> = r
+        .precision_iters
+        .iter()
+        .map(|&(p, n)| format!("{} {:.0} %", precision_name(p), 100.0 * n as f64 / total as f64))
+        .collect();
+    Some(shares.join(" / "))
+}
+
+fn precision_name(p: Precision) -> String {
+    format!("{p:?}").to_lowercase()
 }
 
 fn opt(s: Option<String>) -> String {
@@ -268,6 +294,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
         "device",
         "precision",
         "precision_why",
+        "precision_iters",
         "status",
         "starts",
         "changes",
@@ -292,6 +319,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
             s(r.device.clone()),
             s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
             s(r.precision_why.clone()),
+            r.precision_iters.iter().map(|&(p, n)| format!("{}:{n}", precision_name(p))).collect::<Vec<_>>().join(";"),
             status_name(r.status).to_string(),
             r.starts.to_string(),
             r.changes.join("; "),
@@ -383,6 +411,18 @@ mod tests {
         assert_eq!(precision_cell(&chose), "bf16 (auto)");
         let csv = render(&[chose], TableFormat::Csv).unwrap();
         assert!(csv.contains(r#"bf16,"auto: bf16: bf16 856 vs fp32 547 img/s, 1.56x""#), "{csv}");
+    }
+
+    #[test]
+    fn a_run_trained_in_two_precisions_shows_each_share_never_one_precision() {
+        let mut bf16 = crate::frontend::history::tests::info(20, 72);
+        bf16.config.precision = Precision::Bf16;
+        let resumed = Event::RunStarted { time: 1.0, run: Box::new(bf16) };
+        let r = summarize(&log(vec![started(20, 0), step(72, 90.0), resumed, step(100, 80.0)]));
+        assert_eq!(r.precision_iters, [(Precision::Fp32, 72), (Precision::Bf16, 28)]);
+        assert_eq!(precision_cell(&r), "fp32 72 % / bf16 28 %");
+        let csv = render(&[r], TableFormat::Csv).unwrap();
+        assert!(csv.contains(",fp32:72;bf16:28,"), "{csv}");
     }
 
     #[test]

@@ -233,6 +233,8 @@ fn announce(run: &mut Run, data: &SessionData, changes: Vec<ConfigChange>, grown
         start_iter: run.iter,
         grown_from,
         best_before: run.best,
+        build: Some(crate::provenance::build().to_string()),
+        cpu: Some(crate::provenance::cpu().to_string()),
     };
     run.emit(Event::RunStarted { time: now(), run: Box::new(info) });
     if !changes.is_empty() {
