@@ -20,6 +20,9 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     };
     let ck = checkpoint::read(&path)?;
     let device = device::resolve(args.device)?;
+    if let Some(note) = device::auto_fallback(args.device, device) {
+        eprintln!("eval: warning: {note}");
+    }
     let config = &ck.state.config;
     let network = Network::new(config.depth, config.shortcut, device);
     ck.load_into(&network)?;

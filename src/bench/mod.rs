@@ -62,6 +62,9 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         tch::set_num_threads(t as i32);
     }
     let device = crate::train::device::resolve(args.device)?;
+    if let Some(note) = crate::train::device::auto_fallback(args.device, device) {
+        eprintln!("bench: warning: {note}");
+    }
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
@@ -82,9 +85,11 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         data_dir: &data_dir,
         precision: Precision::Fp32,
         first_in_process: true,
+        read_every: crate::train::window::default_read_every(device),
     };
     if has("loop") {
-        eprintln!("bench: full training loop ({} + {steps} steps)", WARMUP);
+        let untimed = pipeline::timed_span(fp32_loop.warmup, fp32_loop.steps, fp32_loop.read_every).0;
+        eprintln!("bench: full training loop ({untimed} + {steps} steps)");
         report.full_loop = Some(pipeline::full_loop(&fp32_loop)?);
     }
     if has("loop-bf16") {
@@ -97,13 +102,17 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     // bare step must be compared with the loop under the same conditions.
     let threads = args.threads;
     std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
+        std::thread::Builder::new()
+            .name("bench".into())
+            // As large as the trainer thread's, for cuDNN's autotuner (train::spawn says why).
+            .stack_size(crate::train::TRAINER_STACK_BYTES)
+            .spawn_scoped(scope, || {
                 if let Some(t) = threads {
                     tch::set_num_threads(t as i32);
                 }
                 measure_parts(args, device, &parts, &data_dir, &mut report)
             })
+            .context("spawning the measuring thread")?
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the measuring thread panicked")))
     })?;

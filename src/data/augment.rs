@@ -29,22 +29,33 @@ impl Crops {
 }
 
 /// Crops and flips a batch of byte images (B, 3, 32, 32) as `crops` says, with zero padding.
-/// Two gathers on the padded batch: rows, then (possibly reversed) columns.
 pub fn crop_and_flip(images: &Tensor, crops: &Crops) -> Tensor {
-    let device = images.device();
+    let (b, _, h, w) = images.size4().expect("images are (B, 3, H, W)");
+    let (rows, cols) = crop_indices(crops, h, w);
+    let on_device = |v: &[i64], n| Tensor::from_slice(v).view([b, n]).to_device(images.device());
+    gather_crops(images, &on_device(&rows, h), &on_device(&cols, w))
+}
+
+/// The rows and the columns of the zero-padded images that `crops` read for images of `h` x `w`:
+/// (B, H) rows, then (B, W) columns, each row-major; a mirrored crop's columns right to left.
+pub fn crop_indices(crops: &Crops, h: i64, w: i64) -> (Vec<i64>, Vec<i64>) {
+    let rows = crops.dy.iter().flat_map(|&dy| (0..h).map(move |r| r + dy)).collect();
+    let cols = crops
+        .dx
+        .iter()
+        .zip(&crops.flip)
+        .flat_map(|(&dx, &flip)| (0..w).map(move |j| if flip { w - 1 - j } else { j } + dx))
+        .collect();
+    (rows, cols)
+}
+
+/// The crops of byte images (B, C, H, W) at `rows` (B, H) and `cols` (B, W) of their zero-padded
+/// form ([`crop_indices`], on the images' device): two gathers on the padded batch, rows, then
+/// columns.
+pub fn gather_crops(images: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
     let (b, c, h, w) = images.size4().expect("images are (B, 3, H, W)");
     let padded = images.constant_pad_nd([PAD, PAD, PAD, PAD]);
     let pw = w + 2 * PAD;
-    let rows_base = Tensor::arange(h, (Kind::Int64, Device::Cpu));
-    let cols_base = Tensor::arange(w, (Kind::Int64, Device::Cpu));
-    let dy = Tensor::from_slice(&crops.dy).unsqueeze(1);
-    let dx = Tensor::from_slice(&crops.dx).unsqueeze(1);
-    let flip = Tensor::from_slice(&crops.flip.iter().map(|&f| i64::from(f)).collect::<Vec<_>>()).unsqueeze(1);
-    let rows = (rows_base.unsqueeze(0) + dy).to_device(device);
-    // Mirrored columns read the crop right to left: w-1-j instead of j.
-    let cols_fwd = cols_base.unsqueeze(0);
-    let cols = (&cols_fwd + (flip * (cols_fwd.neg() * 2 + (w - 1)))) + dx;
-    let cols = cols.to_device(device);
     let row_idx = rows.view([b, 1, h, 1]).expand([b, c, h, pw], false);
     let out = padded.gather(2, &row_idx, false);
     let col_idx = cols.view([b, 1, 1, w]).expand([b, c, h, w], false);

@@ -5,7 +5,7 @@
 //! Crops and flips for batch k come from a generator seeded with (seed, k). So a resumed run
 //! sees exactly the batches it would have seen, from nothing but the seed and the iteration.
 
-use super::augment::{Crops, Normalizer, augment_bytes, crop_and_flip};
+use super::augment::{Crops, Normalizer, augment_bytes, crop_indices, gather_crops};
 use super::cifar::Split;
 use crate::model::to_channels_last;
 use rand::SeedableRng;
@@ -111,12 +111,24 @@ impl Batcher {
             let labels: Vec<i64> = order.iter().map(|&i| labels[i as usize]).collect();
             return Batch { iter, images, labels: Tensor::from_slice(&labels) };
         }
-        let idx = Tensor::from_slice(&order).to_device(self.device());
-        let images = self.images.index_select(0, &idx);
-        let labels = self.labels.index_select(0, &idx);
-        let images = self.normalizer.apply(&crop_and_flip(&images, &crops));
+        let (images, labels) = self.gather(&order, &crops);
+        let images = self.normalizer.apply(&images);
         let images = if self.channels_last { to_channels_last(&images) } else { images };
         Batch { iter, images, labels }
+    }
+
+    /// The byte images of `order`, cropped and flipped as `crops` say, and their labels, by
+    /// libtorch on the images' device. The indices (images, crop rows, crop columns) go there
+    /// packed in one tensor, in one copy that does not wait for the device.
+    fn gather(&self, order: &[i64], crops: &Crops) -> (Tensor, Tensor) {
+        let (b, h, w) = (order.len() as i64, self.images.size()[2], self.images.size()[3]);
+        let (rows, cols) = crop_indices(crops, h, w);
+        let packed = upload(&[order, &rows, &cols].concat(), self.device());
+        let idx = packed.narrow(0, 0, b);
+        let rows = packed.narrow(0, b, b * h).view([b, h]);
+        let cols = packed.narrow(0, b + b * h, b * w).view([b, w]);
+        let images = gather_crops(&self.images.index_select(0, &idx), &rows, &cols);
+        (images, self.labels.index_select(0, &idx))
     }
 
     /// The images' bytes and the labels as slices, when both live contiguous in CPU memory.
@@ -135,6 +147,21 @@ impl Batcher {
             Some((pixels, labels))
         }
     }
+}
+
+/// `values` as an int64 tensor on `device`. To a GPU through pinned host memory, without waiting:
+/// a copy from ordinary (pageable) memory makes libtorch wait for everything queued on the
+/// device, the training steps included, so the batch thread could never run ahead of them.
+/// libtorch's pinned allocator keeps the block until the copy has run, so the host tensor may go
+/// at once. On the CPU the tensor is already where it is needed.
+fn upload(values: &[i64], device: Device) -> Tensor {
+    let host = Tensor::from_slice(values);
+    if !device.is_cuda() {
+        return host;
+    }
+    // `_pin_memory`, not `pin_memory`: the latter warns on stderr at every call that its device
+    // argument is deprecated, and tch always passes one.
+    host.internal_pin_memory(device).to_device_(device, Kind::Int64, true, false)
 }
 
 /// Normalised images of an evaluation split, a chunk at a time, without augmentation.

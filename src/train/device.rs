@@ -2,6 +2,7 @@
 //! cannot be had (never a silent fall-back to the CPU), and naming the device in use.
 
 use crate::config::DeviceSpec;
+use crate::nvidia_smi::Listing;
 use crate::protocol::RunDevice;
 use tch::{Cuda, Device};
 
@@ -45,6 +46,56 @@ pub fn resolve(spec: DeviceSpec) -> Result<Device, DeviceError> {
     }
 }
 
+/// Why `--device auto` chose the CPU, in one line, where `nvidia-smi` lists GPUs that libtorch
+/// cannot use (most often a driver older than libtorch's CUDA build needs): training then runs
+/// many times slower, and whoever started it must hear why. `None` where the choice needs no word.
+pub fn auto_fallback(spec: DeviceSpec, device: Device) -> Option<String> {
+    if spec != DeviceSpec::Auto || device != Device::Cpu {
+        return None;
+    }
+    let listed = crate::nvidia_smi::listing()?;
+    let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+    fallback_note(&listed, visible.as_deref(), cuda_build(), &cuda_failure())
+}
+
+/// The line for a CPU chosen while `listed` GPUs are there: none when `CUDA_VISIBLE_DEVICES`
+/// (`visible`) hides them on purpose; else what `nvidia-smi` lists, the CUDA version libtorch was
+/// built for (`build`), and libtorch's own `reason`.
+fn fallback_note(listed: &Listing, visible: Option<&str>, build: Option<String>, reason: &str) -> Option<String> {
+    if hidden_on_purpose(visible) {
+        return None;
+    }
+    let (gpus, them) =
+        if listed.gpus == 1 { ("1 GPU".to_string(), "it") } else { (format!("{} GPUs", listed.gpus), "them") };
+    let libtorch = build.as_ref().map_or("libtorch".to_string(), |v| format!("libtorch (built for CUDA {v})"));
+    let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+    let driver = build.map_or("a newer driver".to_string(), |v| format!("a driver for CUDA {v}"));
+    Some(format!(
+        "--device auto is training on the CPU, though nvidia-smi lists {gpus} (driver {}): {libtorch} cannot use \
+         {them}{why}; install {driver} to train on the GPU, or pass --device cpu",
+        listed.driver
+    ))
+}
+
+/// Whether `CUDA_VISIBLE_DEVICES` leaves CUDA no device by design: empty, or led by an invalid
+/// entry (`-1`; Slurm's `NoDevFiles` for a job given no GPU), after which CUDA sees nothing.
+fn hidden_on_purpose(visible: Option<&str>) -> bool {
+    visible.is_some_and(|v| {
+        let first = v.split(',').next().unwrap_or("").trim();
+        first.is_empty() || first.starts_with('-') || first.eq_ignore_ascii_case("NoDevFiles")
+    })
+}
+
+/// The CUDA version libtorch was built for, e.g. "13.0"; `None` for a libtorch without CUDA.
+fn cuda_build() -> Option<String> {
+    if !tch::utils::has_cudart() {
+        return None;
+    }
+    // CUDART_VERSION: major * 1000 + minor * 10.
+    let v = tch::utils::version_cudart();
+    (v > 0).then(|| format!("{}.{}", v / 1000, v % 1000 / 10))
+}
+
 /// The device as a run reports it: the CPU with libtorch's threads, or the GPU's index.
 pub fn run_device(device: Device) -> RunDevice {
     match device {
@@ -75,5 +126,35 @@ mod tests {
             let err = resolve(DeviceSpec::Cuda(Some(99))).unwrap_err().to_string();
             assert!(err.contains("--device cuda:99"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_cpu_chosen_beside_gpus_libtorch_cannot_use_is_said_in_one_line_with_libtorchs_reason() {
+        let listed = Listing { gpus: 1, driver: "535.104.05".into() };
+        let reason = "The NVIDIA driver on your system is too old (found version 12020)";
+        let note = fallback_note(&listed, None, Some("13.0".into()), reason).unwrap();
+        assert_eq!(
+            note,
+            "--device auto is training on the CPU, though nvidia-smi lists 1 GPU (driver 535.104.05): libtorch \
+             (built for CUDA 13.0) cannot use it: The NVIDIA driver on your system is too old (found version \
+             12020); install a driver for CUDA 13.0 to train on the GPU, or pass --device cpu"
+        );
+        let eight = Listing { gpus: 8, driver: "550.54".into() };
+        let note = fallback_note(&eight, Some("0,1"), None, "").unwrap();
+        assert!(note.contains("lists 8 GPUs (driver 550.54): libtorch cannot use them; install a newer"), "{note}");
+        assert!(!note.contains('\n'));
+    }
+
+    #[test]
+    fn gpus_hidden_on_purpose_or_a_choice_not_auto_need_no_word() {
+        let listed = Listing { gpus: 2, driver: "570.86".into() };
+        for hidden in ["", " ", "-1", "-1,0", "NoDevFiles"] {
+            assert_eq!(fallback_note(&listed, Some(hidden), None, "no device"), None, "{hidden:?}");
+        }
+        assert_eq!(auto_fallback(DeviceSpec::Cpu, Device::Cpu), None);
+        assert_eq!(auto_fallback(DeviceSpec::Auto, Device::Cuda(0)), None);
+        // The CUDA version of the linked libtorch reads without a GPU (build.rs links libtorch_cuda).
+        let build = cuda_build().unwrap();
+        assert!(build.split('.').all(|p| p.parse::<u32>().is_ok()), "{build}");
     }
 }

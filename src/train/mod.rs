@@ -16,7 +16,7 @@ pub(crate) mod schedule;
 pub mod sgd;
 mod state;
 pub mod step;
-mod window;
+pub(crate) mod window;
 
 use crate::data::cifar::{self, Cifar10, Split};
 use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, SwitchMode, now};
@@ -79,6 +79,9 @@ impl Default for Options {
 /// The trainer's thread; whoever spawned it joins it.
 pub struct TrainerThread(JoinHandle<()>);
 
+/// The trainer thread's stack (`spawn` says why it is large).
+pub(crate) const TRAINER_STACK_BYTES: usize = 64 << 20;
+
 /// Starts the trainer thread and returns the front end's channels to it. Everything it has to
 /// say, errors included, comes as events.
 pub fn spawn(plan: Plan, options: Options) -> (Channels, TrainerThread) {
@@ -89,6 +92,10 @@ pub fn spawn(plan: Plan, options: Options) -> (Channels, TrainerThread) {
     let (commands, command_rx) = crossbeam_channel::unbounded();
     let thread = std::thread::Builder::new()
         .name("trainer".into())
+        // Rust's default of 2 MiB is too little for what may run here: cuDNN's autotuner (on for
+        // every CUDA run) tries each convolution's algorithms on this thread, inside libtorch's
+        // own calls. Stack never touched costs address space, not memory.
+        .stack_size(TRAINER_STACK_BYTES)
         .spawn(move || {
             crate::panics::report_panics_here();
             let mut session =
@@ -193,6 +200,8 @@ impl Session {
     }
 
     /// Loads the data set once; later runs of the session reuse it (same folder and split).
+    /// The first load onto a CPU that `--device auto` chose beside GPUs libtorch cannot use
+    /// says why first, as a warning: the session is about to train many times slower.
     pub fn load_data(
         &self,
         config: &RunConfig,
@@ -205,6 +214,9 @@ impl Session {
             && d.train.images.device() == device
         {
             return Ok(());
+        }
+        if let Some(note) = device::auto_fallback(config.device, device) {
+            self.emit(Event::Error { time: now(), message: note, fatal: false });
         }
         self.status(format!("loading CIFAR-10 from {}", config.data_dir.display()));
         let Cifar10 { train, test, classes } = cifar::load(&config.data_dir)?;
