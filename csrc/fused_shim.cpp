@@ -3,6 +3,7 @@
 // gradient into a variable's .grad, and at::parallel_for, so that our kernels run on libtorch's
 // own OpenMP team. Tensors cross as tch's C_tensor pointers (heap-allocated at::Tensor).
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/convolution_backward.h>
 
@@ -66,6 +67,14 @@ int rt_fused_parallel_for(int64_t n, int64_t grain, void (*body)(void *, int64_t
   } catch (const std::exception &e) {
     return fail(e);
   }
+}
+
+// The vector instructions ATen's own CPU kernels were dispatched to ("AVX512", "AVX2",
+// "DEFAULT"), after ATEN_CPU_CAPABILITY's cap; the string lives until the next call on this thread.
+const char *rt_aten_cpu_capability() {
+  thread_local std::string capability;
+  capability = at::get_cpu_capability();
+  return capability.c_str();
 }
 
 }  // extern "C"

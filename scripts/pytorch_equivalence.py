@@ -15,13 +15,28 @@ largest differences; exits 1 when one exceeds its tolerance.
 
 `--plain`: the network is Plain-DEPTH (no shortcuts) instead of ResNet-DEPTH.
 `--channels-last`: ours trained in channels-last, as resnet-tui's CPU training does (its fused
-pass needs it). It is compared with PyTorch's NCHW steps, and allowed twice the largest
-difference between PyTorch's own channels-last steps and its NCHW ones (by step and kind of
-tensor) where that is above the tolerances.
+pass needs it). It is compared with PyTorch's NCHW steps, and allowed what PyTorch's own
+channels-last steps differ from its NCHW ones (below), where that is above the tolerances.
 `--bf16` (with `--channels-last`): ours computed in bf16 mixed precision (eval logits and both
-steps). It is compared with PyTorch's fp32 NCHW numbers, and allowed twice the largest difference
-of PyTorch's own bf16 autocast (channels-last) from them, by step and kind of tensor: in bf16
-each activation is rounded to 8 bits of mantissa, so the tolerance is what bf16 itself costs.
+steps). It is compared with PyTorch's fp32 NCHW numbers, and allowed what PyTorch's own bf16
+autocast (channels-last) differs from them: in bf16 each activation is rounded to 8 bits of
+mantissa, so the tolerance is what bf16 itself costs.
+
+What "what PyTorch's own steps differ" means: a difference made by rounding in other places is a
+random draw, of a size that the arithmetic sets and a value that the batch and the CPU's kernels
+set. One draw cannot bound another: on one batch PyTorch's bf16 loss was 0.00038 from its fp32
+loss and ours 0.00092; over eight batches PyTorch's ranged 0.00031-0.0033 and ours 0.00006-0.0033,
+with the same root mean square (0.0022). Twice one draw failed a correct pass on some CPUs and
+not others. So the spread is measured: PyTorch's differences on the test's batch and on
+SPREAD_BATCHES - 1 others (`spread{k}.input`, `spread{k}.labels` in OURS), each group's largest
+difference per batch, and ours is allowed SPREAD_FACTOR times their root mean square. For a
+difference as wide as PyTorch's, that fails one time in a thousand (a Gaussian draw against
+five times a root mean square of eight). What it catches and what it cannot: every bf16 store
+scaled by 1.01 fails the ResNet's loss eightfold, but passes the plain net, whose BatchNorms
+divide a uniform scale out; a rounding twice as coarse (to 7 bits) passes both (gradients at 1.1
+times PyTorch's spread). One batch's bf16 noise cannot tell that apart from bf16's own: our
+rounding is checked bit for bit against `half` by the kernels' unit tests, and the whole bf16
+pass against float64 by tests/fused_equivalence.rs.
 """
 import contextlib
 import os
@@ -37,6 +52,10 @@ from pytorch_reference import ResNet  # noqa: E402
 LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 1e-4
 # Float32 sums in another order differ in the last bits; gradients through 20 layers a little more.
 TOLERANCE = {"logits": 1e-4, "loss": 1e-5, "grad": 1e-4, "after": 1e-5}
+# How many batches measure PyTorch's own spread, and how many of its root mean squares ours may
+# differ by (see the top of this file).
+SPREAD_BATCHES = 8
+SPREAD_FACTOR = 5.0
 # A plain net's gradients are ill-conditioned in its weights: a relative perturbation of 1e-7 of
 # every weight moves Plain-20's gradients by 1.2e-3 at most (ResNet-20's by 5.5e-5; measured with
 # this script's model on random images). Step 0 starts from identical weights and keeps the
@@ -78,6 +97,26 @@ def steps(depth, plain, init, x, y, channels_last, bf16=False):
     return out
 
 
+def reference_spread(depth, plain, init, ours, truth, bf16):
+    """PyTorch's own channels-last steps (under bf16 autocast when asked) against its NCHW fp32
+    ones, on the test's batch and the others OURS carries: the root mean square over batches of
+    each (kind, step) group's largest difference."""
+    batches = [(ours["input"], ours["labels"].long(), truth)]
+    for k in range(1, SPREAD_BATCHES):
+        x, y = ours[f"spread{k}.input"], ours[f"spread{k}.labels"].long()
+        batches.append((x, y, steps(depth, plain, init, x, y, channels_last=False)))
+    squares = {}
+    for x, y, nchw in batches:
+        theirs = steps(depth, plain, init, x, y, channels_last=True, bf16=bf16)
+        largest = {}
+        for key, t in nchw.items():
+            group = kind_of(key)
+            largest[group] = max(largest.get(group, 0.0), (t.double() - theirs[key].double()).abs().max().item())
+        for group, diff in largest.items():
+            squares[group] = squares.get(group, 0.0) + diff * diff
+    return {group: (total / len(batches)) ** 0.5 for group, total in squares.items()}
+
+
 def kind_of(key):
     if key == "eval.logits":
         return "logits", 0
@@ -96,17 +135,7 @@ def main():
     ours = load_file(ours_path)
     x, y = ours["input"], ours["labels"].long()
     truth = steps(depth, plain, init, x, y, channels_last=False)
-    # PyTorch's own channels-last training is less exact than its NCHW one (libtorch's
-    # channels-last BatchNorm sums in another order: up to 1e-3 of a gradient here). Compared in
-    # channels-last, ours must be as close to PyTorch's NCHW as PyTorch's channels-last is: within
-    # twice its largest difference among the same step's tensors of the same kind, or within the
-    # tolerances above. In bf16, the same with PyTorch's bf16 autocast in channels-last.
-    theirs_cl = steps(depth, plain, init, x, y, channels_last=True, bf16=bf16) if channels_last else None
-    # PyTorch channels-last's largest difference from its NCHW, by step and kind of tensor.
-    cl_worst = {}
-    for key, t in truth.items() if theirs_cl is not None else ():
-        group = kind_of(key)
-        cl_worst[group] = max(cl_worst.get(group, 0.0), (t.double() - theirs_cl[key].double()).abs().max().item())
+    spread = reference_spread(depth, plain, init, ours, truth, bf16) if channels_last else {}
     failures = []
     worst = {}
 
@@ -117,7 +146,7 @@ def main():
         scale = max(1.0, mine.double().abs().max().item())
         tolerance = PLAIN_LATER_STEPS.get(kind, TOLERANCE[kind]) if plain and step > 0 else TOLERANCE[kind]
         allowed = tolerance * scale
-        allowed = max(allowed, 2.0 * cl_worst.get((kind, step), 0.0))
+        allowed = max(allowed, SPREAD_FACTOR * spread.get((kind, step), 0.0))
         if diff > allowed:
             failures.append(f"{key}: max difference {diff:.3g} (allowed {allowed:.3g})")
         words = {"logits": "eval logits", "loss": "loss", "grad": "gradients", "after": "weights and buffers after"}
@@ -126,6 +155,8 @@ def main():
         worst[group] = (count + 1, max(most, diff))
     for what, (count, diff) in worst.items():
         print(f"{what} ({count}): max abs difference {diff:.3g}")
+    for (kind, step), rms in sorted(spread.items()):
+        print(f"PyTorch's own spread, {kind} at step {step}: {rms:.3g} (root mean square of {SPREAD_BATCHES} batches)")
     if failures:
         print("\n".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -4,6 +4,10 @@
 //! weight after two SGD steps, on real CIFAR-10 test images (`CIFAR10_DIR`). The ground truth is
 //! autograd in float64 on the same weights; the fused pass must be as close to it as libtorch's
 //! own autograd in the same precision is (within twice its error), or within the tolerances below.
+//! The cases of option A and the plain net run at every instruction-set level this CPU can stand
+//! in for (`common::isa`): our kernels pick AVX2 or AVX-512 by it.
+
+mod common;
 
 use resnet_tui::config::{Depth, Shortcut};
 use resnet_tui::data::augment::Normalizer;
@@ -171,8 +175,10 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn fused_pass_equals_autograd_for_option_a() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    equal_to_autograd(Shortcut::A, Kind::Float);
+    common::isa::at_each_level("fused_pass_equals_autograd_for_option_a", || {
+        let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        equal_to_autograd(Shortcut::A, Kind::Float);
+    });
 }
 
 #[test]
@@ -183,14 +189,18 @@ fn fused_pass_equals_autograd_for_option_b() {
 
 #[test]
 fn fused_pass_equals_autograd_for_a_plain_net() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    equal_to_autograd(Shortcut::None, Kind::Float);
+    common::isa::at_each_level("fused_pass_equals_autograd_for_a_plain_net", || {
+        let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        equal_to_autograd(Shortcut::None, Kind::Float);
+    });
 }
 
 #[test]
 fn fused_bf16_pass_equals_autograd_bf16_for_option_a() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    equal_to_autograd(Shortcut::A, Kind::BFloat16);
+    common::isa::at_each_level("fused_bf16_pass_equals_autograd_bf16_for_option_a", || {
+        let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        equal_to_autograd(Shortcut::A, Kind::BFloat16);
+    });
 }
 
 #[test]
@@ -201,8 +211,10 @@ fn fused_bf16_pass_equals_autograd_bf16_for_option_b() {
 
 #[test]
 fn fused_bf16_pass_equals_autograd_bf16_for_a_plain_net() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    equal_to_autograd(Shortcut::None, Kind::BFloat16);
+    common::isa::at_each_level("fused_bf16_pass_equals_autograd_bf16_for_a_plain_net", || {
+        let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        equal_to_autograd(Shortcut::None, Kind::BFloat16);
+    });
 }
 
 #[test]

@@ -34,7 +34,10 @@ fn a_diverged_run_recovers_from_its_last_good_checkpoint_at_exactly_the_lowered_
     while ends.len() < 2 {
         let event = channels.events.recv_timeout(Duration::from_secs(600)).expect("the trainer goes on").event;
         match event {
-            Event::Diverged { iter, .. } => {
+            // Only the first divergence is recovered from: the recovered run may diverge again
+            // before it obeys the stop sent at its start, and then ends on that stop (the
+            // trainer is gone by the time a second recover could be sent).
+            Event::Diverged { iter, .. } if diverged_at.is_none() => {
                 diverged_at = Some(iter);
                 channels.commands.send(Command::Recover { lr_factor: factor }).unwrap();
             }

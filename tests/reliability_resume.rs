@@ -88,13 +88,20 @@ fn took_another_pass(fused: Pass, autograd: Pass, tolerance: f64) {
 
 #[test]
 fn a_stopped_and_resumed_run_equals_the_run_done_in_one_go() {
-    took_another_pass(Pass::FusedFp32, Pass::Autograd, 1e-4);
+    common::isa::at_each_level("a_stopped_and_resumed_run_equals_the_run_done_in_one_go", || {
+        took_another_pass(Pass::FusedFp32, Pass::Autograd, 1e-4);
+    });
 }
 
 #[test]
 fn a_stopped_and_resumed_bf16_run_on_the_fused_pass_equals_the_run_done_in_one_go() {
-    // bf16 rounds every activation to 8 bits of mantissa, at other places in the two passes.
-    took_another_pass(Pass::FusedBf16, Pass::AutogradBf16, 1e-2);
+    common::isa::at_each_level(
+        "a_stopped_and_resumed_bf16_run_on_the_fused_pass_equals_the_run_done_in_one_go",
+        || {
+            // bf16 rounds every activation to 8 bits of mantissa, at other places in the two passes.
+            took_another_pass(Pass::FusedBf16, Pass::AutogradBf16, 1e-2);
+        },
+    );
 }
 
 /// Trains once in one go and once stopped by SIGTERM and resumed, and checks that the two are

@@ -7,6 +7,7 @@ use torch_sys::C_tensor;
 
 unsafe extern "C" {
     fn rt_fused_last_error() -> *const c_char;
+    fn rt_aten_cpu_capability() -> *const c_char;
     fn rt_fused_conv_backward(
         grad_out: *const C_tensor,
         input: *const C_tensor,
@@ -91,4 +92,11 @@ pub fn parallel_for(n: usize, grain: usize, body: &(dyn Fn(usize, usize) + Sync)
     if let Err(e) = checked(rc) {
         panic!("at::parallel_for failed: {e}");
     }
+}
+
+/// The vector instructions libtorch's own CPU kernels use here ("AVX512", "AVX2", "DEFAULT"),
+/// as `ATEN_CPU_CAPABILITY` may cap them.
+pub fn aten_cpu_capability() -> String {
+    // SAFETY: the shim returns a NUL-terminated string owned by this thread, valid until its next call.
+    unsafe { CStr::from_ptr(rt_aten_cpu_capability()) }.to_string_lossy().into_owned()
 }

@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod profile;
 mod step;
 
+pub use ffi::aten_cpu_capability;
 pub use step::forward_backward;
 
 use crate::model::ResNet;

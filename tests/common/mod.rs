@@ -2,6 +2,8 @@
 //! binary, reading run directories back.
 #![allow(dead_code)]
 
+pub mod isa;
+
 use resnet_tui::protocol::{Event, StepRecord};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

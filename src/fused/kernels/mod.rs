@@ -58,8 +58,11 @@ pub const CHUNK_ROWS: usize = 64;
 /// Chunks a thread takes at least: smaller tensors run on the calling thread.
 const GRAIN_CHUNKS: usize = 4;
 
-/// Which instructions the kernels use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The environment variable that caps oneDNN's instruction set, and ours with it.
+pub const ISA_CAP: &str = "ONEDNN_MAX_CPU_ISA";
+
+/// Which instructions the kernels use, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Scalar,
     Avx2,
@@ -68,10 +71,38 @@ pub enum Level {
 }
 
 impl Level {
-    /// The fastest level this CPU runs (detected once).
+    /// The fastest level this CPU runs (detected once), under the cap `ONEDNN_MAX_CPU_ISA` puts
+    /// on oneDNN's convolutions: one variable makes the whole step compute as a CPU of that
+    /// level would (the tests stand in for a Zen 3 on an AVX-512 machine this way).
     pub fn best() -> Level {
         static BEST: OnceLock<Level> = OnceLock::new();
-        *BEST.get_or_init(|| [Level::Avx512, Level::Avx2].into_iter().find(|l| l.available()).unwrap_or(Level::Scalar))
+        *BEST.get_or_init(|| {
+            let cap = Level::cap(std::env::var(ISA_CAP).ok().as_deref());
+            [Level::Avx512, Level::Avx2].into_iter().find(|l| *l <= cap && l.available()).unwrap_or(Level::Scalar)
+        })
+    }
+
+    /// The highest level a value of `ONEDNN_MAX_CPU_ISA` allows. oneDNN's names, lowest first:
+    /// SSE41, AVX, AVX2 (and AVX2_VNNI...), AVX512_CORE (and its VNNI, BF16, FP16, AMX
+    /// variants), ALL; unset or unknown allows everything, as it does for oneDNN.
+    fn cap(value: Option<&str>) -> Level {
+        let value = value.unwrap_or("ALL").trim().to_ascii_uppercase();
+        if value.starts_with("AVX2") {
+            Level::Avx2
+        } else if value == "SSE41" || value == "AVX" {
+            Level::Scalar
+        } else {
+            Level::Avx512
+        }
+    }
+
+    /// How the level is named where a test or a profile prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Scalar => "scalar",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+        }
     }
 
     /// The level a pass over rows of `c` channels runs at: AVX-512's kernels take sixteen
@@ -382,6 +413,23 @@ pub fn grad_apply<E: Lanes>(level: Level, gz: &[E], y: &mut [E], co: &GradCoeffi
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn onednns_instruction_set_cap_caps_our_kernels_too() {
+        use super::Level;
+        for (value, cap) in [
+            (None, Level::Avx512),
+            (Some("ALL"), Level::Avx512),
+            (Some("avx512_core_amx"), Level::Avx512),
+            (Some("AVX512_CORE_BF16"), Level::Avx512),
+            (Some("AVX2"), Level::Avx2),
+            (Some("AVX2_VNNI_2"), Level::Avx2),
+            (Some("SSE41"), Level::Scalar),
+            (Some("AVX"), Level::Scalar),
+        ] {
+            assert_eq!(Level::cap(value), cap, "{value:?}");
+        }
+    }
+
     use super::*;
     use rand::{Rng, SeedableRng};
 
