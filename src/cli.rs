@@ -97,6 +97,19 @@ pub enum SweepCommand {
     /// or start it; SIGUSR1 checkpoints it and requeues the Slurm task.
     #[command(after_help = "More: docs/sweeps.md#the-grid-and-running-it-again")]
     Cell(SweepCellArgs),
+    /// Snapshot the sweep into a folder (replaced whole): every cell's config and compressed
+    /// log, the newest checkpoint with momentum of an unfinished cell, the final weights of a
+    /// finished one; no path of this machine. `sweep run` continues the copy elsewhere.
+    #[command(after_help = "More: docs/sweeps.md#a-snapshot-to-continue-elsewhere")]
+    Share(SweepShareArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SweepShareArgs {
+    /// The sweep's folder.
+    pub dir: PathBuf,
+    /// The snapshot's folder: created, or replaced whole once the new snapshot is written.
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -1,7 +1,8 @@
 //! `resnet-tui sweep create|run|slurm|cell`, `watch` and `attach`: the commands of many runs.
 
 use crate::cli::{
-    AttachArgs, GridArgs, SweepCommand, SweepCreateArgs, SweepRunArgs, SweepSlurmArgs, TableFormat, WatchArgs,
+    AttachArgs, GridArgs, SweepCommand, SweepCreateArgs, SweepRunArgs, SweepShareArgs, SweepSlurmArgs, TableFormat,
+    WatchArgs,
 };
 use crate::executor::local::{Queue, QueueEvent, QueueOptions};
 use crate::executor::slurm::{self, SlurmOptions, Submission};
@@ -17,6 +18,7 @@ pub fn run(command: SweepCommand) -> Result<ExitStatus> {
         SweepCommand::Create(args) => create(&args),
         SweepCommand::Run(args) => run_local(&args),
         SweepCommand::Slurm(args) => submit(&args),
+        SweepCommand::Share(args) => share(&args),
         SweepCommand::Cell(args) => {
             let which = match args.cell.or_else(|| std::env::var("SLURM_ARRAY_TASK_ID").ok()) {
                 Some(w) => w,
@@ -31,6 +33,46 @@ pub fn run(command: SweepCommand) -> Result<ExitStatus> {
             Ok(end.status)
         }
     }
+}
+
+/// `sweep share DIR OUT`: every cell as `export --share` writes it, keeping only what continues
+/// it (a cell not yet started: its config), and `sweep.json`; written beside OUT and swapped in
+/// at the end, so that a failure leaves the previous snapshot whole.
+fn share(args: &SweepShareArgs) -> Result<ExitStatus> {
+    use crate::report::share::{Keep, portable_config, share_keeping};
+    let sweep = Sweep::load(&args.dir)?;
+    let name = args.out.file_name().context("the snapshot's folder needs a name")?.to_string_lossy().into_owned();
+    let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let fresh = parent.join(format!(".{name}.new"));
+    let old = parent.join(format!(".{name}.old"));
+    for leftover in [&fresh, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).with_context(|| format!("{}: cannot remove", leftover.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&fresh).with_context(|| format!("{}: cannot create", fresh.display()))?;
+    for cell in &sweep.cells {
+        let (from, to) = (args.dir.join(&cell.name), fresh.join(&cell.name));
+        if crate::runlog::log_path(&from).is_file() {
+            share_keeping(&from, &to, Keep::Snapshot).with_context(|| format!("cell {}", cell.name))?;
+        } else {
+            let config = crate::rundir::read_config(&from)?;
+            crate::rundir::prepare(&to, &portable_config(&config))?;
+            eprintln!("wrote {}: config only (not started)", to.display());
+        }
+    }
+    let sweep_file = crate::sweep::SWEEP_FILE;
+    std::fs::copy(args.dir.join(sweep_file), fresh.join(sweep_file))
+        .with_context(|| format!("{}: cannot copy {sweep_file}", args.dir.display()))?;
+    if args.out.exists() {
+        std::fs::rename(&args.out, &old).with_context(|| format!("{}: cannot move aside", args.out.display()))?;
+    }
+    std::fs::rename(&fresh, &args.out).with_context(|| format!("{}: cannot write", args.out.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).with_context(|| format!("{}: cannot remove", old.display()))?;
+    }
+    eprintln!("snapshot of {} in {}: `resnet-tui sweep run` continues it", args.dir.display(), args.out.display());
+    Ok(ExitStatus::Success)
 }
 
 fn create(args: &SweepCreateArgs) -> Result<ExitStatus> {

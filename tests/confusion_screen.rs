@@ -30,6 +30,8 @@ fn app_after_an_evaluation() -> App {
         start_iter: 0,
         grown_from: None,
         best_before: None,
+        build: None,
+        cpu: None,
     };
     app.update(Msg::Event(Envelope { run: 0, event: Event::RunStarted { time: 0.0, run: Box::new(info) } }));
     // 1,000 of each class: cats taken for dogs 300 times, trucks for cars 120 times.

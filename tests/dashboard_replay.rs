@@ -36,6 +36,8 @@ fn write_run(dir: &Path, depth: u32, iters: u64, finished: bool) -> PathBuf {
         start_iter: 0,
         grown_from: None,
         best_before: None,
+        build: None,
+        cpu: None,
     };
     w.write(&Event::RunStarted { time: 0.0, run: Box::new(info) }).unwrap();
     for iter in 1..=iters {

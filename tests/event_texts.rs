@@ -24,6 +24,8 @@ fn info(start_iter: u64, grown_from: Option<&str>) -> RunInfo {
         start_iter,
         grown_from: grown_from.map(str::to_string),
         best_before: None,
+        build: None,
+        cpu: None,
     }
 }
 

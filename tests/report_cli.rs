@@ -37,6 +37,8 @@ fn started(name: &str, depth: u32, start_iter: u64) -> Event {
             start_iter,
             grown_from: None,
             best_before: None,
+            build: None,
+            cpu: None,
         }),
     }
 }

@@ -23,6 +23,8 @@ fn run_info() -> RunInfo {
         start_iter: 4_000,
         grown_from: Some("20261127-101010-resnet56".into()),
         best_before: Some((12.5, 400)),
+        build: Some("resnet-tui 0.1.0 (binary 0123456789abcdef, libtorch 2.11.0)".into()),
+        cpu: Some("Intel(R) Xeon(R) Processor (family 6 model 207; avx2, avx512f)".into()),
     }
 }
 

@@ -131,3 +131,75 @@ fn a_cell_that_cannot_be_started_is_reported_once_by_name_the_queue_drains_and_t
         assert_eq!(History::from_events(&events(&sweep.join(cell))).end(), Some(EndReason::Completed), "{cell}");
     }
 }
+
+/// The names of the files under `dir`, relative to it.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    contents(dir).into_iter().map(|(n, _)| n).collect()
+}
+
+#[test]
+fn a_sweep_snapshot_keeps_what_continues_each_cell_and_sweep_run_continues_it() {
+    let s = Sandbox::new();
+    let sweep = s.path("campaign");
+    let sweep_cmd = |args: &[&str]| {
+        let mut c = bin();
+        c.arg("sweep").args(args);
+        c
+    };
+    let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "plain8,resnet8,resnet14"]);
+    create.args(["--seeds", "1", "--iters", "20", "--checkpoint-every", "5", "--eval-every", "10"]);
+    create.args(["--batch-size", "16", "--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
+    assert_ok(&output(create));
+    // The networks start in the order given: plain8 first.
+    assert_ok(&output(sweep_cmd(&["cell", sweep.to_str().unwrap(), "0"])));
+    // resnet8 stopped after its first checkpoints: in progress.
+    let mut cell = spawn(sweep_cmd(&["cell", sweep.to_str().unwrap(), "resnet8-seed1"]), &s.path("cell.err"));
+    let run = sweep.join("resnet8-seed1");
+    wait_until(&mut cell, "a checkpoint at 10", || checkpoint_iters(&run).contains(&10));
+    signal(&cell, 15);
+    wait_exit(&mut cell);
+    let newest = *checkpoint_iters(&run).last().unwrap();
+    assert!(newest < 20, "stopped before its end: {newest}");
+
+    let snapshot = s.path("repo/campaign");
+    let share = || output(sweep_cmd(&["share", sweep.to_str().unwrap(), snapshot.to_str().unwrap()]));
+    assert_ok(&share());
+    let names = file_names(&snapshot);
+    assert_eq!(
+        names,
+        [
+            "plain8-seed1/checkpoints/iter-00000020.safetensors".to_string(),
+            "plain8-seed1/config.json".into(),
+            "plain8-seed1/events.jsonl.gz".into(),
+            "resnet14-seed1/config.json".into(),
+            format!("resnet8-seed1/checkpoints/iter-{newest:08}.safetensors"),
+            "resnet8-seed1/config.json".into(),
+            "resnet8-seed1/events.jsonl.gz".into(),
+            "sweep.json".into(),
+        ]
+    );
+    let momentum = |path: std::path::PathBuf| checkpoint_tensors(&path).iter().any(|(n, _)| n.starts_with("momentum/"));
+    assert!(
+        !momentum(snapshot.join("plain8-seed1/checkpoints/iter-00000020.safetensors")),
+        "a done cell: weights only"
+    );
+    assert!(momentum(snapshot.join(format!("resnet8-seed1/checkpoints/iter-{newest:08}.safetensors"))));
+    // Again: replaced whole, nothing left beside it.
+    assert_ok(&share());
+    assert_eq!(file_names(&snapshot), names);
+    assert_eq!(file_names(&s.path("repo")).len(), names.len(), "{:?}", file_names(&s.path("repo")));
+
+    // On another machine: the snapshot continues where each cell stood.
+    let mut again = sweep_cmd(&["run", snapshot.to_str().unwrap(), "--jobs", "1", "--no-ui"]);
+    again.env("CIFAR10_DIR", s.data());
+    let out = output(again);
+    assert_ok(&out);
+    let log = stderr(&out);
+    assert!(log.contains("skipped plain8-seed1"), "{log}");
+    for (cell, starts) in [("resnet8-seed1", 2), ("resnet14-seed1", 1)] {
+        let h = History::from_events(&events(&snapshot.join(cell)));
+        assert_eq!((h.end(), h.starts), (Some(EndReason::Completed), starts), "{cell}");
+    }
+    let resumed = History::from_events(&events(&snapshot.join("resnet8-seed1")));
+    assert_eq!(resumed.resumed_at, [newest]);
+}

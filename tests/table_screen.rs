@@ -33,6 +33,8 @@ fn info(depth: u32, dir: &Path) -> RunInfo {
         start_iter: 0,
         grown_from: None,
         best_before: None,
+        build: None,
+        cpu: None,
     }
 }
 

@@ -203,7 +203,7 @@ impl History {
             }
         }
         shares.retain(|&(_, n)| n > 0 || self.stretches.len() == 1);
-        shares.sort_by(|a, b| b.1.cmp(&a.1));
+        shares.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         shares
     }
 

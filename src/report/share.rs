@@ -5,13 +5,29 @@
 //! and `export` read the copy as they read the run; `resume` continues it after
 //! `--set data_dir=...` names the data set on the new machine.
 
-use crate::protocol::{Event, RunConfig};
+use crate::protocol::{EndReason, Event, RunConfig};
 use crate::train::checkpoint;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
+/// Which checkpoints a copy keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// The newest and the best, with momentum (`export --share`: to hand on or continue).
+    NewestAndBest,
+    /// Only what continues the run exactly: the newest checkpoint with its momentum; for a
+    /// completed run, which is not continued, its final weights alone (`sweep share`).
+    Snapshot,
+}
+
 /// Writes the shareable copy of `run` into `out`, a new or empty folder.
 pub fn share(run: &Path, out: &Path) -> Result<()> {
+    share_keeping(run, out, Keep::NewestAndBest)
+}
+
+/// Writes the shareable copy of `run` into `out`, a new or empty folder, with the checkpoints
+/// `keep` says.
+pub fn share_keeping(run: &Path, out: &Path, keep: Keep) -> Result<()> {
     if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
         bail!("{}: is not empty: give a new folder for the copy", out.display());
     }
@@ -50,8 +66,14 @@ pub fn share(run: &Path, out: &Path) -> Result<()> {
         });
     checkpoints.extend(newest);
     let best = dir.join(checkpoint::BEST_NAME);
-    if best.is_file() {
+    if keep == Keep::NewestAndBest && best.is_file() {
         checkpoints.push((best.clone(), checkpoint::read(&best)?));
+    }
+    let completed = crate::frontend::history::History::from_events(&log.events).end() == Some(EndReason::Completed);
+    if keep == Keep::Snapshot && completed {
+        for (_, c) in &mut checkpoints {
+            c.momentum.clear();
+        }
     }
     let checkpoints: Vec<(String, Vec<u8>)> = checkpoints
         .into_iter()
