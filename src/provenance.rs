@@ -33,14 +33,18 @@ pub fn cpu() -> &'static str {
 /// The flags that change what we compute or how fast: the fused kernels' levels, oneDNN's bf16.
 const TELLING_FLAGS: [&str; 5] = ["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"];
 
+/// The value of the first `key : value` line of a `/proc/cpuinfo` text (the first CPU's), or
+/// an empty string. The key is matched whole: `model` is not `model name`.
+pub fn cpuinfo_field(info: &str, key: &str) -> String {
+    info.lines()
+        .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
 fn cpu_from_cpuinfo(info: &str) -> String {
-    let field = |key: &str| {
-        info.lines()
-            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |key: &str| cpuinfo_field(info, key);
     let name = Some(field("model name")).filter(|m| !m.is_empty()).unwrap_or_else(|| "unknown CPU".into());
     let flags = field("flags");
     let listed: Vec<&str> = TELLING_FLAGS.into_iter().filter(|f| flags.split(' ').any(|x| x == *f)).collect();

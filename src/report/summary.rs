@@ -159,10 +159,7 @@ const COLUMNS: [Column; 12] = [
 /// the JSON and CSV, and in the run's first line).
 fn precision_cell(r: &RunSummary) -> String {
     let Some(p) = r.precision else { return "-".into() };
-    let name = match mixed_precisions(r) {
-        Some(mix) => mix,
-        None => precision_name(p),
-    };
+    let name = mixed_precisions(r).unwrap_or_else(|| p.to_string());
     if r.precision_why.is_some() { format!("{name} (auto)") } else { name }
 }
 
@@ -173,16 +170,9 @@ fn mixed_precisions(r: &RunSummary) -> Option<String> {
     if r.precision_iters.len() < 2 || total == 0 {
         return None;
     }
-    let shares: Vec<String> = r
-        .precision_iters
-        .iter()
-        .map(|&(p, n)| format!("{} {:.0} %", precision_name(p), 100.0 * n as f64 / total as f64))
-        .collect();
+    let shares: Vec<String> =
+        r.precision_iters.iter().map(|&(p, n)| format!("{p} {:.0} %", 100.0 * n as f64 / total as f64)).collect();
     Some(shares.join(" / "))
-}
-
-fn precision_name(p: Precision) -> String {
-    format!("{p:?}").to_lowercase()
 }
 
 fn opt(s: Option<String>) -> String {
@@ -319,7 +309,7 @@ fn csv(runs: &[RunSummary]) -> Result<String> {
             s(r.device.clone()),
             s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
             s(r.precision_why.clone()),
-            r.precision_iters.iter().map(|&(p, n)| format!("{}:{n}", precision_name(p))).collect::<Vec<_>>().join(";"),
+            r.precision_iters.iter().map(|&(p, n)| format!("{p}:{n}")).collect::<Vec<_>>().join(";"),
             status_name(r.status).to_string(),
             r.starts.to_string(),
             r.changes.join("; "),

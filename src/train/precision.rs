@@ -105,13 +105,7 @@ pub fn hardware(device: Device) -> Hardware {
 /// The CPU as a `/proc/cpuinfo` text describes it: its first model name and which bf16 flags its
 /// first flags line lists.
 fn cpu_from_cpuinfo(info: &str) -> Hardware {
-    let field = |key: &str| {
-        info.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |key: &str| crate::provenance::cpuinfo_field(info, key);
     let flags = field("flags");
     let bf16_flags = BF16_FLAGS.iter().filter(|f| flags.split(' ').any(|x| x == **f)).map(|f| f.to_string());
     let model = Some(field("model name")).filter(|m| !m.is_empty()).unwrap_or_else(|| "this CPU".into());
