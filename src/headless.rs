@@ -73,7 +73,7 @@ fn watch(channels: Channels, mut progress: Progress, requeue: Option<&AtomicBool
     let mut outcome = Outcome::default();
     let mut stopping = false;
     loop {
-        let signalled = signals.received();
+        let signalled = signals.requests();
         if signalled >= 2 {
             progress.done();
             outcome.interrupted = true;

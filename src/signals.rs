@@ -1,14 +1,58 @@
-//! SIGINT, SIGTERM and SIGHUP as a count the front ends poll, so a first signal becomes a clean
-//! stop (checkpoint, summary, exit) instead of killing the process mid-write, and a second one
-//! (a user who will not wait for that) can end the process at once.
+//! SIGINT, SIGTERM and SIGHUP as stop requests the front ends poll, so a first signal becomes a
+//! clean stop (checkpoint, summary, exit) instead of killing the process mid-write, and a second
+//! request (a user who will not wait for that) can end the process at once.
+//!
+//! One request can arrive as several signals: `timeout`, a shell script's trap or a scheduler
+//! that signals both a process and its process group deliver the same SIGTERM twice within
+//! microseconds (GNU `timeout` forwards a signal to its child and then to its group). Counting
+//! each as a request turned a plain `kill` of `timeout resnet-tui ...` into "quit without the
+//! final checkpoint" whenever both landed before the front end looked. So signals that arrive
+//! within [`ECHO_WINDOW`] of the first one seen are that same request.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long after the first signal is seen further signals still count as its echoes. Far
+/// longer than a forwarded duplicate takes (microseconds) or a front end's poll (at most
+/// 200 ms), far shorter than a person reaching for Ctrl-C again after reading the stop line.
+pub const ECHO_WINDOW: Duration = Duration::from_millis(500);
 
 pub struct StopSignals {
     received: Arc<AtomicUsize>,
-    taken: AtomicUsize,
+    requests: Mutex<Requests>,
+}
+
+/// The signals received so far folded into stop requests.
+#[derive(Default)]
+struct Requests {
+    /// Signals already folded in.
+    signals: usize,
+    /// When the first request was seen: the start of its echo window.
+    first_seen: Option<Instant>,
+    count: usize,
+    /// Requests already handed out by [`StopSignals::take`].
+    taken: usize,
+}
+
+impl Requests {
+    /// Folds in the signal count `received` as seen at `now`.
+    fn fold(&mut self, received: usize, now: Instant) -> usize {
+        let new = received.saturating_sub(self.signals);
+        self.signals = received.max(self.signals);
+        if new > 0 {
+            match self.first_seen {
+                None => {
+                    self.first_seen = Some(now);
+                    self.count = 1;
+                }
+                Some(first) if now.duration_since(first) < ECHO_WINDOW => {}
+                Some(_) => self.count += new,
+            }
+        }
+        self.count
+    }
 }
 
 impl StopSignals {
@@ -26,18 +70,20 @@ impl StopSignals {
                 })
             };
         }
-        StopSignals { received, taken: AtomicUsize::new(0) }
+        StopSignals { received, requests: Mutex::new(Requests::default()) }
     }
 
-    /// Signals received since `install`.
-    pub fn received(&self) -> usize {
-        self.received.load(Ordering::SeqCst)
+    /// Stop requests received since `install`: the first signal and its echoes are one.
+    pub fn requests(&self) -> usize {
+        let received = self.received.load(Ordering::SeqCst);
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).fold(received, Instant::now())
     }
 
-    /// Signals received since the last call, for a front end that handles them one by one.
+    /// Stop requests received since the last call, for a front end that handles them one by one.
     pub fn take(&self) -> usize {
-        let now = self.received();
-        now - self.taken.swap(now, Ordering::SeqCst)
+        let now = self.requests();
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        now - std::mem::replace(&mut requests.taken, now)
     }
 }
 
@@ -58,13 +104,34 @@ pub fn quit_now() -> ! {
 mod tests {
     use super::*;
 
+    fn signals(received: usize) -> StopSignals {
+        StopSignals { received: Arc::new(AtomicUsize::new(received)), requests: Mutex::new(Requests::default()) }
+    }
+
     #[test]
-    fn take_counts_each_signal_once() {
-        let signals = StopSignals { received: Arc::new(AtomicUsize::new(0)), taken: AtomicUsize::new(0) };
+    fn take_hands_out_each_request_once() {
+        let signals = signals(0);
         assert_eq!(signals.take(), 0);
-        signals.received.fetch_add(2, Ordering::SeqCst);
-        assert_eq!((signals.take(), signals.take(), signals.received()), (2, 0, 2));
         signals.received.fetch_add(1, Ordering::SeqCst);
+        assert_eq!((signals.take(), signals.take(), signals.requests()), (1, 0, 1));
+    }
+
+    #[test]
+    fn signals_arriving_together_are_one_request() {
+        // `timeout` forwarding a SIGTERM to its child and then to its process group.
+        let signals = signals(2);
+        assert_eq!(signals.requests(), 1);
         assert_eq!(signals.take(), 1);
+    }
+
+    #[test]
+    fn a_signal_within_the_echo_window_is_the_same_request_and_one_after_it_is_a_second() {
+        let start = Instant::now();
+        let mut requests = Requests::default();
+        assert_eq!(requests.fold(1, start), 1);
+        assert_eq!(requests.fold(2, start + ECHO_WINDOW / 2), 1, "an echo seen by a later poll");
+        assert_eq!(requests.fold(2, start + ECHO_WINDOW * 4), 1, "no new signal, no new request");
+        assert_eq!(requests.fold(3, start + ECHO_WINDOW * 4), 2, "a second Ctrl-C after the window");
+        assert_eq!(requests.fold(5, start + ECHO_WINDOW * 5), 4, "each later signal counts");
     }
 }

@@ -128,7 +128,7 @@ fn run_plain(dir: &Path, mut queue: Queue) -> Result<ExitStatus> {
         }
     };
     loop {
-        if signals.received() > 0 {
+        if signals.requests() > 0 {
             eprintln!("resnet-tui: signal received: stopping the runs (each writes a checkpoint)");
             queue.stop();
             break;

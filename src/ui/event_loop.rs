@@ -48,7 +48,7 @@ pub fn run(
                 break;
             }
         }
-        // One message per signal: a second one while stopping quits at once.
+        // One message per stop request: a second one while stopping quits at once.
         for _ in 0..signals.take() {
             app.update(Msg::Signal);
             dirty = true;
