@@ -21,7 +21,7 @@ pub mod sweep; // a grid of runs in one folder: sweep.json and a run directory p
 
 // Training.
 pub mod model; // the CIFAR ResNet and plain net: stages of blocks, shortcuts A, B or none, He init, growing, the one observed forward pass
-pub mod fused; // the CPU fp32 training pass by hand: convolutions by libtorch, BatchNorm, shortcut and ReLU fused in our kernels
+pub mod fused; // the CPU training pass (fp32 or bf16) by hand: convolutions by libtorch, BatchNorm, shortcut and ReLU fused in our kernels
 pub mod interchange; // weights in PyTorch's names and layout: export, and starting a run from them
 pub mod nvidia_smi; // what nvidia-smi says about a CUDA device (free memory, compute capability)
 pub mod memory; // a run's memory, estimated from the network's shapes, against what is free

@@ -97,9 +97,9 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         let spec = pipeline::LoopSpec { precision: Precision::Bf16, first_in_process: !has("loop"), ..fp32_loop };
         report.full_loop_bf16 = Some(pipeline::full_loop(&spec)?);
     }
-    // The parts below run on their own thread, as training does on the trainer thread: glibc's
-    // allocator and OpenMP's per-thread settings treat the main thread differently, and the
-    // bare step must be compared with the loop under the same conditions.
+    // The parts below run on their own thread, as training does on the trainer thread: OpenMP's
+    // per-thread settings treat the main thread differently, and the bare step must be compared
+    // with the loop under the same conditions.
     let threads = args.threads;
     std::thread::scope(|scope| {
         std::thread::Builder::new()

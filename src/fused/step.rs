@@ -103,7 +103,8 @@ impl<'a, E: Lanes> Norm<'a, E> {
         let c = self.a.len();
         // SAFETY: `out` is a fresh tensor of `y`'s (dense channels-last) layout.
         timed(Work::KernelsForward, || unsafe {
-            kernels::normalize::<E>(level, values(&self.y), &self.a, &self.b, residual, values_mut(&out), c)
+            let norm = kernels::Affine { a: &self.a, b: &self.b };
+            kernels::normalize::<E>(level, values(&self.y), norm, residual, values_mut(&out), c)
         });
         out
     }
@@ -125,7 +126,8 @@ impl<'a, E: Lanes> Norm<'a, E> {
         let (sg, sgx) = timed(Work::KernelsBackward, || unsafe {
             let res = res.map(|r| values(r));
             let mask = mask.map(|m| values(m));
-            kernels::grad_reduce::<E>(level, values_mut(g), res, mask, values(&self.y), &self.mean, &self.invstd, c)
+            let x = kernels::Normalised { y: values(&self.y), mean: &self.mean, invstd: &self.invstd };
+            kernels::grad_reduce::<E>(level, values_mut(g), res, mask, &x, c)
         });
         tch::no_grad(|| -> Result<(), TchError> {
             accumulate_grad(gamma, &Tensor::from_slice(&f32s(sgx.iter().copied())))?;

@@ -1,6 +1,8 @@
 //! The fused passes over channels-last activations stored in fp32 or bf16 (and computed on in
 //! f32), each at the best level this CPU runs (AVX-512 where the channels come in sixteens, AVX2
-//! with FMA, else scalar), spread over libtorch's thread team in fixed chunks of rows.
+//! with FMA, else scalar), spread over libtorch's thread team in fixed chunks of rows. Each pass
+//! has one body (`vector`), built at each level over that level's vector type (`avx2`,
+//! `avx512`), and the plain reference it is tested against (`scalar`).
 //!
 //! A tensor of N images, H x W positions and C channels is `rows = N*H*W` rows of C values.
 //! Sums are taken per chunk of [`CHUNK_ROWS`] rows in f32, then over chunks in order in f64: the
@@ -8,11 +10,14 @@
 
 mod avx2;
 mod avx512;
+mod passes;
 mod scalar;
+mod vector;
 
 pub use half::bf16;
 
 use super::ffi::parallel_for;
+use passes::{Pass, Sums};
 use std::sync::OnceLock;
 use tch::Kind;
 
@@ -38,8 +43,24 @@ impl Elem for f32 {
 }
 
 /// What the kernels store activations as, at every vector width.
-pub trait Lanes: avx2::Lanes8 + avx512::Lanes16 {}
-impl<T: avx2::Lanes8 + avx512::Lanes16> Lanes for T {}
+pub trait Lanes: vector::Stored<avx2::F32x8> + vector::Stored<avx512::F32x16> {}
+impl<T: vector::Stored<avx2::F32x8> + vector::Stored<avx512::F32x16>> Lanes for T {}
+
+/// A vector level's entry point: `run(pass, rows, chunk)` builds every pass's body with the
+/// level's instructions (`$features`) over its vector type.
+macro_rules! level_entry {
+    ($features:literal, $vector:ty) => {
+        /// Runs `pass` over `rows` (chunk `chunk`) at this level.
+        ///
+        /// # Safety
+        /// The rows are in the pass's tensors; the CPU has this level's instructions.
+        #[target_feature(enable = $features)]
+        pub unsafe fn run<P: super::passes::Pass>(pass: &P, rows: std::ops::Range<usize>, chunk: usize) {
+            unsafe { pass.vector::<$vector>(rows, chunk) }
+        }
+    };
+}
+use level_entry;
 
 impl Elem for bf16 {
     const KIND: Kind = Kind::BFloat16;
@@ -162,11 +183,17 @@ unsafe impl<E> Send for Res<E> {}
 unsafe impl<E> Sync for Res<E> {}
 
 impl<E> Res<E> {
-    /// The row of the option-A input that output row `r` takes.
+    /// Where the residual's values for output row `r` (rows of `c` channels) start: option A's
+    /// input row at twice the position, else the same row.
     #[inline(always)]
-    pub fn subsample_row(r: usize, h: usize, w: usize, hin: usize, win: usize) -> usize {
-        let (n, at) = (r / (h * w), r % (h * w));
-        (n * hin + 2 * (at / w)) * win + 2 * (at % w)
+    pub fn row_start(&self, r: usize, c: usize) -> usize {
+        match *self {
+            Res::Subsample { cin, h, w, hin, win, .. } => {
+                let (n, at) = (r / (h * w), r % (h * w));
+                ((n * hin + 2 * (at / w)) * win + 2 * (at % w)) * cin
+            }
+            _ => r * c,
+        }
     }
 }
 
@@ -203,24 +230,23 @@ impl<E> Residual<'_, E> {
     }
 }
 
-/// A mutable pointer that chunks on other threads write disjoint rows through.
-#[derive(Clone, Copy)]
-struct Out<T>(*mut T);
-// SAFETY: every chunk writes only its own rows (or its own slots of a partial-sum array).
-unsafe impl<T> Send for Out<T> {}
-unsafe impl<T> Sync for Out<T> {}
-impl<T> Out<T> {
-    fn get(self) -> *mut T {
-        self.0
-    }
-}
-
-/// Runs `chunk(r0, r1)` for every chunk of `rows` rows, on libtorch's team.
-fn for_chunks(rows: usize, chunk: &(dyn Fn(usize, usize, usize) + Sync)) {
+/// Runs `pass` over every chunk of `rows` rows on libtorch's team, at `level` (or below it, where
+/// the channels do not fill its vectors).
+fn run<P: Pass>(level: Level, pass: &P, rows: usize) {
+    let level = level.for_channels(pass.channels());
     let chunks = rows.div_ceil(CHUNK_ROWS);
     parallel_for(chunks, GRAIN_CHUNKS, &|begin, end| {
         for k in begin..end {
-            chunk(k, k * CHUNK_ROWS, ((k + 1) * CHUNK_ROWS).min(rows));
+            let chunk_rows = k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(rows);
+            // SAFETY: the public functions below check the tensors' sizes against `rows` before
+            // they build a pass; `Level::best` chose a level this CPU runs.
+            unsafe {
+                match level {
+                    Level::Avx512 => avx512::run(pass, chunk_rows, k),
+                    Level::Avx2 => avx2::run(pass, chunk_rows, k),
+                    Level::Scalar => pass.scalar(chunk_rows, k),
+                }
+            }
         }
     });
 }
@@ -230,16 +256,20 @@ thread_local! {
     static PARTIALS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on two arrays of `len` partial sums from this thread's [`PARTIALS`], grown when too
-/// short and not cleared: every slot is written by the chunks before it is read.
-fn with_partials<R>(len: usize, f: impl FnOnce(&mut [f64], &mut [f64]) -> R) -> R {
+/// Runs a reduction over `rows` rows of `c` channels: `pass` gets where its chunks write their
+/// per-channel partial sums (from this thread's [`PARTIALS`], grown when too short and not
+/// cleared: every slot is written by the chunks before it is read), and the two sums come back
+/// added over the chunks in chunk order, in f64.
+fn reduce<P: Pass>(level: Level, rows: usize, c: usize, pass: impl FnOnce(Sums) -> P) -> (Vec<f64>, Vec<f64>) {
+    let len = rows.div_ceil(CHUNK_ROWS) * c;
     PARTIALS.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < 2 * len {
             p.resize(2 * len, 0.0);
         }
         let (s1, s2) = p[..2 * len].split_at_mut(len);
-        f(s1, s2)
+        run(level, &pass(Sums { first: s1.as_mut_ptr(), second: s2.as_mut_ptr() }), rows);
+        (sum_chunks(s1, c), sum_chunks(s2, c))
     })
 }
 
@@ -267,105 +297,63 @@ pub fn moments<E: Lanes>(level: Level, y: &[E], c: usize) -> Moments {
     assert!(c > 0 && !y.is_empty() && y.len().is_multiple_of(c), "moments of {} values in rows of {c}", y.len());
     let rows = y.len() / c;
     let shift: Vec<f32> = y[..c].iter().map(|v| v.to_f32()).collect();
-    let chunks = rows.div_ceil(CHUNK_ROWS);
-    let (s1, s2) = with_partials(chunks * c, |s1, s2| {
-        let (o1, o2) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()));
-        let (yp, sp) = (Out(y.as_ptr() as *mut E), Out(shift.as_ptr() as *mut f32));
-        let level = level.for_channels(c);
-        for_chunks(rows, &|k, r0, r1| {
-            let (y, shift, s1, s2) = (yp.get(), sp.get(), o1.get(), o2.get());
-            // SAFETY: sizes checked above; chunk k writes slots k*c..(k+1)*c only.
-            unsafe {
-                match level {
-                    Level::Avx512 => avx512::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
-                    Level::Avx2 => avx2::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
-                    Level::Scalar => scalar::stats(y, c, r0, r1, shift, s1.add(k * c), s2.add(k * c)),
-                }
-            }
-        });
-        (sum_chunks(s1, c), sum_chunks(s2, c))
-    });
+    let (s1, s2) = reduce(level, rows, c, |sums| passes::Stats { y: y.as_ptr(), c, shift: shift.as_ptr(), sums });
     let m = rows as f64;
     let mean = shift.iter().zip(&s1).map(|(&s, &t)| f64::from(s) + t / m).collect();
     let var = s1.iter().zip(&s2).map(|(&t, &q)| (q / m - (t / m) * (t / m)).max(0.0)).collect();
     Moments { mean, var }
 }
 
+/// A BatchNorm's per-channel scale `a` and shift `b`: `a * y + b` normalises `y`.
+pub struct Affine<'a> {
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+}
+
 /// `out = max(a * y + b + residual, 0)` per channel: BatchNorm's normalisation, the shortcut's
 /// addition and the ReLU in one pass.
-pub fn normalize<E: Lanes>(
-    level: Level,
-    y: &[E],
-    a: &[f32],
-    b: &[f32],
-    residual: &Residual<E>,
-    out: &mut [E],
-    c: usize,
-) {
+pub fn normalize<E: Lanes>(level: Level, y: &[E], norm: Affine, residual: &Residual<E>, out: &mut [E], c: usize) {
+    let Affine { a, b } = norm;
     assert!(a.len() == c && b.len() == c && y.len() == out.len() && y.len().is_multiple_of(c), "normalize sizes");
     let rows = y.len() / c;
     let res = residual.raw(rows, c);
-    let (yp, ap, bp, op) =
-        (Out(y.as_ptr() as *mut E), Out(a.as_ptr() as *mut f32), Out(b.as_ptr() as *mut f32), Out(out.as_mut_ptr()));
-    let level = level.for_channels(c);
-    for_chunks(rows, &|_, r0, r1| {
-        // SAFETY: sizes checked above; each chunk writes its own rows of `out`.
-        unsafe {
-            match level {
-                Level::Avx512 => avx512::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
-                Level::Avx2 => avx2::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
-                Level::Scalar => scalar::normalize(yp.get(), ap.get(), bp.get(), res, op.get(), c, r0, r1),
-            }
-        }
-    });
+    let pass = passes::Normalize { y: y.as_ptr(), a: a.as_ptr(), b: b.as_ptr(), res, out: out.as_mut_ptr(), c };
+    run(level, &pass, rows);
+}
+
+/// What BatchNorm's backward reads of its forward: the input `y` and its per-channel statistics.
+pub struct Normalised<'a, E> {
+    pub y: &'a [E],
+    pub mean: &'a [f32],
+    pub invstd: &'a [f32],
 }
 
 /// The first pass of BatchNorm's backward behind a ReLU: `g` becomes `(g + res) * (mask > 0)`
 /// (left as it is when both are absent), and the per-channel sums of it and of it times the
 /// normalised input `(y - mean) * invstd` are returned (the shift's and the scale's gradients).
-#[allow(clippy::too_many_arguments)]
 pub fn grad_reduce<E: Lanes>(
     level: Level,
     g: &mut [E],
     res: Option<&[E]>,
     mask: Option<&[E]>,
-    y: &[E],
-    mean: &[f32],
-    invstd: &[f32],
+    x: &Normalised<E>,
     c: usize,
 ) -> (Vec<f64>, Vec<f64>) {
     let n = g.len();
+    let Normalised { y, mean, invstd } = *x;
     assert!(y.len() == n && mean.len() == c && invstd.len() == c && n.is_multiple_of(c), "grad_reduce sizes");
     assert!(res.is_none_or(|r| r.len() == n) && mask.is_none_or(|m| m.len() == n), "grad_reduce sizes");
-    let rows = n / c;
-    let chunks = rows.div_ceil(CHUNK_ROWS);
-    with_partials(chunks * c, |s1, s2| {
-        let (o1, o2, gp) = (Out(s1.as_mut_ptr()), Out(s2.as_mut_ptr()), Out(g.as_mut_ptr()));
-        let null = std::ptr::null_mut();
-        let rp = Out(res.map_or(null, |r| r.as_ptr() as *mut E));
-        let mp = Out(mask.map_or(null, |m| m.as_ptr() as *mut E));
-        let (yp, mn, is) =
-            (Out(y.as_ptr() as *mut E), Out(mean.as_ptr() as *mut f32), Out(invstd.as_ptr() as *mut f32));
-        let level = level.for_channels(c);
-        for_chunks(rows, &|k, r0, r1| {
-            let (s1, s2) = (o1.get(), o2.get());
-            // SAFETY: sizes checked above; chunk k writes its own rows of `g` and its own slots.
-            unsafe {
-                let (a, b) = (s1.add(k * c), s2.add(k * c));
-                match level {
-                    Level::Avx512 => {
-                        avx512::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
-                    }
-                    Level::Avx2 => {
-                        avx2::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
-                    }
-                    Level::Scalar => {
-                        scalar::grad_reduce(gp.get(), rp.get(), mp.get(), yp.get(), mn.get(), is.get(), c, r0, r1, a, b)
-                    }
-                }
-            }
-        });
-        (sum_chunks(s1, c), sum_chunks(s2, c))
+    let null = std::ptr::null();
+    let (g, res, mask) = (g.as_mut_ptr(), res.map_or(null, <[E]>::as_ptr), mask.map_or(null, <[E]>::as_ptr));
+    reduce(level, n / c, c, |sums| passes::GradReduce {
+        g,
+        res,
+        mask,
+        y: y.as_ptr(),
+        mean: mean.as_ptr(),
+        invstd: invstd.as_ptr(),
+        c,
+        sums,
     })
 }
 
@@ -389,26 +377,17 @@ pub fn grad_apply<E: Lanes>(level: Level, gz: &[E], y: &mut [E], co: &GradCoeffi
         assert_eq!(s.len(), c, "grad_apply coefficients");
     }
     let rows = y.len() / c;
-    let p = |s: &[f32]| Out(s.as_ptr() as *mut f32);
-    let (gp, yp) = (Out(gz.as_ptr() as *mut E), Out(y.as_mut_ptr()));
-    let (mn, is, k, mg, mgx) = (p(co.mean), p(co.invstd), p(co.k), p(co.mg), p(co.mgx));
-    let level = level.for_channels(c);
-    for_chunks(rows, &|_, r0, r1| {
-        // SAFETY: sizes checked above; each chunk writes its own rows of `y`.
-        unsafe {
-            match level {
-                Level::Avx512 => {
-                    avx512::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
-                }
-                Level::Avx2 => {
-                    avx2::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
-                }
-                Level::Scalar => {
-                    scalar::grad_apply(gp.get(), yp.get(), mn.get(), is.get(), k.get(), mg.get(), mgx.get(), c, r0, r1)
-                }
-            }
-        }
-    });
+    let pass = passes::GradApply {
+        gz: gz.as_ptr(),
+        y: y.as_mut_ptr(),
+        mean: co.mean.as_ptr(),
+        invstd: co.invstd.as_ptr(),
+        k: co.k.as_ptr(),
+        mg: co.mg.as_ptr(),
+        mgx: co.mgx.as_ptr(),
+        c,
+    };
+    run(level, &pass, rows);
 }
 
 #[cfg(test)]
@@ -534,7 +513,7 @@ mod tests {
                 let want = normalize_reference(&y, &a, &b, residual, c);
                 for level in levels() {
                     let mut out = vec![E::from_f32(f32::NAN); y.len()];
-                    normalize(level, &y, &a, &b, residual, &mut out, c);
+                    normalize(level, &y, Affine { a: &a, b: &b }, residual, &mut out, c);
                     let what = format!("{:?} {level:?} {rows}x{c} normalize", E::KIND);
                     close(&out, &want, stored_tolerance::<E>(), &what);
                 }
@@ -576,7 +555,8 @@ mod tests {
                     let what = format!("{:?} {level:?} {rows}x{c} res {with_res} mask {with_mask}", E::KIND);
                     let mut g = g0.clone();
                     let (r, m) = (with_res.then_some(res.as_slice()), with_mask.then_some(mask.as_slice()));
-                    let (got_sg, got_sgx) = grad_reduce(level, &mut g, r, m, &y, &mean, &invstd, c);
+                    let x = Normalised { y: &y, mean: &mean, invstd: &invstd };
+                    let (got_sg, got_sgx) = grad_reduce(level, &mut g, r, m, &x, c);
                     close(&g, &gz, 1e-6, &format!("{what}: gz"));
                     close(&f32s(&got_sg), &sg, sum_tolerance, &format!("{what}: sum of gz"));
                     close(&f32s(&got_sgx), &sgx, sum_tolerance, &format!("{what}: sum of gz * xhat"));
@@ -651,6 +631,25 @@ mod tests {
         }
     }
 
+    /// `values` (one vector's worth) stored as bf16 at vector level `V`, and what the store
+    /// returned as the values stored. The caller checks that the CPU runs `V`'s level.
+    fn store_and_reread<V: vector::Vector>(values: &[f32]) -> (Vec<bf16>, Vec<f32>)
+    where
+        f32: vector::Stored<V>,
+        bf16: vector::Stored<V>,
+    {
+        use vector::Stored;
+        assert_eq!(values.len(), V::LANES);
+        let (mut out, mut back) = (vec![bf16::ZERO; V::LANES], vec![0f32; V::LANES]);
+        // SAFETY: one vector's worth each way; the caller checked the level.
+        unsafe {
+            let v = <f32 as Stored<V>>::load_lanes(values.as_ptr());
+            let kept = <bf16 as Stored<V>>::store_lanes(out.as_mut_ptr(), v);
+            <f32 as Stored<V>>::store_lanes(back.as_mut_ptr(), kept);
+        }
+        (out, back)
+    }
+
     #[test]
     fn bf16_stores_round_to_the_nearest_even_as_half_does_at_every_width() {
         let mut values: Vec<f32> = EDGES.iter().map(|&b| f32::from_bits(b)).collect();
@@ -660,15 +659,7 @@ mod tests {
             let what = |w: &str, i: usize| format!("{w}: {:#010x}", chunk[i].to_bits());
             if Level::Avx2.available() {
                 for (half_chunk, offset) in chunk.chunks(8).zip([0, 8]) {
-                    let mut out = [bf16::ZERO; 8];
-                    // SAFETY: AVX2 is there; eight values each way.
-                    let reread = unsafe {
-                        let v = <f32 as avx2::Lanes8>::load8(half_chunk.as_ptr());
-                        let kept = <bf16 as avx2::Lanes8>::store8(out.as_mut_ptr(), v);
-                        let mut back = [0f32; 8];
-                        <f32 as avx2::Lanes8>::store8(back.as_mut_ptr(), kept);
-                        back
-                    };
+                    let (out, reread) = store_and_reread::<avx2::F32x8>(half_chunk);
                     for i in 0..8 {
                         same_bf16(out[i], want[offset + i], &what("AVX2", offset + i));
                         same_bf16(bf16::from_f32(reread[i]), want[offset + i], &what("AVX2 as stored", offset + i));
@@ -676,15 +667,7 @@ mod tests {
                 }
             }
             if Level::Avx512.available() {
-                let mut out = [bf16::ZERO; 16];
-                // SAFETY: AVX-512F is there; sixteen values each way.
-                let reread = unsafe {
-                    let v = <f32 as avx512::Lanes16>::load16(chunk.as_ptr());
-                    let kept = <bf16 as avx512::Lanes16>::store16(out.as_mut_ptr(), v);
-                    let mut back = [0f32; 16];
-                    <f32 as avx512::Lanes16>::store16(back.as_mut_ptr(), kept);
-                    back
-                };
+                let (out, reread) = store_and_reread::<avx512::F32x16>(chunk);
                 for i in 0..16 {
                     same_bf16(out[i], want[i], &what("AVX-512", i));
                     same_bf16(bf16::from_f32(reread[i]), want[i], &what("AVX-512 as stored", i));

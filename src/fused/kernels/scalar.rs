@@ -1,43 +1,42 @@
-//! The kernels in plain Rust, one element at a time: the reference the vector levels are checked
-//! against, and the level used where the CPU has no AVX2.
+//! The kernels in plain Rust, one element at a time: the reference the vector bodies
+//! (`super::vector`) are tested against, and what they run for the channels past their last
+//! whole vector. (`fused::applies` keeps the fused pass off CPUs without AVX2, so this is not a
+//! level a training run takes alone.)
 //!
-//! Each function works on rows `r0..r1` of a channels-last tensor of `c` channels (a row is one
-//! image position, its `c` values contiguous); see `super` for what each computes. Activations
-//! are stored as `E` (fp32 or bf16) and computed on in f32.
+//! Each function works on rows `rows` and channels `chans` of a channels-last tensor of `c`
+//! channels (a row is one image position, its `c` values contiguous); see `super` for what each
+//! computes. Activations are stored as `E` (fp32 or bf16) and computed on in f32, each channel's
+//! sums in one f32 accumulator over the rows.
 
+use super::passes::{GradApply, GradReduce, Normalize, Stats};
 use super::{Elem, Res};
+use std::ops::Range;
 
-/// Per-channel sums of `y - shift` and of its square over the rows, written to `s1`, `s2`.
+/// Per-channel sums of `y - shift` and of its square over the rows, into chunk `chunk`'s slots.
 ///
 /// # Safety
-/// `y` holds rows `r0..r1` of `c` values; `shift` holds `c`, `s1` and `s2` room for `c`.
-pub unsafe fn stats<E: Elem>(
-    y: *const E,
-    c: usize,
-    r0: usize,
-    r1: usize,
-    shift: *const f32,
-    s1: *mut f64,
-    s2: *mut f64,
-) {
-    let mut a1 = vec![0f32; c];
-    let mut a2 = vec![0f32; c];
-    for r in r0..r1 {
-        for ch in 0..c {
-            let d = unsafe { (*y.add(r * c + ch)).to_f32() - *shift.add(ch) };
-            a1[ch] += d;
-            a2[ch] += d * d;
+/// `y` holds the rows; `shift` holds `c` values; the sums have room for chunk `chunk`.
+pub unsafe fn stats<E: Elem>(k: &Stats<E>, rows: Range<usize>, chans: Range<usize>, chunk: usize) {
+    let c = k.c;
+    let (s1, s2) = unsafe { k.sums.of(chunk, c) };
+    let mut a1 = vec![0f32; chans.len()];
+    let mut a2 = vec![0f32; chans.len()];
+    for r in rows {
+        for (j, ch) in chans.clone().enumerate() {
+            let d = unsafe { (*k.y.add(r * c + ch)).to_f32() - *k.shift.add(ch) };
+            a1[j] += d;
+            a2[j] += d * d;
         }
     }
-    for ch in 0..c {
+    for (j, ch) in chans.enumerate() {
         unsafe {
-            *s1.add(ch) = f64::from(a1[ch]);
-            *s2.add(ch) = f64::from(a2[ch]);
+            *s1.add(ch) = f64::from(a1[j]);
+            *s2.add(ch) = f64::from(a2[j]);
         }
     }
 }
 
-/// The residual's value at row `r`, channel `ch`.
+/// The residual's value at row `r`, channel `ch`, of rows of `c` channels.
 ///
 /// # Safety
 /// The residual's tensors hold row `r` (after the option-A mapping).
@@ -48,9 +47,9 @@ pub unsafe fn residual<E: Elem>(res: Res<E>, c: usize, r: usize, ch: usize) -> f
             Res::None => 0.0,
             Res::Same(x) => (*x.add(r * c + ch)).to_f32(),
             Res::Affine { y, a, b } => *a.add(ch) * (*y.add(r * c + ch)).to_f32() + *b.add(ch),
-            Res::Subsample { x, cin, h, w, hin, win } => {
+            Res::Subsample { x, cin, .. } => {
                 if ch < cin {
-                    (*x.add(Res::<E>::subsample_row(r, h, w, hin, win) * cin + ch)).to_f32()
+                    (*x.add(res.row_start(r, c) + ch)).to_f32()
                 } else {
                     0.0
                 }
@@ -62,77 +61,57 @@ pub unsafe fn residual<E: Elem>(res: Res<E>, c: usize, r: usize, ch: usize) -> f
 /// `out = max(a * y + b + residual, 0)`.
 ///
 /// # Safety
-/// `y` and `out` hold rows `r0..r1` of `c` values, `a` and `b` hold `c`; see [`residual`].
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn normalize<E: Elem>(
-    y: *const E,
-    a: *const f32,
-    b: *const f32,
-    res: Res<E>,
-    out: *mut E,
-    c: usize,
-    r0: usize,
-    r1: usize,
-) {
-    for r in r0..r1 {
-        for ch in 0..c {
+/// `y` and `out` hold the rows, `a` and `b` hold `c` values; see [`residual`].
+pub unsafe fn normalize<E: Elem>(k: &Normalize<E>, rows: Range<usize>, chans: Range<usize>, _chunk: usize) {
+    let c = k.c;
+    for r in rows {
+        for ch in chans.clone() {
             unsafe {
-                let v = *a.add(ch) * (*y.add(r * c + ch)).to_f32() + *b.add(ch) + residual(res, c, r, ch);
-                *out.add(r * c + ch) = E::from_f32(v.max(0.0));
+                let v = *k.a.add(ch) * (*k.y.add(r * c + ch)).to_f32() + *k.b.add(ch) + residual(k.res, c, r, ch);
+                *k.out.add(r * c + ch) = E::from_f32(v.max(0.0));
             }
         }
     }
 }
 
 /// `gz = (g + res) * (mask > 0)`, stored back into `g` when `res` or `mask` is given, and the
-/// per-channel sums of `gz` and of `gz * (y - mean) * invstd` written to `sg` and `sgx`.
+/// per-channel sums of `gz` and of `gz * (y - mean) * invstd` into chunk `chunk`'s slots.
 ///
 /// # Safety
-/// `g`, `y` and the non-null `res` and `mask` hold rows `r0..r1` of `c` values; `mean` and
-/// `invstd` hold `c`; `sg` and `sgx` room for `c`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn grad_reduce<E: Elem>(
-    g: *mut E,
-    res: *const E,
-    mask: *const E,
-    y: *const E,
-    mean: *const f32,
-    invstd: *const f32,
-    c: usize,
-    r0: usize,
-    r1: usize,
-    sg: *mut f64,
-    sgx: *mut f64,
-) {
-    let mut a1 = vec![0f32; c];
-    let mut a2 = vec![0f32; c];
-    let write = !res.is_null() || !mask.is_null();
-    for r in r0..r1 {
-        for ch in 0..c {
+/// `g`, `y` and the non-null `res` and `mask` hold the rows; `mean` and `invstd` hold `c`
+/// values; the sums have room for chunk `chunk`.
+pub unsafe fn grad_reduce<E: Elem>(k: &GradReduce<E>, rows: Range<usize>, chans: Range<usize>, chunk: usize) {
+    let c = k.c;
+    let (sg, sgx) = unsafe { k.sums.of(chunk, c) };
+    let mut a1 = vec![0f32; chans.len()];
+    let mut a2 = vec![0f32; chans.len()];
+    let write = k.writes();
+    for r in rows {
+        for (j, ch) in chans.clone().enumerate() {
             let i = r * c + ch;
             unsafe {
-                let mut gz = (*g.add(i)).to_f32();
-                if !res.is_null() {
-                    gz += (*res.add(i)).to_f32();
+                let mut gz = (*k.g.add(i)).to_f32();
+                if !k.res.is_null() {
+                    gz += (*k.res.add(i)).to_f32();
                 }
-                if !mask.is_null() && !keeps((*mask.add(i)).to_f32()) {
+                if !k.mask.is_null() && !keeps((*k.mask.add(i)).to_f32()) {
                     gz = 0.0;
                 }
                 if write {
                     // Summed as stored: the second pass reads it back.
-                    *g.add(i) = E::from_f32(gz);
-                    gz = (*g.add(i)).to_f32();
+                    *k.g.add(i) = E::from_f32(gz);
+                    gz = (*k.g.add(i)).to_f32();
                 }
-                let xhat = ((*y.add(i)).to_f32() - *mean.add(ch)) * *invstd.add(ch);
-                a1[ch] += gz;
-                a2[ch] += gz * xhat;
+                let xhat = ((*k.y.add(i)).to_f32() - *k.mean.add(ch)) * *k.invstd.add(ch);
+                a1[j] += gz;
+                a2[j] += gz * xhat;
             }
         }
     }
-    for ch in 0..c {
+    for (j, ch) in chans.enumerate() {
         unsafe {
-            *sg.add(ch) = f64::from(a1[ch]);
-            *sgx.add(ch) = f64::from(a2[ch]);
+            *sg.add(ch) = f64::from(a1[j]);
+            *sgx.add(ch) = f64::from(a2[j]);
         }
     }
 }
@@ -140,26 +119,16 @@ pub unsafe fn grad_reduce<E: Elem>(
 /// BatchNorm's input gradient, in place of `y`: `k * (gz - mg - (y - mean) * invstd * mgx)`.
 ///
 /// # Safety
-/// `gz` and `y` hold rows `r0..r1` of `c` values; the five coefficient arrays hold `c`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn grad_apply<E: Elem>(
-    gz: *const E,
-    y: *mut E,
-    mean: *const f32,
-    invstd: *const f32,
-    k: *const f32,
-    mg: *const f32,
-    mgx: *const f32,
-    c: usize,
-    r0: usize,
-    r1: usize,
-) {
-    for r in r0..r1 {
-        for ch in 0..c {
+/// `gz` and `y` hold the rows; the five coefficient arrays hold `c` values.
+pub unsafe fn grad_apply<E: Elem>(k: &GradApply<E>, rows: Range<usize>, chans: Range<usize>, _chunk: usize) {
+    let c = k.c;
+    for r in rows {
+        for ch in chans.clone() {
             let i = r * c + ch;
             unsafe {
-                let xhat = ((*y.add(i)).to_f32() - *mean.add(ch)) * *invstd.add(ch);
-                *y.add(i) = E::from_f32(*k.add(ch) * ((*gz.add(i)).to_f32() - *mg.add(ch) - xhat * *mgx.add(ch)));
+                let xhat = ((*k.y.add(i)).to_f32() - *k.mean.add(ch)) * *k.invstd.add(ch);
+                let v = *k.k.add(ch) * ((*k.gz.add(i)).to_f32() - *k.mg.add(ch) - xhat * *k.mgx.add(ch));
+                *k.y.add(i) = E::from_f32(v);
             }
         }
     }
