@@ -409,15 +409,7 @@ impl App {
 
     fn on_action(&mut self, action: Action) {
         match action {
-            Action::TogglePause => {
-                let paused = self.current().is_some_and(|r| r.history.state == RunState::Paused);
-                let want_pause = match self.pause_pending {
-                    Some(p) => !p,
-                    None => !paused,
-                };
-                self.pause_pending = Some(want_pause);
-                self.send(if want_pause { Command::Pause } else { Command::Resume });
-            }
+            Action::TogglePause => self.toggle_pause(),
             Action::Checkpoint => {
                 self.send(Command::Checkpoint);
                 self.note("checkpoint requested (written at the next step)", Tone::Info);
@@ -437,34 +429,11 @@ impl App {
             }
             Action::Responses => self.overlay = Overlay::Responses,
             Action::Close => self.overlay = Overlay::None,
-            Action::Quit if self.mode == Mode::Attached => {
-                if self.current().is_some_and(|r| r.history.is_active()) && !self.stopping {
-                    self.overlay = Overlay::ConfirmQuit;
-                } else {
-                    self.quit = true;
-                }
-            }
+            Action::Quit => self.ask_to_quit(),
             Action::Detach => self.quit = true,
-            Action::StopRun => {
-                self.overlay = Overlay::None;
-                self.stopping = true;
-                self.stopped_run = self.current().map(|r| r.id);
-                self.send(Command::Stop);
-                self.note("stop sent: the run writes a checkpoint and ends (esc leaves without waiting)", Tone::Info);
-            }
+            Action::StopRun => self.stop_run(),
             Action::TableUp | Action::TableDown | Action::TableMark | Action::TableOpen => {}
             Action::NextRun => self.next_run(),
-            Action::Quit => {
-                if self.running() {
-                    self.overlay = Overlay::ConfirmQuit;
-                } else if self.mode == Mode::Live && !self.source_closed && !self.stopping {
-                    // Diverged or finished but the trainer still waits: tell it to end.
-                    self.stop();
-                    self.quit = true;
-                } else {
-                    self.quit = true;
-                }
-            }
             Action::ConfirmQuit => {
                 self.note("checkpointing and quitting… (ctrl-c again quits at once)", Tone::Info);
                 self.stop();
@@ -474,45 +443,90 @@ impl App {
                 self.send(Command::Recover { lr_factor: 0.1 });
                 self.note("recovering from the last good checkpoint at lr x0.1…", Tone::Info);
             }
-            Action::ChooserUp | Action::ChooserDown => {
-                if let Overlay::Chooser(i) = self.overlay {
-                    let n = Depth::PAPER.len();
-                    let i = if action == Action::ChooserUp { (i + n - 1) % n } else { (i + 1) % n };
-                    self.overlay = Overlay::Chooser(i);
-                }
-            }
-            Action::ChooserFresh | Action::ChooserGrow => {
-                if let Overlay::Chooser(i) = self.overlay {
-                    let depth = Depth::PAPER[i];
-                    let mode = if action == Action::ChooserGrow { SwitchMode::Grow } else { SwitchMode::Fresh };
-                    if mode == SwitchMode::Grow
-                        && let Some(Err(e)) = self.current().and_then(|r| Some(r.depth()?.grow_to(r.shortcut(), depth)))
-                    {
-                        self.note(e.to_string(), Tone::Warn);
-                        return;
-                    }
-                    self.overlay = Overlay::None;
-                    self.send(Command::SwitchDepth { depth, mode });
-                    let how = if mode == SwitchMode::Grow { "grown from this one" } else { "fresh" };
-                    let name =
-                        crate::config::network_name(depth, self.current().map(|r| r.shortcut()).unwrap_or_default());
-                    self.note(format!("switching to {name} ({how})…"), Tone::Info);
-                }
-            }
+            Action::ChooserUp => self.move_chooser(-1),
+            Action::ChooserDown => self.move_chooser(1),
+            Action::ChooserFresh => self.switch_depth(SwitchMode::Fresh),
+            Action::ChooserGrow => self.switch_depth(SwitchMode::Grow),
             Action::PlaybackPause => self.effects.push(Effect::Playback(Playback::TogglePause)),
             Action::PlaybackFaster => self.effects.push(Effect::Playback(Playback::Faster)),
             Action::PlaybackSlower => self.effects.push(Effect::Playback(Playback::Slower)),
             Action::PlaybackEnd => self.effects.push(Effect::Playback(Playback::End)),
-            Action::PlaybackStart => {
-                // The player starts over; forget what it played, and the run tab chose.
-                self.runs.clear();
-                self.chosen = None;
-                self.unfinished_noted.clear();
-                self.events.clear();
-                self.status = None;
-                self.effects.push(Effect::Playback(Playback::Start));
-            }
+            Action::PlaybackStart => self.restart_playback(),
         }
+    }
+
+    fn toggle_pause(&mut self) {
+        let paused = self.current().is_some_and(|r| r.history.state == RunState::Paused);
+        let want_pause = match self.pause_pending {
+            Some(p) => !p,
+            None => !paused,
+        };
+        self.pause_pending = Some(want_pause);
+        self.send(if want_pause { Command::Pause } else { Command::Resume });
+    }
+
+    /// `q`: asks first while a run trains; an attached dashboard leaves the run training.
+    fn ask_to_quit(&mut self) {
+        if self.mode == Mode::Attached {
+            if self.current().is_some_and(|r| r.history.is_active()) && !self.stopping {
+                self.overlay = Overlay::ConfirmQuit;
+            } else {
+                self.quit = true;
+            }
+        } else if self.running() {
+            self.overlay = Overlay::ConfirmQuit;
+        } else if self.mode == Mode::Live && !self.source_closed && !self.stopping {
+            // Diverged or finished but the trainer still waits: tell it to end.
+            self.stop();
+            self.quit = true;
+        } else {
+            self.quit = true;
+        }
+    }
+
+    /// An attached dashboard's `s`: the run writes a checkpoint and ends.
+    fn stop_run(&mut self) {
+        self.overlay = Overlay::None;
+        self.stopping = true;
+        self.stopped_run = self.current().map(|r| r.id);
+        self.send(Command::Stop);
+        self.note("stop sent: the run writes a checkpoint and ends (esc leaves without waiting)", Tone::Info);
+    }
+
+    /// Moves the depth chooser's cursor by `by` (wrapping).
+    fn move_chooser(&mut self, by: isize) {
+        if let Overlay::Chooser(i) = self.overlay {
+            let n = Depth::PAPER.len() as isize;
+            self.overlay = Overlay::Chooser((i as isize + by).rem_euclid(n) as usize);
+        }
+    }
+
+    /// Switches the run to the depth under the chooser's cursor, fresh or grown from this one.
+    fn switch_depth(&mut self, mode: SwitchMode) {
+        if let Overlay::Chooser(i) = self.overlay {
+            let depth = Depth::PAPER[i];
+            if mode == SwitchMode::Grow
+                && let Some(Err(e)) = self.current().and_then(|r| Some(r.depth()?.grow_to(r.shortcut(), depth)))
+            {
+                self.note(e.to_string(), Tone::Warn);
+                return;
+            }
+            self.overlay = Overlay::None;
+            self.send(Command::SwitchDepth { depth, mode });
+            let how = if mode == SwitchMode::Grow { "grown from this one" } else { "fresh" };
+            let name = crate::config::network_name(depth, self.current().map(|r| r.shortcut()).unwrap_or_default());
+            self.note(format!("switching to {name} ({how})…"), Tone::Info);
+        }
+    }
+
+    /// The player starts over; forget what it played, and the run tab chose.
+    fn restart_playback(&mut self) {
+        self.runs.clear();
+        self.chosen = None;
+        self.unfinished_noted.clear();
+        self.events.clear();
+        self.status = None;
+        self.effects.push(Effect::Playback(Playback::Start));
     }
 
     /// Tab among overlaid runs: the next one in order of appearance becomes current. A pause

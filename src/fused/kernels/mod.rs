@@ -148,7 +148,7 @@ impl Level {
 
 /// What a normalisation adds before its ReLU, as the kernels read it (raw pointers, so that the
 /// chunks of a pass can share it across threads).
-pub enum Res<E> {
+pub enum RawResidual<E> {
     None,
     /// The identity shortcut: a tensor of the output's shape.
     Same(*const E),
@@ -171,24 +171,24 @@ pub enum Res<E> {
 }
 
 // Copy whatever `E` is (a derive would ask `E: Copy`): it holds pointers only.
-impl<E> Clone for Res<E> {
+impl<E> Clone for RawResidual<E> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<E> Copy for Res<E> {}
+impl<E> Copy for RawResidual<E> {}
 
 // SAFETY: the pointers are read only, and the tensors they point into outlive every pass.
-unsafe impl<E> Send for Res<E> {}
-unsafe impl<E> Sync for Res<E> {}
+unsafe impl<E> Send for RawResidual<E> {}
+unsafe impl<E> Sync for RawResidual<E> {}
 
-impl<E> Res<E> {
+impl<E> RawResidual<E> {
     /// Where the residual's values for output row `r` (rows of `c` channels) start: option A's
     /// input row at twice the position, else the same row.
     #[inline(always)]
     pub fn row_start(&self, r: usize, c: usize) -> usize {
         match *self {
-            Res::Subsample { cin, h, w, hin, win, .. } => {
+            RawResidual::Subsample { cin, h, w, hin, win, .. } => {
                 let (n, at) = (r / (h * w), r % (h * w));
                 ((n * hin + 2 * (at / w)) * win + 2 * (at % w)) * cin
             }
@@ -207,16 +207,16 @@ pub enum Residual<'a, E> {
 
 impl<E> Residual<'_, E> {
     /// The raw form, after checking that the residual covers `rows` rows of `c` channels.
-    fn raw(&self, rows: usize, c: usize) -> Res<E> {
+    fn raw(&self, rows: usize, c: usize) -> RawResidual<E> {
         match *self {
-            Residual::None => Res::None,
+            Residual::None => RawResidual::None,
             Residual::Same(x) => {
                 assert_eq!(x.len(), rows * c, "residual size");
-                Res::Same(x.as_ptr())
+                RawResidual::Same(x.as_ptr())
             }
             Residual::Affine { y, a, b } => {
                 assert!(y.len() == rows * c && a.len() == c && b.len() == c, "projection sizes");
-                Res::Affine { y: y.as_ptr(), a: a.as_ptr(), b: b.as_ptr() }
+                RawResidual::Affine { y: y.as_ptr(), a: a.as_ptr(), b: b.as_ptr() }
             }
             Residual::Subsample { x, cin, h, w, hin, win } => {
                 assert!(
@@ -224,7 +224,7 @@ impl<E> Residual<'_, E> {
                     "option-A shapes"
                 );
                 assert_eq!(x.len(), rows / (h * w) * hin * win * cin, "option-A input size");
-                Res::Subsample { x: x.as_ptr(), cin, h, w, hin, win }
+                RawResidual::Subsample { x: x.as_ptr(), cin, h, w, hin, win }
             }
         }
     }

@@ -4,7 +4,7 @@
 //! `super::scalar` read them.
 
 use super::vector::{self, Stored, Vector};
-use super::{Res, scalar};
+use super::{RawResidual, scalar};
 use std::ops::Range;
 
 /// Where a reduction's chunks write their per-channel sums: chunk `k`'s slots are
@@ -39,7 +39,7 @@ pub struct Normalize<E> {
     pub y: *const E,
     pub a: *const f32,
     pub b: *const f32,
-    pub res: Res<E>,
+    pub res: RawResidual<E>,
     pub out: *mut E,
     pub c: usize,
 }

@@ -9,7 +9,7 @@
 //! sums in one f32 accumulator over the rows.
 
 use super::passes::{GradApply, GradReduce, Normalize, Stats};
-use super::{Elem, Res};
+use super::{Elem, RawResidual};
 use std::ops::Range;
 
 /// Per-channel sums of `y - shift` and of its square over the rows, into chunk `chunk`'s slots.
@@ -41,13 +41,13 @@ pub unsafe fn stats<E: Elem>(k: &Stats<E>, rows: Range<usize>, chans: Range<usiz
 /// # Safety
 /// The residual's tensors hold row `r` (after the option-A mapping).
 #[inline(always)]
-pub unsafe fn residual<E: Elem>(res: Res<E>, c: usize, r: usize, ch: usize) -> f32 {
+pub unsafe fn residual<E: Elem>(res: RawResidual<E>, c: usize, r: usize, ch: usize) -> f32 {
     unsafe {
         match res {
-            Res::None => 0.0,
-            Res::Same(x) => (*x.add(r * c + ch)).to_f32(),
-            Res::Affine { y, a, b } => *a.add(ch) * (*y.add(r * c + ch)).to_f32() + *b.add(ch),
-            Res::Subsample { x, cin, .. } => {
+            RawResidual::None => 0.0,
+            RawResidual::Same(x) => (*x.add(r * c + ch)).to_f32(),
+            RawResidual::Affine { y, a, b } => *a.add(ch) * (*y.add(r * c + ch)).to_f32() + *b.add(ch),
+            RawResidual::Subsample { x, cin, .. } => {
                 if ch < cin {
                     (*x.add(res.row_start(r, c) + ch)).to_f32()
                 } else {

@@ -9,7 +9,7 @@
 //! multiply-adds, the two accumulators).
 
 use super::passes::{GradApply, GradReduce, Normalize, Stats};
-use super::{Elem, Res, scalar};
+use super::{Elem, RawResidual, scalar};
 use std::ops::Range;
 
 /// `LANES` f32 values, and the few operations the kernels need. Every method is `unsafe`: it
@@ -170,15 +170,15 @@ pub unsafe fn stats<V: Vector, E: Stored<V>>(k: &Stats<E>, rows: Range<usize>, c
 /// # Safety
 /// As [`scalar::residual`], for channels `ch..ch + LANES`.
 #[inline(always)]
-unsafe fn add_residual<V: Vector, E: Stored<V>>(v: V, res: Res<E>, row: usize, rx: usize, ch: usize) -> V {
+unsafe fn add_residual<V: Vector, E: Stored<V>>(v: V, res: RawResidual<E>, row: usize, rx: usize, ch: usize) -> V {
     unsafe {
         match res {
-            Res::None => v,
-            Res::Same(x) => v.add(E::load_lanes(x.add(row + ch))),
-            Res::Affine { y, a, b } => {
+            RawResidual::None => v,
+            RawResidual::Same(x) => v.add(E::load_lanes(x.add(row + ch))),
+            RawResidual::Affine { y, a, b } => {
                 v.add(V::load(a.add(ch)).mul_add(E::load_lanes(y.add(row + ch)), V::load(b.add(ch))))
             }
-            Res::Subsample { x, cin, .. } => {
+            RawResidual::Subsample { x, cin, .. } => {
                 if ch + V::LANES <= cin {
                     v.add(E::load_lanes(x.add(rx + ch)))
                 } else if ch < cin {
