@@ -1,4 +1,5 @@
-//! How numbers read on screen and in logs: durations, time left, digit groups, byte sizes.
+//! How numbers read on screen and in logs: durations, time left, digit groups, byte sizes,
+//! iterations on an axis.
 
 /// `1h02m03s`, `4m05s`, `12s`; `-` when unknown.
 pub fn secs(secs: f64) -> String {
@@ -24,6 +25,19 @@ pub fn group_digits(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `500`, `2500`, `12k`, `12.5k`: an iteration on an axis that reaches `axis_max`, as the
+/// dashboard's charts and the plots label them. Thousands from an axis of 10,000 on, so that one
+/// axis writes all its labels alike, with a decimal only where the value has one (`12.5k` is
+/// not rounded to `13k`).
+pub fn iteration_label(v: f64, axis_max: f64) -> String {
+    if axis_max.abs() >= 10_000.0 && v != 0.0 {
+        let k = v / 1000.0;
+        if (k - k.round()).abs() < 1e-9 { format!("{k:.0}k") } else { format!("{k:.1}k") }
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// `133 KiB`, `512 MiB`, `1.25 GiB`.
@@ -59,6 +73,15 @@ pub fn elide_middle(name: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iterations_are_thousands_only_on_a_long_axis() {
+        assert_eq!(iteration_label(2500.0, 5000.0), "2500");
+        assert_eq!(iteration_label(0.0, 64_000.0), "0");
+        assert_eq!(iteration_label(32_000.0, 64_000.0), "32k");
+        assert_eq!(iteration_label(12_500.0, 64_000.0), "12.5k");
+        assert_eq!(iteration_label(64_000.0, 64_000.0), "64k");
+    }
 
     #[test]
     fn durations_read_naturally() {
