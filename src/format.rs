@@ -29,14 +29,17 @@ pub fn group_digits(n: u64) -> String {
 
 /// `500`, `2500`, `12k`, `12.5k`: an iteration on an axis that reaches `axis_max`, as the
 /// dashboard's charts and the plots label them. Thousands from an axis of 10,000 on, so that one
-/// axis writes all its labels alike, with a decimal only where the value has one (`12.5k` is
-/// not rounded to `13k`).
+/// axis writes all its labels alike, to a tenth, with the decimal only where it is not zero
+/// (`12.5k` is not rounded to `13k`, and a merged point's `63,968.5` reads `64k`).
 pub fn iteration_label(v: f64, axis_max: f64) -> String {
-    if axis_max.abs() >= 10_000.0 && v != 0.0 {
-        let k = v / 1000.0;
-        if (k - k.round()).abs() < 1e-9 { format!("{k:.0}k") } else { format!("{k:.1}k") }
-    } else {
-        format!("{v:.0}")
+    if axis_max.abs() < 10_000.0 {
+        return format!("{v:.0}");
+    }
+    let tenths = (v / 100.0).round();
+    match tenths {
+        0.0 => "0".into(),
+        t if t % 10.0 == 0.0 => format!("{:.0}k", t / 10.0),
+        t => format!("{:.1}k", t / 10.0),
     }
 }
 
@@ -81,6 +84,8 @@ mod tests {
         assert_eq!(iteration_label(32_000.0, 64_000.0), "32k");
         assert_eq!(iteration_label(12_500.0, 64_000.0), "12.5k");
         assert_eq!(iteration_label(64_000.0, 64_000.0), "64k");
+        assert_eq!(iteration_label(63_968.5, 63_968.5), "64k");
+        assert_eq!(iteration_label(1.0, 64_000.0), "0");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! magnitude (bottom), one colour per run.
 
 use super::kit::{
-    Axes, Format, Picture, Scale, check_size, clip_y, colour, labelled_line, legend, line_swatch, panel, render_picture,
+    self, Axes, Format, Picture, Scale, check_size, clip_y, colour, labelled_line, legend, line_swatch, panel,
+    render_picture,
 };
 use crate::cli::PlotArgs;
 use crate::config::Shortcut;
@@ -147,7 +148,7 @@ pub fn render(figure: Figure, runs: &[FigureRun], path: &Path, format: Format, s
 }
 
 fn draw<DB: DrawingBackend>(figure: Figure, root: &DrawingArea<DB, Shift>, runs: &[FigureRun]) -> Result<()> {
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).map_err(kit::failed)?;
     let (w, h) = root.dim_in_pixel();
     let scale = Scale::of(root);
     let depths = depth_colours(runs);
@@ -213,7 +214,6 @@ fn errors<DB: DrawingBackend>(
     y_max: f64,
     scale: Scale,
 ) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     let x_max = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.test_error)).map(|p| p.0).fold(1.0, f64::max);
     let caption = match curves {
         Curves::Both => format!("{title}: training (dashed), test (bold)"),
@@ -232,9 +232,11 @@ fn errors<DB: DrawingBackend>(
             let style = color.stroke_width(scale.px(if curves == Curves::Both { 1.5 } else { 3.0 }));
             for piece in clip_y(&run.train_error, 0.0, y_max) {
                 if curves == Curves::Both {
-                    chart.draw_series(DashedLineSeries::new(piece, scale.px(6.0), scale.px(4.0), style)).map_err(e)?;
+                    chart
+                        .draw_series(DashedLineSeries::new(piece, scale.px(6.0), scale.px(4.0), style))
+                        .map_err(kit::failed)?;
                 } else {
-                    chart.draw_series(LineSeries::new(piece, style)).map_err(e)?;
+                    chart.draw_series(LineSeries::new(piece, style)).map_err(kit::failed)?;
                 }
             }
         }
@@ -242,7 +244,7 @@ fn errors<DB: DrawingBackend>(
         if curves != Curves::Train {
             // A dot at each evaluation: the first one alone would make no line.
             let inside = run.test_error.iter().filter(|p| p.1 <= y_max).copied();
-            chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.0), color.filled()))).map_err(e)?;
+            chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.0), color.filled()))).map_err(kit::failed)?;
             tests = clip_y(&run.test_error, 0.0, y_max);
         }
         labelled_line(&mut chart, tests, color.stroke_width(scale.px(3.0)), &run.network, scale)?;
@@ -258,7 +260,6 @@ fn responses<DB: DrawingBackend>(
     sorted: bool,
     scale: Scale,
 ) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     let x_max = runs.iter().map(|r| r.responses.len()).max().unwrap_or(1) as f64;
     let y_max = runs.iter().flat_map(|r| r.responses.iter().copied()).fold(0.0, f64::max) * 1.1;
     let title = if sorted { "std of layer responses, sorted by magnitude" } else { "std of layer responses" };
@@ -275,10 +276,12 @@ fn responses<DB: DrawingBackend>(
         let label = format!("{} (iteration {})", run.network, run.responses_iter);
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(scale.px(2.0))))
-            .map_err(e)?
+            .map_err(kit::failed)?
             .label(label)
             .legend(line_swatch(color.stroke_width(scale.px(2.0)), scale));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, scale.px(2.5), color.filled()))).map_err(e)?;
+        chart
+            .draw_series(points.into_iter().map(|p| Circle::new(p, scale.px(2.5), color.filled())))
+            .map_err(kit::failed)?;
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight, scale)
 }

@@ -85,12 +85,12 @@ pub(super) fn render_picture(picture: &impl Picture, path: &Path, format: Format
         Format::Png => {
             let root = BitMapBackend::new(path, size).into_drawing_area();
             picture.draw(&root)?;
-            root.present().map_err(|e| anyhow!("{e}"))
+            root.present().map_err(failed)
         }
         Format::Svg => {
             let root = SVGBackend::new(path, size).into_drawing_area();
             picture.draw(&root)?;
-            root.present().map_err(|e| anyhow!("{e}"))
+            root.present().map_err(failed)
         }
     }
 }
@@ -102,6 +102,14 @@ pub(super) fn register_fonts() -> Result<()> {
         register_font(FAMILY, FontStyle::Normal, FONT).is_ok()
     });
     if *ok { Ok(()) } else { bail!("the built-in font does not load") }
+}
+
+/// A drawing error as the report's error, in plotters' words: its backend's error types need
+/// not be `'static`, so they are carried as text.
+pub(super) fn failed<E: std::error::Error + Send + Sync>(
+    e: plotters::drawing::DrawingAreaErrorKind<E>,
+) -> anyhow::Error {
+    anyhow!("{e}")
 }
 
 /// Sizes in pixels for one picture, from sizes given for a 1200x800 one: text and lines grow
@@ -153,7 +161,6 @@ where
     X::CoordDescType: ValueFormatter<f64>,
     Y::CoordDescType: ValueFormatter<f64>,
 {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     // An axis description needs a line of its own under the labels.
     let x_label_area = if axes.x_desc.is_some() { 46.0 } else { 34.0 };
     let mut chart = ChartBuilder::on(area)
@@ -163,7 +170,7 @@ where
         .x_label_area_size(scale.px(x_label_area))
         .y_label_area_size(scale.px(64.0))
         .build_cartesian_2d(x, y)
-        .map_err(e)?;
+        .map_err(failed)?;
     let mut mesh = chart.configure_mesh();
     mesh.x_label_formatter(axes.x_label)
         .y_label_formatter(axes.y_label)
@@ -176,7 +183,7 @@ where
     if let Some(desc) = axes.x_desc {
         mesh.x_desc(desc);
     }
-    mesh.draw().map_err(e)?;
+    mesh.draw().map_err(failed)?;
     Ok(chart)
 }
 
@@ -196,7 +203,7 @@ pub(super) fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
         .margin(scale.px(10.0))
         .legend_area_size(scale.px(30.0))
         .draw()
-        .map_err(|e| anyhow!("{e}"))
+        .map_err(failed)
 }
 
 /// A line's sample in the legend: a short stroke in its style.
@@ -230,15 +237,14 @@ pub(super) fn labelled_line<'a, DB: DrawingBackend + 'a>(
     label: &str,
     scale: Scale,
 ) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     let mut pieces = pieces.into_iter();
     let first = match pieces.next() {
-        Some(piece) => chart.draw_series(LineSeries::new(piece, style)).map_err(e)?,
-        None => chart.draw_series(std::iter::empty::<Circle<(f64, f64), u32>>()).map_err(e)?,
+        Some(piece) => chart.draw_series(LineSeries::new(piece, style)).map_err(failed)?,
+        None => chart.draw_series(std::iter::empty::<Circle<(f64, f64), u32>>()).map_err(failed)?,
     };
     first.label(label).legend(line_swatch(style, scale));
     for piece in pieces {
-        chart.draw_series(LineSeries::new(piece, style)).map_err(e)?;
+        chart.draw_series(LineSeries::new(piece, style)).map_err(failed)?;
     }
     Ok(())
 }

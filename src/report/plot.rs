@@ -11,7 +11,7 @@ use crate::frontend::history::History;
 use crate::frontend::series::Series;
 use crate::protocol::EvalSet;
 use crate::reference;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -128,25 +128,30 @@ pub fn render(runs: &[Curves], path: &Path, format: Format, size: (u32, u32)) ->
 /// Draws error (top) and loss (bottom) charts onto `root`.
 pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) -> Result<()> {
     let scale = Scale::of(root);
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).map_err(kit::failed)?;
     let (_, h) = root.dim_in_pixel();
     let (top, bottom) = root.split_vertically(h * 57 / 100);
     let x_max = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.eval_error)).map(|p| p.0).fold(1.0, f64::max);
     let eval_name = if runs.iter().any(|r| r.eval_set == Some(EvalSet::Validation)) { "evaluation" } else { "test" };
-    error_chart(&top, runs, x_max, eval_name, scale)?;
-    loss_chart(&bottom, runs, x_max, eval_name, scale)
+    let plot = Plot { runs, x_max, eval_name, scale };
+    error_chart(&top, plot)?;
+    loss_chart(&bottom, plot)
+}
+
+/// What both charts of a plot share: its runs, one iteration axis, what the evaluations were
+/// measured on, the sizes.
+#[derive(Clone, Copy)]
+struct Plot<'r> {
+    runs: &'r [Curves],
+    x_max: f64,
+    eval_name: &'static str,
+    scale: Scale,
 }
 
 /// The error chart: each run's training band and line, its evaluations bold, its resumes as
 /// ticks, and the paper's numbers as dashed lines.
-fn error_chart<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    runs: &[Curves],
-    x_max: f64,
-    eval_name: &str,
-    scale: Scale,
-) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+fn error_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: Plot) -> Result<()> {
+    let Plot { runs, x_max, eval_name, scale } = plot;
     let depths = depths_in_order(runs);
     let y_max = error_axis_max(runs, &depths);
     let x_label = |x: &f64| iteration_label(*x, x_max);
@@ -155,14 +160,16 @@ fn error_chart<DB: DrawingBackend>(
     let mut chart = panel(area, &caption, (0.0..x_max, 0.0..y_max), &axes, scale)?;
     for (i, run) in runs.iter().enumerate() {
         let color = colour(i);
-        chart.draw_series(std::iter::once(band(&run.train_error_range, 0.0, y_max, color))).map_err(e)?;
+        chart.draw_series(std::iter::once(band(&run.train_error_range, 0.0, y_max, color))).map_err(kit::failed)?;
         for piece in kit::clip_y(&run.train_error, 0.0, y_max) {
-            chart.draw_series(LineSeries::new(piece, color.mix(0.35).stroke_width(scale.px(1.5)))).map_err(e)?;
+            chart
+                .draw_series(LineSeries::new(piece, color.mix(0.35).stroke_width(scale.px(1.5))))
+                .map_err(kit::failed)?;
         }
         let evals = kit::clip_y(&run.eval_error, 0.0, y_max);
         labelled_line(&mut chart, evals, color.stroke_width(scale.px(3.0)), &run.label, scale)?;
         let inside = run.eval_error.iter().filter(|p| p.1 <= y_max && marked(run)).copied();
-        chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.5), color.filled()))).map_err(e)?;
+        chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.5), color.filled()))).map_err(kit::failed)?;
     }
     resume_ticks(&mut chart, runs, y_max, scale)?;
     paper_lines(&mut chart, &depths, x_max, scale)?;
@@ -185,7 +192,7 @@ fn resume_ticks<'a, DB: DrawingBackend + 'a>(
         let what = if runs.len() > 1 { format!("{}: ", run.label) } else { String::new() };
         chart
             .draw_series(ticks)
-            .map_err(|e| anyhow!("{e}"))?
+            .map_err(kit::failed)?
             .label(format!("{what}resumed {n} time{} (ticks)", if n == 1 { "" } else { "s" }))
             .legend(tick_swatch(style, scale));
     }
@@ -206,7 +213,7 @@ fn paper_lines<'a, DB: DrawingBackend + 'a>(
         let line = vec![(0.0, paper.paper_error), (x_max, paper.paper_error)];
         chart
             .draw_series(DashedLineSeries::new(line, scale.px(8.0), scale.px(5.0), style))
-            .map_err(|e| anyhow!("{e}"))?
+            .map_err(kit::failed)?
             .label(format!("paper ResNet-{depth}: {:.2}%", paper.paper_error))
             .legend(dashed_swatch(style, scale));
     }
@@ -214,14 +221,8 @@ fn paper_lines<'a, DB: DrawingBackend + 'a>(
 }
 
 /// The loss chart, on a log scale: the loss falls by two orders of magnitude over a full run.
-fn loss_chart<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    runs: &[Curves],
-    x_max: f64,
-    eval_name: &str,
-    scale: Scale,
-) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+fn loss_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: Plot) -> Result<()> {
+    let Plot { runs, x_max, eval_name, scale } = plot;
     let (lo, hi) = loss_axis(runs);
     let (bold, light) = log_ticks(lo, hi);
     let y = (lo..hi).log_scale().with_key_points(bold).with_light_points(light);
@@ -232,14 +233,14 @@ fn loss_chart<DB: DrawingBackend>(
     for (i, run) in runs.iter().enumerate() {
         let color = colour(i);
         let positive = |v: &[(f64, f64)]| v.iter().copied().filter(|p| p.1 > 0.0).collect::<Vec<_>>();
-        chart.draw_series(std::iter::once(band(&run.train_loss_range, lo, hi, color))).map_err(e)?;
+        chart.draw_series(std::iter::once(band(&run.train_loss_range, lo, hi, color))).map_err(kit::failed)?;
         chart
             .draw_series(LineSeries::new(positive(&run.train_loss), color.mix(0.35).stroke_width(scale.px(1.5))))
-            .map_err(e)?;
+            .map_err(kit::failed)?;
         let eval = positive(&run.eval_loss);
-        chart.draw_series(LineSeries::new(eval.clone(), color.stroke_width(scale.px(3.0)))).map_err(e)?;
+        chart.draw_series(LineSeries::new(eval.clone(), color.stroke_width(scale.px(3.0)))).map_err(kit::failed)?;
         let points = eval.into_iter().filter(|_| marked(run));
-        chart.draw_series(points.map(|p| Circle::new(p, scale.px(3.5), color.filled()))).map_err(e)?;
+        chart.draw_series(points.map(|p| Circle::new(p, scale.px(3.5), color.filled()))).map_err(kit::failed)?;
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
         let c = &info.config;
         lines.push(kv(app, "recipe", format!("lr {} mom {} wd {:e}", c.lr, c.momentum, c.weight_decay)));
         let milestones: Vec<String> =
-            c.milestones.iter().map(|&m| crate::format::iteration_label(m as f64, c.iters as f64)).collect();
+            c.milestones.iter().map(|&m| crate::format::iteration_label(m as f64, m as f64)).collect();
         let warmup = c.warmup.map(|w| format!(" warm {}@{}", w.iters, w.lr)).unwrap_or_default();
         // Only the unusual precision is named: fp32 is what the paper trained in.
         let precision = if c.precision == Precision::Bf16 { " · bf16" } else { "" };
