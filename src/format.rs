@@ -1,4 +1,5 @@
-//! How numbers read on screen and in logs: durations, time left, digit groups, byte sizes.
+//! How numbers read on screen and in logs: durations, time left, digit groups, byte sizes,
+//! iterations on an axis.
 
 /// `1h02m03s`, `4m05s`, `12s`; `-` when unknown.
 pub fn secs(secs: f64) -> String {
@@ -24,6 +25,22 @@ pub fn group_digits(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `500`, `2500`, `12k`, `12.5k`: an iteration on an axis that reaches `axis_max`, as the
+/// dashboard's charts and the plots label them. Thousands from an axis of 10,000 on, so that one
+/// axis writes all its labels alike, to a tenth, with the decimal only where it is not zero
+/// (`12.5k` is not rounded to `13k`, and a merged point's `63,968.5` reads `64k`).
+pub fn iteration_label(v: f64, axis_max: f64) -> String {
+    if axis_max.abs() < 10_000.0 {
+        return format!("{v:.0}");
+    }
+    let tenths = (v / 100.0).round();
+    match tenths {
+        0.0 => "0".into(),
+        t if t % 10.0 == 0.0 => format!("{:.0}k", t / 10.0),
+        t => format!("{:.1}k", t / 10.0),
+    }
 }
 
 /// `133 KiB`, `512 MiB`, `1.25 GiB`.
@@ -59,6 +76,17 @@ pub fn elide_middle(name: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iterations_are_thousands_only_on_a_long_axis() {
+        assert_eq!(iteration_label(2500.0, 5000.0), "2500");
+        assert_eq!(iteration_label(0.0, 64_000.0), "0");
+        assert_eq!(iteration_label(32_000.0, 64_000.0), "32k");
+        assert_eq!(iteration_label(12_500.0, 64_000.0), "12.5k");
+        assert_eq!(iteration_label(64_000.0, 64_000.0), "64k");
+        assert_eq!(iteration_label(63_968.5, 63_968.5), "64k");
+        assert_eq!(iteration_label(1.0, 64_000.0), "0");
+    }
 
     #[test]
     fn durations_read_naturally() {

@@ -4,12 +4,15 @@
 //! of every 3x3 layer's response at a run's newest evaluation, by layer (top) and sorted by
 //! magnitude (bottom), one colour per run.
 
-use super::plot::{
-    FAMILY, Format, PALETTE, Picture, check_size, clip_y, iteration_label, legend, render_picture, styled,
+use super::kit::{
+    self, Axes, Format, Picture, Scale, check_size, clip_y, colour, labelled_line, legend, line_swatch, panel,
+    render_picture,
 };
 use crate::cli::PlotArgs;
 use crate::config::Shortcut;
+use crate::format::iteration_label;
 use crate::frontend::history::History;
+use crate::frontend::series::Series;
 use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -17,8 +20,9 @@ use std::path::{Path, PathBuf};
 
 /// The error axis of Figures 1 and 6 (the paper's), raised only where a run ends above it.
 const ERROR_AXIS: f64 = 20.0;
-/// Training curves are bucket means of about this many points: a batch's error is noisy.
-const TRAIN_POINTS: usize = 100;
+/// Training curves are merged to at most this many points (and at least half as many), each
+/// the mean of its batches: a batch's error is noisy.
+const TRAIN_POINTS: usize = 128;
 
 /// The figures the paper's CIFAR-10 section has that runs can be drawn as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +50,7 @@ pub struct FigureRun {
     pub network: String,
     pub depth: u32,
     pub plain: bool,
-    /// (iteration, training error %) as bucket means of the batches.
+    /// (iteration, training error %), the batches merged by their mean.
     pub train_error: Vec<(f64, f64)>,
     /// (iteration, test error %) of each evaluation.
     pub test_error: Vec<(f64, f64)>,
@@ -58,15 +62,8 @@ pub struct FigureRun {
 impl FigureRun {
     pub fn from_history(history: &History) -> Option<FigureRun> {
         let config = &history.info.as_ref()?.config;
-        let steps: Vec<_> = history.steps.iter().filter(|s| s.error.is_finite()).collect();
-        let bucket = steps.len().div_ceil(TRAIN_POINTS).max(1);
-        let train_error = steps
-            .chunks(bucket)
-            .map(|c| {
-                let n = c.len() as f64;
-                (c.iter().map(|s| s.iter as f64).sum::<f64>() / n, c.iter().map(|s| s.error).sum::<f64>() / n)
-            })
-            .collect();
+        let train_error =
+            Series::of_steps(&history.steps, TRAIN_POINTS, |s| s.error).iter().map(|p| (p.iter, p.y)).collect();
         let evals = history.evals.iter().filter(|e| e.error.is_finite());
         let latest = history.evals.iter().rev().find(|e| !e.responses.is_empty());
         Some(FigureRun {
@@ -151,31 +148,30 @@ pub fn render(figure: Figure, runs: &[FigureRun], path: &Path, format: Format, s
 }
 
 fn draw<DB: DrawingBackend>(figure: Figure, root: &DrawingArea<DB, Shift>, runs: &[FigureRun]) -> Result<()> {
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).map_err(kit::failed)?;
     let (w, h) = root.dim_in_pixel();
-    let scale = (w as f64 / 1200.0).min(h as f64 / 800.0).clamp(0.6, 4.0);
-    let px = move |v: f64| (v * scale).round() as u32;
+    let scale = Scale::of(root);
     let depths = depth_colours(runs);
     match figure {
         Figure::Six => {
             let (plain, residual): (Vec<&FigureRun>, Vec<&FigureRun>) = runs.iter().partition(|r| r.plain);
             let y_max = error_axis(runs.iter());
             let (left, right) = root.split_horizontally(w / 2);
-            errors(&left, "plain networks", &plain, &depths, Curves::Both, y_max, px)?;
-            errors(&right, "ResNets", &residual, &depths, Curves::Both, y_max, px)?;
+            errors(&left, "plain networks", &plain, &depths, Curves::Both, y_max, scale)?;
+            errors(&right, "ResNets", &residual, &depths, Curves::Both, y_max, scale)?;
         }
         Figure::One => {
             let plain: Vec<&FigureRun> = runs.iter().filter(|r| r.plain).collect();
             let y_max = error_axis(plain.iter().copied());
             let (left, right) = root.split_horizontally(w / 2);
-            errors(&left, "training error", &plain, &depths, Curves::Train, y_max, px)?;
-            errors(&right, "test error", &plain, &depths, Curves::Test, y_max, px)?;
+            errors(&left, "training error", &plain, &depths, Curves::Train, y_max, scale)?;
+            errors(&right, "test error", &plain, &depths, Curves::Test, y_max, scale)?;
         }
         Figure::Seven => {
             let with: Vec<&FigureRun> = runs.iter().filter(|r| !r.responses.is_empty()).collect();
             let (top, bottom) = root.split_vertically(h / 2);
-            responses(&top, "layer index (original)", &with, false, px)?;
-            responses(&bottom, "layer index (sorted by magnitude)", &with, true, px)?;
+            responses(&top, "layer index (original)", &with, false, scale)?;
+            responses(&bottom, "layer index (sorted by magnitude)", &with, true, scale)?;
         }
     }
     Ok(())
@@ -190,7 +186,7 @@ fn depth_colours(runs: &[FigureRun]) -> Vec<u32> {
 }
 
 fn colour_of(depths: &[u32], depth: u32) -> RGBColor {
-    PALETTE[depths.iter().position(|&d| d == depth).unwrap_or(0) % PALETTE.len()]
+    colour(depths.iter().position(|&d| d == depth).unwrap_or(0))
 }
 
 /// 20 %, as the paper's Figure 6, or higher where a run's last training or test error is above
@@ -200,26 +196,6 @@ fn error_axis<'a>(runs: impl Iterator<Item = &'a FigureRun>) -> f64 {
     let ends = runs.flat_map(|r| r.train_error.last().into_iter().chain(r.test_error.last()).map(|p| p.1));
     let top = ends.filter(|v| v.is_finite()).fold(0.0, f64::max);
     if top <= ERROR_AXIS { ERROR_AXIS } else { ((top * 1.1 / 10.0).ceil() * 10.0).min(100.0) }
-}
-
-/// One panel of a figure: its caption and axes, laid out alike in every figure.
-fn panel<'a, DB: DrawingBackend + 'a>(
-    area: &'a DrawingArea<DB, Shift>,
-    caption: &str,
-    x: std::ops::Range<f64>,
-    y: std::ops::Range<f64>,
-    px: impl Fn(f64) -> u32,
-) -> Result<
-    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
-> {
-    ChartBuilder::on(area)
-        .caption(caption, (FAMILY, px(22.0)))
-        .margin(px(12.0))
-        .margin_right(px(20.0))
-        .x_label_area_size(px(40.0))
-        .y_label_area_size(px(56.0))
-        .build_cartesian_2d(x, y)
-        .map_err(|e| anyhow!("{e}"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -236,68 +212,45 @@ fn errors<DB: DrawingBackend>(
     depths: &[u32],
     curves: Curves,
     y_max: f64,
-    px: impl Fn(f64) -> u32 + Copy,
+    scale: Scale,
 ) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     let x_max = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.test_error)).map(|p| p.0).fold(1.0, f64::max);
     let caption = match curves {
         Curves::Both => format!("{title}: training (dashed), test (bold)"),
         _ => title.to_string(),
     };
-    let mut chart = panel(area, &caption, 0.0..x_max, 0.0..y_max, px)?;
-    let x_fmt = |x: &f64| iteration_label(*x, x_max);
-    styled(
-        chart
-            .configure_mesh()
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .x_desc("iteration")
-            .y_desc("error (%)"),
-        px,
-    )
-    .draw()
-    .map_err(e)?;
+    let x_label = |x: &f64| iteration_label(*x, x_max);
+    let axes =
+        Axes { x_desc: Some("iteration"), y_desc: "error (%)", x_label: &x_label, y_label: &|y| format!("{y:.0}") };
+    let mut chart = panel(area, &caption, (0.0..x_max, 0.0..y_max), &axes, scale)?;
     if runs.is_empty() {
         return Ok(());
     }
     for run in runs {
         let color = colour_of(depths, run.depth);
         if curves != Curves::Test {
-            let style = color.stroke_width(px(if curves == Curves::Both { 1.5 } else { 3.0 }));
+            let style = color.stroke_width(scale.px(if curves == Curves::Both { 1.5 } else { 3.0 }));
             for piece in clip_y(&run.train_error, 0.0, y_max) {
                 if curves == Curves::Both {
-                    chart.draw_series(DashedLineSeries::new(piece, px(6.0), px(4.0), style)).map_err(e)?;
+                    chart
+                        .draw_series(DashedLineSeries::new(piece, scale.px(6.0), scale.px(4.0), style))
+                        .map_err(kit::failed)?;
                 } else {
-                    chart.draw_series(LineSeries::new(piece, style)).map_err(e)?;
+                    chart.draw_series(LineSeries::new(piece, style)).map_err(kit::failed)?;
                 }
             }
         }
-        let mut labelled = false;
+        let mut tests = Vec::new();
         if curves != Curves::Train {
             // A dot at each evaluation: the first one alone would make no line.
             let inside = run.test_error.iter().filter(|p| p.1 <= y_max).copied();
-            chart.draw_series(inside.map(|p| Circle::new(p, px(3.0), color.filled()))).map_err(e)?;
-            for piece in clip_y(&run.test_error, 0.0, y_max) {
-                let series = chart.draw_series(LineSeries::new(piece, color.stroke_width(px(3.0)))).map_err(e)?;
-                if !std::mem::replace(&mut labelled, true) {
-                    series.label(run.network.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
-                    });
-                }
-            }
+            chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.0), color.filled()))).map_err(kit::failed)?;
+            tests = clip_y(&run.test_error, 0.0, y_max);
         }
-        if !labelled {
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
-                .map_err(e)?
-                .label(run.network.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
-                });
-        }
+        labelled_line(&mut chart, tests, color.stroke_width(scale.px(3.0)), &run.network, scale)?;
     }
     // Error curves fall from the upper left to the lower right: the lower left stays empty.
-    legend(&mut chart, SeriesLabelPosition::LowerLeft, px)
+    legend(&mut chart, SeriesLabelPosition::LowerLeft, scale)
 }
 
 fn responses<DB: DrawingBackend>(
@@ -305,26 +258,16 @@ fn responses<DB: DrawingBackend>(
     x_desc: &str,
     runs: &[&FigureRun],
     sorted: bool,
-    px: impl Fn(f64) -> u32 + Copy,
+    scale: Scale,
 ) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     let x_max = runs.iter().map(|r| r.responses.len()).max().unwrap_or(1) as f64;
     let y_max = runs.iter().flat_map(|r| r.responses.iter().copied()).fold(0.0, f64::max) * 1.1;
     let title = if sorted { "std of layer responses, sorted by magnitude" } else { "std of layer responses" };
-    let mut chart = panel(area, title, 0.0..x_max + 1.0, 0.0..y_max.max(1e-6), px)?;
-    styled(
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.1}"))
-            .x_desc(x_desc)
-            .y_desc("std"),
-        px,
-    )
-    .draw()
-    .map_err(e)?;
+    let axes =
+        Axes { x_desc: Some(x_desc), y_desc: "std", x_label: &|x| format!("{x:.0}"), y_label: &|y| format!("{y:.1}") };
+    let mut chart = panel(area, title, (0.0..x_max + 1.0, 0.0..y_max.max(1e-6)), &axes, scale)?;
     for (i, run) in runs.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+        let color = colour(i);
         let mut values = run.responses.clone();
         if sorted {
             values.sort_by(|a, b| b.total_cmp(a));
@@ -332,15 +275,15 @@ fn responses<DB: DrawingBackend>(
         let points: Vec<(f64, f64)> = values.iter().enumerate().map(|(k, &v)| ((k + 1) as f64, v)).collect();
         let label = format!("{} (iteration {})", run.network, run.responses_iter);
         chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(px(2.0))))
-            .map_err(e)?
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(scale.px(2.0))))
+            .map_err(kit::failed)?
             .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(2.0)))
-            });
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, px(2.5), color.filled()))).map_err(e)?;
+            .legend(line_swatch(color.stroke_width(scale.px(2.0)), scale));
+        chart
+            .draw_series(points.into_iter().map(|p| Circle::new(p, scale.px(2.5), color.filled())))
+            .map_err(kit::failed)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, px)
+    legend(&mut chart, SeriesLabelPosition::UpperRight, scale)
 }
 
 #[cfg(test)]
@@ -404,6 +347,6 @@ mod tests {
             [56, 20, 56].iter().map(|&d| FigureRun::from_history(&plain_run(d, Vec::new())).unwrap()).collect();
         let depths = depth_colours(&runs);
         assert_eq!(depths, vec![20, 56]);
-        assert_eq!(colour_of(&depths, 56), PALETTE[1]);
+        assert_eq!(colour_of(&depths, 56), crate::report::kit::PALETTE[1]);
     }
 }

@@ -1,12 +1,15 @@
 //! Reports on recorded runs, read from their logs: summary tables (of runs, and of a sweep as the
-//! paper's table), plotted curves, CSV exports.
+//! paper's table, both written by `tabular`), plotted curves (`plot`, and the paper's `figures`,
+//! both drawn with `kit`), CSV exports.
 
 pub mod export;
 pub mod figures;
+mod kit;
 pub mod plot;
 pub mod share;
 pub mod summary;
 pub mod table;
+mod tabular;
 
 use crate::runlog::{self, LogError, RunLog};
 use std::path::Path;

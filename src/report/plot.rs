@@ -1,60 +1,31 @@
 //! `resnet-tui plot`: error and loss curves of one or several runs, with the paper's errors as
-//! reference lines, drawn to a PNG or SVG file with plotters.
+//! reference lines, drawn to a PNG or SVG file with the drawing kit (`kit`).
 
+use super::kit::{
+    self, Axes, Format, LinearChart, Picture, Scale, check_size, colour, dashed_swatch, labelled_line, legend, panel,
+    render_picture, tick_swatch,
+};
 use crate::cli::PlotArgs;
+use crate::format::iteration_label;
 use crate::frontend::history::History;
+use crate::frontend::series::Series;
 use crate::protocol::EvalSet;
 use crate::reference;
-use anyhow::{Context, Result, anyhow, bail};
-use plotters::chart::MeshStyle;
+use anyhow::{Context, Result, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 use std::path::Path;
-use std::sync::OnceLock;
 
-/// DejaVu Sans (Bitstream Vera licence, see assets/fonts/): there is no system font lookup, so
-/// text is drawn with the font built into the binary.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-pub(super) const FAMILY: &str = "sans-serif";
-
-/// Colours that stay apart for the eye (the "tableau 10" set), one per run, in order.
-pub(super) const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-/// Training curves are averaged over buckets to about this many points: a batch's error is
-/// noisy, and 64,000 points would make an SVG of megabytes for no visible gain.
-const TRAIN_POINTS: usize = 400;
+/// Training curves are merged to at most this many points (and at least half as many), each
+/// the mean of its batches with their extremes kept: a batch's error is noisy, and 64,000
+/// points would make an SVG of megabytes for no visible gain.
+const TRAIN_POINTS: usize = 512;
 
 /// Runs with at most this many evaluations have them marked with dots.
 const MAX_MARKED_EVALS: usize = 40;
 
-/// The labels and grid both charts share: quiet lines, so the curves stand out.
-/// `px` scales a size given for a 1200x800 picture.
-pub(super) fn styled<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
-    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
-    px: impl Fn(f64) -> u32,
-) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
-    mesh.label_style((FAMILY, px(15.0)))
-        .axis_desc_style((FAMILY, px(16.0)))
-        .light_line_style(BLACK.mix(0.04))
-        .max_light_lines(4)
-        .bold_line_style(BLACK.mix(0.12))
-}
-
-/// Sizes accepted for `--width` and `--height`.
-const MIN_SIDE: u32 = 200;
-const MAX_SIDE: u32 = 10_000;
+/// Each merged point's (iteration, lowest, highest) batch.
+type Band = Vec<(f64, f64, f64)>;
 
 /// One run's curves, in (iteration, value) pairs.
 #[derive(Clone, Debug, Default)]
@@ -67,8 +38,8 @@ pub struct Curves {
     pub train_loss: Vec<(f64, f64)>,
     /// Each bucket's lowest and highest batch, (iteration, lowest, highest): the band that keeps
     /// spikes visible behind the bucket means.
-    pub train_error_range: Vec<(f64, f64, f64)>,
-    pub train_loss_range: Vec<(f64, f64, f64)>,
+    pub train_error_range: Band,
+    pub train_loss_range: Band,
     pub eval_error: Vec<(f64, f64)>,
     pub eval_loss: Vec<(f64, f64)>,
     pub eval_set: Option<EvalSet>,
@@ -90,35 +61,18 @@ impl Curves {
             Some(n) if !name.ends_with(&n.to_ascii_lowercase().replace('-', "")) => format!("{name} ({n})"),
             _ => name,
         };
-        let steps: Vec<_> = history.steps.iter().filter(|s| s.loss.is_finite()).collect();
-        let bucket = steps.len().div_ceil(TRAIN_POINTS).max(1);
-        let mean = |f: &dyn Fn(usize) -> f64, chunk: std::ops::Range<usize>| {
-            let n = chunk.len() as f64;
-            chunk.map(f).sum::<f64>() / n
-        };
-        let buckets: Vec<_> = (0..steps.len()).step_by(bucket).map(|i| i..(i + bucket).min(steps.len())).collect();
-        let iter_at = |i: usize| steps[i].iter as f64;
-        let train = |value: &dyn Fn(usize) -> f64| -> Vec<(f64, f64)> {
-            buckets.iter().map(|b| (mean(&iter_at, b.clone()), mean(value, b.clone()))).collect()
-        };
-        let range = |value: &dyn Fn(usize) -> f64| -> Vec<(f64, f64, f64)> {
-            buckets
-                .iter()
-                .map(|b| {
-                    let lo = b.clone().map(value).fold(f64::INFINITY, f64::min);
-                    let hi = b.clone().map(value).fold(f64::NEG_INFINITY, f64::max);
-                    (mean(&iter_at, b.clone()), lo, hi)
-                })
-                .collect()
-        };
+        let (train_error, train_error_range) =
+            means_and_band(&Series::of_steps(&history.steps, TRAIN_POINTS, |s| s.error));
+        let (train_loss, train_loss_range) =
+            means_and_band(&Series::of_steps(&history.steps, TRAIN_POINTS, |s| s.loss));
         let evals = history.evals.iter().filter(|e| e.loss.is_finite());
         Curves {
             label,
             depth,
-            train_error: train(&|i| steps[i].error),
-            train_loss: train(&|i| steps[i].loss),
-            train_error_range: range(&|i| steps[i].error),
-            train_loss_range: range(&|i| steps[i].loss),
+            train_error,
+            train_loss,
+            train_error_range,
+            train_loss_range,
             eval_error: evals.clone().map(|e| (e.iter as f64, e.error)).collect(),
             eval_loss: evals.map(|e| (e.iter as f64, e.loss)).collect(),
             eval_set: history.evals.last().map(|e| e.set),
@@ -130,6 +84,12 @@ impl Curves {
     fn is_empty(&self) -> bool {
         self.train_error.is_empty() && self.eval_error.is_empty()
     }
+}
+
+/// A merged series as a chart draws it: its points' means as the line, and their lowest and
+/// highest batch as the band behind it.
+fn means_and_band(series: &Series) -> (Vec<(f64, f64)>, Band) {
+    series.iter().map(|p| ((p.iter, p.y), (p.iter, p.lo, p.hi))).unzip()
 }
 
 /// The plot command.
@@ -154,34 +114,6 @@ pub fn run(args: &PlotArgs) -> Result<()> {
     Ok(())
 }
 
-/// The image formats, told by the output file's extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Png,
-    Svg,
-}
-
-impl Format {
-    pub fn of(path: &Path) -> Result<Format> {
-        let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
-        match ext.as_deref() {
-            Some("png") => Ok(Format::Png),
-            Some("svg") => Ok(Format::Svg),
-            Some(other) => bail!("{}: unknown image format .{other}: use .png or .svg", path.display()),
-            None => bail!("{}: no file extension: end the name in .png or .svg", path.display()),
-        }
-    }
-}
-
-pub(super) fn check_size(width: u32, height: u32) -> Result<()> {
-    for (flag, v) in [("--width", width), ("--height", height)] {
-        if !(MIN_SIDE..=MAX_SIDE).contains(&v) {
-            bail!("{flag} {v}: must be between {MIN_SIDE} and {MAX_SIDE} pixels");
-        }
-    }
-    Ok(())
-}
-
 /// Draws the runs to `path`.
 pub fn render(runs: &[Curves], path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
     struct Drawn<'a>(&'a [Curves]);
@@ -193,157 +125,129 @@ pub fn render(runs: &[Curves], path: &Path, format: Format, size: (u32, u32)) ->
     render_picture(&Drawn(runs), path, format, size)
 }
 
-/// Something drawn onto a drawing area of any backend: the same picture as PNG or as SVG.
-pub(super) trait Picture {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
-}
-
-/// Draws `picture` to `path` in `format`, with the built-in font.
-pub(super) fn render_picture(picture: &impl Picture, path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
-    register_fonts()?;
-    match format {
-        Format::Png => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            picture.draw(&root)?;
-            root.present().map_err(|e| anyhow!("{e}"))
-        }
-        Format::Svg => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            picture.draw(&root)?;
-            root.present().map_err(|e| anyhow!("{e}"))
-        }
-    }
-}
-
-/// The legend at `position` (the upper right unless the curves run there), on a faint white box,
-/// as every chart here has it.
-pub(super) fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    position: SeriesLabelPosition,
-    px: impl Fn(f64) -> u32,
-) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .label_font((FAMILY, px(15.0)))
-        .background_style(WHITE.mix(0.88))
-        .border_style(BLACK.mix(0.25))
-        .margin(px(10.0))
-        .legend_area_size(px(30.0))
-        .draw()
-        .map_err(|e| anyhow!("{e}"))
-}
-
-pub(super) fn register_fonts() -> Result<()> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = REGISTERED.get_or_init(|| {
-        // Bold and the others fall back to the regular face.
-        register_font(FAMILY, FontStyle::Normal, FONT).is_ok()
-    });
-    if *ok { Ok(()) } else { bail!("the built-in font does not load") }
-}
-
 /// Draws error (top) and loss (bottom) charts onto `root`.
 pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) -> Result<()> {
-    let e = |e: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
-    let (w, h) = root.dim_in_pixel();
-    // Text grows with the image so that a large plot for print is not all lines and no labels.
-    let scale = (w as f64 / 1200.0).min(h as f64 / 800.0).clamp(0.6, 4.0);
-    let px = |v: f64| (v * scale).round() as u32;
-    root.fill(&WHITE).map_err(e)?;
+    let scale = Scale::of(root);
+    root.fill(&WHITE).map_err(kit::failed)?;
+    let (_, h) = root.dim_in_pixel();
     let (top, bottom) = root.split_vertically(h * 57 / 100);
     let x_max = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.eval_error)).map(|p| p.0).fold(1.0, f64::max);
-    let x_fmt = |x: &f64| iteration_label(*x, x_max);
     let eval_name = if runs.iter().any(|r| r.eval_set == Some(EvalSet::Validation)) { "evaluation" } else { "test" };
+    let plot = Plot { runs, x_max, eval_name, scale };
+    error_chart(&top, plot)?;
+    loss_chart(&bottom, plot)
+}
 
-    // Error, with the paper's numbers as dashed lines.
+/// What both charts of a plot share: its runs, one iteration axis, what the evaluations were
+/// measured on, the sizes.
+#[derive(Clone, Copy)]
+struct Plot<'r> {
+    runs: &'r [Curves],
+    x_max: f64,
+    eval_name: &'static str,
+    scale: Scale,
+}
+
+/// The error chart: each run's training band and line, its evaluations bold, its resumes as
+/// ticks, and the paper's numbers as dashed lines.
+fn error_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: Plot) -> Result<()> {
+    let Plot { runs, x_max, eval_name, scale } = plot;
     let depths = depths_in_order(runs);
     let y_max = error_axis_max(runs, &depths);
-    let mut chart = ChartBuilder::on(&top)
-        .caption(
-            format!("Top-1 error: {eval_name} (thick), training batches (thin), paper (dashed)"),
-            (FAMILY, px(22.0)),
-        )
-        .margin(px(12.0))
-        .margin_right(px(28.0))
-        .x_label_area_size(px(34.0))
-        .y_label_area_size(px(64.0))
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(e)?;
-    styled(
-        chart.configure_mesh().x_label_formatter(&x_fmt).y_label_formatter(&|y| format!("{y:.0}")).y_desc("error %"),
-        px,
-    )
-    .draw()
-    .map_err(e)?;
+    let x_label = |x: &f64| iteration_label(*x, x_max);
+    let axes = Axes { x_desc: None, y_desc: "error %", x_label: &x_label, y_label: &|y| format!("{y:.0}") };
+    let caption = format!("Top-1 error: {eval_name} (thick), training batches (thin), paper (dashed)");
+    let mut chart = panel(area, &caption, (0.0..x_max, 0.0..y_max), &axes, scale)?;
     for (i, run) in runs.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        chart.draw_series(std::iter::once(band(&run.train_error_range, 0.0, y_max, color))).map_err(e)?;
-        for piece in clip_y(&run.train_error, 0.0, y_max) {
-            chart.draw_series(LineSeries::new(piece, color.mix(0.35).stroke_width(px(1.5)))).map_err(e)?;
-        }
-        let thick = color.stroke_width(px(3.0));
-        let mut first = true;
-        for piece in clip_y(&run.eval_error, 0.0, y_max) {
-            let series = chart.draw_series(LineSeries::new(piece, thick)).map_err(e)?;
-            if std::mem::take(&mut first) {
-                series.label(run.label.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
-                });
-            }
-        }
-        let inside = run.eval_error.iter().filter(|p| p.1 <= y_max && marked(run)).copied();
-        chart.draw_series(inside.map(|p| Circle::new(p, px(3.5), color.filled()))).map_err(e)?;
-        if first {
-            // No evaluation in range: the run still needs its legend entry.
+        let color = colour(i);
+        chart.draw_series(std::iter::once(band(&run.train_error_range, 0.0, y_max, color))).map_err(kit::failed)?;
+        for piece in kit::clip_y(&run.train_error, 0.0, y_max) {
             chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
-                .map_err(e)?
-                .label(run.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + px(24.0) as i32, y)], color.stroke_width(px(3.0)))
-                });
+                .draw_series(LineSeries::new(piece, color.mix(0.35).stroke_width(scale.px(1.5))))
+                .map_err(kit::failed)?;
         }
+        let evals = kit::clip_y(&run.eval_error, 0.0, y_max);
+        labelled_line(&mut chart, evals, color.stroke_width(scale.px(3.0)), &run.label, scale)?;
+        let inside = run.eval_error.iter().filter(|p| p.1 <= y_max && marked(run)).copied();
+        chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.5), color.filled()))).map_err(kit::failed)?;
     }
+    resume_ticks(&mut chart, runs, y_max, scale)?;
+    paper_lines(&mut chart, &depths, x_max, scale)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, scale)
+}
+
+/// A tick at the foot of the error chart where each run was resumed, with one legend line per
+/// resumed run: a seam in its curves would show there.
+fn resume_ticks<'a, DB: DrawingBackend + 'a>(
+    chart: &mut LinearChart<'a, DB>,
+    runs: &[Curves],
+    y_max: f64,
+    scale: Scale,
+) -> Result<()> {
     for (i, run) in runs.iter().enumerate().filter(|(_, r)| r.resumes > 0) {
-        let style = PALETTE[i % PALETTE.len()].mix(0.8).stroke_width(px(2.0));
+        let style = colour(i).mix(0.8).stroke_width(scale.px(2.0));
         let tick = y_max * 0.04;
         let ticks = run.resumed_at.iter().map(|&x| PathElement::new(vec![(x, 0.0), (x, tick)], style));
         let n = run.resumes;
         let what = if runs.len() > 1 { format!("{}: ", run.label) } else { String::new() };
         chart
             .draw_series(ticks)
-            .map_err(e)?
+            .map_err(kit::failed)?
             .label(format!("{what}resumed {n} time{} (ticks)", if n == 1 { "" } else { "s" }))
-            .legend(move |(x, y)| {
-                PathElement::new(
-                    vec![(x + px(12.0) as i32, y - px(6.0) as i32), (x + px(12.0) as i32, y + px(6.0) as i32)],
-                    style,
-                )
-            });
+            .legend(tick_swatch(style, scale));
     }
-    for &(depth, run_index) in &depths {
+    Ok(())
+}
+
+/// The paper's error of each depth plotted, dashed across the chart in the colour of the first
+/// run of that depth.
+fn paper_lines<'a, DB: DrawingBackend + 'a>(
+    chart: &mut LinearChart<'a, DB>,
+    depths: &[(u32, usize)],
+    x_max: f64,
+    scale: Scale,
+) -> Result<()> {
+    for &(depth, run_index) in depths {
         let Some(paper) = reference::paper_result(depth) else { continue };
-        let color = PALETTE[run_index % PALETTE.len()];
-        let style = color.mix(0.9).stroke_width(px(1.5));
+        let style = colour(run_index).mix(0.9).stroke_width(scale.px(1.5));
         let line = vec![(0.0, paper.paper_error), (x_max, paper.paper_error)];
         chart
-            .draw_series(DashedLineSeries::new(line, px(8.0), px(5.0), style))
-            .map_err(e)?
+            .draw_series(DashedLineSeries::new(line, scale.px(8.0), scale.px(5.0), style))
+            .map_err(kit::failed)?
             .label(format!("paper ResNet-{depth}: {:.2}%", paper.paper_error))
-            .legend(move |(x, y)| {
-                plotters::element::DashedPathElement::new(
-                    vec![(x, y), (x + px(24.0) as i32, y)],
-                    px(6.0),
-                    px(3.0),
-                    style,
-                )
-            });
+            .legend(dashed_swatch(style, scale));
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, px)?;
+    Ok(())
+}
 
-    // Loss, on a log scale: it falls by two orders of magnitude over a full run.
-    // The axis spans the bands' extremes too: a spike is drawn, not cut off.
+/// The loss chart, on a log scale: the loss falls by two orders of magnitude over a full run.
+fn loss_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: Plot) -> Result<()> {
+    let Plot { runs, x_max, eval_name, scale } = plot;
+    let (lo, hi) = loss_axis(runs);
+    let (bold, light) = log_ticks(lo, hi);
+    let y = (lo..hi).log_scale().with_key_points(bold).with_light_points(light);
+    let x_label = |x: &f64| iteration_label(*x, x_max);
+    let axes = Axes { x_desc: Some("iteration"), y_desc: "loss", x_label: &x_label, y_label: &|y| format_loss(*y) };
+    let caption = format!("Cross-entropy loss: {eval_name} (thick), training batches (thin)");
+    let mut chart = panel(area, &caption, (0.0..x_max, y), &axes, scale)?;
+    for (i, run) in runs.iter().enumerate() {
+        let color = colour(i);
+        let positive = |v: &[(f64, f64)]| v.iter().copied().filter(|p| p.1 > 0.0).collect::<Vec<_>>();
+        chart.draw_series(std::iter::once(band(&run.train_loss_range, lo, hi, color))).map_err(kit::failed)?;
+        chart
+            .draw_series(LineSeries::new(positive(&run.train_loss), color.mix(0.35).stroke_width(scale.px(1.5))))
+            .map_err(kit::failed)?;
+        let eval = positive(&run.eval_loss);
+        chart.draw_series(LineSeries::new(eval.clone(), color.stroke_width(scale.px(3.0)))).map_err(kit::failed)?;
+        let points = eval.into_iter().filter(|_| marked(run));
+        chart.draw_series(points.map(|p| Circle::new(p, scale.px(3.5), color.filled()))).map_err(kit::failed)?;
+    }
+    Ok(())
+}
+
+/// The loss axis spans every positive loss with some room, the bands' extremes too: a spike is
+/// drawn, not cut off.
+fn loss_axis(runs: &[Curves]) -> (f64, f64) {
     let extremes = runs.iter().flat_map(|r| r.train_loss_range.iter().flat_map(|&(_, l, h)| [l, h]));
     let losses = runs
         .iter()
@@ -352,42 +256,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[Curves]) 
         .chain(extremes)
         .filter(|v| v.is_finite() && *v > 0.0);
     let (lo, hi) = losses.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = if lo.is_finite() && hi > lo { (lo / 1.3, hi * 1.3) } else { (0.01, 10.0) };
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption(format!("Cross-entropy loss: {eval_name} (thick), training batches (thin)"), (FAMILY, px(22.0)))
-        .margin(px(12.0))
-        .margin_right(px(28.0))
-        .x_label_area_size(px(46.0))
-        .y_label_area_size(px(64.0))
-        .build_cartesian_2d(0.0..x_max, {
-            let (bold, light) = log_ticks(lo, hi);
-            (lo..hi).log_scale().with_key_points(bold).with_light_points(light)
-        })
-        .map_err(e)?;
-    styled(
-        chart
-            .configure_mesh()
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&|y| format_loss(*y))
-            .x_desc("iteration")
-            .y_desc("loss"),
-        px,
-    )
-    .draw()
-    .map_err(e)?;
-    for (i, run) in runs.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        let positive = |v: &[(f64, f64)]| v.iter().copied().filter(|p| p.1 > 0.0).collect::<Vec<_>>();
-        chart.draw_series(std::iter::once(band(&run.train_loss_range, lo, hi, color))).map_err(e)?;
-        chart
-            .draw_series(LineSeries::new(positive(&run.train_loss), color.mix(0.35).stroke_width(px(1.5))))
-            .map_err(e)?;
-        let eval = positive(&run.eval_loss);
-        chart.draw_series(LineSeries::new(eval.clone(), color.stroke_width(px(3.0)))).map_err(e)?;
-        let points = eval.into_iter().filter(|_| marked(run));
-        chart.draw_series(points.map(|p| Circle::new(p, px(3.5), color.filled()))).map_err(e)?;
-    }
-    Ok(())
+    if lo.is_finite() && hi > lo { (lo / 1.3, hi * 1.3) } else { (0.01, 10.0) }
 }
 
 /// Evaluations get a dot each when they are few enough to tell apart: a short run with two
@@ -445,16 +314,7 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     (bold, light)
 }
 
-/// `500`, `12k`, `1.5k`: iterations as axis labels.
-pub(super) fn iteration_label(x: f64, x_max: f64) -> String {
-    if x_max >= 10_000.0 && x != 0.0 {
-        let k = x / 1000.0;
-        if (k - k.round()).abs() < 1e-9 { format!("{k:.0}k") } else { format!("{k:.1}k") }
-    } else {
-        format!("{x:.0}")
-    }
-}
-
+/// `2`, `0.5`, `0.02`: a loss with the digits its size needs.
 fn format_loss(y: f64) -> String {
     if y >= 1.0 {
         format!("{y:.0}")
@@ -472,54 +332,11 @@ fn band(range: &[(f64, f64, f64)], lo: f64, hi: f64, color: RGBColor) -> Polygon
     Polygon::new(upper.chain(lower).collect::<Vec<_>>(), color.mix(0.12).filled())
 }
 
-/// The parts of a polyline that lie within `lo..=hi` in y, cut where it crosses a bound:
-/// plotters draws whatever it is given, even outside the chart.
-pub fn clip_y(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
-    let inside = |p: &(f64, f64)| p.1 >= lo && p.1 <= hi;
-    let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
-    let mut current: Vec<(f64, f64)> = Vec::new();
-    if let [only] = points {
-        if inside(only) {
-            pieces.push(vec![*only]);
-        }
-        return pieces;
-    }
-    for pair in points.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        let at = |t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
-        let (t0, t1) = if a.1 == b.1 {
-            if inside(&a) { (0.0, 1.0) } else { (1.0, 0.0) }
-        } else {
-            let (tl, th) = ((lo - a.1) / (b.1 - a.1), (hi - a.1) / (b.1 - a.1));
-            (tl.min(th).max(0.0), tl.max(th).min(1.0))
-        };
-        if t0 > t1 {
-            if !current.is_empty() {
-                pieces.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        if t0 > 0.0 && !current.is_empty() {
-            pieces.push(std::mem::take(&mut current));
-        }
-        if current.is_empty() {
-            current.push(at(t0));
-        }
-        current.push(at(t1));
-        if t1 < 1.0 {
-            pieces.push(std::mem::take(&mut current));
-        }
-    }
-    if !current.is_empty() {
-        pieces.push(current);
-    }
-    pieces
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::frontend::history::tests::{eval, started, step};
+    use kit::{PALETTE, register_fonts};
 
     #[test]
     fn a_one_batch_spike_survives_bucketing_in_the_band() {
@@ -529,32 +346,9 @@ mod tests {
         assert!(curves.train_error.len() <= TRAIN_POINTS);
         let mean_max = curves.train_error.iter().map(|p| p.1).fold(0.0, f64::max);
         let band_max = curves.train_error_range.iter().map(|p| p.2).fold(0.0, f64::max);
-        assert!(mean_max < 15.0, "the mean of its bucket hides it: {mean_max}");
+        assert!(mean_max < 20.0, "the mean of its bucket hides it: {mean_max}");
         assert_eq!(band_max, 99.0);
         assert!(curves.train_error_range.iter().all(|&(_, lo, hi)| lo <= hi && lo == 10.0));
-    }
-
-    #[test]
-    fn clipping_cuts_lines_at_the_bounds() {
-        assert_eq!(
-            clip_y(&[(0.0, 5.0), (1.0, 15.0), (2.0, 5.0)], 0.0, 10.0),
-            [vec![(0.0, 5.0), (0.5, 10.0)], vec![(1.5, 10.0), (2.0, 5.0)]]
-        );
-        assert_eq!(
-            clip_y(&[(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)], 0.0, 10.0),
-            [vec![(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]]
-        );
-        assert!(clip_y(&[(0.0, 20.0), (1.0, 30.0)], 0.0, 10.0).is_empty());
-        assert_eq!(clip_y(&[(0.0, 5.0)], 0.0, 10.0), [vec![(0.0, 5.0)]]);
-    }
-
-    #[test]
-    fn unknown_extensions_are_refused_by_name() {
-        assert_eq!(Format::of(Path::new("a.PNG")).unwrap(), Format::Png);
-        assert_eq!(Format::of(Path::new("a.svg")).unwrap(), Format::Svg);
-        let err = Format::of(Path::new("curves.jpg")).unwrap_err().to_string();
-        assert!(err.contains("curves.jpg") && err.contains(".png or .svg"), "{err}");
-        assert!(Format::of(Path::new("curves")).is_err());
     }
 
     #[test]
@@ -562,7 +356,7 @@ mod tests {
         let mut events = vec![started(20, 0)];
         events.extend((1..=4000).map(|i| step(i, if i % 2 == 0 { 10.0 } else { 20.0 })));
         let c = Curves::from_history(&History::from_events(&events), "x");
-        assert_eq!(c.train_error.len(), 400);
+        assert!((TRAIN_POINTS / 2..=TRAIN_POINTS).contains(&c.train_error.len()), "{}", c.train_error.len());
         assert!(c.train_error.iter().all(|p| (p.1 - 15.0).abs() < 1e-9));
         assert_eq!(c.label, "run-resnet20");
     }

@@ -2,12 +2,13 @@
 //! the paper's and a reimplementation's error, training time, device) as a table, CSV,
 //! Markdown or JSON.
 
+use super::tabular::{self, Column, CsvColumn, Tabular, or_dash, or_empty};
 use crate::cli::{SummaryArgs, TableFormat};
 use crate::frontend::history::History;
 use crate::protocol::{EndReason, EvalSet, Precision, Shortcut};
 use crate::reference;
 use crate::runlog::RunLog;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
 
@@ -124,36 +125,64 @@ fn is_table(dir: &Path) -> bool {
 
 /// The runs in one of the output formats, ending with a newline.
 pub fn render(runs: &[RunSummary], format: TableFormat) -> Result<String> {
-    Ok(match format {
-        TableFormat::Table => text_table(runs),
-        TableFormat::Markdown => markdown(runs),
-        TableFormat::Csv => csv(runs)?,
-        TableFormat::Json => serde_json::to_string_pretty(runs).context("writing JSON")? + "\n",
-    })
+    tabular::render(runs, format)
 }
 
-/// A column of the human-readable formats: header, right-aligned or not, and its cell.
-struct Column {
-    header: &'static str,
-    right: bool,
-    cell: fn(&RunSummary) -> String,
+impl Tabular for RunSummary {
+    fn columns() -> &'static [Column<RunSummary>] {
+        &COLUMNS
+    }
+
+    fn csv_columns() -> &'static [CsvColumn<RunSummary>] {
+        &CSV_COLUMNS
+    }
 }
 
-const COLUMNS: [Column; 12] = [
+static COLUMNS: [Column<RunSummary>; 12] = [
     Column { header: "run", right: false, cell: |r| r.name.clone() },
-    Column { header: "depth", right: true, cell: |r| opt(r.depth.map(|d| d.to_string())) },
-    Column { header: "params", right: true, cell: |r| opt(r.params.map(crate::format::group_digits)) },
+    Column { header: "depth", right: true, cell: |r| or_dash(r.depth.map(|d| d.to_string())) },
+    Column { header: "params", right: true, cell: |r| or_dash(r.params.map(crate::format::group_digits)) },
     Column { header: "iters", right: true, cell: |r| crate::format::group_digits(r.iters) },
     // The final error is the paper's quantity; the best is chosen on the evaluated set.
     Column { header: "final err %", right: true, cell: final_cell },
     Column { header: "best seen %", right: true, cell: |r| percent(r.best_error, r.eval_set) },
     Column { header: "paper %", right: true, cell: |r| percent(r.paper_error, None) },
     Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
-    Column { header: "train time", right: true, cell: |r| opt(r.train_secs.map(crate::format::secs)) },
-    Column { header: "device", right: false, cell: |r| opt(r.device.clone()) },
+    Column { header: "train time", right: true, cell: |r| or_dash(r.train_secs.map(crate::format::secs)) },
+    Column { header: "device", right: false, cell: |r| or_dash(r.device.clone()) },
     Column { header: "precision", right: false, cell: precision_cell },
     Column { header: "status", right: false, cell: status },
 ];
+
+/// Plain numbers with full precision and machine-friendly names: for spreadsheets and pandas.
+static CSV_COLUMNS: [CsvColumn<RunSummary>; 21] = [
+    ("run", |r| r.name.clone()),
+    ("depth", |r| or_empty(r.depth)),
+    ("shortcut", |r| or_empty(r.shortcut.map(lower_name))),
+    ("params", |r| or_empty(r.params)),
+    ("iters", |r| r.iters.to_string()),
+    ("planned_iters", |r| or_empty(r.planned_iters)),
+    ("epochs", |r| or_empty(r.epochs)),
+    ("eval_set", |r| or_empty(r.eval_set.map(lower_name))),
+    ("best_error", |r| or_empty(r.best_error)),
+    ("best_iter", |r| or_empty(r.best_iter)),
+    ("final_error", |r| or_empty(r.final_error)),
+    ("paper_error", |r| or_empty(r.paper_error)),
+    ("reimpl_error", |r| or_empty(r.reimpl_error)),
+    ("train_secs", |r| or_empty(r.train_secs)),
+    ("device", |r| or_empty(r.device.as_ref())),
+    ("precision", |r| or_empty(r.precision.map(lower_name))),
+    ("precision_why", |r| or_empty(r.precision_why.as_ref())),
+    ("precision_iters", |r| r.precision_iters.iter().map(|&(p, n)| format!("{p}:{n}")).collect::<Vec<_>>().join(";")),
+    ("status", |r| status_name(r.status).to_string()),
+    ("starts", |r| r.starts.to_string()),
+    ("changes", |r| r.changes.join("; ")),
+];
+
+/// `a`, `validation`, `bf16`: a value's variant name in lower case, as the CSV writes it.
+fn lower_name(v: impl std::fmt::Debug) -> String {
+    format!("{v:?}").to_lowercase()
+}
 
 /// The precision that ran, marked "(auto)" where `--precision auto` chose it (its reason is in
 /// the JSON and CSV, and in the run's first line).
@@ -173,10 +202,6 @@ fn mixed_precisions(r: &RunSummary) -> Option<String> {
     let shares: Vec<String> =
         r.precision_iters.iter().map(|&(p, n)| format!("{p} {:.0} %", 100.0 * n as f64 / total as f64)).collect();
     Some(shares.join(" / "))
-}
-
-fn opt(s: Option<String>) -> String {
-    s.unwrap_or_else(|| "-".into())
 }
 
 /// An error in percent; a validation-set error is marked so it is not taken for a test error.
@@ -226,97 +251,6 @@ fn status(r: &RunSummary) -> String {
         true => status_name(r.status).to_string(),
         false => format!("{} ({})", status_name(r.status), notes.join("; ")),
     }
-}
-
-fn cells(runs: &[RunSummary]) -> Vec<Vec<String>> {
-    runs.iter().map(|r| COLUMNS.iter().map(|c| (c.cell)(r)).collect()).collect()
-}
-
-fn text_table(runs: &[RunSummary]) -> String {
-    let rows = cells(runs);
-    let widths: Vec<usize> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| rows.iter().map(|r| r[i].chars().count()).chain([c.header.len()]).max().unwrap_or(0))
-        .collect();
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let padded: Vec<String> = cells
-            .zip(COLUMNS.iter().zip(&widths))
-            .map(|(s, (c, &w))| if c.right { format!("{s:>w$}") } else { format!("{s:<w$}") })
-            .collect();
-        padded.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(&mut COLUMNS.iter().map(|c| c.header));
-    for row in &rows {
-        out += &line(&mut row.iter().map(|s| s.as_str()));
-    }
-    out
-}
-
-fn markdown(runs: &[RunSummary]) -> String {
-    let escape = |s: &str| s.replace('|', "\\|");
-    let mut out = format!("| {} |\n", COLUMNS.map(|c| c.header).join(" | "));
-    out += &format!("|{}|\n", COLUMNS.map(|c| if c.right { "---:" } else { ":---" }).join("|"));
-    for row in cells(runs) {
-        out += &format!("| {} |\n", row.iter().map(|s| escape(s)).collect::<Vec<_>>().join(" | "));
-    }
-    out
-}
-
-/// Plain numbers with full precision and machine-friendly names: for spreadsheets and pandas.
-fn csv(runs: &[RunSummary]) -> Result<String> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "run",
-        "depth",
-        "shortcut",
-        "params",
-        "iters",
-        "planned_iters",
-        "epochs",
-        "eval_set",
-        "best_error",
-        "best_iter",
-        "final_error",
-        "paper_error",
-        "reimpl_error",
-        "train_secs",
-        "device",
-        "precision",
-        "precision_why",
-        "precision_iters",
-        "status",
-        "starts",
-        "changes",
-    ])?;
-    let s = |v: Option<String>| v.unwrap_or_default();
-    for r in runs {
-        w.write_record([
-            r.name.clone(),
-            s(r.depth.map(|v| v.to_string())),
-            s(r.shortcut.map(|v| format!("{v:?}").to_lowercase())),
-            s(r.params.map(|v| v.to_string())),
-            r.iters.to_string(),
-            s(r.planned_iters.map(|v| v.to_string())),
-            s(r.epochs.map(|v| v.to_string())),
-            s(r.eval_set.map(|v| format!("{v:?}").to_lowercase())),
-            s(r.best_error.map(|v| v.to_string())),
-            s(r.best_iter.map(|v| v.to_string())),
-            s(r.final_error.map(|v| v.to_string())),
-            s(r.paper_error.map(|v| v.to_string())),
-            s(r.reimpl_error.map(|v| v.to_string())),
-            s(r.train_secs.map(|v| v.to_string())),
-            s(r.device.clone()),
-            s(r.precision.map(|v| format!("{v:?}").to_lowercase())),
-            s(r.precision_why.clone()),
-            r.precision_iters.iter().map(|&(p, n)| format!("{p}:{n}")).collect::<Vec<_>>().join(";"),
-            status_name(r.status).to_string(),
-            r.starts.to_string(),
-            r.changes.join("; "),
-        ])?;
-    }
-    let bytes = w.into_inner().context("writing CSV")?;
-    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8"))
 }
 
 #[cfg(test)]

@@ -121,11 +121,11 @@ fn step(run: &mut Run, steps: &mut Steps, data: &SessionData) -> Result<Option<D
     let warming = run.warmup.warming(&run.config, run.iter);
     let lr = lr_at(&run.config, run.iter, warming);
     let net = &run.network.net;
-    let figures = launch_step(net, &mut run.sgd, &batch.images, &batch.labels, lr, &mut steps.window.guard)?;
+    let readings = launch_step(net, &mut run.sgd, &batch.images, &batch.labels, lr, &mut steps.window.guard)?;
     run.iter += 1;
     let health = if run.iter.is_multiple_of(HEALTH_EVERY) { run.sgd.health_squares() } else { None };
     let (epoch, elapsed) = (run.epoch(data), run.clock.secs());
-    steps.window.push(Launched { iter: run.iter, lr, warming, epoch, elapsed, figures, health, batch }, began);
+    steps.window.push(Launched { iter: run.iter, lr, warming, epoch, elapsed, readings, health, batch }, began);
     let evaluate = run.iter.is_multiple_of(run.config.eval_every) || run.iter == run.config.iters;
     let checkpoint = run.iter.is_multiple_of(run.config.checkpoint_every) && run.iter != run.config.iters;
     // A fault fires before the next step: the log is to show every step before it.

@@ -1,8 +1,8 @@
 //! Steps launched and not yet read back. Reading a step's loss makes the host wait until the
 //! device has run everything queued before it; on a GPU that idles the device once a step. So the
-//! loop keeps each step's figures on the device and reads a window of them in one transfer:
-//! every `read_every` steps, and before anything that needs them (an evaluation, a checkpoint,
-//! a command, the warm-up's end, the run's end).
+//! loop keeps each step's readings (its loss and correct count) on the device and reads a window
+//! of them in one transfer: every `read_every` steps, and before anything that needs them (an
+//! evaluation, a checkpoint, a command, the warm-up's end, the run's end).
 
 use super::step::Guard;
 use crate::data::batches::Batch;
@@ -20,7 +20,7 @@ pub fn default_read_every(device: Device) -> u64 {
     if device.is_cuda() { GPU_READ_EVERY } else { 1 }
 }
 
-/// One step launched: what its report needs once its figures are read.
+/// One step launched: what its report needs once its readings are read back.
 pub(super) struct Launched {
     /// Iterations done after it.
     pub iter: u64,
@@ -29,8 +29,8 @@ pub(super) struct Launched {
     pub epoch: f64,
     /// Training seconds when it was launched.
     pub elapsed: f64,
-    /// Its loss and correct count on the device (f64).
-    pub figures: Tensor,
+    /// Its readings, its loss and correct count, on the device (f64).
+    pub readings: Tensor,
     /// The optimizer's health squares after it, on the device, on a health step.
     pub health: Option<Tensor>,
     /// Its batch, for the divergence report should its loss not be finite.
@@ -48,7 +48,7 @@ pub(super) struct Window {
     started: Option<Instant>,
 }
 
-/// A window read back: its steps and their figures, with the seconds each step took on average.
+/// A window read back: its steps and their readings, with the seconds each step took on average.
 pub(super) struct ReadWindow {
     pub steps: Vec<Launched>,
     pub secs_per_step: f64,
@@ -79,17 +79,17 @@ impl Window {
         self.launched.len() as u64 >= self.read_every
     }
 
-    /// The tensors to read, in order: each step's figures, then its health squares if any.
+    /// The tensors to read, in order: each step's readings, then its health squares if any.
     pub fn parts(&self) -> Vec<Tensor> {
         let mut parts = Vec::new();
         for step in &self.launched {
-            parts.push(step.figures.shallow_clone());
+            parts.push(step.readings.shallow_clone());
             parts.extend(step.health.as_ref().map(Tensor::shallow_clone));
         }
         parts
     }
 
-    /// Empties the window once its figures are read.
+    /// Empties the window once its readings are read back.
     pub fn take(&mut self) -> ReadWindow {
         let steps = std::mem::take(&mut self.launched);
         let secs = self.started.take().map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);

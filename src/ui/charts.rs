@@ -3,9 +3,9 @@
 
 use super::app::{App, Mode, XAxis};
 use super::runs::RunView;
-use super::series::{Point, Series, smooth};
 use super::theme::Marker as MarkerChoice;
-use crate::format::secs as format_secs;
+use crate::format::{iteration_label, secs as format_secs};
+use crate::frontend::series::{Point, Series, smooth};
 use crate::reference::paper_result;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -106,15 +106,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(lr_height),
     ]));
     let looks = looks(app);
+    loss_chart(frame, loss, app, &looks);
+    error_chart(frame, error, app, &looks);
+    lr_chart(frame, lr, app, &looks);
+}
+
+/// Loss: raw faint with each merged point's extremes (current run only), smoothed bold,
+/// evaluation loss.
+fn loss_chart(frame: &mut Frame, area: Rect, app: &App, looks: &[RunLook]) {
     let single = app.runs.len() == 1;
     let w = app.smoothing_weight();
     let axis = app.x_axis;
-
-    // Loss: raw faint with each merged point's extremes (current run only), smoothed bold,
-    // evaluation loss.
     let f = if app.log_loss { log10 } else { ident };
     let mut curves = Vec::new();
-    for (run, look) in app.runs.iter().zip(&looks) {
+    for (run, look) in app.runs.iter().zip(looks) {
         if look.current && (single || app.mode == Mode::Live) && w > 0.0 {
             curves.push(Curve { name: None, style: app.theme.faint(), data: envelope(&run.loss, axis, f) });
         }
@@ -131,23 +136,31 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let scale = if app.log_loss { "log" } else { "linear" };
     let title = format!(" loss ({scale}, smoothing {:.2}) ", w);
     let title = Line::styled(title, app.theme.title());
-    chart(frame, loss, app, title, curves, Vec::new(), app.log_loss, false);
+    chart(frame, area, app, title, curves, Vec::new(), app.log_loss, false);
+}
 
-    // Top-1 error: smoothed training error, test error, reference lines.
+/// Top-1 error: smoothed training error, test error, reference lines.
+fn error_chart(frame: &mut Frame, area: Rect, app: &App, looks: &[RunLook]) {
+    let single = app.runs.len() == 1;
+    let w = app.smoothing_weight();
     let mut curves = Vec::new();
-    for (run, look) in app.runs.iter().zip(&looks) {
+    for (run, look) in app.runs.iter().zip(looks) {
         let smoothed = smooth(run.train_error.iter(), w);
         let name = if single { "train".to_string() } else { format!("{} train", look.label) };
         curves.push(Curve {
             name: Some(name),
             style: look.base,
-            data: pairs(&run.train_error, axis, Some(&smoothed), ident),
+            data: pairs(&run.train_error, app.x_axis, Some(&smoothed), ident),
         });
         let set = run.history.last_eval().map(|e| e.set.name()).unwrap_or("test");
         let eval_style = if single { app.theme.eval() } else { look.base.add_modifier(Modifier::BOLD) };
         let name = if single { set.to_string() } else { format!("{} {set}", look.label) };
         if !run.eval_error.is_empty() {
-            curves.push(Curve { name: Some(name), style: eval_style, data: pairs(&run.eval_error, axis, None, ident) });
+            curves.push(Curve {
+                name: Some(name),
+                style: eval_style,
+                data: pairs(&run.eval_error, app.x_axis, None, ident),
+            });
         }
     }
     // The paper's lines are for its ResNets: a plain run draws none.
@@ -166,14 +179,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     let title = Line::styled(" top-1 error % ", app.theme.title());
-    chart(frame, error, app, title, curves, refs, false, false);
+    chart(frame, area, app, title, curves, refs, false, false);
+}
 
-    // Learning rate, always on a log scale; with the current run's update-to-weight ratio per
-    // group of layers (its health: about 1e-3 in healthy SGD), on the same scale.
+/// Learning rate, always on a log scale; with the current run's update-to-weight ratio per
+/// group of layers (its health: about 1e-3 in healthy SGD), on the same scale.
+fn lr_chart(frame: &mut Frame, area: Rect, app: &App, looks: &[RunLook]) {
+    let single = app.runs.len() == 1;
+    let axis = app.x_axis;
     let mut curves: Vec<Curve> = app
         .runs
         .iter()
-        .zip(&looks)
+        .zip(looks)
         .map(|(run, look)| Curve {
             name: Some(if single { "lr".to_string() } else { look.label.clone() }),
             style: look.base.add_modifier(Modifier::BOLD),
@@ -202,7 +219,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         title.push(Span::styled(text, app.theme.title()));
     }
     title.push(Span::raw(" "));
-    chart(frame, lr, app, Line::from(title), curves, Vec::new(), true, true);
+    chart(frame, area, app, Line::from(title), curves, Vec::new(), true, true);
 }
 
 /// Draws one chart: the curves, horizontal reference lines across the x range, rescaled axes.
@@ -257,7 +274,7 @@ fn chart(
         vec![Span::raw(label(y0)), Span::raw(label((y0 + y1) / 2.0)), Span::raw(label(y1))]
     };
     let x_label = |v: f64| match app.x_axis {
-        XAxis::Iterations => format_iters(v),
+        XAxis::Iterations => iteration_label(v, x1),
         XAxis::Epochs => format!("{v:.1}"),
         XAxis::Time => format_secs(v),
     };
@@ -296,17 +313,6 @@ fn chart(
         .legend_position(Some(LegendPosition::TopRight))
         .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(3, 4)));
     frame.render_widget(chart, area);
-}
-
-/// `12`, `1.5k`, `64k`.
-pub fn format_iters(v: f64) -> String {
-    if v.abs() >= 10_000.0 {
-        format!("{:.0}k", v / 1000.0)
-    } else if v.abs() >= 1000.0 {
-        format!("{:.1}k", v / 1000.0)
-    } else {
-        format!("{v:.0}")
-    }
 }
 
 /// A value with as many digits as its size deserves.

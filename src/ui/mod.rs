@@ -10,7 +10,6 @@ pub mod keys;
 pub(crate) mod panels;
 pub(crate) mod responses;
 pub mod runs;
-pub(crate) mod series;
 pub(crate) mod system;
 pub mod table;
 pub(crate) mod terminal;

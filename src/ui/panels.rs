@@ -2,7 +2,6 @@
 //! of the last evaluation; the list of recent events.
 
 use super::app::{App, EventLine};
-use super::charts::format_iters;
 use crate::format::group_digits;
 use crate::frontend::describe::Tone;
 use crate::protocol::{Precision, Shortcut};
@@ -52,7 +51,8 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(info) = &run.history.info {
         let c = &info.config;
         lines.push(kv(app, "recipe", format!("lr {} mom {} wd {:e}", c.lr, c.momentum, c.weight_decay)));
-        let milestones: Vec<String> = c.milestones.iter().map(|m| format_iters(*m as f64)).collect();
+        let milestones: Vec<String> =
+            c.milestones.iter().map(|&m| crate::format::iteration_label(m as f64, m as f64)).collect();
         let warmup = c.warmup.map(|w| format!(" warm {}@{}", w.iters, w.lr)).unwrap_or_default();
         // Only the unusual precision is named: fp32 is what the paper trained in.
         let precision = if c.precision == Precision::Bf16 { " · bf16" } else { "" };

@@ -1,8 +1,8 @@
 //! What the dashboard keeps of one run: the shared history of its events, and bounded curves.
 
-use super::series::{Merge, Series};
 use crate::config::{Depth, Shortcut};
 use crate::frontend::history::History;
+use crate::frontend::series::{Merge, Series};
 use crate::protocol::{Event, RunId};
 
 /// Points kept per curve: a few times the widest chart's Braille resolution.

@@ -1,6 +1,11 @@
-//! Bounded time series for the charts: when full, neighbouring points are merged in pairs so a
-//! run of any length keeps at most `capacity` points at a uniform resolution (as a time-series
-//! view like bottom's does), and smoothing that stays correct on merged points.
+//! Bounded curves of a run's values, the one downsampler every picture of a run uses (the
+//! dashboard's charts, `plot` and `plot --figure`): when full, neighbouring points are merged in
+//! pairs so a run of any length keeps at most `capacity` points at a uniform resolution (as a
+//! time-series view like bottom's does), each point keeping the lowest and highest raw sample it
+//! stands for, so a one-batch spike survives any merging; and smoothing that stays correct on
+//! merged points.
+
+use crate::protocol::StepRecord;
 
 /// One point: the three x coordinates the dashboard can show, the value, and how many raw
 /// samples it stands for.
@@ -42,6 +47,16 @@ pub struct Series {
 impl Series {
     pub fn new(capacity: usize, merge: Merge) -> Series {
         Series { points: Vec::new(), stride: 1, pending: None, capacity: capacity.max(2), merge }
+    }
+
+    /// One value of each step, merged by their mean into at most `capacity` points: a recorded
+    /// run's training curve, as a picture of it draws it.
+    pub fn of_steps(steps: &[StepRecord], capacity: usize, value: fn(&StepRecord) -> f64) -> Series {
+        let mut series = Series::new(capacity, Merge::Mean);
+        for s in steps {
+            series.push(s.iter as f64, s.epoch, s.elapsed, value(s));
+        }
+        series
     }
 
     pub fn push(&mut self, iter: f64, epoch: f64, secs: f64, y: f64) {
