@@ -132,7 +132,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    let config = args.to_config()?;
+    let config = args.recipe.config(&[])?;
     ensure_data(&config.data_dir, args.fetch)?;
     let options = Options {
         runs_dir: args.runs_dir.clone(),

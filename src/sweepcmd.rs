@@ -89,7 +89,7 @@ fn create(args: &SweepCreateArgs) -> Result<ExitStatus> {
 /// Creates the sweep of `grid` in `dir` (nothing changes if it is there already).
 fn make(dir: &Path, grid: &GridArgs) -> Result<Sweep> {
     let sweep = Sweep::grid(grid.axes()?)?;
-    sweep.create(dir, |cell| grid.config(cell))?;
+    sweep.create(dir, |cell| grid.recipe.config(&cell.settings))?;
     Ok(sweep)
 }
 
