@@ -161,9 +161,8 @@ pub struct SweepRunArgs {
     /// Start cells even when their memory estimates do not fit beside the runs going.
     #[arg(long)]
     pub force: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Args, Debug)]
@@ -214,18 +213,16 @@ pub struct SweepCellArgs {
 pub struct WatchArgs {
     /// A sweep folder, or a folder of run directories (a --runs-dir).
     pub dir: PathBuf,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
     /// The run directory of a run started elsewhere (another terminal, a batch job).
     pub run_dir: PathBuf,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -329,6 +326,30 @@ pub struct RecipeArgs {
     pub init_from: Option<PathBuf>,
 }
 
+/// How a run that trains in this process is watched: `train` and `resume`.
+#[derive(Args, Debug, Clone)]
+pub struct SessionArgs {
+    /// No dashboard: plain progress for ssh sessions and batch jobs.
+    #[arg(long)]
+    pub no_ui: bool,
+    /// Start even when the run's memory estimate does not fit in the memory that is free.
+    #[arg(long)]
+    pub force: bool,
+    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
+    #[arg(long)]
+    pub tensorboard: bool,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// How charts are drawn, wherever there are charts.
+#[derive(Args, Debug, Clone)]
+pub struct ChartArgs {
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
+}
+
 /// `train`: a recipe, and how this session runs it.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -340,18 +361,8 @@ pub struct TrainArgs {
     /// Folder that holds one directory per run.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
-    /// No dashboard: plain progress for ssh sessions and batch jobs.
-    #[arg(long)]
-    pub no_ui: bool,
-    /// Start even when the run's memory estimate does not fit in the memory that is free.
-    #[arg(long)]
-    pub force: bool,
-    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
-    #[arg(long)]
-    pub tensorboard: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -367,21 +378,11 @@ pub struct ResumeArgs {
     /// `warmup.lr=0.005`; lists comma-separated: `milestones=30000,45000`). Logged as an event.
     #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = resume_setting)]
     pub set: Vec<Setting>,
-    /// No dashboard.
-    #[arg(long)]
-    pub no_ui: bool,
-    /// Start even when the run's memory estimate does not fit in the memory that is free.
-    #[arg(long)]
-    pub force: bool,
     /// Folder for runs started by a depth switch [default: the run's parent folder].
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
-    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
-    #[arg(long)]
-    pub tensorboard: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -412,9 +413,8 @@ pub struct ReplayArgs {
     /// Print the runs' summaries instead of drawing.
     #[arg(long)]
     pub no_ui: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -454,8 +454,30 @@ pub struct PlotArgs {
     /// error right), 6 (plain nets left, ResNets right; training dashed, test bold, a colour per
     /// depth), 7 (std of each 3x3 layer's response, by layer and sorted). A sweep folder stands
     /// for its runs.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["1", "6", "7"]).map(|s| s.parse::<u8>().expect("a listed figure")))]
-    pub figure: Option<u8>,
+    #[arg(long, value_enum)]
+    pub figure: Option<Figure>,
+}
+
+/// The paper's figures `plot --figure` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Figure {
+    #[value(name = "1")]
+    PlainNets,
+    #[value(name = "6")]
+    PlainAndResNets,
+    #[value(name = "7")]
+    Responses,
+}
+
+impl Figure {
+    /// Its number in the paper.
+    pub fn number(self) -> u8 {
+        match self {
+            Figure::PlainNets => 1,
+            Figure::PlainAndResNets => 6,
+            Figure::Responses => 7,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -483,6 +505,35 @@ pub struct ExportArgs {
     pub share: Option<PathBuf>,
 }
 
+/// What `bench --only` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Measurement {
+    /// The whole training loop (Trainer with data, augmentation, prefetch, events, log).
+    Loop,
+    /// The whole training loop in bf16 mixed precision.
+    LoopBf16,
+    /// Reading the data set.
+    Load,
+    /// Building training batches.
+    Augment,
+    /// The bare step, NCHW and channels-last.
+    Step,
+    /// The optimizer step, flat against per variable.
+    Sgd,
+    /// Evaluation of the test set.
+    Eval,
+    /// The bare step in bf16 mixed precision (default on CUDA).
+    Bf16,
+    /// The bare step in fp16 mixed precision, no loss scaling.
+    Fp16,
+    /// Evaluation at batch sizes 250 to 5000.
+    EvalSweep,
+    /// The step with and without the optimizer health figures, side by side.
+    Health,
+    /// The fused CPU step's time, fp32 and bf16: convolutions, our kernels, the rest.
+    Profile,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Network depth (6n+2).
@@ -506,9 +557,10 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Which measurements to run, comma-separated [default: all].
-    #[arg(long, value_delimiter = ',')]
-    pub only: Option<Vec<String>>,
+    /// Which measurements to run, comma-separated [default: loop, load, augment, step, sgd, eval;
+    /// bf16 too on a GPU].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Option<Vec<Measurement>>,
 }
 
 fn parse_device(s: &str) -> Result<DeviceSpec, ConfigError> {

@@ -113,7 +113,7 @@ fn run_local(args: &SweepRunArgs) -> Result<ExitStatus> {
         return run_plain(&args.dir, queue);
     }
     let (board, collector) = Board::follow(&args.dir)?;
-    let app = crate::ui::table::run(board, collector, Some(queue), args.marker)?;
+    let app = crate::ui::table::run(board, collector, Some(queue), args.chart.marker)?;
     Ok(table_status(&app.board))
 }
 
@@ -198,7 +198,7 @@ pub fn watch(args: &WatchArgs) -> Result<ExitStatus> {
     if !std::io::stdout().is_terminal() {
         bail!("stdout is not a terminal: use `resnet-tui summary {}` for the table", args.dir.display());
     }
-    crate::ui::table::run(board, collector, None, args.marker)?;
+    crate::ui::table::run(board, collector, None, args.chart.marker)?;
     Ok(ExitStatus::Success)
 }
 
@@ -212,5 +212,5 @@ pub fn attach(args: &AttachArgs) -> Result<ExitStatus> {
     if !std::io::stdout().is_terminal() {
         bail!("stdout is not a terminal: `resnet-tui replay --follow {}` needs one too", args.run_dir.display());
     }
-    crate::ui::run_attached(&args.run_dir, args.marker)
+    crate::ui::run_attached(&args.run_dir, args.chart.marker)
 }
