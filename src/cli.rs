@@ -1,6 +1,10 @@
 //! The command line: clap definitions and their translation into a run config.
 
-use crate::config::{self, Bound, ConfigError, Depth, DeviceSpec, Precision, RunConfig, Setting, Shortcut, bounds};
+use crate::config::setting::{self as fields, Field, Shown};
+use crate::config::{
+    self, Bound, ConfigError, Depth, DeviceSpec, PrecisionChoice, RunConfig, Setting, Shortcut, Warmup, bounds,
+};
+use crate::sweep::{Axis, Net};
 use crate::ui::theme::Marker;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -124,20 +128,20 @@ pub struct SweepCreateArgs {
 #[derive(Args, Debug, Clone)]
 pub struct GridArgs {
     /// Depths to sweep, comma-separated (6n+2 each).
-    #[arg(long, value_delimiter = ',', value_parser = parse_depth)]
+    #[arg(long, value_delimiter = ',', value_parser = value_of(&fields::DEPTH))]
     pub depths: Vec<Depth>,
     /// Networks to sweep instead of --depths, in the order their cells start, comma-separated:
     /// plainN (no shortcuts), resnetN (option A), resnetNb (option B); e.g. plain56,resnet56.
-    #[arg(long, value_delimiter = ',', conflicts_with = "depths", value_parser = parse_net)]
-    pub nets: Vec<String>,
+    #[arg(long, value_delimiter = ',', conflicts_with = "depths", value_parser = |s: &str| s.parse::<Net>())]
+    pub nets: Vec<Net>,
     /// Seeds to sweep, comma-separated: runs of the same depth that differ only by the seed
     /// make one row of the table (mean ± std).
-    #[arg(long, value_delimiter = ',', default_value = "0")]
+    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = value_of(&fields::SEED))]
     pub seeds: Vec<u64>,
     /// Another option to sweep, as FIELD=V1,V2 (repeatable): lr=0.1,0.05, shortcut=a,b,
     /// batch_size=64,128, precision=fp32,bf16, or any field of a run's config.json.
-    #[arg(long, value_name = "FIELD=VALUES")]
-    pub vary: Vec<String>,
+    #[arg(long, value_name = "FIELD=VALUES", value_parser = |s: &str| Axis::vary(s))]
+    pub vary: Vec<Axis>,
     #[command(flatten)]
     pub recipe: RecipeArgs,
 }
@@ -157,9 +161,8 @@ pub struct SweepRunArgs {
     /// Start cells even when their memory estimates do not fit beside the runs going.
     #[arg(long)]
     pub force: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Args, Debug)]
@@ -210,18 +213,16 @@ pub struct SweepCellArgs {
 pub struct WatchArgs {
     /// A sweep folder, or a folder of run directories (a --runs-dir).
     pub dir: PathBuf,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
     /// The run directory of a run started elsewhere (another terminal, a batch job).
     pub run_dir: PathBuf,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -238,84 +239,84 @@ pub enum DataCommand {
     },
 }
 
-/// The run's recipe: what `config.json` records.
+/// The run's recipe: what `config.json` records. Each option is a setting of one field, parsed
+/// by the field itself; those not given are the paper's (`config::new_run`).
 #[derive(Args, Debug, Clone)]
 pub struct RecipeArgs {
-    /// Network depth: 20, 32, 44, 56, 110, 1202, or any 6n+2.
-    #[arg(long, default_value = "20", value_parser = parse_depth)]
-    pub depth: Depth,
-    /// Shortcut where a block changes shape: a = identity with zero padding (the paper's), b = 1x1 projection,
-    /// none = no shortcuts at all: the plain network (Plain-20, Plain-56, ...).
-    #[arg(long, default_value = "a", value_parser = choice::<Shortcut>(&["a", "b", "none"]))]
-    pub shortcut: Shortcut,
+    #[arg(long, value_name = "DEPTH", value_parser = flag(&fields::DEPTH),
+          help = defaulted("Network depth: 20, 32, 44, 56, 110, 1202, or any 6n+2", |c| c.depth))]
+    pub depth: Option<Setting>,
+    #[arg(long, value_name = "SHORTCUT", value_parser = choice(&fields::SHORTCUT, &["a", "b", "none"]),
+          help = defaulted("Shortcut where a block changes shape: a = identity with zero padding (the paper's), \
+                            b = 1x1 projection, none = no shortcuts at all: the plain network (Plain-20, Plain-56, ...)",
+                           |c| c.shortcut))]
+    pub shortcut: Option<Setting>,
     /// The plain network: the same layers without shortcuts (same as --shortcut none).
     #[arg(long, conflicts_with = "shortcut")]
     pub plain: bool,
-    /// Iterations to train [default: 64000, the paper's].
-    #[arg(long, conflicts_with = "epochs", allow_negative_numbers = true, value_parser = within::<u64>(bounds::ITERS))]
-    pub iters: Option<u64>,
+    #[arg(long, value_name = "ITERS", conflicts_with = "epochs", allow_negative_numbers = true,
+          value_parser = flag(&fields::ITERS), help = defaulted("Iterations to train", |c| format!("{}, the paper's", c.iters)))]
+    pub iters: Option<Setting>,
     /// Epochs to train, instead of --iters (one epoch = one pass over the training images).
     #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Iterations where the learning rate is divided by 10, comma-separated [default: 32000,48000;
     /// for a shorter run, 1/2 and 3/4 of it].
-    #[arg(long, value_delimiter = ',')]
-    pub milestones: Option<Vec<u64>>,
-    /// Initial learning rate.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-    pub lr: f64,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    pub momentum: f64,
-    /// Weight decay (L2), applied to every parameter.
-    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
-    pub weight_decay: f64,
-    /// Images per batch.
-    #[arg(
-        long,
-        default_value_t = 128,
-        allow_negative_numbers = true,
-        value_parser = within::<usize>(bounds::BATCH_SIZE)
-    )]
-    pub batch_size: usize,
-    /// Hold out the last N training images for validation and evaluate on them (the paper used 5000).
-    #[arg(long, default_value_t = 0, value_parser = within::<usize>(bounds::VAL_SPLIT))]
-    pub val_split: usize,
+    #[arg(long, value_name = "MILESTONES", value_parser = flag(&fields::MILESTONES))]
+    pub milestones: Option<Setting>,
+    #[arg(long, value_name = "LR", allow_negative_numbers = true, value_parser = flag(&fields::LR),
+          help = defaulted("Initial learning rate", |c| c.lr))]
+    pub lr: Option<Setting>,
+    #[arg(long, value_name = "MOMENTUM", allow_negative_numbers = true, value_parser = flag(&fields::MOMENTUM),
+          help = defaulted("SGD momentum", |c| c.momentum))]
+    pub momentum: Option<Setting>,
+    #[arg(long, value_name = "WEIGHT_DECAY", allow_negative_numbers = true, value_parser = flag(&fields::WEIGHT_DECAY),
+          help = defaulted("Weight decay (L2), applied to every parameter", |c| c.weight_decay))]
+    pub weight_decay: Option<Setting>,
+    #[arg(long, value_name = "BATCH_SIZE", allow_negative_numbers = true, value_parser = flag(&fields::BATCH_SIZE),
+          help = defaulted("Images per batch", |c| c.batch_size))]
+    pub batch_size: Option<Setting>,
+    #[arg(long, value_name = "VAL_SPLIT", value_parser = flag(&fields::VAL_SPLIT),
+          help = defaulted("Hold out the last N training images for validation and evaluate on them (the paper used 5000)",
+                           |c| c.val_split))]
+    pub val_split: Option<Setting>,
     /// Evaluate every N iterations [default: once an epoch].
-    #[arg(long, value_parser = within::<u64>(bounds::EVAL_EVERY))]
-    pub eval_every: Option<u64>,
-    /// Write a checkpoint every N iterations.
-    #[arg(long, default_value_t = 1000, value_parser = within::<u64>(bounds::CHECKPOINT_EVERY))]
-    pub checkpoint_every: u64,
-    /// Periodic checkpoints to keep (the best one is kept besides).
-    #[arg(long, default_value_t = 3, value_parser = within::<usize>(bounds::KEEP_CHECKPOINTS))]
-    pub keep_checkpoints: usize,
+    #[arg(long, value_name = "EVAL_EVERY", value_parser = flag(&fields::EVAL_EVERY))]
+    pub eval_every: Option<Setting>,
+    #[arg(long, value_name = "CHECKPOINT_EVERY", value_parser = flag(&fields::CHECKPOINT_EVERY),
+          help = defaulted("Write a checkpoint every N iterations", |c| c.checkpoint_every))]
+    pub checkpoint_every: Option<Setting>,
+    #[arg(long, value_name = "KEEP_CHECKPOINTS", value_parser = flag(&fields::KEEP_CHECKPOINTS),
+          help = defaulted("Periodic checkpoints to keep (the best one is kept besides)", |c| c.keep_checkpoints))]
+    pub keep_checkpoints: Option<Setting>,
     /// Warm-up at --warmup-lr for at most this many iterations [default: 1000 for depth >= 110, else
     /// none; 0: none].
-    #[arg(long, value_parser = within::<u64>(bounds::WARMUP_ITERS))]
+    #[arg(long, value_parser = value_of(&fields::WARMUP_ITERS))]
     pub warmup_iters: Option<u64>,
-    /// Learning rate during the warm-up.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-    pub warmup_lr: f64,
-    /// The warm-up ends once the training error, averaged over the last 20 steps, is below this
-    /// percentage (the paper's 80%); 0 warms up for exactly --warmup-iters.
-    #[arg(long, default_value_t = crate::reference::recipe::WARMUP_UNTIL_ERROR, allow_negative_numbers = true)]
-    pub warmup_until_error: f64,
-    /// Seed for initialisation, data order and augmentation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// auto (CUDA if present, else CPU), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", value_parser = parse_device)]
-    pub device: DeviceSpec,
+    #[arg(long, value_name = "WARMUP_LR", allow_negative_numbers = true, value_parser = flag(&fields::WARMUP_LR),
+          help = format!("Learning rate during the warm-up [default: {}]", config::PAPER_WARMUP.lr))]
+    pub warmup_lr: Option<Setting>,
+    #[arg(long, value_name = "WARMUP_UNTIL_ERROR", allow_negative_numbers = true,
+          value_parser = flag(&fields::WARMUP_UNTIL_ERROR),
+          help = format!("The warm-up ends once the training error, averaged over the last {} steps, is below this \
+                          percentage; 0 warms up for exactly --warmup-iters [default: {}, the paper's]",
+                         config::WARMUP_WINDOW, config::PAPER_WARMUP.until_error.shown()))]
+    pub warmup_until_error: Option<Setting>,
+    #[arg(long, value_name = "SEED", value_parser = flag(&fields::SEED),
+          help = defaulted("Seed for initialisation, data order and augmentation", |c| c.seed))]
+    pub seed: Option<Setting>,
+    #[arg(long, value_name = "DEVICE", value_parser = flag(&fields::DEVICE),
+          help = defaulted("auto (CUDA if present, else CPU), cpu, cuda or cuda:N", |c| c.device))]
+    pub device: Option<Setting>,
     /// CPU threads for libtorch [default: libtorch's choice, the number of cores].
-    #[arg(long, value_parser = within::<usize>(bounds::THREADS))]
-    pub threads: Option<usize>,
+    #[arg(long, value_name = "THREADS", value_parser = flag(&fields::THREADS))]
+    pub threads: Option<Setting>,
     /// Convolutions and activations in fp32, or bf16 (mixed precision: weights, BatchNorm and the
     /// loss stay fp32), or auto: bf16 where it is clearly faster on the machine that trains the run
     /// (a GPU of compute capability 8.0+; a CPU with bf16 units, measured once with the run's
     /// threads), else fp32, decided again whenever the run resumes.
-    #[arg(long, default_value = "auto", overrides_with = "precision", value_parser = PossibleValuesParser::new(["fp32", "bf16", "auto"]))]
-    pub precision: String,
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::Auto, overrides_with = "precision")]
+    pub precision: PrecisionChoice,
     /// Folder with the CIFAR-10 binary files [default: CIFAR10_DIR, else the per-user data folder].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -323,6 +324,30 @@ pub struct RecipeArgs {
     /// names (`export --pytorch`, or a PyTorch model's state_dict saved with safetensors).
     #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
+}
+
+/// How a run that trains in this process is watched: `train` and `resume`.
+#[derive(Args, Debug, Clone)]
+pub struct SessionArgs {
+    /// No dashboard: plain progress for ssh sessions and batch jobs.
+    #[arg(long)]
+    pub no_ui: bool,
+    /// Start even when the run's memory estimate does not fit in the memory that is free.
+    #[arg(long)]
+    pub force: bool,
+    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
+    #[arg(long)]
+    pub tensorboard: bool,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// How charts are drawn, wherever there are charts.
+#[derive(Args, Debug, Clone)]
+pub struct ChartArgs {
+    /// Chart marker, for fonts without Braille.
+    #[arg(long, value_enum, default_value_t = Marker::Braille)]
+    pub marker: Marker,
 }
 
 /// `train`: a recipe, and how this session runs it.
@@ -336,18 +361,8 @@ pub struct TrainArgs {
     /// Folder that holds one directory per run.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
-    /// No dashboard: plain progress for ssh sessions and batch jobs.
-    #[arg(long)]
-    pub no_ui: bool,
-    /// Start even when the run's memory estimate does not fit in the memory that is free.
-    #[arg(long)]
-    pub force: bool,
-    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
-    #[arg(long)]
-    pub tensorboard: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -361,23 +376,13 @@ pub struct ResumeArgs {
     pub data_dir: Option<PathBuf>,
     /// Change the recipe on purpose, e.g. `--set lr=0.05` (repeatable; nested fields dotted:
     /// `warmup.lr=0.005`; lists comma-separated: `milestones=30000,45000`). Logged as an event.
-    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = parse_setting)]
+    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = resume_setting)]
     pub set: Vec<Setting>,
-    /// No dashboard.
-    #[arg(long)]
-    pub no_ui: bool,
-    /// Start even when the run's memory estimate does not fit in the memory that is free.
-    #[arg(long)]
-    pub force: bool,
     /// Folder for runs started by a depth switch [default: the run's parent folder].
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
-    /// Also write TensorBoard event files as the run goes, in RUN_DIR/tensorboard.
-    #[arg(long)]
-    pub tensorboard: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -408,9 +413,8 @@ pub struct ReplayArgs {
     /// Print the runs' summaries instead of drawing.
     #[arg(long)]
     pub no_ui: bool,
-    /// Chart marker, for fonts without Braille.
-    #[arg(long, value_enum, default_value_t = Marker::Braille)]
-    pub marker: Marker,
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -450,8 +454,30 @@ pub struct PlotArgs {
     /// error right), 6 (plain nets left, ResNets right; training dashed, test bold, a colour per
     /// depth), 7 (std of each 3x3 layer's response, by layer and sorted). A sweep folder stands
     /// for its runs.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["1", "6", "7"]).map(|s| s.parse::<u8>().expect("a listed figure")))]
-    pub figure: Option<u8>,
+    #[arg(long, value_enum)]
+    pub figure: Option<Figure>,
+}
+
+/// The paper's figures `plot --figure` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Figure {
+    #[value(name = "1")]
+    PlainNets,
+    #[value(name = "6")]
+    PlainAndResNets,
+    #[value(name = "7")]
+    Responses,
+}
+
+impl Figure {
+    /// Its number in the paper.
+    pub fn number(self) -> u8 {
+        match self {
+            Figure::PlainNets => 1,
+            Figure::PlainAndResNets => 6,
+            Figure::Responses => 7,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -479,10 +505,39 @@ pub struct ExportArgs {
     pub share: Option<PathBuf>,
 }
 
+/// What `bench --only` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Measurement {
+    /// The whole training loop (Trainer with data, augmentation, prefetch, events, log).
+    Loop,
+    /// The whole training loop in bf16 mixed precision.
+    LoopBf16,
+    /// Reading the data set.
+    Load,
+    /// Building training batches.
+    Augment,
+    /// The bare step, NCHW and channels-last.
+    Step,
+    /// The optimizer step, flat against per variable.
+    Sgd,
+    /// Evaluation of the test set.
+    Eval,
+    /// The bare step in bf16 mixed precision (default on CUDA).
+    Bf16,
+    /// The bare step in fp16 mixed precision, no loss scaling.
+    Fp16,
+    /// Evaluation at batch sizes 250 to 5000.
+    EvalSweep,
+    /// The step with and without the optimizer health figures, side by side.
+    Health,
+    /// The fused CPU step's time, fp32 and bf16: convolutions, our kernels, the rest.
+    Profile,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Network depth (6n+2).
-    #[arg(long, default_value = "20", value_parser = parse_depth)]
+    #[arg(long, default_value = "20", value_parser = value_of(&fields::DEPTH))]
     pub depth: Depth,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
@@ -491,7 +546,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = within::<usize>(bounds::THREADS))]
     pub threads: Option<usize>,
     /// Images per batch.
-    #[arg(long, default_value_t = 128, value_parser = within::<usize>(bounds::BATCH_SIZE))]
+    #[arg(long, default_value_t = crate::reference::recipe::BATCH_SIZE, value_parser = within::<usize>(bounds::BATCH_SIZE))]
     pub batch_size: usize,
     /// Timed training steps after the warm-up.
     #[arg(long, default_value_t = 30)]
@@ -502,35 +557,42 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Which measurements to run, comma-separated [default: all].
-    #[arg(long, value_delimiter = ',')]
-    pub only: Option<Vec<String>>,
-}
-
-fn parse_depth(s: &str) -> Result<Depth, ConfigError> {
-    match s.trim().parse::<u32>() {
-        Ok(n) => Depth::new(n),
-        // Not a number: clap's own wording names the value and the flag.
-        Err(_) => Err(ConfigError::Value { flag: "--depth", why: format!("must be a number, got {s:?}") }),
-    }
-}
-
-/// A network of `--nets`, checked as the sweep will read it (its depth too).
-fn parse_net(s: &str) -> Result<String, ConfigError> {
-    let bad = |why: String| ConfigError::Value { flag: "--nets", why };
-    let (depth, _) = crate::sweep::net_depth_and_shortcut(s)
-        .ok_or_else(|| bad(format!("{s:?}: expected plainN, resnetN or resnetNb, e.g. plain56, resnet110")))?;
-    Depth::new(depth).map_err(|e| bad(format!("{s}: {e}")))?;
-    Ok(s.trim().to_string())
+    /// Which measurements to run, comma-separated [default: loop, load, augment, step, sgd, eval;
+    /// bf16 too on a GPU].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Option<Vec<Measurement>>,
 }
 
 fn parse_device(s: &str) -> Result<DeviceSpec, ConfigError> {
     s.parse()
 }
 
-/// `FIELD=VALUE`, parsed once here into the setting it is; clap's line names the text.
-fn parse_setting(s: &str) -> Result<Setting, String> {
-    s.parse::<Setting>().map_err(|e| e.why)
+/// The setting of `field` that a flag's text reads as; clap's line names the flag and the text.
+fn flag<T: Shown>(field: &'static Field<T>) -> impl Fn(&str) -> Result<Setting, String> + Clone + Send + Sync {
+    move |text: &str| field.read(text).map(|value| field.to(value))
+}
+
+/// A value of `field`, read as the field reads it, for an option that is not the field itself.
+fn value_of<T: Shown>(field: &'static Field<T>) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync {
+    move |text: &str| field.read(text)
+}
+
+/// The setting of a field with a closed set of values, listed in `--help`.
+fn choice<T: Shown>(
+    field: &'static Field<T>,
+    names: &'static [&'static str],
+) -> impl TypedValueParser<Value = Setting> {
+    PossibleValuesParser::new(names).try_map(move |text| flag(field)(&text))
+}
+
+/// `FIELD=VALUE`, parsed once here into the setting it is; clap's line names the text. Depth and
+/// shortcut fix the network's shape: the checkpoint holds them.
+fn resume_setting(text: &str) -> Result<Setting, String> {
+    let setting = text.parse::<Setting>().map_err(|e| e.why)?;
+    if setting.fixes_shape() {
+        return Err(format!("{} fixes the network's shape and cannot change on resume", setting.field()));
+    }
+    Ok(setting)
 }
 
 /// A count in `bound`, refused in clap's line that names the flag and the value: "must be a
@@ -545,13 +607,10 @@ where
     }
 }
 
-/// A value of a closed set, listed in `--help`, parsed by the type's own `FromStr`.
-fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
-where
-    T: std::str::FromStr + Clone + Send + Sync + 'static,
-    T::Err: std::fmt::Display,
-{
-    PossibleValuesParser::new(names).try_map(|s| s.parse::<T>().map_err(|e| e.to_string()))
+/// `help` with the default the paper's recipe (for the default depth) gives: `[default: 0.1]`.
+fn defaulted<T: std::fmt::Display>(help: &str, value: impl Fn(&RunConfig) -> T) -> String {
+    let paper = config::paper(config::DEFAULT_DEPTH, PathBuf::new());
+    format!("{help} [default: {}]", value(&paper))
 }
 
 /// What `--version` says: this program's version, the libtorch it was built against, and
@@ -571,68 +630,49 @@ pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
     arg.unwrap_or_else(crate::data::fetch::configured_data_dir)
 }
 
-impl TrainArgs {
-    pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
-        self.recipe.to_config()
-    }
-}
-
 impl RecipeArgs {
-    /// `--precision auto`: to be decided on the device the run trains on.
-    pub fn auto_precision(&self) -> bool {
-        self.precision == "auto"
+    /// The settings these options give, in the order they apply: a whole warm-up before its parts.
+    pub fn settings(&self) -> Vec<Setting> {
+        let plain = self.plain.then(|| fields::SHORTCUT.to(Shortcut::None));
+        let warmup = self
+            .warmup_iters
+            .map(|iters| fields::WARMUP.to((iters > 0).then_some(Warmup { iters, ..config::PAPER_WARMUP })));
+        // Absolute: the run may be resumed, or its cell started, from another folder.
+        let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        let init_from = self.init_from.as_ref().map(|p| fields::INIT_FROM.to(Some(absolute(p))));
+        [
+            self.depth.clone(),
+            self.shortcut.clone(),
+            plain,
+            self.iters.clone(),
+            self.milestones.clone(),
+            self.lr.clone(),
+            self.momentum.clone(),
+            self.weight_decay.clone(),
+            self.batch_size.clone(),
+            self.val_split.clone(),
+            self.eval_every.clone(),
+            self.checkpoint_every.clone(),
+            self.keep_checkpoints.clone(),
+            warmup,
+            self.warmup_lr.clone(),
+            self.warmup_until_error.clone(),
+            self.seed.clone(),
+            self.device.clone(),
+            self.threads.clone(),
+            Some(fields::PRECISION.to(self.precision)),
+            init_from,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
-    /// The run config these options describe: the paper's recipe with the given changes.
-    pub fn to_config(&self) -> Result<RunConfig, ConfigError> {
-        let mut c = config::paper(self.depth, data_dir(self.data_dir.clone()));
-        c.shortcut = if self.plain { Shortcut::None } else { self.shortcut };
-        c.lr = self.lr;
-        c.momentum = self.momentum;
-        c.weight_decay = self.weight_decay;
-        c.batch_size = self.batch_size;
-        c.val_split = self.val_split;
-        c.checkpoint_every = self.checkpoint_every;
-        c.keep_checkpoints = self.keep_checkpoints;
-        c.seed = self.seed;
-        c.device = self.device;
-        c.threads = self.threads;
-        // `auto` is decided where the run trains, once its threads are set (`train::build`); fp32
-        // until then.
-        c.precision_auto = self.auto_precision();
-        c.precision = if c.precision_auto { Precision::Fp32 } else { self.precision.parse()? };
-        // Absolute: the run may be resumed, or its cell started, from another folder.
-        c.init_from = self.init_from.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
-        let train_images = 50_000usize.saturating_sub(self.val_split).max(1);
-        let per_epoch = config::iters_per_epoch(train_images, self.batch_size);
-        let iters = match (self.iters, self.epochs) {
-            (Some(i), _) => i,
-            (None, Some(e)) if e.is_finite() && e > 0.0 && e * per_epoch as f64 <= config::MAX_ITERS as f64 => {
-                (e * per_epoch as f64).round().max(1.0) as u64
-            }
-            (None, Some(e)) => {
-                // As many epochs as make the most iterations a run may have, at this batch size.
-                let most = config::MAX_ITERS / per_epoch;
-                let why = format!(
-                    "must be positive and at most {most} ({} iterations at batch size {}), got {e}",
-                    config::MAX_ITERS,
-                    self.batch_size
-                );
-                return Err(ConfigError::Value { flag: "--epochs", why });
-            }
-            (None, None) => crate::reference::recipe::ITERS,
-        };
-        let until_error = (self.warmup_until_error != 0.0).then_some(self.warmup_until_error);
-        if let Some(w) = self.warmup_iters {
-            c.warmup = (w > 0).then_some(config::Warmup { iters: w, lr: self.warmup_lr, until_error });
-        } else if let Some(w) = &mut c.warmup {
-            w.lr = self.warmup_lr;
-            w.until_error = until_error;
-        }
-        config::set_length(&mut c, iters, self.milestones.clone());
-        c.eval_every = self.eval_every.unwrap_or(per_epoch).min(c.iters.max(1));
-        config::validate(&c)?;
-        Ok(c)
+    /// The run config these options describe, with `more` settings on top (a sweep cell's): the
+    /// paper's recipe with the given changes.
+    pub fn config(&self, more: &[Setting]) -> Result<RunConfig, ConfigError> {
+        let settings: Vec<Setting> = self.settings().into_iter().chain(more.iter().cloned()).collect();
+        config::new_run(&settings, self.epochs, data_dir(self.data_dir.clone()))
     }
 }
 
@@ -642,74 +682,30 @@ impl GridArgs {
         !self.depths.is_empty() || !self.nets.is_empty()
     }
 
-    /// The grid's axes: depth, seed, then the `--vary` options in the order given.
-    pub fn axes(&self) -> Result<Vec<crate::sweep::Axis>, ConfigError> {
-        use crate::sweep::Axis;
+    /// The grid's axes: depth (or network), seed, then the `--vary` options in the order given.
+    pub fn axes(&self) -> Result<Vec<Axis>, ConfigError> {
         let first = if !self.nets.is_empty() {
-            Axis { field: crate::sweep::NET_AXIS.into(), values: self.nets.clone() }
+            Axis::nets(&self.nets)
         } else if !self.depths.is_empty() {
-            Axis { field: "depth".into(), values: self.depths.iter().map(|d| d.to_string()).collect() }
+            Axis::of(&fields::DEPTH, self.depths.iter().copied())
         } else {
             return Err(ConfigError::Value {
                 flag: "--depths",
                 why: "give the depths to sweep, e.g. 20,32 (or the networks, --nets plain20,resnet20)".into(),
             });
         };
-        let mut axes =
-            vec![first, Axis { field: "seed".into(), values: self.seeds.iter().map(|s| s.to_string()).collect() }];
+        let mut axes = vec![first, Axis::of(&fields::SEED, self.seeds.iter().copied())];
         for vary in &self.vary {
-            let bad = |why: &str| ConfigError::Value { flag: "--vary", why: format!("{vary}: {why}") };
-            let (field, values) = vary.split_once('=').ok_or_else(|| bad("expected FIELD=V1,V2"))?;
-            if ["depth", "seed", crate::sweep::NET_AXIS].contains(&field) {
-                return Err(bad("sweep it with --depths, --nets or --seeds"));
-            }
-            if field == "shortcut" && !self.nets.is_empty() {
+            let bad = |why: &str| ConfigError::Value { flag: "--vary", why: format!("{}: {why}", vary.field) };
+            if vary.field == fields::SHORTCUT.name && !self.nets.is_empty() {
                 return Err(bad("--nets names each network's shortcut"));
             }
-            if axes.iter().any(|a| a.field == field) {
+            if axes.iter().any(|a| a.field == vary.field) {
                 return Err(bad("the field is swept twice"));
             }
-            let values: Vec<String> =
-                values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
-            if values.is_empty() {
-                return Err(bad("no values"));
-            }
-            axes.push(Axis { field: field.to_string(), values });
+            axes.push(vary.clone());
         }
         Ok(axes)
-    }
-
-    /// A cell's config: these options with the cell's settings. The options that shape other
-    /// defaults (depth: the warm-up; batch size: an epoch, the evaluation interval) go through
-    /// the command line's own translation; any other field is set as `resume --set` sets it.
-    pub fn config(&self, cell: &crate::sweep::Cell) -> Result<RunConfig, ConfigError> {
-        let mut recipe = self.recipe.clone();
-        let mut rest = Vec::new();
-        for (field, value) in &cell.settings {
-            let bad = |why: String| ConfigError::Value { flag: "--vary", why: format!("{field}={value}: {why}") };
-            let vary = |e: crate::config::SettingError| ConfigError::Value { flag: "--vary", why: e.to_string() };
-            match field.as_str() {
-                "depth" => recipe.depth = parse_depth(value)?,
-                "seed" => recipe.seed = value.parse().map_err(|_| bad("not a seed".into()))?,
-                "shortcut" => recipe.shortcut = value.parse().map_err(|e: ConfigError| bad(e.to_string()))?,
-                // `auto` is each cell's to decide, on the machine that runs it.
-                "precision" if value == "auto" => recipe.precision = value.clone(),
-                "precision" => {
-                    recipe.precision = value.parse::<Precision>().map_err(|e| bad(e.to_string()))?.to_string()
-                }
-                "batch_size" => recipe.batch_size = value.parse().map_err(|_| bad("not a batch size".into()))?,
-                "lr" => recipe.lr = value.parse().map_err(|_| bad("not a number".into()))?,
-                _ => rest.push(Setting::new(field, value).map_err(vary)?),
-            }
-        }
-        let config = recipe.to_config()?;
-        if rest.is_empty() {
-            return Ok(config);
-        }
-        crate::config::apply_settings(&config, &rest).map_err(|e| match e {
-            ConfigError::Value { flag: "--set", why } => ConfigError::Value { flag: "--vary", why },
-            other => other,
-        })
     }
 }
 
@@ -725,7 +721,7 @@ mod tests {
     fn no_subcommand_means_train_with_the_papers_defaults() {
         let cli = parse(&["--data-dir", "d"]);
         assert!(cli.command.is_none());
-        let c = cli.train.to_config().unwrap();
+        let c = cli.train.recipe.config(&[]).unwrap();
         assert_eq!((c.depth.get(), c.iters, c.milestones.clone()), (20, 64_000, vec![32_000, 48_000]));
         assert_eq!(c.eval_every, 391);
     }
@@ -734,7 +730,7 @@ mod tests {
     fn epochs_and_short_runs() {
         let c = parse(&["train", "--epochs", "2", "--data-dir", "d"]);
         let Some(Commands::Train(t)) = c.command else { panic!("train") };
-        let c = t.to_config().unwrap();
+        let c = t.recipe.config(&[]).unwrap();
         assert_eq!(c.iters, 782);
         assert_eq!(c.milestones, vec![391, 586]);
     }
@@ -743,7 +739,7 @@ mod tests {
     fn resume_set_is_parsed_once_at_the_command_line_into_typed_settings() {
         let cli = parse(&["resume", "r", "--set", "lr=0.05", "--set", "warmup.lr=0.005", "--set", "data_dir=2024"]);
         let Some(Commands::Resume(args)) = cli.command else { panic!("resume") };
-        assert_eq!(args.set, [Setting::Lr(0.05), Setting::WarmupLr(0.005), Setting::DataDir("2024".into())]);
+        assert_eq!(args.set, [fields::LR.to(0.05), fields::WARMUP_LR.to(0.005), fields::DATA_DIR.to("2024".into())]);
         for (bad, says) in [("lr=fast", "expected a number"), ("depth=32", "cannot change"), ("iters=0", "--iters")] {
             let err = Cli::try_parse_from(["resnet-tui", "resume", "r", "--set", bad]).unwrap_err().to_string();
             assert!(err.contains(bad) && err.contains(says), "{bad}: {err}");
@@ -801,17 +797,15 @@ mod tests {
         let sweep = crate::sweep::Sweep::grid(axes).unwrap();
         assert_eq!(sweep.cells.len(), 8);
         let deep = sweep.cells.iter().find(|c| c.name == "resnet110-seed2-lr0.05-keep_checkpoints5").unwrap();
-        let c = args.config(deep).unwrap();
+        let c = args.recipe.config(&deep.settings).unwrap();
         assert_eq!((c.depth.get(), c.seed, c.lr, c.keep_checkpoints, c.iters), (110, 2, 0.05, 5, 400));
         assert!(c.warmup.is_some(), "ResNet-110 keeps the paper's warm-up");
         assert_eq!(c.milestones, vec![200, 300]);
-        let bad = parse(&["sweep", "create", "t", "--depths", "20", "--vary", "seed=1,2"]);
-        let Some(Commands::Sweep { command: SweepCommand::Create(bad) }) = bad.command else { panic!("create") };
-        assert!(bad.grid.axes().unwrap_err().to_string().contains("--seeds"));
-        let unknown = parse(&["sweep", "create", "t", "--depths", "20", "--vary", "colour=red"]);
-        let Some(Commands::Sweep { command: SweepCommand::Create(unknown) }) = unknown.command else { panic!() };
-        let cell = &crate::sweep::Sweep::grid(unknown.grid.axes().unwrap()).unwrap().cells[0];
-        assert!(unknown.grid.config(cell).unwrap_err().to_string().contains("no field colour"), "unknown field");
+        let bad = Cli::try_parse_from(["resnet-tui", "sweep", "create", "t", "--depths", "20", "--vary", "seed=1,2"]);
+        assert!(bad.unwrap_err().to_string().contains("--seeds"));
+        let unknown =
+            Cli::try_parse_from(["resnet-tui", "sweep", "create", "t", "--depths", "20", "--vary", "colour=red"]);
+        assert!(unknown.unwrap_err().to_string().contains("no field colour"), "unknown field");
     }
 
     #[test]

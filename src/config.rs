@@ -4,6 +4,9 @@
 
 use crate::reference::{PAPER_DEPTHS, recipe};
 use serde::{Deserialize, Serialize};
+
+pub mod setting;
+pub use setting::{Setting, SettingError};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -255,6 +258,17 @@ impl Shortcut {
     }
 }
 
+/// `a`, `b` or `none`, as the flag and `config.json` say it.
+impl fmt::Display for Shortcut {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Shortcut::A => "a",
+            Shortcut::B => "b",
+            Shortcut::None => "none",
+        })
+    }
+}
+
 /// How a network is named everywhere it is shown: `ResNet-20`, `Plain-56`.
 pub fn network_name(depth: Depth, shortcut: Shortcut) -> String {
     format!("{}-{depth}", shortcut.family())
@@ -268,6 +282,58 @@ impl FromStr for Shortcut {
             "b" => Ok(Shortcut::B),
             "none" => Ok(Shortcut::None),
             _ => Err(ConfigError::Choice { what: "shortcut", given: s.into(), choices: "a, b, none" }),
+        }
+    }
+}
+
+/// The precision asked for: one named outright, or `auto`, chosen where the run trains (bf16
+/// where it is clearly faster there, else fp32), each time it starts or resumes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionChoice {
+    Fp32,
+    Bf16,
+    #[default]
+    Auto,
+}
+
+impl PrecisionChoice {
+    /// The precision named outright; `None` for `auto`.
+    pub fn named(self) -> Option<Precision> {
+        match self {
+            PrecisionChoice::Fp32 => Some(Precision::Fp32),
+            PrecisionChoice::Bf16 => Some(Precision::Bf16),
+            PrecisionChoice::Auto => None,
+        }
+    }
+}
+
+impl fmt::Display for PrecisionChoice {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.named() {
+            Some(p) => p.fmt(f),
+            None => f.write_str("auto"),
+        }
+    }
+}
+
+impl FromStr for PrecisionChoice {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<PrecisionChoice, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(PrecisionChoice::Auto),
+            _ => match s.parse::<Precision>() {
+                Ok(p) => Ok(p.into()),
+                Err(_) => Err(ConfigError::Choice { what: "precision", given: s.into(), choices: "fp32, bf16, auto" }),
+            },
+        }
+    }
+}
+
+impl From<Precision> for PrecisionChoice {
+    fn from(p: Precision) -> PrecisionChoice {
+        match p {
+            Precision::Fp32 => PrecisionChoice::Fp32,
+            Precision::Bf16 => PrecisionChoice::Bf16,
         }
     }
 }
@@ -387,7 +453,7 @@ pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
         batch_size: recipe::BATCH_SIZE,
         warmup: paper_warmup(depth),
         val_split: 0,
-        eval_every: iters_per_epoch(50_000, recipe::BATCH_SIZE),
+        eval_every: iters_per_epoch(TRAIN_IMAGES as usize, recipe::BATCH_SIZE),
         checkpoint_every: 1000,
         keep_checkpoints: 3,
         seed: 0,
@@ -403,12 +469,12 @@ pub fn paper(depth: Depth, data_dir: PathBuf) -> RunConfig {
 
 /// The paper warms up ResNet-110 (and we, deeper ones too, where the same instability appears).
 pub fn paper_warmup(depth: Depth) -> Option<Warmup> {
-    (depth.get() >= recipe::WARMUP_DEPTH).then_some(Warmup {
-        iters: recipe::WARMUP_CAP,
-        lr: recipe::WARMUP_LR,
-        until_error: Some(recipe::WARMUP_UNTIL_ERROR),
-    })
+    (depth.get() >= recipe::WARMUP_DEPTH).then_some(PAPER_WARMUP)
 }
+
+/// The paper's warm-up of ResNet-110.
+pub const PAPER_WARMUP: Warmup =
+    Warmup { iters: recipe::WARMUP_CAP, lr: recipe::WARMUP_LR, until_error: Some(recipe::WARMUP_UNTIL_ERROR) };
 
 /// Sets the run length, keeping the paper's schedule shape (drops at 1/2 and 3/4) unless the
 /// milestones were given explicitly.
@@ -429,9 +495,6 @@ pub struct ConfigChange {
     pub from: serde_json::Value,
     pub to: serde_json::Value,
 }
-
-/// Fields that fix the network's shape: a checkpoint cannot be resumed with another.
-const FIXED_FIELDS: [&str; 2] = ["depth", "shortcut"];
 
 /// Fields that say where this machine keeps things, not how the run trains: a run resumed on
 /// another machine reads its data set from there without changing its recipe.
@@ -462,223 +525,67 @@ pub fn differences(a: &RunConfig, b: &RunConfig) -> Vec<ConfigChange> {
     out
 }
 
-/// `config` with `settings` applied in order, then checked. A nested setting needs its parent
-/// (`warmup.lr` a run with a warm-up); depth and shortcut are no settings at all.
+/// `config` with `settings` applied in order, then checked: how a run resumes with `--set`. A
+/// nested setting needs its parent (`warmup.lr` a run with a warm-up); depth and shortcut fix the
+/// network's shape, which a checkpoint holds.
 pub fn apply_settings(config: &RunConfig, settings: &[Setting]) -> Result<RunConfig, ConfigError> {
     let mut changed = config.clone();
     for setting in settings {
+        if setting.fixes_shape() {
+            let why = format!("{setting}: {} fixes the network's shape and cannot change on resume", setting.field());
+            return Err(bad("--set", why));
+        }
         setting.apply(&mut changed)?;
     }
     validate(&changed)?;
     Ok(changed)
 }
 
-/// One field of a run's recipe given a value: what `resume --set FIELD=VALUE` and `--vary` ask
-/// for and what a recovery lowers the learning rates with. Parsed once, where it is typed; applied
-/// as the value it holds, never written out as text to be read back.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Setting {
-    Iters(u64),
-    Milestones(Vec<u64>),
-    Lr(f64),
-    Momentum(f64),
-    WeightDecay(f64),
-    BatchSize(usize),
-    /// The whole warm-up: `warmup=null` for none, or `warmup={"iters":1000,"lr":0.01}`.
-    Warmup(Option<Warmup>),
-    WarmupIters(u64),
-    WarmupLr(f64),
-    WarmupUntilError(Option<f64>),
-    ValSplit(usize),
-    EvalEvery(u64),
-    CheckpointEvery(u64),
-    KeepCheckpoints(usize),
-    Seed(u64),
-    Device(DeviceSpec),
-    Threads(Option<usize>),
-    /// Where the data set lies: any text is a folder's name (`data_dir=2024` included).
-    DataDir(PathBuf),
-    Precision(Precision),
-    InitFrom(Option<PathBuf>),
-    PrecisionWhy(Option<String>),
+/// The depth of a run that names none: the paper's first, ResNet-20.
+pub const DEFAULT_DEPTH: Depth = Depth::PAPER[0];
+
+/// A new run's config: the paper's recipe for its depth (the last depth among `settings`, else
+/// `DEFAULT_DEPTH`) with `settings` applied in order, then checked. Its length is a setting, or
+/// `epochs` at its batch size, else the paper's; what follows from the length and was not given
+/// follows it: the milestones at 1/2 and 3/4, a warm-up no longer than the run, and an evaluation
+/// each epoch. A part of the warm-up (its rate, its error bar) changes nothing in a run without
+/// one: a run warms up by its depth, or by a whole `warmup`.
+pub fn new_run(settings: &[Setting], epochs: Option<f64>, data_dir: PathBuf) -> Result<RunConfig, ConfigError> {
+    let depth = settings.iter().rev().find_map(|s| s.value(&setting::DEPTH)).copied().unwrap_or(DEFAULT_DEPTH);
+    let mut config = paper(depth, data_dir);
+    for s in settings {
+        // False: a part of the warm-up, and this run has none.
+        s.put(&mut config);
+    }
+    let given = |name: &str| settings.iter().any(|s| s.field() == name);
+    let train_images = (TRAIN_IMAGES as usize).saturating_sub(config.val_split).max(1);
+    let per_epoch = iters_per_epoch(train_images, config.batch_size);
+    let iters = match epochs {
+        Some(epochs) if !given(setting::ITERS.name) => iters_of_epochs(epochs, per_epoch, config.batch_size)?,
+        _ => config.iters,
+    };
+    let milestones = given(setting::MILESTONES.name).then(|| config.milestones.clone());
+    set_length(&mut config, iters, milestones);
+    if !given(setting::EVAL_EVERY.name) {
+        config.eval_every = per_epoch;
+    }
+    config.eval_every = config.eval_every.min(config.iters.max(1));
+    validate(&config)?;
+    Ok(config)
 }
 
-/// Why a `FIELD=VALUE` is not a setting: the text as given and the reason.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{text}: {why}")]
-pub struct SettingError {
-    pub text: String,
-    pub why: String,
-}
-
-impl From<SettingError> for ConfigError {
-    fn from(e: SettingError) -> ConfigError {
-        bad("--set", e.to_string())
+/// `epochs` passes over the training images in iterations, `per_epoch` a pass at `batch_size`.
+fn iters_of_epochs(epochs: f64, per_epoch: u64, batch_size: usize) -> Result<u64, ConfigError> {
+    let iters = epochs * per_epoch as f64;
+    if epochs.is_finite() && epochs > 0.0 && iters <= MAX_ITERS as f64 {
+        return Ok(iters.round().max(1.0) as u64);
     }
-}
-
-impl Setting {
-    /// `field` (nested fields dotted: `warmup.lr`) set to the value `text` reads as. Counts are
-    /// checked against their bounds here, before they can overflow their type; the rest of a
-    /// config's checks come when it is applied.
-    pub fn new(field: &str, text: &str) -> Result<Setting, SettingError> {
-        let refuse = |why: String| SettingError { text: format!("{field}={text}"), why };
-        let value = text.trim();
-        let count = |bound: Bound| {
-            value.parse::<u64>().map_err(|_| ()).and_then(|n| bound.check(n).map_err(|_| ())).map_err(|()| {
-                let got = if value.is_empty() { String::from("nothing") } else { value.to_string() };
-                refuse(format!("{} must be {}, got {got}", bound.flag, bound.range()))
-            })
-        };
-        let size = |bound: Bound| count(bound).map(|n| n as usize);
-        let number = || value.parse::<f64>().map_err(|_| refuse("expected a number".into()));
-        let none = value == "null";
-        Ok(match field {
-            "iters" => Setting::Iters(count(bounds::ITERS)?),
-            "milestones" => Setting::Milestones(
-                milestones(value).ok_or_else(|| refuse("expected numbers separated by commas".into()))?,
-            ),
-            "lr" => Setting::Lr(number()?),
-            "momentum" => Setting::Momentum(number()?),
-            "weight_decay" => Setting::WeightDecay(number()?),
-            "batch_size" => Setting::BatchSize(size(bounds::BATCH_SIZE)?),
-            "warmup" => Setting::Warmup(
-                serde_json::from_str(value)
-                    .map_err(|e| refuse(format!(r#"expected null or {{"iters":N,"lr":X,"until_error":E}} ({e})"#)))?,
-            ),
-            "warmup.iters" => Setting::WarmupIters(count(bounds::WARMUP_ITERS)?),
-            "warmup.lr" => Setting::WarmupLr(number()?),
-            "warmup.until_error" => Setting::WarmupUntilError(if none { None } else { Some(number()?) }),
-            "val_split" => Setting::ValSplit(size(bounds::VAL_SPLIT)?),
-            "eval_every" => Setting::EvalEvery(count(bounds::EVAL_EVERY)?),
-            "checkpoint_every" => Setting::CheckpointEvery(count(bounds::CHECKPOINT_EVERY)?),
-            "keep_checkpoints" => Setting::KeepCheckpoints(size(bounds::KEEP_CHECKPOINTS)?),
-            "seed" => Setting::Seed(value.parse().map_err(|_| refuse("expected a whole number".into()))?),
-            "device" => Setting::Device(value.parse().map_err(|e: ConfigError| refuse(e.to_string()))?),
-            "threads" => Setting::Threads(if none { None } else { Some(size(bounds::THREADS)?) }),
-            "data_dir" => Setting::DataDir(PathBuf::from(text)),
-            "precision" => Setting::Precision(value.parse().map_err(|e: ConfigError| refuse(e.to_string()))?),
-            "init_from" => Setting::InitFrom((!none).then(|| PathBuf::from(text))),
-            "precision_why" => Setting::PrecisionWhy((!none).then(|| text.to_string())),
-            _ if FIXED_FIELDS.contains(&field) => {
-                return Err(refuse(format!("{field} fixes the network's shape and cannot change on resume")));
-            }
-            _ => return Err(refuse(format!("no field {field} in a run's config"))),
-        })
-    }
-
-    /// The field it sets, as `--set` names it.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Setting::Iters(_) => "iters",
-            Setting::Milestones(_) => "milestones",
-            Setting::Lr(_) => "lr",
-            Setting::Momentum(_) => "momentum",
-            Setting::WeightDecay(_) => "weight_decay",
-            Setting::BatchSize(_) => "batch_size",
-            Setting::Warmup(_) => "warmup",
-            Setting::WarmupIters(_) => "warmup.iters",
-            Setting::WarmupLr(_) => "warmup.lr",
-            Setting::WarmupUntilError(_) => "warmup.until_error",
-            Setting::ValSplit(_) => "val_split",
-            Setting::EvalEvery(_) => "eval_every",
-            Setting::CheckpointEvery(_) => "checkpoint_every",
-            Setting::KeepCheckpoints(_) => "keep_checkpoints",
-            Setting::Seed(_) => "seed",
-            Setting::Device(_) => "device",
-            Setting::Threads(_) => "threads",
-            Setting::DataDir(_) => "data_dir",
-            Setting::Precision(_) => "precision",
-            Setting::InitFrom(_) => "init_from",
-            Setting::PrecisionWhy(_) => "precision_why",
-        }
-    }
-
-    /// Sets the field in `config`; unchecked (`apply_settings` checks the whole).
-    fn apply(&self, config: &mut RunConfig) -> Result<(), ConfigError> {
-        fn warmup<'c>(config: &'c mut RunConfig, setting: &Setting) -> Result<&'c mut Warmup, ConfigError> {
-            config.warmup.as_mut().ok_or_else(|| {
-                let why =
-                    format!(r#"{setting}: the run has no warm-up; give it one whole: warmup={{"iters":N,"lr":X}}"#);
-                bad("--set", why)
-            })
-        }
-        match self.clone() {
-            Setting::Iters(v) => config.iters = v,
-            Setting::Milestones(v) => config.milestones = v,
-            Setting::Lr(v) => config.lr = v,
-            Setting::Momentum(v) => config.momentum = v,
-            Setting::WeightDecay(v) => config.weight_decay = v,
-            Setting::BatchSize(v) => config.batch_size = v,
-            Setting::Warmup(v) => config.warmup = v,
-            Setting::WarmupIters(v) => warmup(config, self)?.iters = v,
-            Setting::WarmupLr(v) => warmup(config, self)?.lr = v,
-            Setting::WarmupUntilError(v) => warmup(config, self)?.until_error = v,
-            Setting::ValSplit(v) => config.val_split = v,
-            Setting::EvalEvery(v) => config.eval_every = v,
-            Setting::CheckpointEvery(v) => config.checkpoint_every = v,
-            Setting::KeepCheckpoints(v) => config.keep_checkpoints = v,
-            Setting::Seed(v) => config.seed = v,
-            Setting::Device(v) => config.device = v,
-            Setting::Threads(v) => config.threads = v,
-            Setting::DataDir(v) => config.data_dir = v,
-            Setting::Precision(v) => {
-                // A precision named outright is no longer auto's to change.
-                config.precision = v;
-                config.precision_auto = false;
-            }
-            Setting::InitFrom(v) => config.init_from = v,
-            Setting::PrecisionWhy(v) => config.precision_why = v,
-        }
-        Ok(())
-    }
-}
-
-/// `30000,45000` or `[30000,45000]`; `[]` is no milestones at all.
-fn milestones(text: &str) -> Option<Vec<u64>> {
-    let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
-    match inner {
-        Some(list) if list.trim().is_empty() => Some(Vec::new()),
-        _ => inner.unwrap_or(text).split(',').map(|t| t.trim().parse().ok()).collect(),
-    }
-}
-
-/// `FIELD=VALUE`, as `resume --set` takes it.
-impl FromStr for Setting {
-    type Err = SettingError;
-    fn from_str(text: &str) -> Result<Setting, SettingError> {
-        let (field, value) = text
-            .split_once('=')
-            .ok_or_else(|| SettingError { text: text.to_string(), why: "expected FIELD=VALUE".into() })?;
-        Setting::new(field.trim(), value)
-    }
-}
-
-/// `FIELD=VALUE`, read back by `FromStr` as the same setting.
-impl fmt::Display for Setting {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        fn or_null<T: fmt::Display>(v: &Option<T>) -> String {
-            v.as_ref().map_or_else(|| "null".to_string(), T::to_string)
-        }
-        let value = match self {
-            Setting::Iters(v) | Setting::WarmupIters(v) | Setting::EvalEvery(v) | Setting::CheckpointEvery(v) => {
-                v.to_string()
-            }
-            Setting::Seed(v) => v.to_string(),
-            Setting::Milestones(v) => format!("[{}]", v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")),
-            Setting::Lr(v) | Setting::Momentum(v) | Setting::WeightDecay(v) | Setting::WarmupLr(v) => v.to_string(),
-            Setting::BatchSize(v) | Setting::ValSplit(v) | Setting::KeepCheckpoints(v) => v.to_string(),
-            Setting::Warmup(v) => serde_json::to_string(v).expect("a warm-up serialises"),
-            Setting::WarmupUntilError(v) => or_null(v),
-            Setting::Device(v) => v.to_string(),
-            Setting::Threads(v) => or_null(v),
-            Setting::DataDir(v) => v.display().to_string(),
-            Setting::Precision(v) => v.to_string(),
-            Setting::InitFrom(v) => or_null(&v.as_ref().map(|p| p.display())),
-            Setting::PrecisionWhy(v) => or_null(v),
-        };
-        write!(f, "{}={value}", self.field())
-    }
+    // As many epochs as make the most iterations a run may have, at this batch size.
+    let most = MAX_ITERS / per_epoch;
+    let why = format!(
+        "must be positive and at most {most} ({MAX_ITERS} iterations at batch size {batch_size}), got {epochs}"
+    );
+    Err(bad("--epochs", why))
 }
 
 /// The paper's milestones (32k and 48k of 64k) scaled to a run of `iters`: 1/2 and 3/4 of it.
@@ -836,18 +743,22 @@ mod tests {
     #[test]
     fn a_setting_reads_back_from_the_text_it_is_said_in() {
         let warmup = Some(Warmup { iters: 500, lr: 0.01, until_error: Some(80.0) });
+        use setting::*;
         for setting in [
-            Setting::Lr(0.1 * 0.1),
-            Setting::Milestones(vec![30_000, 45_000]),
-            Setting::Milestones(Vec::new()),
-            Setting::Warmup(warmup),
-            Setting::Warmup(None),
-            Setting::WarmupUntilError(None),
-            Setting::Threads(Some(4)),
-            Setting::Device(DeviceSpec::Cuda(Some(1))),
-            Setting::Precision(Precision::Bf16),
-            Setting::InitFrom(Some("/w/resnet20.safetensors".into())),
-            Setting::DataDir("/data/cifar10".into()),
+            LR.to(0.1 * 0.1),
+            MILESTONES.to(vec![30_000, 45_000]),
+            MILESTONES.to(Vec::new()),
+            WARMUP.to(warmup),
+            WARMUP.to(None),
+            WARMUP_UNTIL_ERROR.to(None),
+            THREADS.to(Some(4)),
+            DEVICE.to(DeviceSpec::Cuda(Some(1))),
+            PRECISION.to(PrecisionChoice::Bf16),
+            PRECISION.to(PrecisionChoice::Auto),
+            INIT_FROM.to(Some("/w/resnet20.safetensors".into())),
+            DATA_DIR.to("/data/cifar10".into()),
+            DEPTH.to(Depth::PAPER[5]),
+            SHORTCUT.to(Shortcut::None),
         ] {
             let text = setting.to_string();
             assert_eq!(text.parse::<Setting>(), Ok(setting), "{text}");
@@ -855,7 +766,7 @@ mod tests {
     }
 
     #[test]
-    fn every_field_of_a_config_but_the_networks_shape_is_a_setting() {
+    fn every_field_of_a_config_is_a_setting() {
         let mut c = paper(Depth::PAPER[4], "d".into());
         c.init_from = Some("w".into());
         c.precision_why = Some("why".into());
@@ -872,6 +783,26 @@ mod tests {
             let err = Setting::new(&field, "1").err().map(|e| e.why).unwrap_or_default();
             assert!(!err.contains("no field"), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn a_new_run_is_the_papers_recipe_for_its_depth_with_its_settings_on_top() {
+        let texts = ["depth=110", "batch_size=64", "iters=2000", "warmup.lr=0.02", "precision=auto"];
+        let settings: Vec<Setting> = texts.iter().map(|t| t.parse().unwrap()).collect();
+        let c = new_run(&settings, None, "d".into()).unwrap();
+        assert_eq!((c.depth.get(), c.batch_size, c.iters, c.milestones.clone()), (110, 64, 2000, vec![1000, 1500]));
+        assert_eq!(
+            c.warmup,
+            Some(Warmup { iters: 1000, lr: 0.02, ..PAPER_WARMUP }),
+            "the paper's warm-up, its rate changed"
+        );
+        assert_eq!((c.eval_every, c.precision_auto), (782, true), "an evaluation each epoch of 64 images a step");
+        // ResNet-20 has no warm-up: its rate is no warm-up's, and changes nothing.
+        let shallow = new_run(&settings[1..], Some(1.0), "d".into()).unwrap();
+        assert_eq!((shallow.depth, shallow.warmup, shallow.iters), (DEFAULT_DEPTH, None, 2000), "iters over epochs");
+        let by_epochs = new_run(&settings[1..2], Some(2.0), "d".into()).unwrap();
+        assert_eq!(by_epochs.iters, 2 * 782);
+        assert!(new_run(&["lr=-1".parse().unwrap()], None, "d".into()).unwrap_err().to_string().contains("--lr"));
     }
 
     #[test]

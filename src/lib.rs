@@ -37,7 +37,7 @@ pub mod replay; // the player of recorded logs: pace, pause, jumps, follow
 pub mod ui; // the dashboard: App state and update, view, keys, curves
 
 // Commands.
-pub mod cli; // the command line's definitions and their translation into a RunConfig
+pub mod cli; // the command line: clap definitions; recipe options are settings for config::new_run
 pub mod report; // summary, plot and export of recorded runs
 pub mod evalcmd; // `resnet-tui eval`
 pub mod sweepcmd; // `resnet-tui sweep`, `watch`, `attach`

@@ -87,10 +87,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !args.run_dir.join(resnet_tui::rundir::CONFIG_NAME).is_file() {
                 bail!("{}: not a run directory (no config.json)", args.run_dir.display());
             }
-            let options = Options { runs_dir, force: args.force, tensorboard: args.tensorboard, ..Options::default() };
+            let session = &args.session;
+            let options =
+                Options { runs_dir, force: session.force, tensorboard: session.tensorboard, ..Options::default() };
             let plan =
                 Plan::Resume { run_dir: args.run_dir.clone(), set: args.set.clone(), data_dir: args.data_dir.clone() };
-            watch(plan, options, args.no_ui, args.marker)
+            watch(plan, options, session.no_ui, session.chart.marker)
         }
         Some(Commands::Eval(args)) => resnet_tui::evalcmd::run(&args),
         Some(Commands::Data { command: DataCommand::Fetch { data_dir, url } }) => {
@@ -104,7 +106,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Commands::Replay(args)) => replay(&args),
         Some(Commands::Summary(args)) => summary::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Commands::Plot(args)) => match args.figure {
-            Some(n) => resnet_tui::report::figures::run(&args, n),
+            Some(figure) => resnet_tui::report::figures::run(&args, figure.number()),
             None => resnet_tui::report::plot::run(&args),
         }
         .map(|()| ExitCode::SUCCESS),
@@ -132,15 +134,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    let config = args.to_config()?;
+    let config = args.recipe.config(&[])?;
     ensure_data(&config.data_dir, args.fetch)?;
     let options = Options {
         runs_dir: args.runs_dir.clone(),
-        force: args.force,
-        tensorboard: args.tensorboard,
+        force: args.session.force,
+        tensorboard: args.session.tensorboard,
         ..Options::default()
     };
-    watch(Plan::New { config, runs_dir: args.runs_dir.clone() }, options, args.no_ui, args.marker)
+    watch(Plan::New { config, runs_dir: args.runs_dir.clone() }, options, args.session.no_ui, args.session.chart.marker)
 }
 
 /// Spawns the trainer, watches it with the chosen front end, and joins it: the front end has
@@ -186,7 +188,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() {
         bail!("stdout is not a terminal: use `replay --no-ui` for a printed summary");
     }
-    Ok(resnet_tui::ui::run_replay(player, args.marker)?.into())
+    Ok(resnet_tui::ui::run_replay(player, args.chart.marker)?.into())
 }
 
 /// `replay --no-ui`: the runs' summary table, as `resnet-tui summary` prints it.

@@ -6,19 +6,31 @@
 //! A plain folder of runs (a `--runs-dir`) is read the same way, one member per run directory,
 //! so the table of runs works on both.
 
-use crate::config::{ConfigError, RunConfig};
+use crate::config::setting::{self as fields, Field, Shown};
+use crate::config::{ConfigError, Depth, RunConfig, Setting, Shortcut};
 use crate::rundir::{self, CONFIG_NAME};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 pub const SWEEP_FILE: &str = "sweep.json";
 const SCHEMA: &str = "resnet-tui/sweep 1";
 
-/// One swept field and its values, as `field=value` settings take them.
+/// One swept field and its values, each the settings it makes: one setting, or for a network
+/// (`--nets`) its depth and shortcut. `sweep.json` writes a value as its text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "AxisText", try_from = "AxisText")]
 pub struct Axis {
     pub field: String,
-    pub values: Vec<String>,
+    pub values: Vec<Vec<Setting>>,
+}
+
+/// An axis as `sweep.json` writes it: the field and its values as text.
+#[derive(Serialize, Deserialize)]
+struct AxisText {
+    field: String,
+    values: Vec<String>,
 }
 
 /// The axis of whole networks (`--nets plain56,resnet56`): each value sets the depth and the
@@ -26,41 +38,122 @@ pub struct Axis {
 pub const NET_AXIS: &str = "net";
 
 impl Axis {
-    /// The settings one value of this axis makes: `field=value`, or for a network its depth
-    /// and shortcut (`plain56`: none, `resnet56`: a, `resnet56b`: b).
-    fn settings(&self, value: &str) -> Result<Vec<(String, String)>, SweepError> {
-        if self.field != NET_AXIS {
-            return Ok(vec![(self.field.clone(), value.to_string())]);
+    /// `field` swept over `values`.
+    pub fn of<T: Shown>(field: &'static Field<T>, values: impl IntoIterator<Item = T>) -> Axis {
+        Axis { field: field.name.into(), values: values.into_iter().map(|v| vec![field.to(v)]).collect() }
+    }
+
+    /// The networks of `--nets`, in the order their cells start.
+    pub fn nets(nets: &[Net]) -> Axis {
+        Axis { field: NET_AXIS.into(), values: nets.iter().map(|n| n.settings()).collect() }
+    }
+
+    /// `FIELD=V1,V2`, as `--vary` takes it: any field of a run's config but those other
+    /// options sweep.
+    pub fn vary(text: &str) -> Result<Axis, String> {
+        let (field, values) = text.split_once('=').ok_or("expected FIELD=V1,V2")?;
+        let field = field.trim();
+        if [fields::DEPTH.name, fields::SEED.name, NET_AXIS].contains(&field) {
+            return Err(format!("{field}: sweep it with --depths, --nets or --seeds"));
         }
-        let (depth, shortcut) = net_depth_and_shortcut(value).ok_or_else(|| {
-            SweepError::Axis(format!("net {value}: expected plainN, resnetN or resnetNb, e.g. plain56, resnet110"))
-        })?;
-        Ok(vec![("depth".into(), depth.to_string()), ("shortcut".into(), shortcut.into())])
+        let values: Vec<&str> = values.split(',').map(str::trim).filter(|v| !v.is_empty()).collect();
+        if values.is_empty() {
+            return Err(format!("{field}: no values"));
+        }
+        Axis::read(field, &values)
+    }
+
+    /// `field` swept over the values `texts` read as.
+    pub fn read(field: &str, texts: &[&str]) -> Result<Axis, String> {
+        let values = texts.iter().map(|text| Axis::read_value(field, text)).collect::<Result<_, _>>()?;
+        Ok(Axis { field: field.to_string(), values })
+    }
+
+    fn read_value(field: &str, text: &str) -> Result<Vec<Setting>, String> {
+        if field == NET_AXIS {
+            let net = text.parse::<Net>().map_err(|why| format!("net {text}: {why}"))?;
+            return Ok(net.settings());
+        }
+        Setting::new(field, text).map(|s| vec![s]).map_err(|e| e.to_string())
+    }
+
+    /// One value as `sweep.json` writes it: a network by its name, else the setting's value.
+    fn value_text(&self, value: &[Setting]) -> String {
+        match Net::of(value) {
+            Some(net) if self.field == NET_AXIS => net.to_string(),
+            _ => value.iter().map(Setting::value_text).collect::<Vec<_>>().join(","),
+        }
     }
 }
 
-/// `plain56` -> (56, "none"), `resnet56` -> (56, "a"), `resnet56b` -> (56, "b"); the depth is
-/// checked where the config is made.
-pub fn net_depth_and_shortcut(net: &str) -> Option<(u32, &'static str)> {
-    let lower = net.trim().to_ascii_lowercase().replace('-', "");
-    let (rest, family) = if let Some(rest) = lower.strip_prefix("plain") {
-        (rest, "none")
-    } else {
-        (lower.strip_prefix("resnet")?, "a")
-    };
-    let (digits, shortcut) = match rest.strip_suffix('b') {
-        Some(digits) if family == "a" => (digits, "b"),
-        Some(_) => return None,
-        None => (rest, family),
-    };
-    Some((digits.parse().ok()?, shortcut))
+impl From<Axis> for AxisText {
+    fn from(axis: Axis) -> AxisText {
+        let values = axis.values.iter().map(|v| axis.value_text(v)).collect();
+        AxisText { field: axis.field, values }
+    }
+}
+
+impl TryFrom<AxisText> for Axis {
+    type Error = String;
+    fn try_from(text: AxisText) -> Result<Axis, String> {
+        Axis::read(&text.field, &text.values.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+/// A network of `--nets`: `plain56` (no shortcuts), `resnet56` (option A), `resnet56b` (B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Net {
+    pub depth: Depth,
+    pub shortcut: Shortcut,
+}
+
+impl Net {
+    fn settings(self) -> Vec<Setting> {
+        vec![fields::DEPTH.to(self.depth), fields::SHORTCUT.to(self.shortcut)]
+    }
+
+    /// The network a value of the net axis sets.
+    fn of(settings: &[Setting]) -> Option<Net> {
+        let depth = settings.iter().find_map(|s| s.value(&fields::DEPTH))?;
+        let shortcut = settings.iter().find_map(|s| s.value(&fields::SHORTCUT))?;
+        Some(Net { depth: *depth, shortcut: *shortcut })
+    }
+}
+
+impl FromStr for Net {
+    type Err = String;
+    fn from_str(net: &str) -> Result<Net, String> {
+        let expected = || "expected plainN, resnetN or resnetNb, e.g. plain56, resnet110".to_string();
+        let lower = net.trim().to_ascii_lowercase().replace('-', "");
+        let (rest, family) = match lower.strip_prefix("plain") {
+            Some(rest) => (rest, Shortcut::None),
+            None => (lower.strip_prefix("resnet").ok_or_else(expected)?, Shortcut::A),
+        };
+        let (digits, shortcut) = match rest.strip_suffix('b') {
+            Some(digits) if family == Shortcut::A => (digits, Shortcut::B),
+            Some(_) => return Err(expected()),
+            None => (rest, family),
+        };
+        let depth = digits.parse::<u32>().map_err(|_| expected())?;
+        Ok(Net { depth: Depth::new(depth).map_err(|e| e.to_string())?, shortcut })
+    }
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.shortcut {
+            Shortcut::None => write!(f, "plain{}", self.depth),
+            Shortcut::A => write!(f, "resnet{}", self.depth),
+            Shortcut::B => write!(f, "resnet{}b", self.depth),
+        }
+    }
 }
 
 /// One cell of the grid: its run directory's name and the settings that make it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     pub name: String,
-    pub settings: Vec<(String, String)>,
+    pub settings: Vec<Setting>,
 }
 
 /// What `sweep.json` holds.
@@ -99,22 +192,15 @@ impl Sweep {
                 return Err(SweepError::Axis(format!("{}: no values to sweep", axis.field)));
             }
             let mut seen = std::collections::HashSet::new();
-            if let Some(v) = axis.values.iter().find(|v| !seen.insert(v.as_str())) {
+            if let Some(v) = axis.values.iter().map(|v| axis.value_text(v)).find(|v| !seen.insert(v.clone())) {
                 return Err(SweepError::Axis(format!("{}: value {v} is given twice", axis.field)));
             }
         }
-        let mut cells = vec![Vec::<(String, String)>::new()];
+        let mut cells = vec![Vec::<Setting>::new()];
         for axis in &axes {
-            let settings = axis.values.iter().map(|v| axis.settings(v)).collect::<Result<Vec<_>, _>>()?;
             cells = cells
                 .into_iter()
-                .flat_map(|c| {
-                    settings.iter().map(move |s| {
-                        let mut c = c.clone();
-                        c.extend(s.iter().cloned());
-                        c
-                    })
-                })
+                .flat_map(|c| axis.values.iter().map(move |value| [c.as_slice(), value].concat()))
                 .collect();
         }
         let cells = cells.into_iter().map(|settings| Cell { name: cell_name(&settings), settings }).collect();
@@ -180,18 +266,18 @@ impl Sweep {
 }
 
 /// `resnet20-seed1`, `resnet20-seed1-lr0.05`: depth first, then the other settings.
-fn cell_name(settings: &[(String, String)]) -> String {
+fn cell_name(settings: &[Setting]) -> String {
     let mut parts = Vec::new();
-    let depth = settings.iter().find(|(f, _)| f == "depth").map(|(_, d)| d);
+    let depth = settings.iter().find_map(|s| s.value(&fields::DEPTH));
+    let shortcut = settings.iter().find_map(|s| s.value(&fields::SHORTCUT));
     // With a depth, the shortcut names the family: `plain56` for none, `resnet56` for the
     // default a (`resnet56-shortcutb` for b).
-    let family_named = |field: &str, value: &str| depth.is_some() && field == "shortcut" && value != "b";
+    let family_named = |s: &Setting| depth.is_some() && s.sets(&fields::SHORTCUT) && shortcut != Some(&Shortcut::B);
     if let Some(d) = depth {
-        let plain = settings.iter().any(|(f, v)| f == "shortcut" && v == "none");
-        parts.push(format!("{}{d}", if plain { "plain" } else { "resnet" }));
+        parts.push(format!("{}{d}", if shortcut == Some(&Shortcut::None) { "plain" } else { "resnet" }));
     }
-    for (field, value) in settings.iter().filter(|(f, v)| f != "depth" && !family_named(f, v)) {
-        let clean: String = format!("{field}{value}")
+    for setting in settings.iter().filter(|s| !s.sets(&fields::DEPTH) && !family_named(s)) {
+        let clean: String = format!("{}{}", setting.field(), setting.value_text())
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
             .collect();
@@ -220,8 +306,13 @@ pub fn members(dir: &Path) -> Result<Vec<Member>, SweepError> {
             .into_iter()
             .map(|c| Member {
                 dir: dir.join(&c.name),
-                seed: c.settings.iter().find(|(f, _)| f == "seed").map(|(_, v)| v.clone()),
-                group: c.settings.into_iter().filter(|(f, _)| f != "seed").collect(),
+                seed: c.settings.iter().find(|s| s.sets(&fields::SEED)).map(Setting::value_text),
+                group: c
+                    .settings
+                    .iter()
+                    .filter(|s| !s.sets(&fields::SEED))
+                    .map(|s| (s.field().to_string(), s.value_text()))
+                    .collect(),
                 name: c.name,
             })
             .collect());
@@ -272,18 +363,13 @@ mod tests {
     use super::*;
 
     fn axes(list: &[(&str, &[&str])]) -> Vec<Axis> {
-        list.iter()
-            .map(|(f, v)| Axis { field: f.to_string(), values: v.iter().map(|s| s.to_string()).collect() })
-            .collect()
+        list.iter().map(|(f, v)| Axis::read(f, v).unwrap()).collect()
     }
 
     fn config_of(cell: &Cell) -> Result<RunConfig, ConfigError> {
         let mut c: RunConfig = serde_json::from_str(include_str!("../tests/data/config.json")).unwrap();
-        for (field, value) in &cell.settings {
-            match field.as_str() {
-                "depth" => c.depth = crate::config::Depth::new(value.parse().unwrap())?,
-                _ => c = crate::config::apply_settings(&c, &[crate::config::Setting::new(field, value)?])?,
-            }
+        for setting in &cell.settings {
+            setting.apply(&mut c)?;
         }
         Ok(c)
     }
@@ -296,7 +382,7 @@ mod tests {
             names,
             ["resnet20-seed1-lr0.1", "resnet20-seed2-lr0.1", "resnet32-seed1-lr0.1", "resnet32-seed2-lr0.1"]
         );
-        assert_eq!(sweep.cells[2].settings[1], ("seed".to_string(), "1".to_string()));
+        assert_eq!(sweep.cells[2].settings[1], fields::SEED.to(1));
         let err = Sweep::grid(axes(&[("seed", &["1", "1"])])).unwrap_err().to_string();
         assert!(err.contains("given twice"), "{err}");
     }
@@ -306,12 +392,16 @@ mod tests {
         let sweep = Sweep::grid(axes(&[("net", &["plain56", "resnet32", "ResNet-110b"]), ("seed", &["1"])])).unwrap();
         let names: Vec<&str> = sweep.cells.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["plain56-seed1", "resnet32-seed1", "resnet110-shortcutb-seed1"]);
-        let pair = |f: &str, v: &str| (f.to_string(), v.to_string());
-        assert_eq!(sweep.cells[0].settings, [pair("depth", "56"), pair("shortcut", "none"), pair("seed", "1")]);
+        let text = serde_json::to_value(&sweep.axes[0]).unwrap();
+        assert_eq!(text["values"], serde_json::json!(["plain56", "resnet32", "resnet110b"]));
+        let depth = Depth::new(56).unwrap();
+        let plain56 = [fields::DEPTH.to(depth), fields::SHORTCUT.to(Shortcut::None), fields::SEED.to(1)];
+        assert_eq!(sweep.cells[0].settings, plain56);
         for bad in ["plain56b", "resnet", "vgg16", "plain5x"] {
-            let err = Sweep::grid(axes(&[("net", &[bad])])).unwrap_err().to_string();
+            let err = Axis::read("net", &[bad]).unwrap_err();
             assert!(err.contains(&format!("net {bad}: expected plainN")), "{err}");
         }
+        assert!(Axis::read("net", &["resnet21"]).unwrap_err().contains("6n+2"));
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn create(args: &SweepCreateArgs) -> Result<ExitStatus> {
 /// Creates the sweep of `grid` in `dir` (nothing changes if it is there already).
 fn make(dir: &Path, grid: &GridArgs) -> Result<Sweep> {
     let sweep = Sweep::grid(grid.axes()?)?;
-    sweep.create(dir, |cell| grid.config(cell))?;
+    sweep.create(dir, |cell| grid.recipe.config(&cell.settings))?;
     Ok(sweep)
 }
 
@@ -113,7 +113,7 @@ fn run_local(args: &SweepRunArgs) -> Result<ExitStatus> {
         return run_plain(&args.dir, queue);
     }
     let (board, collector) = Board::follow(&args.dir)?;
-    let app = crate::ui::table::run(board, collector, Some(queue), args.marker)?;
+    let app = crate::ui::table::run(board, collector, Some(queue), args.chart.marker)?;
     Ok(table_status(&app.board))
 }
 
@@ -198,7 +198,7 @@ pub fn watch(args: &WatchArgs) -> Result<ExitStatus> {
     if !std::io::stdout().is_terminal() {
         bail!("stdout is not a terminal: use `resnet-tui summary {}` for the table", args.dir.display());
     }
-    crate::ui::table::run(board, collector, None, args.marker)?;
+    crate::ui::table::run(board, collector, None, args.chart.marker)?;
     Ok(ExitStatus::Success)
 }
 
@@ -212,5 +212,5 @@ pub fn attach(args: &AttachArgs) -> Result<ExitStatus> {
     if !std::io::stdout().is_terminal() {
         bail!("stdout is not a terminal: `resnet-tui replay --follow {}` needs one too", args.run_dir.display());
     }
-    crate::ui::run_attached(&args.run_dir, args.marker)
+    crate::ui::run_attached(&args.run_dir, args.chart.marker)
 }

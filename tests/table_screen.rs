@@ -74,15 +74,12 @@ fn write(dir: &Path, events: &[Event]) {
 fn sweep() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("table");
-    let axes = vec![
-        Axis { field: "depth".into(), values: vec!["20".into(), "32".into()] },
-        Axis { field: "seed".into(), values: vec!["1".into(), "2".into()] },
-    ];
+    let axes = vec![Axis::read("depth", &["20", "32"]).unwrap(), Axis::read("seed", &["1", "2"]).unwrap()];
     Sweep::grid(axes)
         .unwrap()
         .create(&dir, |cell| {
-            let depth = resnet_tui::config::Depth::new(cell.settings[0].1.parse().unwrap())?;
-            Ok(resnet_tui::config::paper(depth, "/data".into()))
+            let settings = &cell.settings;
+            resnet_tui::config::new_run(settings, None, "/data".into())
         })
         .unwrap();
     for (cell, error) in [("resnet20-seed1", 8.6), ("resnet20-seed2", 8.9)] {
@@ -128,9 +125,9 @@ fn long_row_labels_and_run_names_are_shown_whole_where_the_terminal_has_room() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bf16");
     let axes = vec![
-        Axis { field: "depth".into(), values: vec!["20".into()] },
-        Axis { field: "seed".into(), values: vec!["1".into()] },
-        Axis { field: "precision".into(), values: vec!["fp32".into(), "bf16".into()] },
+        Axis::read("depth", &["20"]).unwrap(),
+        Axis::read("seed", &["1"]).unwrap(),
+        Axis::read("precision", &["fp32", "bf16"]).unwrap(),
     ];
     Sweep::grid(axes)
         .unwrap()

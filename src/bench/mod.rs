@@ -9,48 +9,42 @@ mod report;
 
 pub use report::Report;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, Measurement};
 use crate::data::cifar;
 use crate::protocol::Precision;
 use anyhow::{Context, Result, bail};
 use measure::Variant;
 use tch::{Device, Kind};
 
-/// What `--only` accepts; the default runs those marked true (bf16 too on a GPU).
-const PARTS: [(&str, bool, &str); 12] = [
-    ("loop", true, "the whole training loop (Trainer with data, augmentation, prefetch, events, log)"),
-    ("loop-bf16", false, "the whole training loop in bf16 mixed precision"),
-    ("load", true, "reading the data set"),
-    ("augment", true, "building training batches"),
-    ("step", true, "the bare step, NCHW and channels-last"),
-    ("sgd", true, "the optimizer step, flat against per variable"),
-    ("eval", true, "evaluation of the test set"),
-    ("bf16", false, "the bare step in bf16 mixed precision (default on CUDA)"),
-    ("fp16", false, "the bare step in fp16 mixed precision, no loss scaling"),
-    ("eval-sweep", false, "evaluation at batch sizes 250 to 5000"),
-    ("health", false, "the step with and without the optimizer health figures, side by side"),
-    ("profile", false, "the fused CPU step's time, fp32 and bf16: convolutions, our kernels, the rest"),
+/// What `--only` accepts, and whether it runs by default (bf16 too on a GPU): what each
+/// measures is its variant's help in `cli::Measurement`.
+const PARTS: [(Measurement, bool); 12] = [
+    (Measurement::Loop, true),
+    (Measurement::LoopBf16, false),
+    (Measurement::Load, true),
+    (Measurement::Augment, true),
+    (Measurement::Step, true),
+    (Measurement::Sgd, true),
+    (Measurement::Eval, true),
+    (Measurement::Bf16, false),
+    (Measurement::Fp16, false),
+    (Measurement::EvalSweep, false),
+    (Measurement::Health, false),
+    (Measurement::Profile, false),
 ];
 
 /// Warm-up steps before timing: kernel choice and allocator growth happen in the first few.
 const WARMUP: usize = 5;
 
-fn parts(args: &BenchArgs, device: Device) -> Result<Vec<&'static str>> {
-    let Some(only) = &args.only else {
-        return Ok(PARTS
+fn parts(args: &BenchArgs, device: Device) -> Vec<Measurement> {
+    match &args.only {
+        Some(only) => only.clone(),
+        None => PARTS
             .iter()
-            .filter(|(name, default, _)| *default || (*name == "bf16" && device.is_cuda()))
+            .filter(|(part, default)| *default || (*part == Measurement::Bf16 && device.is_cuda()))
             .map(|p| p.0)
-            .collect());
-    };
-    only.iter()
-        .map(|want| {
-            PARTS.iter().find(|(name, _, _)| name == want).map(|p| p.0).with_context(|| {
-                let names: Vec<&str> = PARTS.iter().map(|p| p.0).collect();
-                format!("--only {want}: not a measurement; choose from {}", names.join(", "))
-            })
-        })
-        .collect()
+            .collect(),
+    }
 }
 
 /// Runs the chosen measurements and returns the report (the caller prints it).
@@ -68,11 +62,11 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let parts = parts(args, device)?;
+    let parts = parts(args, device);
     let data_dir = crate::cli::data_dir(args.data_dir.clone());
     cifar::check_present(&data_dir)?;
     let mut report = Report::new(args, device);
-    let has = |p: &str| parts.contains(&p);
+    let has = |p: Measurement| parts.contains(&p);
     let steps = args.steps;
 
     let fp32_loop = pipeline::LoopSpec {
@@ -87,14 +81,15 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         first_in_process: true,
         read_every: crate::train::window::default_read_every(device),
     };
-    if has("loop") {
+    if has(Measurement::Loop) {
         let untimed = pipeline::timed_span(fp32_loop.warmup, fp32_loop.steps, fp32_loop.read_every).0;
         eprintln!("bench: full training loop ({untimed} + {steps} steps)");
         report.full_loop = Some(pipeline::full_loop(&fp32_loop)?);
     }
-    if has("loop-bf16") {
+    if has(Measurement::LoopBf16) {
         eprintln!("bench: full training loop in bf16");
-        let spec = pipeline::LoopSpec { precision: Precision::Bf16, first_in_process: !has("loop"), ..fp32_loop };
+        let spec =
+            pipeline::LoopSpec { precision: Precision::Bf16, first_in_process: !has(Measurement::Loop), ..fp32_loop };
         report.full_loop_bf16 = Some(pipeline::full_loop(&spec)?);
     }
     // The parts below run on their own thread, as training does on the trainer thread: OpenMP's
@@ -124,35 +119,34 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
 fn measure_parts(
     args: &BenchArgs,
     device: Device,
-    parts: &[&str],
+    parts: &[Measurement],
     data_dir: &std::path::Path,
     report: &mut Report,
 ) -> Result<()> {
-    let has = |p: &str| parts.contains(&p);
+    let has = |p: Measurement| parts.contains(&p);
     let steps = args.steps;
-    if has("load") {
+    if has(Measurement::Load) {
         eprintln!("bench: loading the data set");
         report.load_secs = Some(measure::load_secs(data_dir, 3)?);
     }
-    let need_data =
-        ["augment", "step", "sgd", "eval", "bf16", "fp16", "eval-sweep", "health", "profile"].iter().any(|p| has(p));
+    let need_data = parts.iter().any(|p| !matches!(p, Measurement::Loop | Measurement::LoopBf16 | Measurement::Load));
     if need_data {
         let data = cifar::load(data_dir)?;
         let (train, test) = (data.train.to_device(device), data.test.to_device(device));
         drop(data);
-        if has("augment") {
+        if has(Measurement::Augment) {
             eprintln!("bench: building batches");
             let batches = (steps as u64 * 2).max(20);
             report.augment_images_per_sec =
                 Some(measure::augment_images_per_sec(&train, args.batch_size, batches, true));
         }
         let mut variants = Vec::new();
-        if has("step") {
+        if has(Measurement::Step) {
             for channels_last in [false, true] {
                 variants.push(Variant { channels_last, compute: Kind::Float, flat_sgd: true });
             }
         }
-        for (part, kind) in [("bf16", Kind::BFloat16), ("fp16", Kind::Half)] {
+        for (part, kind) in [(Measurement::Bf16, Kind::BFloat16), (Measurement::Fp16, Kind::Half)] {
             if has(part) {
                 variants.push(Variant { channels_last: true, compute: kind, flat_sgd: true });
             }
@@ -170,15 +164,15 @@ fn measure_parts(
             };
             report.steps = measure::bare_steps(&variants, &plan)?;
         }
-        if has("sgd") {
+        if has(Measurement::Sgd) {
             eprintln!("bench: optimizer step");
             report.sgd = Some(measure::sgd_step_us(args.depth, device, &train, args.batch_size, 100)?);
         }
-        if has("health") {
+        if has(Measurement::Health) {
             eprintln!("bench: health figures (every step against none, interleaved)");
             report.health = Some(measure::health_cost(args.depth, device, &train, args.batch_size, steps)?);
         }
-        if has("profile") {
+        if has(Measurement::Profile) {
             if crate::fused::switch() == crate::fused::Switch::Off {
                 bail!("--only profile: the fused pass is off ({}=0)", crate::fused::SWITCH);
             }
@@ -188,9 +182,9 @@ fn measure_parts(
                 report.fused_profiles.push(profile);
             }
         }
-        if has("eval") || has("eval-sweep") {
+        if has(Measurement::Eval) || has(Measurement::EvalSweep) {
             eprintln!("bench: evaluation");
-            let sizes: Vec<usize> = if has("eval-sweep") {
+            let sizes: Vec<usize> = if has(Measurement::EvalSweep) {
                 vec![250, 500, 1000, 2500, 5000]
             } else {
                 vec![crate::train::evaluate::EVAL_BATCH]

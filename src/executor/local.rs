@@ -384,13 +384,12 @@ mod tests {
     /// A sweep of one CPU cell and one CUDA cell in a temporary folder, as a queue on a machine
     /// with two GPUs and a program that exits at once.
     fn cpu_and_cuda_sweep(dir: &Path) -> (Worker, Receiver<QueueEvent>) {
-        let axes = vec![crate::sweep::Axis { field: "device".into(), values: vec!["cpu".into(), "cuda".into()] }];
+        let axes = vec![crate::sweep::Axis::read("device", &["cpu", "cuda"]).unwrap()];
         let sweep = Sweep::grid(axes).unwrap();
         sweep
             .create(dir, |cell| {
                 let mut c = crate::config::paper(Depth::new(8).unwrap(), "data".into());
-                c.device = cell.settings[0].1.parse()?;
-                Ok(c)
+                cell.settings.iter().try_for_each(|s| s.apply(&mut c)).map(|()| c)
             })
             .unwrap();
         let options = QueueOptions { jobs: 2, exe: "/bin/true".into(), cores: 2, gpus: 2, force: true };

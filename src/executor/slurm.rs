@@ -197,10 +197,7 @@ mod tests {
 
     #[test]
     fn the_script_runs_one_cell_per_array_task_and_asks_for_the_warning_signal() {
-        let axes = vec![
-            Axis { field: "depth".into(), values: vec!["20".into(), "32".into()] },
-            Axis { field: "seed".into(), values: vec!["1".into(), "2".into()] },
-        ];
+        let axes = vec![Axis::read("depth", &["20", "32"]).unwrap(), Axis::read("seed", &["1", "2"]).unwrap()];
         let sweep = Sweep::grid(axes).unwrap();
         let text = script(Path::new("/shared/sweeps/my table"), &sweep, &options());
         for line in [
@@ -223,13 +220,13 @@ mod tests {
     #[test]
     fn the_memory_asked_for_is_the_largest_cells_estimate() {
         let dir = tempfile::tempdir().unwrap();
-        let axes = vec![Axis { field: "depth".into(), values: vec!["20".into(), "1202".into()] }];
+        let axes = vec![Axis::read("depth", &["20", "1202"]).unwrap()];
         let sweep = Sweep::grid(axes).unwrap();
         let base: crate::config::RunConfig =
             serde_json::from_str(include_str!("../../tests/data/config.json")).unwrap();
         let config_of = |cell: &crate::sweep::Cell| {
-            let depth = cell.settings[0].1.parse().unwrap();
-            Ok(crate::config::RunConfig { depth: crate::config::Depth::new(depth)?, ..base.clone() })
+            let mut config = base.clone();
+            cell.settings.iter().try_for_each(|s| s.apply(&mut config)).map(|()| config)
         };
         sweep.create(dir.path(), config_of).unwrap();
         let need =

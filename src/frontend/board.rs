@@ -416,17 +416,14 @@ mod tests {
     }
 
     fn sweep(dir: &Path) {
-        let axes = vec![
-            Axis { field: "depth".into(), values: vec!["20".into(), "32".into()] },
-            Axis { field: "seed".into(), values: vec!["1".into(), "2".into(), "3".into()] },
-        ];
+        let axes = vec![Axis::read("depth", &["20", "32"]).unwrap(), Axis::read("seed", &["1", "2", "3"]).unwrap()];
         let config: crate::config::RunConfig =
             serde_json::from_str(include_str!("../../tests/data/config.json")).unwrap();
         Sweep::grid(axes)
             .unwrap()
             .create(dir, |cell| {
-                let depth: u32 = cell.settings[0].1.parse().unwrap();
-                Ok(crate::config::RunConfig { depth: crate::config::Depth::new(depth)?, ..config.clone() })
+                let mut config = config.clone();
+                cell.settings.iter().try_for_each(|s| s.apply(&mut config)).map(|()| config)
             })
             .unwrap();
     }

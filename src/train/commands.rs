@@ -3,6 +3,7 @@
 //! wait for a recovery or a stop.
 
 use super::state::{Outcome, Run, gpu_index};
+use crate::config::setting as fields;
 use crate::config::{Depth, RunConfig, Setting};
 use crate::protocol::*;
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
@@ -228,8 +229,8 @@ fn recover(run: &mut Run, factor: f64, has_checkpoint: bool) -> Option<Recovery>
 /// A recovery's change of the recipe, like `resume --set` and logged as one: every learning rate
 /// (the schedule's and the warm-up's) times `factor`.
 pub(super) fn lowered_rates(config: &RunConfig, factor: f64) -> Vec<Setting> {
-    let mut set = vec![Setting::Lr(config.lr * factor)];
-    set.extend(config.warmup.map(|w| Setting::WarmupLr(w.lr * factor)));
+    let mut set = vec![fields::LR.to(config.lr * factor)];
+    set.extend(config.warmup.map(|w| fields::WARMUP_LR.to(w.lr * factor)));
     set
 }
 
@@ -244,7 +245,7 @@ mod tests {
         config.lr = 0.3;
         config.warmup = Some(Warmup { iters: 400, lr: 0.03, until_error: Some(80.0) });
         let set = lowered_rates(&config, 0.1);
-        assert_eq!(set, [Setting::Lr(0.3 * 0.1), Setting::WarmupLr(0.03 * 0.1)]);
+        assert_eq!(set, [fields::LR.to(0.3 * 0.1), fields::WARMUP_LR.to(0.03 * 0.1)]);
         let lowered = apply_settings(&config, &set).unwrap();
         // The products themselves, not what their printed text reads back as.
         assert_eq!(lowered.lr.to_bits(), (0.3f64 * 0.1).to_bits());
@@ -252,6 +253,6 @@ mod tests {
         let changed: Vec<String> = crate::config::differences(&config, &lowered).into_iter().map(|c| c.field).collect();
         assert_eq!(changed, ["lr", "warmup.lr"]);
         let plain = paper(Depth::PAPER[0], "d".into());
-        assert_eq!(lowered_rates(&plain, 0.5), [Setting::Lr(0.05)]);
+        assert_eq!(lowered_rates(&plain, 0.5), [fields::LR.to(0.05)]);
     }
 }

@@ -5,6 +5,7 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::{Plan, Session, TrainError};
+use crate::config::setting as fields;
 use crate::config::{ConfigChange, RunConfig, Setting};
 use crate::protocol::Event;
 use crate::rundir::RunDir;
@@ -122,7 +123,7 @@ pub(super) fn data_folder(
 ) -> PathBuf {
     match given {
         Some(dir) => dir,
-        None if set.iter().any(|s| matches!(s, Setting::DataDir(_))) => recorded.to_path_buf(),
+        None if set.iter().any(|s| s.sets(&fields::DATA_DIR)) => recorded.to_path_buf(),
         None => locate(recorded),
     }
 }
@@ -207,7 +208,7 @@ mod tests {
             other => panic!("{other}"),
         }
         // Asked by name: the checkpoint's recipe with the setting; the hand edit is gone.
-        let r = resume_recipe(&recorded(&stored, Some(&ck)), &[Setting::Lr(0.05)], |_| false).unwrap();
+        let r = resume_recipe(&recorded(&stored, Some(&ck)), &[fields::LR.to(0.05)], |_| false).unwrap();
         assert_eq!((r.config.lr, r.config.momentum), (0.05, ck.momentum));
         assert_eq!(fields(&r.changes), ["lr"]);
     }
@@ -219,7 +220,7 @@ mod tests {
         let r = resume_recipe(&recorded(&stored, Some(&ck)), &[], |c| c.lr == 0.05).unwrap();
         assert_eq!(r.config, stored);
         assert_eq!(fields(&r.changes), ["lr"]);
-        let more = resume_recipe(&recorded(&stored, Some(&ck)), &[Setting::Momentum(0.85)], |_| true).unwrap();
+        let more = resume_recipe(&recorded(&stored, Some(&ck)), &[fields::MOMENTUM.to(0.85)], |_| true).unwrap();
         assert_eq!((more.config.lr, more.config.momentum), (0.05, 0.85));
         assert_eq!(fields(&more.changes), ["lr", "momentum"]);
     }
@@ -227,11 +228,11 @@ mod tests {
     #[test]
     fn settings_override_the_recipe_and_are_checked() {
         let ck = recipe();
-        let set = [Setting::Iters(80_000), Setting::Milestones(vec![40_000, 60_000])];
+        let set = [fields::ITERS.to(80_000), fields::MILESTONES.to(vec![40_000, 60_000])];
         let r = resume_recipe(&recorded(&ck, Some(&ck)), &set, no_log).unwrap();
         assert_eq!((r.config.iters, r.config.milestones.clone()), (80_000, vec![40_000, 60_000]));
         assert_eq!(fields(&r.changes), ["iters", "milestones"]);
-        let err = resume_recipe(&recorded(&ck, Some(&ck)), &[Setting::Iters(1000)], no_log).err().unwrap();
+        let err = resume_recipe(&recorded(&ck, Some(&ck)), &[fields::ITERS.to(1000)], no_log).err().unwrap();
         assert!(err.to_string().contains("--milestones"), "{err}");
     }
 
@@ -249,10 +250,10 @@ mod tests {
         let nowhere = |_: &Path| -> PathBuf { panic!("not looked for") };
         let given = data_folder(recorded, &[], Some("/here/cifar10".into()), nowhere);
         assert_eq!(given, Path::new("/here/cifar10"));
-        let named = [Setting::DataDir(recorded.to_path_buf())];
+        let named = [fields::DATA_DIR.to(recorded.to_path_buf())];
         assert_eq!(data_folder(recorded, &named, None, nowhere), recorded, "named: used as named");
         // The recorded folder has moved: this machine's configured one stands in for it.
-        let found = data_folder(recorded, &[Setting::Lr(0.1)], None, |d| {
+        let found = data_folder(recorded, &[fields::LR.to(0.1)], None, |d| {
             assert_eq!(d, recorded);
             PathBuf::from("/configured/cifar10")
         });
