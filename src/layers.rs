@@ -11,7 +11,7 @@ pub const LAYERS: &[&str] = &[
     "atomic",
     "config",
     "protocol",
-    "confusions",
+    "confusion_matrix",
     "runlog",
     "tensorboard",
     "rundir",

@@ -12,7 +12,7 @@ pub(crate) mod atomic; // whole-or-nothing file writes, and removing what a kill
 // What a run is, and the narrow waist.
 pub mod config; // RunConfig and its value types (Depth, DeviceSpec, ...), the paper's recipe, checks
 pub mod protocol; // events, commands, and the channels between the trainer and a front end
-pub mod confusions; // an evaluation's confusion matrix, its most confused pairs, examples of them
+pub mod confusion_matrix; // an evaluation's confusion matrix, its most confused pairs, examples of them
 pub mod runlog; // the run log: writing it, reading it back tolerantly, following it
 pub mod tensorboard; // the run's curves as TensorBoard event files
 pub mod rundir; // a run's directory, its config and its lock

@@ -60,7 +60,7 @@ fn bn_params(bn: &nn::BatchNorm) -> Result<(&Tensor, &Tensor), TchError> {
 /// A BatchNorm's forward on a batch: its input (the convolution's output, which its backward
 /// overwrites with its own gradient), the batch's statistics, and the coefficients of
 /// `a * y + b`.
-struct Norm<'a, E> {
+struct BnForward<'a, E> {
     bn: &'a nn::BatchNorm,
     y: Tensor,
     mean: Vec<f32>,
@@ -70,10 +70,10 @@ struct Norm<'a, E> {
     stored: std::marker::PhantomData<E>,
 }
 
-impl<'a, E: Lanes> Norm<'a, E> {
+impl<'a, E: Lanes> BnForward<'a, E> {
     /// The batch's statistics of `y`, and the running statistics updated from them as PyTorch
     /// does: `(1 - momentum) * running + momentum * batch`, the variance unbiased.
-    fn new(level: Level, bn: &'a nn::BatchNorm, y: Tensor) -> Result<Norm<'a, E>, TchError> {
+    fn new(level: Level, bn: &'a nn::BatchNorm, y: Tensor) -> Result<BnForward<'a, E>, TchError> {
         let config = BatchNormConfig::default();
         let (gamma, beta) = bn_params(bn)?;
         let c = y.size()[1] as usize;
@@ -94,7 +94,7 @@ impl<'a, E: Lanes> Norm<'a, E> {
             rv[ch] = ((1.0 - m) * f64::from(rv[ch]) + m * moments.var[ch] * unbias) as f32;
         }
         let (mean, invstd) = (f32s(moments.mean), f32s(invstd.iter().copied()));
-        Ok(Norm { bn, y, mean, invstd, a: f32s(a), b: f32s(b), stored: std::marker::PhantomData })
+        Ok(BnForward { bn, y, mean, invstd, a: f32s(a), b: f32s(b), stored: std::marker::PhantomData })
     }
 
     /// `max(a * y + b + residual, 0)`, a new channels-last tensor.
@@ -171,17 +171,17 @@ fn conv_back<E: Lanes>(g: &Tensor, x: &Tensor, p: &ConvParts, need_input: bool) 
 struct BlockSaved<'a, E> {
     parts: BlockParts<'a>,
     input: Tensor,
-    bn1: Norm<'a, E>,
+    bn1: BnForward<'a, E>,
     hidden: Tensor,
-    bn2: Norm<'a, E>,
-    projection: Option<Norm<'a, E>>,
+    bn2: BnForward<'a, E>,
+    projection: Option<BnForward<'a, E>>,
     output: Tensor,
 }
 
 fn block_forward<'a, E: Lanes>(level: Level, parts: BlockParts<'a>, x: Tensor) -> Result<BlockSaved<'a, E>, TchError> {
-    let bn1 = Norm::new(level, parts.bn1, conv::<E>(&x, &parts.conv1)?)?;
+    let bn1 = BnForward::new(level, parts.bn1, conv::<E>(&x, &parts.conv1)?)?;
     let hidden = bn1.relu_of(level, &Residual::None);
-    let bn2 = Norm::new(level, parts.bn2, conv::<E>(&hidden, &parts.conv2)?)?;
+    let bn2 = BnForward::new(level, parts.bn2, conv::<E>(&hidden, &parts.conv2)?)?;
     let mut projection = None;
     let output = {
         // SAFETY: `x` and the projection's output are dense channels-last and only read here.
@@ -196,7 +196,7 @@ fn block_forward<'a, E: Lanes>(level: Level, parts: BlockParts<'a>, x: Tensor) -
                 Residual::Subsample { x: xs, cin, h, w, hin, win }
             }
             ShortcutParts::Projection(conv_parts, bn) => {
-                projection = Some(Norm::new(level, bn, conv::<E>(&x, conv_parts)?)?);
+                projection = Some(BnForward::new(level, bn, conv::<E>(&x, conv_parts)?)?);
                 let p = projection.as_ref().expect("just set");
                 // SAFETY: as above.
                 Residual::Affine { y: unsafe { values(&p.y) }, a: &p.a, b: &p.b }
@@ -258,7 +258,7 @@ fn forward_backward_as<E: Lanes>(net: &ResNet, images: &Tensor, labels: &Tensor)
     let parts = net.parts();
     let images = conform::<E>(images.shallow_clone());
     let (stem, h0, blocks, last) = tch::no_grad(|| -> Result<_, TchError> {
-        let stem = Norm::<E>::new(level, parts.stem_bn, conv::<E>(&images, &parts.stem_conv)?)?;
+        let stem = BnForward::<E>::new(level, parts.stem_bn, conv::<E>(&images, &parts.stem_conv)?)?;
         let h0 = stem.relu_of(level, &Residual::None);
         let mut blocks = Vec::with_capacity(parts.blocks.len());
         let mut x = h0.shallow_clone();

@@ -190,9 +190,7 @@ pub(super) fn diverged(mut run: Run, divergence: Divergence) -> Outcome {
                 if let Some(outcome) = recover(&mut run, lr_factor, last_good.is_some()) {
                     return match outcome {
                         Recovery::Resume(set) => Outcome::Recover { run_dir: run.dir.path.clone(), set },
-                        Recovery::Restart(config) => {
-                            Outcome::Switch { config, from: run.carried(), mode: SwitchMode::Fresh }
-                        }
+                        Recovery::Restart(config) => Outcome::Switch { config, grow_from: None },
                     };
                 }
             }

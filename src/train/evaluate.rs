@@ -1,6 +1,6 @@
 //! Evaluation: the whole test (or validation) split in large batches, eval mode, no gradients.
 
-use crate::confusions::{EXAMPLES, confusion, examples};
+use crate::confusion_matrix::{EXAMPLES, confusion, examples};
 use crate::data::augment::Normalizer;
 use crate::data::batches::eval_chunk;
 use crate::data::cifar::Split;

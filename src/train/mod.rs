@@ -19,7 +19,7 @@ pub mod step;
 pub(crate) mod window;
 
 use crate::data::cifar::{self, Cifar10, Split};
-use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, SwitchMode, now};
+use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, now};
 use crossbeam_channel::Receiver;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -184,12 +184,10 @@ impl Session {
             };
             match outcome {
                 Outcome::Ended => return,
-                Outcome::Switch { config, from, mode } => {
+                Outcome::Switch { config, grow_from } => {
                     self.run_id += 1;
                     next = Some(Plan::New { config, runs_dir: self.options.runs_dir.clone() });
-                    if mode == SwitchMode::Grow {
-                        carried = Some(*from);
-                    }
+                    carried = grow_from.map(|from| *from);
                 }
                 Outcome::Recover { run_dir, set } => {
                     self.run_id += 1;

@@ -6,10 +6,10 @@ use super::commands::{self, Divergence, Flow};
 use super::fault::Fault;
 use super::plan;
 use super::schedule::{WarmupEnd, lr_at};
-use super::sgd::{HEALTH_SQUARES, health_from};
+use super::sgd::health_from;
 use super::state::{Carried, Outcome, Run};
 use super::step::{launch_step, read_back};
-use super::window::{Launched, Window, default_read_every};
+use super::window::{Launched, Read, Window, default_read_every};
 use super::{Plan, Session, SessionData, TrainError};
 use crate::data::augment::Normalizer;
 use crate::data::batches::{Batch, Batcher, Prefetcher};
@@ -62,40 +62,67 @@ struct Steps {
     window: Window,
 }
 
-/// The step loop: commands are obeyed at step boundaries, once the steps before are read back.
+/// How the step loop ended.
+enum LoopEnd {
+    /// Completed or stopped: the run is closed.
+    Ended,
+    Diverged(Divergence),
+    Switch {
+        config: RunConfig,
+        mode: SwitchMode,
+    },
+}
+
+/// The run's steps, then what its end asks for. The batch thread and the batches it prepared
+/// go first: before a diverged run waits for the user's word, and before the next run's network.
 fn train(mut run: Run, data: &SessionData) -> Result<Outcome, TrainError> {
-    let batcher = Batcher::new(&data.train, run.config.seed, run.config.batch_size, run.channels_last);
-    let read_every = run.session.options.read_every.unwrap_or_else(|| default_read_every(run.device));
-    let mut steps = Steps {
-        normalizer: Normalizer::new(run.device),
-        prefetch: Prefetcher::spawn(batcher, run.iter, run.config.iters, run.session.options.prefetch),
-        throughput: Throughput { durations: VecDeque::new(), batch: run.config.batch_size },
-        fault: Fault::from_env(),
-        window: Window::new(read_every),
-    };
+    let mut steps = Steps::new(&run, data);
+    let end = step_loop(&mut run, &mut steps, data);
+    drop(steps);
+    Ok(match end? {
+        LoopEnd::Ended => Outcome::Ended,
+        LoopEnd::Diverged(divergence) => commands::diverged(run, divergence),
+        LoopEnd::Switch { config, mode } => {
+            let grow_from = (mode == SwitchMode::Grow).then(|| run.carried());
+            Outcome::Switch { config, grow_from }
+        }
+    })
+}
+
+impl Steps {
+    fn new(run: &Run, data: &SessionData) -> Steps {
+        let batcher = Batcher::new(&data.train, run.config.seed, run.config.batch_size, run.channels_last);
+        let read_every = run.session.options.read_every.unwrap_or_else(|| default_read_every(run.device));
+        Steps {
+            normalizer: Normalizer::new(run.device),
+            prefetch: Prefetcher::spawn(batcher, run.iter, run.config.iters, run.session.options.prefetch),
+            throughput: Throughput { durations: VecDeque::new(), batch: run.config.batch_size },
+            fault: Fault::from_env(),
+            window: Window::new(read_every),
+        }
+    }
+}
+
+/// The step loop: commands are obeyed at step boundaries, once the steps before are read back.
+fn step_loop(run: &mut Run, steps: &mut Steps, data: &SessionData) -> Result<LoopEnd, TrainError> {
     run.session.status("first step (the first is slower: kernels are chosen and memory allocated)");
     run.clock.start();
     while run.iter < run.config.iters {
         // Only unread steps need settling first: on a CPU every step is read at once, and the
         // commands are left to `obey_arrived` alone.
         if !steps.window.is_empty()
-            && commands::waiting(&mut run)
-            && let Some(divergence) = settle(&mut run, &mut steps)?
+            && commands::waiting(run)
+            && let Some(divergence) = settle(run, steps)?
         {
-            drop(steps);
-            return Ok(commands::diverged(run, divergence));
+            return Ok(LoopEnd::Diverged(divergence));
         }
-        match commands::obey_arrived(&mut run) {
+        match commands::obey_arrived(run) {
             Flow::Go => {}
-            Flow::Stopped => return Ok(Outcome::Ended),
-            Flow::Switch { config, mode } => {
-                drop(steps);
-                return Ok(Outcome::Switch { config, from: run.carried(), mode });
-            }
+            Flow::Stopped => return Ok(LoopEnd::Ended),
+            Flow::Switch { config, mode } => return Ok(LoopEnd::Switch { config, mode }),
         }
-        if let Some(divergence) = step(&mut run, &mut steps, data)? {
-            drop(steps);
-            return Ok(commands::diverged(run, divergence));
+        if let Some(divergence) = step(run, steps, data)? {
+            return Ok(LoopEnd::Diverged(divergence));
         }
     }
     run.clock.stop();
@@ -103,7 +130,7 @@ fn train(mut run: Run, data: &SessionData) -> Result<Outcome, TrainError> {
         run.eval(data, &steps.normalizer)?;
     }
     run.close(EndReason::Completed);
-    Ok(Outcome::Ended)
+    Ok(LoopEnd::Ended)
 }
 
 /// One training step launched, and what is due after it: the window read back when it is full
@@ -152,12 +179,10 @@ fn settle(run: &mut Run, steps: &mut Steps) -> Result<Option<Divergence>, TrainE
         return Ok(None);
     }
     let values = read_back(&steps.window.parts())?;
-    let read = steps.window.take();
+    let read = steps.window.take(&values);
     let last = read.steps.len() - 1;
-    let mut at = 0;
-    for (i, launched) in read.steps.iter().enumerate() {
-        let (loss, correct) = (values[at], values[at + 1]);
-        at += 2;
+    for (i, (launched, Read { loss, correct, health })) in read.steps.iter().enumerate() {
+        let (loss, correct) = (*loss, *correct);
         if !loss.is_finite() {
             run.iter = launched.iter;
             return Ok(Some(divergence(run, &launched.batch, loss, i != last)?));
@@ -166,9 +191,8 @@ fn settle(run: &mut Run, steps: &mut Steps) -> Result<Option<Divergence>, TrainE
         let error = 100.0 * (1.0 - correct / launched.batch.labels.size()[0] as f64);
         let Launched { iter, lr, epoch, elapsed, .. } = *launched;
         run.emit(Event::Step(StepRecord { time: now(), iter, epoch, elapsed, loss, error, lr, images_per_sec }));
-        if launched.health.is_some() {
-            let (grad_norm, weight_norm, update_ratio) = health_from(&values[at..at + HEALTH_SQUARES], lr);
-            at += HEALTH_SQUARES;
+        if let Some(squares) = health {
+            let (grad_norm, weight_norm, update_ratio) = health_from(squares, lr);
             run.emit(Event::Health(HealthRecord { time: now(), iter, grad_norm, weight_norm, update_ratio }));
         }
         if launched.warming

@@ -21,11 +21,10 @@ use tch::{Device, Tensor};
 #[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Ended,
-    /// Start a run of another depth; with `Grow`, from this run's network.
+    /// Start a run of another depth: fresh, or grown from this run's network (`grow_from`).
     Switch {
         config: RunConfig,
-        from: Box<Carried>,
-        mode: SwitchMode,
+        grow_from: Option<Box<Carried>>,
     },
     /// Resume this run from its last good checkpoint with these changes of its recipe.
     Recover {

@@ -4,6 +4,7 @@
 //! of them in one transfer: every `read_every` steps, and before anything that needs them (an
 //! evaluation, a checkpoint, a command, the warm-up's end, the run's end).
 
+use super::sgd::HEALTH_SQUARES;
 use super::step::Guard;
 use crate::data::batches::Batch;
 use std::time::Instant;
@@ -48,9 +49,19 @@ pub(super) struct Window {
     started: Option<Instant>,
 }
 
-/// A window read back: its steps and their readings, with the seconds each step took on average.
+/// A step's readings as read back.
+pub(super) struct Read {
+    pub loss: f64,
+    /// Images of its batch classified correctly.
+    pub correct: f64,
+    /// The optimizer's health squares after it, on a health step.
+    pub health: Option<[f64; HEALTH_SQUARES]>,
+}
+
+/// A window read back: its steps, each with its readings, and the seconds each step took on
+/// average.
 pub(super) struct ReadWindow {
-    pub steps: Vec<Launched>,
+    pub steps: Vec<(Launched, Read)>,
     pub secs_per_step: f64,
 }
 
@@ -89,10 +100,22 @@ impl Window {
         parts
     }
 
-    /// Empties the window once its readings are read back.
-    pub fn take(&mut self) -> ReadWindow {
-        let steps = std::mem::take(&mut self.launched);
+    /// Empties the window once its readings are read back: `values` are [`Window::parts`]'
+    /// values in order, each step's taken as its readings.
+    pub fn take(&mut self, values: &[f64]) -> ReadWindow {
+        let launched = std::mem::take(&mut self.launched);
         let secs = self.started.take().map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
-        ReadWindow { secs_per_step: secs / steps.len().max(1) as f64, steps }
+        let secs_per_step = secs / launched.len().max(1) as f64;
+        let mut values = values.iter().copied();
+        let mut next = || values.next().expect("a value read back for every reading");
+        let steps = launched
+            .into_iter()
+            .map(|step| {
+                let (loss, correct) = (next(), next());
+                let health = step.health.as_ref().map(|_| std::array::from_fn(|_| next()));
+                (step, Read { loss, correct, health })
+            })
+            .collect();
+        ReadWindow { steps, secs_per_step }
     }
 }

@@ -3,7 +3,7 @@
 //! (two pixels a cell: the upper one as the foreground of `▀`, the lower as its background).
 
 use super::app::App;
-use crate::confusions::top_pairs;
+use crate::confusion_matrix::top_pairs;
 use crate::protocol::EvalRecord;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -8,6 +8,7 @@
 //! Sums are taken per chunk of [`CHUNK_ROWS`] rows in f32, then over chunks in order in f64: the
 //! result does not depend on how many threads ran, so training stays reproducible.
 
+mod args;
 mod avx2;
 mod avx512;
 mod passes;
@@ -17,7 +18,8 @@ mod vector;
 pub use half::bf16;
 
 use super::ffi::parallel_for;
-use passes::{Pass, Sums};
+use args::Sums;
+use passes::Pass;
 use std::sync::OnceLock;
 use tch::Kind;
 
@@ -297,7 +299,7 @@ pub fn moments<E: Lanes>(level: Level, y: &[E], c: usize) -> Moments {
     assert!(c > 0 && !y.is_empty() && y.len().is_multiple_of(c), "moments of {} values in rows of {c}", y.len());
     let rows = y.len() / c;
     let shift: Vec<f32> = y[..c].iter().map(|v| v.to_f32()).collect();
-    let (s1, s2) = reduce(level, rows, c, |sums| passes::Stats { y: y.as_ptr(), c, shift: shift.as_ptr(), sums });
+    let (s1, s2) = reduce(level, rows, c, |sums| args::Stats { y: y.as_ptr(), c, shift: shift.as_ptr(), sums });
     let m = rows as f64;
     let mean = shift.iter().zip(&s1).map(|(&s, &t)| f64::from(s) + t / m).collect();
     let var = s1.iter().zip(&s2).map(|(&t, &q)| (q / m - (t / m) * (t / m)).max(0.0)).collect();
@@ -317,7 +319,7 @@ pub fn normalize<E: Lanes>(level: Level, y: &[E], norm: Affine, residual: &Resid
     assert!(a.len() == c && b.len() == c && y.len() == out.len() && y.len().is_multiple_of(c), "normalize sizes");
     let rows = y.len() / c;
     let res = residual.raw(rows, c);
-    let pass = passes::Normalize { y: y.as_ptr(), a: a.as_ptr(), b: b.as_ptr(), res, out: out.as_mut_ptr(), c };
+    let pass = args::Normalize { y: y.as_ptr(), a: a.as_ptr(), b: b.as_ptr(), res, out: out.as_mut_ptr(), c };
     run(level, &pass, rows);
 }
 
@@ -345,7 +347,7 @@ pub fn grad_reduce<E: Lanes>(
     assert!(res.is_none_or(|r| r.len() == n) && mask.is_none_or(|m| m.len() == n), "grad_reduce sizes");
     let null = std::ptr::null();
     let (g, res, mask) = (g.as_mut_ptr(), res.map_or(null, <[E]>::as_ptr), mask.map_or(null, <[E]>::as_ptr));
-    reduce(level, n / c, c, |sums| passes::GradReduce {
+    reduce(level, n / c, c, |sums| args::GradReduce {
         g,
         res,
         mask,
@@ -377,7 +379,7 @@ pub fn grad_apply<E: Lanes>(level: Level, gz: &[E], y: &mut [E], co: &GradCoeffi
         assert_eq!(s.len(), c, "grad_apply coefficients");
     }
     let rows = y.len() / c;
-    let pass = passes::GradApply {
+    let pass = args::GradApply {
         gz: gz.as_ptr(),
         y: y.as_mut_ptr(),
         mean: co.mean.as_ptr(),

@@ -8,7 +8,7 @@
 //! computes. Activations are stored as `E` (fp32 or bf16) and computed on in f32, each channel's
 //! sums in one f32 accumulator over the rows.
 
-use super::passes::{GradApply, GradReduce, Normalize, Stats};
+use super::args::{GradApply, GradReduce, Normalize, Stats};
 use super::{Elem, RawResidual};
 use std::ops::Range;
 

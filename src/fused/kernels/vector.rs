@@ -8,7 +8,7 @@
 //! reference does per channel; their sums may differ from its in the last bits (fused
 //! multiply-adds, the two accumulators).
 
-use super::passes::{GradApply, GradReduce, Normalize, Stats};
+use super::args::{GradApply, GradReduce, Normalize, Stats};
 use super::{Elem, RawResidual, scalar};
 use std::ops::Range;
 
