@@ -15,24 +15,19 @@ pub trait Shown: Any + Clone + PartialEq + Send + Sync {
     fn shown(&self) -> String;
 }
 
-impl Shown for u64 {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
+/// Values whose `Display` is their text (for f64: Rust writes the shortest text that reads back
+/// as the same number).
+macro_rules! shown_as_displayed {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
 }
 
-impl Shown for usize {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Shown for f64 {
-    fn shown(&self) -> String {
-        // Rust writes the shortest text that reads back as the same number.
-        self.to_string()
-    }
-}
+shown_as_displayed!(u64, usize, f64, Depth, Shortcut, DeviceSpec, PrecisionChoice);
 
 impl Shown for String {
     fn shown(&self) -> String {
@@ -55,30 +50,6 @@ impl Shown for Vec<u64> {
 impl Shown for Warmup {
     fn shown(&self) -> String {
         serde_json::to_string(self).expect("a warm-up serialises")
-    }
-}
-
-impl Shown for Depth {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Shown for Shortcut {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Shown for DeviceSpec {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Shown for PrecisionChoice {
-    fn shown(&self) -> String {
-        self.to_string()
     }
 }
 
