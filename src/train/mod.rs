@@ -12,19 +12,20 @@ mod outbox;
 mod plan;
 pub mod precision; // --precision auto: bf16 where it is clearly faster on this device
 mod run;
+mod session_data;
 pub(crate) mod schedule;
 pub mod sgd;
 mod state;
 pub mod step;
 pub(crate) mod window;
 
-use crate::data::cifar::{self, Cifar10, Split};
+pub(crate) use session_data::SessionData;
+
 use crate::protocol::{Channels, Command, Envelope, Event, RunConfig, RunId, Setting, now};
 use crossbeam_channel::Receiver;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
-use tch::Device;
 
 pub use error::TrainError;
 pub use outbox::{CAPACITY as EVENTS_CAPACITY, STEP_ROOM};
@@ -131,16 +132,6 @@ impl TrainerThread {
     }
 }
 
-/// The data a session loads once and every run of it shares.
-pub(crate) struct SessionData {
-    pub train: Split,
-    pub eval: Split,
-    pub eval_set: crate::protocol::EvalSet,
-    pub classes: Vec<String>,
-    pub data_dir: PathBuf,
-    pub val_split: usize,
-}
-
 pub(crate) struct Session {
     pub events: outbox::Outbox,
     pub commands: Receiver<Command>,
@@ -195,52 +186,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// Loads the data set once; later runs of the session reuse it (same folder and split).
-    /// The first load onto a CPU that `--device auto` chose beside GPUs libtorch cannot use
-    /// says why first, as a warning: the session is about to train many times slower.
-    pub fn load_data(
-        &self,
-        config: &RunConfig,
-        device: Device,
-        slot: &mut Option<SessionData>,
-    ) -> Result<(), TrainError> {
-        if let Some(d) = slot
-            && d.data_dir == config.data_dir
-            && d.val_split == config.val_split
-            && d.train.images.device() == device
-        {
-            return Ok(());
-        }
-        if let Some(note) = device::auto_fallback(config.device, device) {
-            self.emit(Event::Error { time: now(), message: note, fatal: false });
-        }
-        self.status(format!("loading CIFAR-10 from {}", config.data_dir.display()));
-        let Cifar10 { train, test, classes } = cifar::load(&config.data_dir)?;
-        let (train, eval, eval_set) = if config.val_split > 0 {
-            let n = train.len();
-            if config.val_split >= n {
-                return Err(TrainError::ValSplit { split: config.val_split, images: n });
-            }
-            // The last N training images are held out, a fixed and documented choice.
-            let keep = n - config.val_split;
-            (train.narrow(0, keep), train.narrow(keep, n), crate::protocol::EvalSet::Validation)
-        } else {
-            (train, test, crate::protocol::EvalSet::Test)
-        };
-        if device != Device::Cpu {
-            self.status(format!("copying the data set to {}", device::describe(device)));
-        }
-        *slot = Some(SessionData {
-            train: train.to_device(device),
-            eval: eval.to_device(device),
-            eval_set,
-            classes,
-            data_dir: config.data_dir.clone(),
-            val_split: config.val_split,
-        });
-        Ok(())
     }
 }
 
