@@ -732,11 +732,8 @@ mod tests {
             ("lr=fast", "--set lr=fast: expected a number"),
             ("device=tpu", "unknown device"),
             ("milestones=1,x", "numbers"),
-            (
-                "iters=99999999999999999999999",
-                "iters=99999999999999999999999: must be a whole number from 1 to 1000000000",
-            ),
-            ("threads=0", "--set threads=0: must be a whole number from 1 to 1024"),
+            ("iters=99999999999999999999999", "--iters must be a whole number from 1 to 1000000000"),
+            ("threads=0", "--threads must be a whole number from 1 to 1024, got 0"),
         ] {
             let err = set(&c, &[bad]).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");

@@ -92,11 +92,13 @@ fn set_in_warmup<T>(config: &mut RunConfig, value: T, slot: fn(&mut Warmup) -> &
     config.warmup.as_mut().is_some_and(|w| set(slot(w), value))
 }
 
-/// A whole number in `bound`; the error says the range. Whoever reports it names the flag or the
-/// field and the text given (clap's "invalid value '0' for '--threads'", `--set threads=0: ...`).
+/// A whole number in `bound`; the error names the flag and the range.
 fn count(text: &str, bound: Bound) -> Result<u64, String> {
     let value = text.trim();
-    value.parse::<u64>().ok().filter(|&n| bound.check(n).is_ok()).ok_or_else(|| format!("must be {}", bound.range()))
+    value.parse::<u64>().ok().filter(|&n| bound.check(n).is_ok()).ok_or_else(|| {
+        let got = if value.is_empty() { "nothing" } else { value };
+        format!("{} must be {}, got {got}", bound.flag, bound.range())
+    })
 }
 
 /// A count held as a `usize`: its bound keeps it far below `usize::MAX`.
@@ -140,7 +142,7 @@ fn warmup(text: &str) -> Result<Option<Warmup>, String> {
     let warmup: Option<Warmup> = serde_json::from_str(text.trim())
         .map_err(|e| format!(r#"expected null or {{"iters":N,"lr":X,"until_error":E}} ({e})"#))?;
     if let Some(w) = warmup {
-        count(&w.iters.to_string(), bounds::WARMUP_ITERS).map_err(|e| format!("its iters {e}"))?;
+        count(&w.iters.to_string(), bounds::WARMUP_ITERS)?;
     }
     Ok(warmup)
 }
