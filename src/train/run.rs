@@ -63,6 +63,8 @@ struct Steps {
 }
 
 /// How the step loop ended.
+// Returned once per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum LoopEnd {
     /// Completed or stopped: the run is closed.
     Ended,
