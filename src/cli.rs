@@ -740,9 +740,29 @@ mod tests {
         let cli = parse(&["resume", "r", "--set", "lr=0.05", "--set", "warmup.lr=0.005", "--set", "data_dir=2024"]);
         let Some(Commands::Resume(args)) = cli.command else { panic!("resume") };
         assert_eq!(args.set, [fields::LR.to(0.05), fields::WARMUP_LR.to(0.005), fields::DATA_DIR.to("2024".into())]);
-        for (bad, says) in [("lr=fast", "expected a number"), ("depth=32", "cannot change"), ("iters=0", "--iters")] {
+        for (bad, says) in [("lr=fast", "expected a number"), ("depth=32", "cannot change"), ("iters=0", "from 1 to")] {
             let err = Cli::try_parse_from(["resnet-tui", "resume", "r", "--set", bad]).unwrap_err().to_string();
             assert!(err.contains(bad) && err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_its_flag_and_its_text_once_each() {
+        let cases: [&[&str]; 5] = [
+            &["train", "--threads", "0"],
+            &["train", "--batch-size", "0"],
+            &["train", "--warmup-iters", "1e12"],
+            &["bench", "--threads", "0"],
+            &["train", "--lr", "fast"],
+        ];
+        for args in cases {
+            let err = Cli::try_parse_from(std::iter::once("resnet-tui").chain(args.iter().copied())).unwrap_err();
+            let line = err.to_string();
+            let line = line.lines().next().unwrap();
+            let (flag, text) = (args[1], args[2]);
+            assert_eq!(line.matches(flag).count(), 1, "{line}");
+            assert_eq!(line.matches(&format!("'{text}'")).count(), 1, "{line}");
+            assert!(!line.contains(&format!("got {text}")), "{line}");
         }
     }
 

@@ -412,7 +412,7 @@ pub struct RunConfig {
     /// Intra-op threads for libtorch on CPU (None: libtorch's default).
     pub threads: Option<usize>,
     pub data_dir: PathBuf,
-    /// Absent in logs and run folders written before schema 1.1: those ran in fp32.
+    /// Absent in logs and run folders written before run-log schema 1.1: those ran in fp32.
     #[serde(default)]
     pub precision: Precision,
     /// Weights in PyTorch's names the run started from (`--init-from`), instead of He
@@ -732,8 +732,8 @@ mod tests {
             ("lr=fast", "--set lr=fast: expected a number"),
             ("device=tpu", "unknown device"),
             ("milestones=1,x", "numbers"),
-            ("iters=99999999999999999999999", "--iters must be a whole number from 1 to 1000000000"),
-            ("threads=0", "--threads must be a whole number from 1 to 1024, got 0"),
+            ("iters=99999999999999999999999", "--set iters=99999999999999999999999: must be a whole number from 1 to"),
+            ("threads=0", "--set threads=0: must be a whole number from 1 to 1024"),
         ] {
             let err = set(&c, &[bad]).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");

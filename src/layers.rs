@@ -9,6 +9,7 @@ pub const LAYERS: &[&str] = &[
     "panics",
     "provenance",
     "atomic",
+    "schema",
     "config",
     "protocol",
     "confusion_matrix",

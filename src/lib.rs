@@ -8,6 +8,7 @@ pub(crate) mod format; // durations, digit groups, byte sizes as they read on sc
 pub mod panics; // panics as one line; which threads report theirs as fatal events
 pub mod provenance; // which build runs, on which CPU: what each start of a run records
 pub(crate) mod atomic; // whole-or-nothing file writes, and removing what a kill mid-write left
+pub mod schema; // how every file of ours names its schema and version, and which versions a build reads
 
 // What a run is, and the narrow waist.
 pub mod config; // RunConfig and its value types (Depth, DeviceSpec, ...), the paper's recipe, checks

@@ -3,14 +3,25 @@
 //! Every front end (dashboard, headless, replay) consumes `Envelope`s; the run log is the same
 //! events serialized one a line. Nothing here knows about tch or a terminal.
 
+use crate::schema::{Schema, Version};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Version of the run-log schema, written in the log's first line. Readers accept any minor
-/// version of their major and skip event kinds they do not know.
-pub const SCHEMA_NAME: &str = "resnet-tui/runlog";
-pub const SCHEMA_MAJOR: u32 = 1;
-pub const SCHEMA_MINOR: u32 = 6;
+/// The run log's schema, stamped on the log's first line (`schema`: how every file of ours says
+/// its version). Readers take any minor version of their major and skip event kinds they do not
+/// know. What each version added (a reader of an older log finds these absent or empty):
+///
+/// - 1.0: the first shipped run's log;
+/// - 1.1: the config's `precision` (absent: fp32);
+/// - 1.2: `checkpoint`'s `secs`, `config_changed`, `warmup_ended`;
+/// - 1.3: `command_received`, `diverged`'s `layer`, `health`, `eval`'s `confusion` and
+///   `misclassified`;
+/// - 1.4: `run_started`'s `best_before`;
+/// - 1.5: `eval`'s `responses` (Figure 7);
+/// - 1.6: `run_started`'s `build` and `cpu`;
+/// - 1.7: a stamp line (`schema`, `version`) where each later writer's part begins (before, an
+///   appended log kept its first writer's header whatever the later parts held).
+pub const RUN_LOG: Schema = Schema { name: "resnet-tui/runlog", version: Version::new(1, 7), former: &[] };
 
 pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Setting, Shortcut, Warmup};
 
@@ -54,14 +65,14 @@ pub struct RunInfo {
     pub grown_from: Option<String>,
     /// A resumed run's best evaluation before `start_iter`, as its checkpoint recorded it: the
     /// error and its iteration, so that a front end that saw none of them still knows which
-    /// later evaluation is a new best (schema 1.4; absent in older logs and new runs).
+    /// later evaluation is a new best (absent in older logs and new runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_before: Option<(f64, u64)>,
-    /// The build that trains from `start_iter` on (`provenance::build`; schema 1.6, absent in
-    /// older logs): a run resumed by another binary says so at that start.
+    /// The build that trains from `start_iter` on (`provenance::build`; absent in older logs): a
+    /// run resumed by another binary says so at that start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
-    /// The CPU it trains on (`provenance::cpu`; schema 1.6): a run moved to another machine
+    /// The CPU it trains on (`provenance::cpu`; absent in older logs): a run moved to another machine
     /// says so at that start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
@@ -200,18 +211,18 @@ pub enum Event {
         iter: u64,
         path: PathBuf,
         reason: CheckpointReason,
-        /// Seconds the write took (schema 1.2; 0 in older logs).
+        /// Seconds the write took (0 in older logs).
         #[serde(default)]
         secs: f64,
     },
     /// The recipe changed on purpose as the run resumed (`resume --set`, a recovery's lower rate);
-    /// the `run_started` before it carries the new config (schema 1.2).
+    /// the `run_started` before it carries the new config.
     ConfigChanged {
         time: f64,
         iter: u64,
         changes: Vec<ConfigChange>,
     },
-    /// The warm-up's lower learning rate ends after `iter` iterations (schema 1.2).
+    /// The warm-up's lower learning rate ends after `iter` iterations.
     WarmupEnded {
         time: f64,
         iter: u64,
@@ -221,7 +232,7 @@ pub enum Event {
         capped: bool,
     },
     /// A command that came as a file in the run directory (`attach`, the table of a sweep),
-    /// answered before it is acted on: `ignored` says why it was not (schema 1.3).
+    /// answered before it is acted on: `ignored` says why it was not.
     CommandReceived {
         time: f64,
         iter: u64,
@@ -250,11 +261,11 @@ pub enum Event {
         /// The newest checkpoint written before the divergence, kept untouched.
         last_good: Option<PathBuf>,
         /// The first variable, in forward order, whose values or gradient became non-finite
-        /// (schema 1.3): where to look.
+        /// (absent in older logs): where to look.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         layer: Option<String>,
     },
-    /// Optimizer health every few steps (schema 1.3).
+    /// Optimizer health every few steps.
     Health(HealthRecord),
     Finished {
         time: f64,
@@ -298,15 +309,15 @@ pub struct EvalRecord {
     /// Error in percent for each class, in label order.
     pub class_errors: Vec<f64>,
     pub images_per_sec: f64,
-    /// `confusion[true][predicted]` image counts (schema 1.3; empty in older logs).
+    /// `confusion[true][predicted]` image counts (empty in older logs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub confusion: Vec<Vec<u32>>,
-    /// A few misclassified images of the most confused pairs (schema 1.3).
+    /// A few misclassified images of the most confused pairs (empty in older logs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misclassified: Vec<Misclassified>,
     /// The standard deviation of each 3x3 layer's response (after BatchNorm, before the ReLU or
     /// the addition), in forward order, on the first `RESPONSE_IMAGES` evaluation images in
-    /// evaluation mode: the paper's Figure 7 (schema 1.5; empty in older logs).
+    /// evaluation mode: the paper's Figure 7 (empty in older logs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responses: Vec<f64>,
 }

@@ -4,18 +4,12 @@
 //! tolerant: a partial last line, garbage lines, unknown event kinds and newer minor versions
 //! are skipped with a warning; a file whose first line is not our header is not a run log.
 
-use crate::protocol::{Event, SCHEMA_MAJOR, SCHEMA_MINOR, SCHEMA_NAME};
-use serde::{Deserialize, Serialize};
+use crate::protocol::{Event, RUN_LOG};
+use crate::schema::{Refusal, Stamp};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub const LOG_NAME: &str = "events.jsonl";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    schema: String,
-    version: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -25,7 +19,7 @@ pub enum LogError {
     Empty(PathBuf),
     #[error("{}: not a resnet-tui run log", .0.display())]
     NotARunLog(PathBuf),
-    #[error("{}: run log schema {} is newer than this build reads ({SCHEMA_MAJOR}.x)", .0.display(), .1)]
+    #[error("{}: run log schema {} is newer than this build reads ({}.x)", .0.display(), .1, RUN_LOG.version.major)]
     NewerSchema(PathBuf, String),
     #[error("{}: cannot write: {}", .0.display(), .1)]
     Write(PathBuf, std::io::Error),
@@ -38,15 +32,15 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Opens `path` for appending, writing the header if the file is new or empty.
+    /// Opens `path` for appending. Every writer stamps what it writes: the header of a new log,
+    /// or a stamp line before its first event in an existing one, so that a log appended by
+    /// several builds names the schema of each part (a reader checks every stamp it meets).
     pub fn open(path: &Path) -> Result<LogWriter, LogError> {
         let err = |e| LogError::Write(path.to_path_buf(), e);
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
-        if len == 0 {
-            writeln!(file, "{}", header_line()).map_err(err)?;
-        } else {
-            // A killed writer may have left a partial line: end it so the next event starts clean.
+        if len > 0 {
+            // A killed writer may have left a partial line: end it so the stamp starts clean.
             let mut f = std::fs::File::open(path).map_err(err)?;
             f.seek(SeekFrom::End(-1)).map_err(err)?;
             let mut last = [0u8; 1];
@@ -55,6 +49,7 @@ impl LogWriter {
                 file.write_all(b"\n").map_err(err)?;
             }
         }
+        writeln!(file, "{}", stamp_line()).map_err(err)?;
         Ok(LogWriter { path: path.to_path_buf(), file })
     }
 
@@ -66,15 +61,15 @@ impl LogWriter {
     }
 }
 
-/// The first line of every log this build writes.
-fn header_line() -> String {
-    let header = Header { schema: SCHEMA_NAME.into(), version: format!("{SCHEMA_MAJOR}.{SCHEMA_MINOR}") };
-    serde_json::to_string(&header).expect("header serialises")
+/// The line that says which schema the lines after it follow: a log's first line, and the first
+/// line of every later writer's part.
+fn stamp_line() -> String {
+    serde_json::to_string(&RUN_LOG.stamp()).expect("a stamp serialises")
 }
 
 /// A whole log at once, header first (a copy of a run made elsewhere: `export --share`).
 pub fn write_all(out: &mut impl Write, events: &[Event]) -> std::io::Result<()> {
-    writeln!(out, "{}", header_line())?;
+    writeln!(out, "{}", stamp_line())?;
     for event in events {
         serde_json::to_writer(&mut *out, event)?;
         out.write_all(b"\n")?;
@@ -86,6 +81,8 @@ pub fn write_all(out: &mut impl Write, events: &[Event]) -> std::io::Result<()> 
 #[derive(Debug, PartialEq)]
 pub enum Line {
     Event(Box<Event>),
+    /// A writer's stamp: the schema of the lines after it.
+    Stamp(Stamp),
     /// A JSON object of a kind this build does not know (a newer minor version).
     Unknown(String),
     /// Not an event: damaged, or a partial line.
@@ -93,28 +90,32 @@ pub enum Line {
 }
 
 pub fn parse_line(line: &str) -> Line {
-    match serde_json::from_str::<Event>(line) {
-        Ok(e) => Line::Event(Box::new(e)),
-        Err(_) => match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(map)) if map.len() == 1 => {
-                Line::Unknown(map.keys().next().cloned().unwrap_or_default())
-            }
-            _ => Line::Garbage,
-        },
+    if let Ok(e) = serde_json::from_str::<Event>(line) {
+        return Line::Event(Box::new(e));
+    }
+    if let Ok(stamp) = serde_json::from_str::<Stamp>(line) {
+        return Line::Stamp(stamp);
+    }
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) if map.len() == 1 => {
+            Line::Unknown(map.keys().next().cloned().unwrap_or_default())
+        }
+        _ => Line::Garbage,
     }
 }
 
 /// Checks the header line; returns an error for anything that is not our schema's major version.
 fn check_header(path: &Path, line: &str) -> Result<(), LogError> {
-    let header: Header = serde_json::from_str(line).map_err(|_| LogError::NotARunLog(path.to_path_buf()))?;
-    if header.schema != SCHEMA_NAME {
-        return Err(LogError::NotARunLog(path.to_path_buf()));
-    }
-    let major = header.version.split('.').next().and_then(|m| m.parse::<u32>().ok());
-    match major {
-        Some(SCHEMA_MAJOR) => Ok(()),
-        Some(m) if m > SCHEMA_MAJOR => Err(LogError::NewerSchema(path.to_path_buf(), header.version)),
-        _ => Err(LogError::NotARunLog(path.to_path_buf())),
+    let stamp: Stamp = serde_json::from_str(line).map_err(|_| LogError::NotARunLog(path.to_path_buf()))?;
+    check_stamp(path, &stamp)
+}
+
+/// Checks a stamp, the header's or a later writer's.
+fn check_stamp(path: &Path, stamp: &Stamp) -> Result<(), LogError> {
+    match RUN_LOG.check(stamp) {
+        Ok(_) => Ok(()),
+        Err(Refusal::Newer(version)) => Err(LogError::NewerSchema(path.to_path_buf(), version)),
+        Err(Refusal::Foreign) => Err(LogError::NotARunLog(path.to_path_buf())),
     }
 }
 
@@ -238,6 +239,7 @@ impl LogTail {
             }
             match parse_line(&text) {
                 Line::Event(e) => out.events.push(*e),
+                Line::Stamp(stamp) => check_stamp(&self.path, &stamp)?,
                 Line::Unknown(kind) => {
                     out.warnings.push(format!("line {}: skipped unknown event kind {kind:?}", self.line_no))
                 }
@@ -316,7 +318,7 @@ mod tests {
         w.write(&step(2)).unwrap();
         drop(w);
         let first = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_string();
-        let version = format!("{SCHEMA_MAJOR}.{SCHEMA_MINOR}");
+        let version = RUN_LOG.version.to_string();
         assert!(first.contains("resnet-tui/runlog") && first.contains(&version), "{first}");
         let log = read_strict(&path).unwrap();
         assert_eq!(log.events, vec![step(1), step(2)]);
@@ -367,11 +369,50 @@ mod tests {
     }
 
     #[test]
+    fn a_log_appended_by_a_newer_build_is_stamped_with_its_version_where_its_part_begins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let older = format!(
+            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"1.3\"}}\n{}\n",
+            serde_json::to_string(&step(1)).unwrap()
+        );
+        std::fs::write(&path, &older).unwrap();
+        let mut tail = LogTail::open(&path).unwrap();
+        let mut followed = RunLog::default();
+        tail.poll(&mut followed).unwrap();
+
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&step(2)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&older), "what was written stays as it was:\n{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], format!("{{\"schema\":\"resnet-tui/runlog\",\"version\":\"{}\"}}", RUN_LOG.version));
+        let log = read_strict(&path).unwrap();
+        assert_eq!((log.events, log.warnings.len()), (vec![step(1), step(2)], 0));
+        // A follower of the log sees the new part, stamp and all, as it comes.
+        tail.poll(&mut followed).unwrap();
+        assert_eq!((followed.events, followed.warnings.len()), (vec![step(1), step(2)], 0));
+    }
+
+    #[test]
+    fn a_part_stamped_with_a_newer_major_version_stops_the_reader_with_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&step(1)).unwrap();
+        drop(w);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.1\"}\n").unwrap();
+        let err = read_strict(&path).unwrap_err();
+        assert!(matches!(&err, LogError::NewerSchema(_, v) if v == "2.1"), "{err}");
+    }
+
+    #[test]
     fn unknown_kinds_and_garbage_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_NAME);
         let text = format!(
-            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"1.7\"}}\n{}\n{{\"gradient_norm\":{{\"iter\":3}}}}\n\u{1}\u{2}garbage\n{}\n",
+            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"1.99\"}}\n{}\n{{\"gradient_norm\":{{\"iter\":3}}}}\n\u{1}\u{2}garbage\n{}\n",
             serde_json::to_string(&step(1)).unwrap(),
             serde_json::to_string(&step(2)).unwrap()
         );

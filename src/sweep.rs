@@ -9,13 +9,19 @@
 use crate::config::setting::{self as fields, Field, Shown};
 use crate::config::{ConfigError, Depth, RunConfig, Setting, Shortcut};
 use crate::rundir::{self, CONFIG_NAME};
+use crate::schema::{FormerName, Refusal, Schema, Stamp, Version};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub const SWEEP_FILE: &str = "sweep.json";
-const SCHEMA: &str = "resnet-tui/sweep 1";
+/// The schema `sweep.json` is stamped with; sweeps of earlier builds said "resnet-tui/sweep 1".
+pub const SWEEP: Schema = Schema {
+    name: "resnet-tui/sweep",
+    version: Version::new(1, 0),
+    former: &[FormerName { name: "resnet-tui/sweep 1", version: Some(Version::new(1, 0)) }],
+};
 
 /// One swept field and its values, each the settings it makes: one setting, or for a network
 /// (`--nets`) its depth and shortcut. `sweep.json` writes a value as its text.
@@ -159,7 +165,8 @@ pub struct Cell {
 /// What `sweep.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sweep {
-    pub schema: String,
+    #[serde(flatten)]
+    pub stamp: Stamp,
     pub axes: Vec<Axis>,
     pub cells: Vec<Cell>,
 }
@@ -172,6 +179,8 @@ pub enum SweepError {
     NotASweep(PathBuf),
     #[error("{}: {SWEEP_FILE} is damaged: {}", .0.display(), .1)]
     Damaged(PathBuf, String),
+    #[error("{}: {SWEEP_FILE} is version {}, newer than this build reads ({}.x)", .0.display(), .1, SWEEP.version.major)]
+    Newer(PathBuf, String),
     #[error("{}: is already a sweep with other cells; choose another folder", .0.display())]
     Different(PathBuf),
     #[error("cell {0}: {1}")]
@@ -204,7 +213,7 @@ impl Sweep {
                 .collect();
         }
         let cells = cells.into_iter().map(|settings| Cell { name: cell_name(&settings), settings }).collect();
-        Ok(Sweep { schema: SCHEMA.into(), axes, cells })
+        Ok(Sweep { stamp: SWEEP.stamp(), axes, cells })
     }
 
     /// Writes the sweep into `dir`: `sweep.json` and every cell's run directory with the config
@@ -245,8 +254,12 @@ impl Sweep {
         let text = std::fs::read_to_string(&path).map_err(|_| SweepError::NotASweep(dir.to_path_buf()))?;
         let sweep: Sweep =
             serde_json::from_str(&text).map_err(|e| SweepError::Damaged(dir.to_path_buf(), e.to_string()))?;
-        if sweep.schema != SCHEMA {
-            return Err(SweepError::Damaged(dir.to_path_buf(), format!("unknown schema {:?}", sweep.schema)));
+        match SWEEP.check(&sweep.stamp) {
+            Ok(_) => {}
+            Err(Refusal::Foreign) => {
+                return Err(SweepError::Damaged(dir.to_path_buf(), format!("unknown schema {:?}", sweep.stamp.schema)));
+            }
+            Err(Refusal::Newer(version)) => return Err(SweepError::Newer(dir.to_path_buf(), version)),
         }
         Ok(sweep)
     }
@@ -421,6 +434,32 @@ mod tests {
         assert_eq!(sweep.cell(&dir, "resnet20-seed2").unwrap().name, "resnet20-seed2");
         let err = sweep.cell(&dir, "4").unwrap_err().to_string();
         assert!(err.contains("no cell 4 (the sweep has 4)"), "{err}");
+    }
+
+    #[test]
+    fn an_earlier_builds_sweep_file_loads_and_a_newer_major_one_is_refused_by_its_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        let sweep = Sweep::grid(axes(&[("depth", &["20"]), ("seed", &["1", "2"])])).unwrap();
+        sweep.create(&dir, config_of).unwrap();
+        let restamp = |schema: &str, version: Option<&str>| {
+            let mut json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join(SWEEP_FILE)).unwrap()).unwrap();
+            json["schema"] = schema.into();
+            match version {
+                Some(v) => json["version"] = v.into(),
+                None => drop(json.as_object_mut().unwrap().remove("version")),
+            }
+            std::fs::write(dir.join(SWEEP_FILE), serde_json::to_vec(&json).unwrap()).unwrap();
+        };
+        restamp("resnet-tui/sweep 1", None);
+        assert_eq!(Sweep::load(&dir).unwrap().cells, sweep.cells);
+        sweep.create(&dir, config_of).unwrap();
+        restamp("resnet-tui/sweep", Some("2.0"));
+        let err = Sweep::load(&dir).unwrap_err().to_string();
+        assert!(err.ends_with("sweep.json is version 2.0, newer than this build reads (1.x)"), "{err}");
+        restamp("resnet-tui/runlog", Some("1.0"));
+        assert!(Sweep::load(&dir).unwrap_err().to_string().contains("unknown schema \"resnet-tui/runlog\""));
     }
 
     #[test]

@@ -92,13 +92,11 @@ fn set_in_warmup<T>(config: &mut RunConfig, value: T, slot: fn(&mut Warmup) -> &
     config.warmup.as_mut().is_some_and(|w| set(slot(w), value))
 }
 
-/// A whole number in `bound`; the error names the flag and the range.
+/// A whole number in `bound`; the error gives the range. Whoever shows it names the text and
+/// where it came from (clap: the flag, or `--set`'s FIELD=VALUE; a sweep: its FIELD=VALUE).
 fn count(text: &str, bound: Bound) -> Result<u64, String> {
     let value = text.trim();
-    value.parse::<u64>().ok().filter(|&n| bound.check(n).is_ok()).ok_or_else(|| {
-        let got = if value.is_empty() { "nothing" } else { value };
-        format!("{} must be {}, got {got}", bound.flag, bound.range())
-    })
+    value.parse::<u64>().ok().filter(|&n| bound.check(n).is_ok()).ok_or_else(|| format!("must be {}", bound.range()))
 }
 
 /// A count held as a `usize`: its bound keeps it far below `usize::MAX`.
@@ -142,7 +140,8 @@ fn warmup(text: &str) -> Result<Option<Warmup>, String> {
     let warmup: Option<Warmup> = serde_json::from_str(text.trim())
         .map_err(|e| format!(r#"expected null or {{"iters":N,"lr":X,"until_error":E}} ({e})"#))?;
     if let Some(w) = warmup {
-        count(&w.iters.to_string(), bounds::WARMUP_ITERS)?;
+        // A part of the value: its own flag names it.
+        bounds::WARMUP_ITERS.check(w.iters).map_err(|e| e.to_string())?;
     }
     Ok(warmup)
 }

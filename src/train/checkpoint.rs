@@ -7,6 +7,7 @@
 use super::schedule::WarmupProgress;
 use crate::model::Network;
 use crate::protocol::RunConfig;
+use crate::schema::{FormerName, Refusal, Schema, Stamp, Version};
 use safetensors::{Dtype, View};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -14,9 +15,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
-pub const FORMAT: &str = "resnet-tui-checkpoint";
-/// Bumped when the layout changes incompatibly; older files are refused with a message.
-pub const VERSION: u32 = 1;
+/// The schema stamped in a checkpoint's metadata (`schema` and `version`, as every file of ours);
+/// checkpoints of earlier builds said `format: resnet-tui-checkpoint` and `version: "1"`.
+pub const CHECKPOINT: Schema = Schema {
+    name: "resnet-tui/checkpoint",
+    version: Version::new(1, 0),
+    former: &[FormerName { name: "resnet-tui-checkpoint", version: None }],
+};
+/// The metadata key that held the schema's name before the shared scheme.
+const FORMER_NAME_KEY: &str = "format";
 
 const MODEL_PREFIX: &str = "model/";
 const MOMENTUM_PREFIX: &str = "momentum/";
@@ -27,7 +34,7 @@ pub enum CheckpointError {
     Unreadable(PathBuf, std::io::Error),
     #[error("{}: not a resnet-tui checkpoint ({})", .0.display(), .1)]
     NotACheckpoint(PathBuf, String),
-    #[error("{}: checkpoint version {} is not supported (this build reads version {VERSION})", .0.display(), .1)]
+    #[error("{}: checkpoint version {} is newer than this build reads ({}.x)", .0.display(), .1, CHECKPOINT.version.major)]
     Version(PathBuf, String),
     #[error("{}: damaged (checksum mismatch)", .0.display())]
     Damaged(PathBuf),
@@ -104,15 +111,25 @@ fn checksum<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
 
 /// Serialises a checkpoint to bytes.
 pub fn encode(state: &TrainState, model: &[(String, Tensor)], momentum: &[(String, Tensor)]) -> Vec<u8> {
+    let stamp = CHECKPOINT.stamp();
+    let stamp = [("schema", stamp.schema), ("version", stamp.version.unwrap_or_default())];
+    encode_stamped(&stamp, state, model, momentum)
+}
+
+/// Serialises a checkpoint under the given metadata stamp (a test writes an earlier build's).
+fn encode_stamped(
+    stamp: &[(&str, String)],
+    state: &TrainState,
+    model: &[(String, Tensor)],
+    momentum: &[(String, Tensor)],
+) -> Vec<u8> {
     let mut named: Vec<(String, Bytes)> = model
         .iter()
         .map(|(n, t)| (format!("{MODEL_PREFIX}{n}"), to_bytes(t)))
         .chain(momentum.iter().map(|(n, t)| (format!("{MOMENTUM_PREFIX}{n}"), to_bytes(t))))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("version".to_string(), VERSION.to_string());
+    let mut meta: HashMap<String, String> = stamp.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     meta.insert("state".to_string(), serde_json::to_string(state).expect("state serialises"));
     meta.insert("checksum".to_string(), checksum(named.iter().map(|(n, b)| (n.as_str(), b.data.as_slice()))));
     safetensors::serialize(named.iter().map(|(n, b)| (n.as_str(), b)), Some(meta)).expect("tensors serialise")
@@ -123,12 +140,12 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> 
     let not = |why: String| CheckpointError::NotACheckpoint(path.to_path_buf(), why);
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| not(e.to_string()))?;
     let meta = header.metadata().clone().ok_or_else(|| not("no metadata".into()))?;
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(not("unknown format".into()));
-    }
-    let version = meta.get("version").cloned().unwrap_or_default();
-    if version != VERSION.to_string() {
-        return Err(CheckpointError::Version(path.to_path_buf(), version));
+    let name = meta.get("schema").or_else(|| meta.get(FORMER_NAME_KEY));
+    let stamp = Stamp { schema: name.cloned().unwrap_or_default(), version: meta.get("version").cloned() };
+    match CHECKPOINT.check(&stamp) {
+        Ok(_) => {}
+        Err(Refusal::Foreign) => return Err(not("unknown format".into())),
+        Err(Refusal::Newer(version)) => return Err(CheckpointError::Version(path.to_path_buf(), version)),
     }
     let state: TrainState = serde_json::from_str(meta.get("state").ok_or_else(|| not("no state".into()))?)
         .map_err(|e| not(e.to_string()))?;
@@ -252,6 +269,11 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
+        let stamp = CHECKPOINT.stamp();
+        sample_stamped(&[("schema", stamp.schema), ("version", stamp.version.unwrap())])
+    }
+
+    fn sample_stamped(stamp: &[(&str, String)]) -> Vec<u8> {
         let state = TrainState {
             config: config(),
             iter: 42,
@@ -263,7 +285,7 @@ mod tests {
         };
         let model = vec![("w".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]))];
         let momentum = vec![("w".to_string(), Tensor::from_slice(&[0.5f32, 0.25, 0.0, -1.0]).view([2, 2]))];
-        encode(&state, &model, &momentum)
+        encode_stamped(stamp, &state, &model, &momentum)
     }
 
     #[test]
@@ -273,6 +295,20 @@ mod tests {
         assert_eq!(ck.state.config, config());
         assert_eq!(Vec::<f32>::try_from(ck.model["w"].flatten(0, -1)).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(Vec::<f32>::try_from(ck.momentum["w"].flatten(0, -1)).unwrap(), vec![0.5, 0.25, 0.0, -1.0]);
+    }
+
+    #[test]
+    fn an_earlier_builds_stamp_reads_and_a_newer_major_or_another_format_is_refused_by_name() {
+        let earlier = sample_stamped(&[("format", "resnet-tui-checkpoint".into()), ("version", "1".into())]);
+        assert_eq!(decode(Path::new("x"), &earlier).unwrap().state.iter, 42);
+        let minor = sample_stamped(&[("schema", "resnet-tui/checkpoint".into()), ("version", "1.4".into())]);
+        assert_eq!(decode(Path::new("x"), &minor).unwrap().state.iter, 42);
+        let newer = sample_stamped(&[("schema", "resnet-tui/checkpoint".into()), ("version", "2.0".into())]);
+        let err = decode(Path::new("ck"), &newer).err().unwrap().to_string();
+        assert_eq!(err, "ck: checkpoint version 2.0 is newer than this build reads (1.x)");
+        let other = sample_stamped(&[("schema", "resnet-tui/sweep".into()), ("version", "1.0".into())]);
+        let err = decode(Path::new("ck"), &other).err().unwrap().to_string();
+        assert_eq!(err, "ck: not a resnet-tui checkpoint (unknown format)");
     }
 
     #[test]
