@@ -1,25 +1,14 @@
-//! The AVX2 level: [`F32x8`], eight channels of a row at a time (channels-last rows are
-//! contiguous in channels, and the networks' widths are multiples of eight), for the bodies in
-//! `super::vector`. bf16 values widen to f32 on load and round to the nearest even on store, as
+//! The AVX2 level: [`F32x8`] (its instructions in `super::levels`), eight channels of a row at a
+//! time (channels-last rows are contiguous in channels, and the networks' widths are multiples of
+//! eight), for the bodies in `super::vector`. bf16 values widen to f32 on load and round to the nearest even on store, as
 //! `half::bf16::from_f32` and libtorch round.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use super::bf16;
+pub use super::levels::F32x8;
 use super::vector::Stored;
-
-super::vector::vector_type!(
-    F32x8(__m256), 8, "avx2,fma",
-    zero: _mm256_setzero_ps, load: _mm256_loadu_ps, store: _mm256_storeu_ps,
-    ops: { add: _mm256_add_ps, sub: _mm256_sub_ps, mul: _mm256_mul_ps, max: _mm256_max_ps },
-    fused: { mul_add: _mm256_fmadd_ps, neg_mul_add: _mm256_fnmadd_ps },
-    keep_where_positive: |v, mask| _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_GT_OQ>(mask, _mm256_setzero_ps())),
-    store_f64: |v, dst| {
-        _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-        _mm256_storeu_pd(dst.add(4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    }
-);
 
 super::level_entry!("avx2,fma", F32x8);
 

@@ -1,27 +1,15 @@
-//! The AVX-512 level: [`F32x16`], sixteen channels of a row at a time, for tensors whose channel
-//! count is a multiple of sixteen (every width of the paper's networks; the others take AVX2),
-//! for the bodies in `super::vector`. bf16 gains most: AVX-512 narrows sixteen 32-bit lanes to
-//! 16 bits in one instruction (`vpmovdw`) and keeps its comparisons in mask registers, where AVX2
-//! needs a pack, a lane permute and a blend.
+//! The AVX-512 level: [`F32x16`] (its instructions in `super::levels`), sixteen channels of a
+//! row at a time, for tensors whose channel count is a multiple of sixteen (every width of the
+//! paper's networks; the others take AVX2), for the bodies in `super::vector`. bf16 gains most:
+//! AVX-512 narrows sixteen 32-bit lanes to 16 bits in one instruction (`vpmovdw`) and keeps its
+//! comparisons in mask registers, where AVX2 needs a pack, a lane permute and a blend.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use super::bf16;
+pub use super::levels::F32x16;
 use super::vector::Stored;
-
-super::vector::vector_type!(
-    F32x16(__m512), 16, "avx512f",
-    zero: _mm512_setzero_ps, load: _mm512_loadu_ps, store: _mm512_storeu_ps,
-    ops: { add: _mm512_add_ps, sub: _mm512_sub_ps, mul: _mm512_mul_ps, max: _mm512_max_ps },
-    fused: { mul_add: _mm512_fmadd_ps, neg_mul_add: _mm512_fnmadd_ps },
-    keep_where_positive: |v, mask| _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(mask, _mm512_setzero_ps()), v),
-    store_f64: |v, dst| {
-        let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
-        _mm512_storeu_pd(dst, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        _mm512_storeu_pd(dst.add(8), _mm512_cvtps_pd(high));
-    }
-);
 
 super::level_entry!("avx512f", F32x16);
 

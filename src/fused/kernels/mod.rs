@@ -11,6 +11,7 @@
 mod args;
 mod avx2;
 mod avx512;
+mod levels;
 mod passes;
 mod scalar;
 mod vector;

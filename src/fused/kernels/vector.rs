@@ -65,7 +65,7 @@ macro_rules! vector_type {
     ) => {
         #[doc = concat!(stringify!($lanes), " f32 lanes of a register.")]
         #[derive(Clone, Copy)]
-        pub struct $name($reg);
+        pub struct $name(pub(in $crate::fused::kernels) $reg);
 
         impl $crate::fused::kernels::vector::Vector for $name {
             const LANES: usize = $lanes;
