@@ -309,6 +309,17 @@ mod tests {
         })
     }
 
+    /// A log this build wrote with one step, then `bytes` appended as they are.
+    fn one_step_then(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOG_NAME);
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(&step(1)).unwrap();
+        drop(w);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(bytes).unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn header_then_events_round_trip() {
         let dir = tempfile::tempdir().unwrap();
@@ -350,13 +361,7 @@ mod tests {
 
     #[test]
     fn partial_last_line_is_skipped_with_a_warning_and_appending_recovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(LOG_NAME);
-        let mut w = LogWriter::open(&path).unwrap();
-        w.write(&step(1)).unwrap();
-        drop(w);
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(br#"{"step":{"time":1.0,"it"#).unwrap();
+        let (_dir, path) = one_step_then(br#"{"step":{"time":1.0,"it"#);
         let log = read_strict(&path).unwrap();
         assert_eq!(log.events.len(), 1);
         assert!(log.warnings[0].contains("partial last line"), "{:?}", log.warnings);
@@ -396,13 +401,7 @@ mod tests {
 
     #[test]
     fn a_part_stamped_with_a_newer_major_version_stops_the_reader_with_its_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(LOG_NAME);
-        let mut w = LogWriter::open(&path).unwrap();
-        w.write(&step(1)).unwrap();
-        drop(w);
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.1\"}\n").unwrap();
+        let (_dir, path) = one_step_then(b"{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.1\"}\n");
         let err = read_strict(&path).unwrap_err();
         assert!(matches!(&err, LogError::NewerSchema(_, v) if v == "2.1"), "{err}");
     }
