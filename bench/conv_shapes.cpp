@@ -579,8 +579,8 @@ double direct_matmul_gflops(Direct &d, Precision p, const Options &o) {
   dnnl::matmul mm(dnnl::matmul::primitive_desc(d.engine, md, md, md));
   Options more = o;
   more.reps = std::max(o.reps, 20);
-  double ms = median_ms([&] { run(d, mm, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}}); d.stream.wait(); },
-                        more);
+  const std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  double ms = median_ms([&] { run(d, mm, args); d.stream.wait(); }, more);
   return 2.0 * n * n * n / (ms * 1e6);
 }
 
@@ -658,7 +658,8 @@ void print_step_totals(const std::vector<ShapeResult> &results, double ceiling) 
                 fixed(ms[kBlocked], 2).c_str(), fixed(ms[kNhwc], 2).c_str(), rate(gflop, ms[kTorch], ceiling).c_str(),
                 rate(gflop, ms[kBlocked], ceiling).c_str(), rate(gflop, ms[kNhwc], ceiling).c_str());
   }
-  std::printf("| **the step's convolutions** (weights + forward + backward as called) | %s | %s | %s | %s | %s | %s |\n",
+  std::printf("| **the step's convolutions** (weights + forward + backward as called) "
+              "| %s | %s | %s | %s | %s | %s |\n",
               fixed(step_ms[kTorch], 2).c_str(), fixed(step_ms[kBlocked], 2).c_str(), fixed(step_ms[kNhwc], 2).c_str(),
               rate(step_gflop, step_ms[kTorch], ceiling).c_str(), rate(step_gflop, step_ms[kBlocked], ceiling).c_str(),
               rate(step_gflop, step_ms[kNhwc], ceiling).c_str());
@@ -722,7 +723,8 @@ void print_header(Direct &d, const Options &o) {
               static_cast<long long>(kBatch));
   std::printf("- threads: libtorch at::set_num_threads(%d) -> %d; direct oneDNN TBB max_allowed_parallelism %d\n",
               o.threads, at::get_num_threads(), o.threads);
-  std::printf("- libtorch %s, its bundled oneDNN %s (OpenMP runtime)\n", TORCH_VERSION, libtorch_onednn_version().c_str());
+  std::printf("- libtorch %s, its bundled oneDNN %s (OpenMP runtime)\n", TORCH_VERSION,
+              libtorch_onednn_version().c_str());
   std::printf("- direct: oneDNN v%d.%d.%d (commit %.8s), CPU runtime %s, threading %s\n", v->major, v->minor,
               v->patch, v->hash, dnnl_runtime2str(v->cpu_runtime), dnnl_runtime2str(DNNL_CPU_THREADING_RUNTIME));
   std::printf("- direct per-call overhead (16-float reorder, execute + wait): %.1f us\n",
