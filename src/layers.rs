@@ -8,6 +8,7 @@ pub const LAYERS: &[&str] = &[
     "format",
     "panics",
     "provenance",
+    "priority",
     "atomic",
     "schema",
     "config",

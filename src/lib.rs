@@ -7,6 +7,7 @@ pub mod reference; // the paper's numbers and recipe, with their source
 pub(crate) mod format; // durations, digit groups, byte sizes as they read on screen
 pub mod panics; // panics as one line; which threads report theirs as fatal events
 pub mod provenance; // which build runs, on which CPU: what each start of a run records
+pub mod priority; // a background run's nice carried to its own session's autogroup, so that it yields
 pub(crate) mod atomic; // whole-or-nothing file writes, and removing what a kill mid-write left
 pub mod schema; // how every file of ours names its schema and version, and which versions a build reads
 

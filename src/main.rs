@@ -49,6 +49,8 @@ fn main() -> ExitCode {
             return ExitStatus::Usage.into();
         }
     };
+    // Before any work: a background run at low priority yields from its first step.
+    resnet_tui::priority::carry_nice_to_own_session();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
