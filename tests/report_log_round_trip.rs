@@ -132,7 +132,7 @@ fn every_event_kind_reads_back_exactly_as_written() {
 }
 
 #[test]
-fn reopening_a_log_appends_without_a_second_header() {
+fn reopening_a_log_stamps_the_part_it_appends_and_every_event_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(LOG_NAME);
     let events = every_kind();
@@ -144,7 +144,9 @@ fn reopening_a_log_appends_without_a_second_header() {
         }
     }
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(text.matches("resnet-tui/runlog").count(), 1);
+    let stamps: Vec<usize> =
+        text.lines().enumerate().filter(|(_, l)| l.contains("\"resnet-tui/runlog\"")).map(|(i, _)| i).collect();
+    assert_eq!(stamps, [0, 1 + first.len()], "a stamp first and one where the second writer's part begins");
     let log = read_strict(&path).unwrap();
     assert_eq!((log.events, log.warnings.len()), (events, 0));
 }

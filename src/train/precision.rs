@@ -141,17 +141,22 @@ fn speed(depth: Depth, batch: usize, precision: Precision) -> Result<f64, super:
     Ok((steps * batch) as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
-/// Where measurements are kept: one per CPU model, thread count, libtorch, the pass the CPU
-/// trains with (fused or libtorch's autograd: they differ in speed), depth and batch.
+/// Where measurements are kept: one per CPU (its model and its bf16 units), thread count,
+/// libtorch, the pass the CPU trains with (fused or libtorch's autograd: they differ in speed),
+/// depth and batch.
 fn cache_file() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("resnet-tui").join("precision.json"))
 }
 
-fn cache_key(model: &str, depth: Depth, batch: usize) -> String {
+/// The key of a measurement. The bf16 flags belong to it beside the model's name: a virtual
+/// machine may name a Xeon with AMX and one whose AMX it hides alike ("Intel(R) Xeon(R)
+/// Processor"), and a home folder shared by a cluster's nodes keeps one cache for all of them.
+fn cache_key(model: &str, bf16_flags: &[String], depth: Depth, batch: usize) -> String {
     let threads = tch::get_num_threads();
     let passes = crate::fused::passes();
     format!(
-        "{model} | {threads} threads | libtorch {} | {passes} | ResNet-{depth} batch {batch}",
+        "{model} ({}) | {threads} threads | libtorch {} | {passes} | ResNet-{depth} batch {batch}",
+        bf16_flags.join(", "),
         env!("RESNET_TUI_LIBTORCH_VERSION")
     )
 }
@@ -164,8 +169,8 @@ pub fn choose(device: Device, depth: Depth, batch: usize, say: &dyn Fn(&str)) ->
     if !worth_measuring(&hw) {
         return decide(&hw, None);
     }
-    let Hardware::Cpu { model, .. } = &hw else { return decide(&hw, None) };
-    let key = cache_key(model, depth, batch);
+    let Hardware::Cpu { model, bf16_flags } = &hw else { return decide(&hw, None) };
+    let key = cache_key(model, bf16_flags, depth, batch);
     let file = cache_file();
     let mut cache: BTreeMap<String, Measured> = file
         .as_ref()
@@ -212,6 +217,19 @@ mod tests {
         assert_eq!(read(zen3), ("this CPU".to_string(), Vec::<String>::new()));
         // A flag that merely contains the name is not the flag.
         assert!(read("flags\t: xavx512_bf16y\n").1.is_empty());
+    }
+
+    #[test]
+    fn a_measurement_is_kept_per_cpu_model_and_bf16_units() {
+        let depth = Depth::new(20).unwrap();
+        let flags = |f: &[&str]| f.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        let name = "Intel(R) Xeon(R) Processor";
+        let amx = cache_key(name, &flags(&["avx512_bf16", "amx_bf16"]), depth, 128);
+        let hidden_amx = cache_key(name, &flags(&["avx512_bf16"]), depth, 128);
+        assert_ne!(amx, hidden_amx, "one name, other bf16 units: two measurements");
+        assert!(amx.starts_with("Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16) |"), "{amx}");
+        assert_eq!(amx, cache_key(name, &flags(&["avx512_bf16", "amx_bf16"]), depth, 128));
+        assert_ne!(amx, cache_key(name, &flags(&["avx512_bf16", "amx_bf16"]), depth, 64));
     }
 
     fn cpu(flags: &[&str]) -> Hardware {
