@@ -18,31 +18,34 @@ const AUTOGROUP: &str = "/proc/self/autogroup";
 /// positive nice; returns the nice given, or `None` where nothing was changed (not a session
 /// leader, nice 0 or below, no autogroup scheduling).
 pub fn carry_nice_to_own_session() -> Option<i32> {
-    // SAFETY: getpid and getsid(0) only read this process's ids.
-    let (pid, sid) = unsafe { (libc::getpid(), libc::getsid(0)) };
-    let nice = own_nice()?;
-    let wanted = wanted_autogroup_nice(pid == sid, nice)?;
+    let me = Stat::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let wanted = me.autogroup_nice()?;
     set_autogroup_nice(Path::new(AUTOGROUP), wanted).then_some(wanted)
 }
 
-/// The nice an autogroup should take: the process's own, when it leads its session and is
-/// positive.
-fn wanted_autogroup_nice(leads_session: bool, nice: i32) -> Option<i32> {
-    (leads_session && nice > 0).then_some(nice)
+/// What a process's /proc/PID/stat line says about its session and its priority.
+#[derive(Debug, PartialEq)]
+struct Stat {
+    pid: i64,
+    session: i64,
+    nice: i32,
 }
 
-/// This process's nice value, from /proc (getpriority's -1 is also a valid nice).
-fn own_nice() -> Option<i32> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    nice_of_stat(&stat)
-}
+impl Stat {
+    /// Fields 1 (the pid), 6 (the session) and 19 (the nice value); those after the command
+    /// name are counted from its closing parenthesis, since the name may hold spaces and
+    /// parentheses.
+    fn parse(line: &str) -> Option<Stat> {
+        let pid = line.split_whitespace().next()?.parse().ok()?;
+        let after_name: Vec<&str> = line[line.rfind(')')? + 1..].split_whitespace().collect();
+        // Fields 3.. follow the name: the session is the 4th of them, the nice value the 17th.
+        Some(Stat { pid, session: after_name.get(3)?.parse().ok()?, nice: after_name.get(16)?.parse().ok()? })
+    }
 
-/// Field 19 of /proc/PID/stat, counted after the command name's closing parenthesis (the name
-/// may hold spaces and parentheses).
-fn nice_of_stat(stat: &str) -> Option<i32> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // Fields 3.. follow the name; nice is field 19, the 17th of these.
-    after_name.split_whitespace().nth(16)?.parse().ok()
+    /// The nice its autogroup should take: its own, when it leads its session and is positive.
+    fn autogroup_nice(&self) -> Option<i32> {
+        (self.pid == self.session && self.nice > 0).then_some(self.nice)
+    }
 }
 
 /// Writes `nice` to an autogroup file; false where it cannot (no autogroup scheduling).
@@ -54,20 +57,25 @@ fn set_autogroup_nice(file: &Path, nice: i32) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_a_session_leader_at_a_positive_nice_lowers_its_autogroup() {
-        assert_eq!(wanted_autogroup_nice(true, 19), Some(19));
-        assert_eq!(wanted_autogroup_nice(true, 0), None);
-        assert_eq!(wanted_autogroup_nice(true, -5), None);
-        assert_eq!(wanted_autogroup_nice(false, 19), None);
+    fn stat(pid: i64, session: i64, nice: i32) -> Stat {
+        Stat { pid, session, nice }
     }
 
     #[test]
-    fn the_nice_value_is_read_after_a_command_name_with_spaces_and_parentheses() {
-        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 39 19 3 0 123 456";
-        assert_eq!(nice_of_stat(stat), Some(19));
-        assert_eq!(nice_of_stat("4242 (x) S 1"), None);
-        assert!(own_nice().is_some(), "this process's own stat reads");
+    fn only_a_session_leader_at_a_positive_nice_lowers_its_autogroup() {
+        assert_eq!(stat(42, 42, 19).autogroup_nice(), Some(19));
+        assert_eq!(stat(42, 42, 0).autogroup_nice(), None);
+        assert_eq!(stat(42, 42, -5).autogroup_nice(), None);
+        assert_eq!(stat(42, 7, 19).autogroup_nice(), None);
+    }
+
+    #[test]
+    fn the_stat_line_is_read_after_a_command_name_with_spaces_and_parentheses() {
+        let line = "4242 (a (b) c) S 1 4242 4240 0 -1 4194560 100 0 0 0 5 3 0 0 39 19 3 0 123 456";
+        assert_eq!(Stat::parse(line), Some(stat(4242, 4240, 19)));
+        assert_eq!(Stat::parse("4242 (x) S 1"), None);
+        let me = Stat::parse(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
+        assert_eq!(me.pid, i64::from(std::process::id()), "this process's own line reads");
     }
 
     #[test]

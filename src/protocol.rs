@@ -20,7 +20,8 @@ use std::path::PathBuf;
 /// - 1.5: `eval`'s `responses` (Figure 7);
 /// - 1.6: `run_started`'s `build` and `cpu`;
 /// - 1.7: a stamp line (`schema`, `version`) where each later writer's part begins (before, an
-///   appended log kept its first writer's header whatever the later parts held).
+///   appended log kept its first writer's header whatever the later parts held); readers of 1.6
+///   and before skip it as a line they cannot read, with a warning.
 pub const RUN_LOG: Schema = Schema { name: "resnet-tui/runlog", version: Version::new(1, 7), former: &[] };
 
 pub use crate::config::{ConfigChange, Depth, DeviceSpec, Precision, RunConfig, Setting, Shortcut, Warmup};

@@ -29,35 +29,45 @@ pub enum LogError {
 pub struct LogWriter {
     path: PathBuf,
     file: std::fs::File,
+    /// Whether this writer's part is stamped (a new log's header is).
+    stamped: bool,
 }
 
 impl LogWriter {
-    /// Opens `path` for appending. Every writer stamps what it writes: the header of a new log,
-    /// or a stamp line before its first event in an existing one, so that a log appended by
-    /// several builds names the schema of each part (a reader checks every stamp it meets).
+    /// Opens `path` for appending. Every writer stamps what it writes: a new log gets its header
+    /// now, an existing one a stamp line before this writer's first event, so that a log appended
+    /// by several builds names the schema of each part (a reader checks every stamp it meets).
     pub fn open(path: &Path) -> Result<LogWriter, LogError> {
         let err = |e| LogError::Write(path.to_path_buf(), e);
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
-        if len > 0 {
-            // A killed writer may have left a partial line: end it so the stamp starts clean.
-            let mut f = std::fs::File::open(path).map_err(err)?;
-            f.seek(SeekFrom::End(-1)).map_err(err)?;
-            let mut last = [0u8; 1];
-            f.read_exact(&mut last).map_err(err)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(err)?;
-            }
+        if len == 0 {
+            writeln!(file, "{}", stamp_line()).map_err(err)?;
         }
-        writeln!(file, "{}", stamp_line()).map_err(err)?;
-        Ok(LogWriter { path: path.to_path_buf(), file })
+        Ok(LogWriter { path: path.to_path_buf(), file, stamped: len == 0 })
     }
 
     pub fn write(&mut self, event: &Event) -> Result<(), LogError> {
         let mut line = serde_json::to_vec(event).expect("events serialise");
         line.push(b'\n');
+        if !self.stamped {
+            line = [self.part_start()?, line].concat();
+            self.stamped = true;
+        }
         // One write call per line: the OS appends it whole or, if killed mid-call, partially.
         self.file.write_all(&line).map_err(|e| LogError::Write(self.path.clone(), e))
+    }
+
+    /// The start of this writer's part of an existing log: its stamp, on a line of its own even
+    /// where a killed writer left a partial line.
+    fn part_start(&self) -> Result<Vec<u8>, LogError> {
+        let err = |e| LogError::Write(self.path.clone(), e);
+        let mut f = std::fs::File::open(&self.path).map_err(err)?;
+        f.seek(SeekFrom::End(-1)).map_err(err)?;
+        let mut last = [0u8; 1];
+        f.read_exact(&mut last).map_err(err)?;
+        let newline = if last[0] == b'\n' { "" } else { "\n" };
+        Ok(format!("{newline}{}\n", stamp_line()).into_bytes())
     }
 }
 
@@ -107,12 +117,7 @@ pub fn parse_line(line: &str) -> Line {
 /// Checks the header line; returns an error for anything that is not our schema's major version.
 fn check_header(path: &Path, line: &str) -> Result<(), LogError> {
     let stamp: Stamp = serde_json::from_str(line).map_err(|_| LogError::NotARunLog(path.to_path_buf()))?;
-    check_stamp(path, &stamp)
-}
-
-/// Checks a stamp, the header's or a later writer's.
-fn check_stamp(path: &Path, stamp: &Stamp) -> Result<(), LogError> {
-    match RUN_LOG.check(stamp) {
+    match RUN_LOG.check(&stamp) {
         Ok(_) => Ok(()),
         Err(Refusal::Newer(version)) => Err(LogError::NewerSchema(path.to_path_buf(), version)),
         Err(Refusal::Foreign) => Err(LogError::NotARunLog(path.to_path_buf())),
@@ -166,6 +171,8 @@ pub struct LogTail {
     pending: Vec<u8>,
     header_seen: bool,
     line_no: usize,
+    /// The version of a part this build cannot read, once one was met.
+    newer_part: Option<String>,
 }
 
 impl LogTail {
@@ -177,7 +184,14 @@ impl LogTail {
             Box::new(file)
         };
         let source = Source::Reader(file);
-        Ok(LogTail { path: path.to_path_buf(), source, pending: Vec::new(), header_seen: false, line_no: 0 })
+        Ok(LogTail {
+            path: path.to_path_buf(),
+            source,
+            pending: Vec::new(),
+            header_seen: false,
+            line_no: 0,
+            newer_part: None,
+        })
     }
 
     /// A log arriving on standard input (`ssh host tail -n +1 -f LOG | resnet-tui replay --follow -`).
@@ -194,7 +208,14 @@ impl LogTail {
             }
         });
         let source = Source::Stream { chunks: rx, ended: false };
-        LogTail { path: PathBuf::from(STDIN), source, pending: Vec::new(), header_seen: false, line_no: 0 }
+        LogTail {
+            path: PathBuf::from(STDIN),
+            source,
+            pending: Vec::new(),
+            header_seen: false,
+            line_no: 0,
+            newer_part: None,
+        }
     }
 
     /// The input has ended for good (standard input closed); a file never says so.
@@ -202,8 +223,13 @@ impl LogTail {
         matches!(self.source, Source::Stream { ended: true, .. })
     }
 
-    /// Reads what has been appended since the last call; complete lines become events.
+    /// Reads what has been appended since the last call; complete lines become events. A part
+    /// stamped with a newer major version ends reading: the events before it stay read, and every
+    /// later call gives the same error without reading on.
     pub fn poll(&mut self, out: &mut RunLog) -> Result<usize, LogError> {
+        if let Some(version) = &self.newer_part {
+            return Err(LogError::NewerSchema(self.path.clone(), version.clone()));
+        }
         let before = out.events.len();
         let mut chunk = Vec::new();
         match &mut self.source {
@@ -239,7 +265,19 @@ impl LogTail {
             }
             match parse_line(&text) {
                 Line::Event(e) => out.events.push(*e),
-                Line::Stamp(stamp) => check_stamp(&self.path, &stamp)?,
+                Line::Stamp(stamp) => match RUN_LOG.check(&stamp) {
+                    Ok(_) => {}
+                    Err(Refusal::Newer(version)) => {
+                        self.newer_part = Some(version.clone());
+                        return Err(LogError::NewerSchema(self.path.clone(), version));
+                    }
+                    Err(Refusal::Foreign) => out.warnings.push(format!(
+                        "line {}: skipped a stamp this build does not read ({} {})",
+                        self.line_no,
+                        stamp.schema,
+                        stamp.version.as_deref().unwrap_or("without a version")
+                    )),
+                },
                 Line::Unknown(kind) => {
                     out.warnings.push(format!("line {}: skipped unknown event kind {kind:?}", self.line_no))
                 }
@@ -401,9 +439,40 @@ mod tests {
 
     #[test]
     fn a_part_stamped_with_a_newer_major_version_stops_the_reader_with_its_version() {
-        let (_dir, path) = one_step_then(b"{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.1\"}\n");
+        let newer = format!(
+            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.1\"}}\n{}\n",
+            serde_json::to_string(&step(2)).unwrap()
+        );
+        let (_dir, path) = one_step_then(newer.as_bytes());
         let err = read_strict(&path).unwrap_err();
         assert!(matches!(&err, LogError::NewerSchema(_, v) if v == "2.1"), "{err}");
+        // A follower keeps what came before the part and reads no further, however often it asks.
+        let mut tail = LogTail::open(&path).unwrap();
+        let mut followed = RunLog::default();
+        for _ in 0..3 {
+            assert!(matches!(tail.poll(&mut followed), Err(LogError::NewerSchema(..))));
+        }
+        assert_eq!(followed.events, vec![step(1)]);
+    }
+
+    #[test]
+    fn a_stamp_of_another_schema_mid_log_is_skipped_with_a_warning() {
+        let other = format!(
+            "{{\"schema\":\"resnet-tui/sweep\",\"version\":\"1.0\"}}\n{}\n",
+            serde_json::to_string(&step(2)).unwrap()
+        );
+        let (_dir, path) = one_step_then(other.as_bytes());
+        let log = read_strict(&path).unwrap();
+        assert_eq!(log.events, vec![step(1), step(2)]);
+        assert_eq!(log.warnings, ["line 3: skipped a stamp this build does not read (resnet-tui/sweep 1.0)"]);
+    }
+
+    #[test]
+    fn a_writer_that_writes_nothing_adds_nothing_to_an_existing_log() {
+        let (_dir, path) = one_step_then(b"");
+        let before = std::fs::read(&path).unwrap();
+        drop(LogWriter::open(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
     #[test]

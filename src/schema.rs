@@ -2,13 +2,14 @@
 //! run log's header, a sweep's `sweep.json` and a checkpoint's metadata all carry the same two
 //! fields, `schema` and `version`, and are read by the same rule:
 //!
-//! - a minor version only adds (a field with a default, an event kind a reader skips), so a reader
-//!   takes any minor version of its major, older or newer;
+//! - a minor version only adds (a field with a default, an event kind or a line a reader skips), so
+//!   a reader takes any minor version of its major, older or newer;
 //! - a newer major is refused with a message naming it; another name is not our file.
 //!
 //! Files written before the shared scheme named themselves another way ("resnet-tui/sweep 1", a
 //! checkpoint's `format: resnet-tui-checkpoint` and `version: "1"`); each schema lists its former
-//! names, so that every file ever shipped still reads.
+//! names, so that every file ever shipped still reads. The other way does not hold: builds from
+//! before the shared scheme refuse what this one writes (a checkpoint's `format`, a sweep's name).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

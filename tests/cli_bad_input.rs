@@ -369,7 +369,10 @@ fn counts_out_of_range_are_refused_naming_the_flag_and_the_range() {
         (vec!["batch_size=99999999999"], vec!["'batch_size=99999999999'", "from 1 to 50000"]),
         (vec!["eval_every=18446744073709551615"], vec!["'eval_every=18446744073709551615'", "from 1 to 1000000000"]),
         (vec!["keep_checkpoints=18446744073709551615"], vec!["'keep_checkpoints=", "from 1 to 1000000000"]),
-        (vec!["warmup={\"iters\":18446744073709551615,\"lr\":0.01}"], vec!["--warmup-iters", "from 0 to 1000000000"]),
+        (
+            vec!["warmup={\"iters\":18446744073709551615,\"lr\":0.01}"],
+            vec!["iters must be a whole number from 0 to 1000000000"],
+        ),
     ];
     let before = snapshot(&w.run);
     for (set, needles) in &set_cases {

@@ -10,7 +10,6 @@ use rand::{Rng, SeedableRng};
 use resnet_tui::protocol::{EndReason, Event};
 use resnet_tui::train::checkpoint;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const ITERS: u64 = 40;
@@ -228,55 +227,4 @@ fn temporary_files_left_by_a_kill_mid_write_are_removed_when_the_run_resumes() {
         assert_eq!(std::fs::read(file).unwrap(), b"half a checkpoint", "{}", file.display());
     }
     assert_eq!(start_iters(&run), vec![0, 4]);
-}
-
-/// `cmd` run as `WRAPPER... cmd`: the same program, arguments, environment and folder.
-fn wrapped(wrapper: &[&str], cmd: &Command) -> Command {
-    let mut out = Command::new(wrapper[0]);
-    out.args(&wrapper[1..]).arg(cmd.get_program()).args(cmd.get_args()).stdin(std::process::Stdio::null());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(v) => out.env(key, v),
-            None => out.env_remove(key),
-        };
-    }
-    out
-}
-
-/// The autogroup line of a process ("/autogroup-97 nice 7"), or None without autogroup scheduling.
-fn autogroup_of(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/autogroup")).ok().map(|s| s.trim().to_string())
-}
-
-#[test]
-fn a_run_at_low_priority_in_a_session_of_its_own_gives_that_session_its_nice_and_leaves_a_shared_one_alone() {
-    // With autogroup scheduling, sessions share the CPU equally whatever their processes' nice:
-    // `setsid nice -n 7 resnet-tui ...` must lower its own session's group to yield at all.
-    let s = Sandbox::new();
-    let ours_before = autogroup_of(std::process::id());
-    for (wrapper, runs) in
-        [(&["setsid", "nice", "-n", "7"][..], s.path("own")), (&["nice", "-n", "7"][..], s.path("shared"))]
-    {
-        let mut train = bin();
-        train.arg("train").args(tiny_args(&s.data(), &runs)).args(["--iters", "4000", "--checkpoint-every", "100000"]);
-        let mut child = spawn(wrapped(wrapper, &train), &s.path("stderr"));
-        let run = wait_for_run(&mut child, &runs);
-        wait_until(&mut child, "the run logs a step", || steps_logged(&run) >= 1);
-        let group = autogroup_of(child.id());
-        signal(&child, SIGTERM);
-        assert!(wait_exit(&mut child).success());
-        match (group, &ours_before) {
-            (None, None) => {} // a kernel without autogroup scheduling: nothing to give
-            (Some(group), Some(ours)) if group == *ours => {
-                assert_eq!(wrapper[0], "nice", "only a shared session keeps its group: {group}");
-                assert!(!ours.ends_with(" nice 7"), "and it is left alone: {ours}");
-            }
-            (Some(group), _) => {
-                assert_eq!(wrapper[0], "setsid", "a run in a shared session stays in its group: {group}");
-                assert!(group.ends_with(" nice 7"), "its own session's group takes its nice: {group}");
-            }
-            (group, ours) => panic!("autogroup of the run {group:?}, of the test {ours:?}"),
-        }
-    }
-    assert_eq!(autogroup_of(std::process::id()), ours_before, "the test's own session is unchanged");
 }

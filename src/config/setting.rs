@@ -140,8 +140,8 @@ fn warmup(text: &str) -> Result<Option<Warmup>, String> {
     let warmup: Option<Warmup> = serde_json::from_str(text.trim())
         .map_err(|e| format!(r#"expected null or {{"iters":N,"lr":X,"until_error":E}} ({e})"#))?;
     if let Some(w) = warmup {
-        // A part of the value: its own flag names it.
-        bounds::WARMUP_ITERS.check(w.iters).map_err(|e| e.to_string())?;
+        // A part of the value: named, since the text shown is the whole warm-up.
+        count(&w.iters.to_string(), bounds::WARMUP_ITERS).map_err(|why| format!("iters {why}"))?;
     }
     Ok(warmup)
 }

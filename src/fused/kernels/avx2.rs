@@ -1,7 +1,7 @@
 //! The AVX2 level: [`F32x8`] (its instructions in `super::levels`), eight channels of a row at a
 //! time (channels-last rows are contiguous in channels, and the networks' widths are multiples of
-//! eight), for the bodies in `super::vector`. bf16 values widen to f32 on load and round to the nearest even on store, as
-//! `half::bf16::from_f32` and libtorch round.
+//! eight), for the bodies in `super::vector`. bf16 values widen to f32 on load and round to the
+//! nearest even on store, as `half::bf16::from_f32` and libtorch round.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;

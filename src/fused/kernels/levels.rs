@@ -10,7 +10,8 @@ use std::arch::x86_64::*;
 /// (`AVX2 | AVX-512`), by `vector_type!` once per column.
 macro_rules! vector_types {
     (
-        $a:ident($areg:ty), $alanes:literal, $afeatures:literal | $b:ident($breg:ty), $blanes:literal, $bfeatures:literal;
+        $a:ident($areg:ty), $alanes:literal, $afeatures:literal
+            | $b:ident($breg:ty), $blanes:literal, $bfeatures:literal;
         zero: $azero:ident | $bzero:ident;
         load: $aload:ident | $bload:ident;
         store: $astore:ident | $bstore:ident;
