@@ -32,10 +32,20 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
     shim(&root);
+    // The shim's OpenMP regions (`at::parallel_for`) run on libtorch's own OpenMP runtime, the
+    // wheel's `libgomp.so.1`: one runtime, one thread team for oneDNN and our kernels alike.
+    let gomp = lib.join("libgomp.so.1");
+    if gomp.exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,{},--as-needed", gomp.display());
+    } else {
+        println!("cargo:rustc-link-arg=-fopenmp");
+    }
 }
 
 /// The C++ shim of `src/fused`: the few libtorch functions tch does not bind, built with the
-/// wheel's ABI (the C++11 one) and headers.
+/// wheel's ABI (the C++11 one) and headers, and with OpenMP: `at::parallel_for` is a header
+/// template whose parallel region (`#pragma omp parallel`, under `_OPENMP`) is compiled here, so
+/// without `-fopenmp` it runs the whole range on the calling thread.
 fn shim(root: &std::path::Path) {
     println!("cargo:rerun-if-changed=csrc/fused_shim.cpp");
     cc::Build::new()
@@ -44,6 +54,7 @@ fn shim(root: &std::path::Path) {
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")
+        .flag("-fopenmp")
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .flag_if_supported("-Wno-unused-parameter")
         .warnings(false)

@@ -100,3 +100,27 @@ pub fn aten_cpu_capability() -> String {
     // SAFETY: the shim returns a NUL-terminated string owned by this thread, valid until its next call.
     unsafe { CStr::from_ptr(rt_aten_cpu_capability()) }.to_string_lossy().into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    #[test]
+    fn parallel_for_spreads_its_range_over_libtorchs_threads_once_each() {
+        // The shim must be built with OpenMP: `at::parallel_for` is a header template, and
+        // without `-fopenmp` its parallel region runs the whole range on the calling thread.
+        tch::set_num_threads(2);
+        let threads = Mutex::new(HashSet::new());
+        let covered = Mutex::new(vec![0u32; 64]);
+        parallel_for(64, 1, &|begin, end| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            for i in begin..end {
+                covered.lock().unwrap()[i] += 1;
+            }
+        });
+        assert_eq!(covered.into_inner().unwrap(), vec![1; 64], "every index once");
+        assert_eq!(threads.into_inner().unwrap().len(), 2, "both of libtorch's threads ran a part");
+    }
+}
