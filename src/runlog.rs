@@ -183,15 +183,12 @@ impl LogTail {
         } else {
             Box::new(file)
         };
-        let source = Source::Reader(file);
-        Ok(LogTail {
-            path: path.to_path_buf(),
-            source,
-            pending: Vec::new(),
-            header_seen: false,
-            line_no: 0,
-            newer_part: None,
-        })
+        Ok(LogTail::reading(path.to_path_buf(), Source::Reader(file)))
+    }
+
+    /// A tail of `source` that has read nothing yet.
+    fn reading(path: PathBuf, source: Source) -> LogTail {
+        LogTail { path, source, pending: Vec::new(), header_seen: false, line_no: 0, newer_part: None }
     }
 
     /// A log arriving on standard input (`ssh host tail -n +1 -f LOG | resnet-tui replay --follow -`).
@@ -207,15 +204,7 @@ impl LogTail {
                 }
             }
         });
-        let source = Source::Stream { chunks: rx, ended: false };
-        LogTail {
-            path: PathBuf::from(STDIN),
-            source,
-            pending: Vec::new(),
-            header_seen: false,
-            line_no: 0,
-            newer_part: None,
-        }
+        LogTail::reading(PathBuf::from(STDIN), Source::Stream { chunks: rx, ended: false })
     }
 
     /// The input has ended for good (standard input closed); a file never says so.
@@ -347,6 +336,12 @@ mod tests {
         })
     }
 
+    /// A stamp line naming `schema` and `version`, then `event`'s line.
+    fn stamp_then(schema: &str, version: &str, event: &Event) -> String {
+        let stamp = Stamp { schema: schema.into(), version: Some(version.into()) };
+        format!("{}\n{}\n", serde_json::to_string(&stamp).unwrap(), serde_json::to_string(event).unwrap())
+    }
+
     /// A log this build wrote with one step, then `bytes` appended as they are.
     fn one_step_then(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -415,10 +410,7 @@ mod tests {
     fn a_log_appended_by_a_newer_build_is_stamped_with_its_version_where_its_part_begins() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_NAME);
-        let older = format!(
-            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"1.3\"}}\n{}\n",
-            serde_json::to_string(&step(1)).unwrap()
-        );
+        let older = stamp_then("resnet-tui/runlog", "1.3", &step(1));
         std::fs::write(&path, &older).unwrap();
         let mut tail = LogTail::open(&path).unwrap();
         let mut followed = RunLog::default();
@@ -439,10 +431,7 @@ mod tests {
 
     #[test]
     fn a_part_stamped_with_a_newer_major_version_stops_the_reader_with_its_version() {
-        let newer = format!(
-            "{{\"schema\":\"resnet-tui/runlog\",\"version\":\"2.1\"}}\n{}\n",
-            serde_json::to_string(&step(2)).unwrap()
-        );
+        let newer = stamp_then("resnet-tui/runlog", "2.1", &step(2));
         let (_dir, path) = one_step_then(newer.as_bytes());
         let err = read_strict(&path).unwrap_err();
         assert!(matches!(&err, LogError::NewerSchema(_, v) if v == "2.1"), "{err}");
@@ -457,10 +446,7 @@ mod tests {
 
     #[test]
     fn a_stamp_of_another_schema_mid_log_is_skipped_with_a_warning() {
-        let other = format!(
-            "{{\"schema\":\"resnet-tui/sweep\",\"version\":\"1.0\"}}\n{}\n",
-            serde_json::to_string(&step(2)).unwrap()
-        );
+        let other = stamp_then("resnet-tui/sweep", "1.0", &step(2));
         let (_dir, path) = one_step_then(other.as_bytes());
         let log = read_strict(&path).unwrap();
         assert_eq!(log.events, vec![step(1), step(2)]);

@@ -111,9 +111,13 @@ fn checksum<'a>(items: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
 
 /// Serialises a checkpoint to bytes.
 pub fn encode(state: &TrainState, model: &[(String, Tensor)], momentum: &[(String, Tensor)]) -> Vec<u8> {
+    encode_stamped(&stamp_entries(), state, model, momentum)
+}
+
+/// This build's stamp as metadata entries: `schema` and `version`.
+fn stamp_entries() -> [(&'static str, String); 2] {
     let stamp = CHECKPOINT.stamp();
-    let stamp = [("schema", stamp.schema), ("version", stamp.version.unwrap_or_default())];
-    encode_stamped(&stamp, state, model, momentum)
+    [("schema", stamp.schema), ("version", stamp.version.unwrap_or_default())]
 }
 
 /// Serialises a checkpoint under the given metadata stamp (a test writes an earlier build's).
@@ -269,8 +273,7 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
-        let stamp = CHECKPOINT.stamp();
-        sample_stamped(&[("schema", stamp.schema), ("version", stamp.version.unwrap())])
+        sample_stamped(&stamp_entries())
     }
 
     fn sample_stamped(stamp: &[(&str, String)]) -> Vec<u8> {
