@@ -35,6 +35,20 @@ pub fn iteration_label(v: f64, axis_max: f64) -> String {
     if axis_max.abs() < 10_000.0 {
         return format!("{v:.0}");
     }
+    thousands(v)
+}
+
+/// `950`, `5k`, `12.3k`: a count of iterations in a narrow column (the table's `12.3k/64k`),
+/// thousands from 1,000 on, written as an axis writes them.
+pub fn count_short(n: u64) -> String {
+    if n < 1_000 {
+        return n.to_string();
+    }
+    thousands(n as f64)
+}
+
+/// `v` in thousands to a tenth, the decimal only where it is not zero: `12.5k`, `64k`, `0`.
+fn thousands(v: f64) -> String {
     let tenths = (v / 100.0).round();
     match tenths {
         0.0 => "0".into(),
@@ -86,6 +100,14 @@ mod tests {
         assert_eq!(iteration_label(64_000.0, 64_000.0), "64k");
         assert_eq!(iteration_label(63_968.5, 63_968.5), "64k");
         assert_eq!(iteration_label(1.0, 64_000.0), "0");
+    }
+
+    #[test]
+    fn counts_are_short_from_a_thousand_on() {
+        assert_eq!(count_short(950), "950");
+        assert_eq!(count_short(5_000), "5k");
+        assert_eq!(count_short(12_345), "12.3k");
+        assert_eq!(count_short(12_960), "13k", "rounded as an axis label is, not `13.0k`");
     }
 
     #[test]

@@ -129,8 +129,7 @@ fn equal_to_autograd(shortcut: Shortcut, compute: Kind) {
     fused_net.to_channels_last();
     autograd.net.compute = compute;
     fused_net.net.compute = compute;
-    let dir = std::env::var("CIFAR10_DIR").expect("CIFAR10_DIR must point at the real CIFAR-10 binary files");
-    let data = resnet_tui::data::cifar::load(std::path::Path::new(&dir)).expect("CIFAR-10 loads");
+    let data = resnet_tui::data::cifar::load(&common::real_data()).expect("CIFAR-10 loads");
     let x = Normalizer::new(Device::Cpu).apply(&data.test.images.narrow(0, 0, BATCH));
     let y = data.test.labels.narrow(0, 0, BATCH).to_kind(Kind::Int64);
     let x_cl = to_channels_last(&x);

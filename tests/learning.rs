@@ -1,11 +1,12 @@
 //! The library learns: a small ResNet overfits one batch with our SGD, and the real data set
 //! loads whole and fast (CIFAR10_DIR names the folder; the README's test command sets it).
 
+mod common;
+
 use resnet_tui::data::augment::Normalizer;
 use resnet_tui::model::{Network, loss_and_correct};
 use resnet_tui::protocol::Shortcut;
 use resnet_tui::train::sgd::Sgd;
-use std::path::PathBuf;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
@@ -34,16 +35,9 @@ fn small_network_overfits_one_batch() {
     assert_eq!(last.1, 32, "every image of the batch right");
 }
 
-fn real_data_dir() -> PathBuf {
-    let dir = std::env::var_os("CIFAR10_DIR").expect(
-        "CIFAR10_DIR must name the real CIFAR-10 binary files (the README's test command sets it to ../shared/cifar10)",
-    );
-    PathBuf::from(dir)
-}
-
 #[test]
 fn real_cifar10_loads_whole_with_balanced_classes() {
-    let dir = real_data_dir();
+    let dir = common::real_data();
     let started = std::time::Instant::now();
     let data = resnet_tui::data::cifar::load(&dir).unwrap();
     eprintln!("loaded 60,000 images in {:.3} s", started.elapsed().as_secs_f64());
@@ -75,7 +69,7 @@ fn training_on_real_cifar10_learns_far_above_chance() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_resnet-tui"))
         .args(["train", "--no-ui", "--depth", "8", "--iters", "400", "--eval-every", "400"])
         .args(["--checkpoint-every", "400", "--seed", "1", "--data-dir"])
-        .arg(real_data_dir())
+        .arg(common::real_data())
         .arg("--runs-dir")
         .arg(dir.path())
         .stdin(std::process::Stdio::null())

@@ -31,10 +31,6 @@ const BATCH: i64 = 64;
 /// Batches PyTorch measures its own spread on, the test's included: the script's SPREAD_BATCHES.
 const SPREAD_BATCHES: i64 = 8;
 
-fn cifar_dir() -> PathBuf {
-    PathBuf::from(std::env::var("CIFAR10_DIR").expect("CIFAR10_DIR must point at the real CIFAR-10 binary files"))
-}
-
 fn python() -> PathBuf {
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(py.is_file(), "{} missing: run ./scripts/setup", py.display());
@@ -102,7 +98,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn equal_to_pytorch(shortcut: Shortcut, pass: Pass) {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::set_num_threads(1);
-    let data = resnet_tui::data::cifar::load(&cifar_dir()).expect("CIFAR-10 loads");
+    let data = resnet_tui::data::cifar::load(&common::real_data()).expect("CIFAR-10 loads");
     let x = Normalizer::new(Device::Cpu).apply(&data.test.images.narrow(0, 0, BATCH));
     let y = data.test.labels.narrow(0, 0, BATCH);
     let depth = Depth::new(DEPTH).unwrap();

@@ -1,4 +1,4 @@
-//! What the kernel says about this process and machine: peak memory, age, CPU model.
+//! What the kernel says about this process and machine: peak memory, age, logical CPUs.
 
 /// Peak resident memory of this process so far (VmHWM), in MiB; None off Linux.
 pub fn peak_rss_mib() -> Option<f64> {
@@ -24,20 +24,9 @@ pub fn process_age_secs() -> Option<f64> {
     Some(uptime - start_ticks / 100.0)
 }
 
-/// The CPU's model name and the number of logical CPUs this process may use.
-pub fn cpu() -> (String, usize) {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(str::trim)
-                .map(String::from)
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    (model, cores)
+/// The number of logical CPUs this process may use.
+pub fn logical_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -49,6 +38,6 @@ mod tests {
         assert!(peak_rss_mib().unwrap() > 1.0);
         let age = process_age_secs().unwrap();
         assert!((0.0..3600.0 * 24.0).contains(&age), "{age}");
-        assert!(cpu().1 >= 1);
+        assert!(logical_cpus() >= 1);
     }
 }

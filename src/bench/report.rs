@@ -10,6 +10,7 @@ use tch::Device;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The CPU with its family, model and the flags that decide bf16 (`provenance::cpu`).
     pub cpu: String,
     pub cores: usize,
     pub threads: i32,
@@ -36,10 +37,9 @@ pub struct Report {
 
 impl Report {
     pub fn new(args: &BenchArgs, device: Device) -> Report {
-        let (cpu, cores) = procinfo::cpu();
         Report {
-            cpu,
-            cores,
+            cpu: crate::provenance::cpu().to_string(),
+            cores: procinfo::logical_cpus(),
             threads: tch::get_num_threads(),
             device: crate::train::device::describe(device),
             depth: args.depth.get(),
@@ -82,10 +82,13 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The CPU device's description names its threads already; a GPU's does not.
+        let threads =
+            if self.device.starts_with("cpu") { String::new() } else { format!(", {} CPU threads", self.threads) };
         writeln!(
             f,
-            "ResNet-{}, batch {}, {} ({} threads; {}, {} logical CPUs)",
-            self.depth, self.batch_size, self.device, self.threads, self.cpu, self.cores
+            "ResNet-{}, batch {}, {}{threads}; {}, {} logical CPUs",
+            self.depth, self.batch_size, self.device, self.cpu, self.cores
         )?;
         let row = |f: &mut fmt::Formatter<'_>, what: &str, value: String| writeln!(f, "  {what:<44} {value}");
         for s in &self.steps {

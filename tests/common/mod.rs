@@ -357,14 +357,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) {
     std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
+/// The real CIFAR-10 binary files, as `CIFAR10_DIR` names them.
+pub fn real_data() -> PathBuf {
+    std::env::var_os("CIFAR10_DIR").map(PathBuf::from).expect(
+        "CIFAR10_DIR must name the real CIFAR-10 binary files (the README's test command sets it to ../shared/cifar10)",
+    )
+}
+
 /// The test error `eval` prints for a checkpoint (or a run directory: its best checkpoint), on
 /// the real CIFAR-10 test set named by `CIFAR10_DIR`.
 pub fn eval_error(target: &Path) -> f64 {
-    let data = std::env::var_os("CIFAR10_DIR").expect(
-        "CIFAR10_DIR must name the real CIFAR-10 binary files (the README's test command sets it to ../shared/cifar10)",
-    );
     let mut cmd = bin();
-    cmd.arg("eval").arg(target).arg("--device").arg("cpu").env("CIFAR10_DIR", data);
+    cmd.arg("eval").arg(target).arg("--device").arg("cpu").env("CIFAR10_DIR", real_data());
     let out = output(cmd);
     assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);

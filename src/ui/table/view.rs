@@ -2,7 +2,7 @@
 //! each row's runs under it, what the queue said last, and the key bar.
 
 use super::app::{TableApp, TableLine, TableOverlay};
-use crate::format::{group_digits, secs};
+use crate::format::{count_short, group_digits, secs};
 use crate::frontend::board::{CellState, Followed, RowFigures};
 use crate::ui::keys::{self, Scope};
 use ratatui::Frame;
@@ -91,16 +91,7 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn iteration(iter: u64, planned: u64) -> String {
-    format!("{}/{}", short(iter), short(planned))
-}
-
-/// `12.3k`, `64k`, `950`.
-fn short(n: u64) -> String {
-    match n {
-        0..1_000 => n.to_string(),
-        _ if n.is_multiple_of(1_000) => format!("{}k", n / 1_000),
-        _ => format!("{:.1}k", n as f64 / 1_000.0),
-    }
+    format!("{}/{}", count_short(iter), count_short(planned))
 }
 
 fn row_cells(f: &RowFigures) -> Vec<String> {
