@@ -10,7 +10,7 @@ use super::kit::{
 };
 use crate::cli::PlotArgs;
 use crate::config::Shortcut;
-use crate::format::iteration_label;
+use crate::format::{count_short, iteration_label};
 use crate::frontend::history::History;
 use crate::frontend::series::Series;
 use anyhow::{Context, Result, anyhow, bail};
@@ -57,6 +57,9 @@ pub struct FigureRun {
     /// The newest evaluation's layer responses and its iteration (empty before schema 1.5).
     pub responses: Vec<f64>,
     pub responses_iter: u64,
+    /// The iterations the run's recipe plans, and how far it has come.
+    pub planned: u64,
+    pub reached: u64,
 }
 
 impl FigureRun {
@@ -74,8 +77,28 @@ impl FigureRun {
             test_error: evals.map(|e| (e.iter as f64, e.error)).collect(),
             responses: latest.map(|e| e.responses.clone()).unwrap_or_default(),
             responses_iter: latest.map_or(0, |e| e.iter),
+            planned: config.iters,
+            reached: history.iters(),
         })
     }
+
+    /// The legend's name: the network, and how far a run still training has come
+    /// (`Plain-56 (8.2k of 64k)`), since its curve stops short of the axis's end.
+    pub fn label(&self) -> String {
+        if self.reached < self.planned {
+            format!("{} ({} of {})", self.network, count_short(self.reached), count_short(self.planned))
+        } else {
+            self.network.clone()
+        }
+    }
+}
+
+/// The end of the iteration axis: the furthest any run plans to go, as the paper draws its
+/// figures to the recipe's end, or the furthest point drawn where a run went past its plan.
+fn iteration_axis(runs: &[&FigureRun]) -> f64 {
+    let drawn = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.test_error)).map(|p| p.0);
+    let planned = runs.iter().map(|r| r.planned as f64);
+    drawn.chain(planned).fold(1.0, f64::max)
 }
 
 /// The run directories named: each run as given, each sweep (or folder of runs) as its runs.
@@ -214,7 +237,7 @@ fn errors<DB: DrawingBackend>(
     y_max: f64,
     scale: Scale,
 ) -> Result<()> {
-    let x_max = runs.iter().flat_map(|r| r.train_error.iter().chain(&r.test_error)).map(|p| p.0).fold(1.0, f64::max);
+    let x_max = iteration_axis(runs);
     let caption = match curves {
         Curves::Both => format!("{title}: training (dashed), test (bold)"),
         _ => title.to_string(),
@@ -247,7 +270,7 @@ fn errors<DB: DrawingBackend>(
             chart.draw_series(inside.map(|p| Circle::new(p, scale.px(3.0), color.filled()))).map_err(kit::failed)?;
             tests = clip_y(&run.test_error, 0.0, y_max);
         }
-        labelled_line(&mut chart, tests, color.stroke_width(scale.px(3.0)), &run.network, scale)?;
+        labelled_line(&mut chart, tests, color.stroke_width(scale.px(3.0)), &run.label(), scale)?;
     }
     // Error curves fall from the upper left to the lower right: the lower left stays empty.
     legend(&mut chart, SeriesLabelPosition::LowerLeft, scale)
@@ -313,6 +336,22 @@ mod tests {
         assert_eq!(run.test_error, vec![(50.0, 30.0)]);
         assert_eq!((run.responses, run.responses_iter), (vec![1.0, 2.0], 50));
         assert!(run.train_error.iter().all(|p| p.1 == 40.0) && !run.train_error.is_empty());
+    }
+
+    #[test]
+    fn a_run_still_training_spans_the_axis_to_its_plan_and_says_how_far_it_came() {
+        let mut run = FigureRun::from_history(&plain_run(56, Vec::new())).unwrap();
+        assert_eq!((run.reached, run.planned), (50, 100));
+        assert_eq!(run.label(), "Plain-56 (50 of 100)");
+        assert_eq!(iteration_axis(&[&run]), 100.0);
+        run.planned = 64_000;
+        run.reached = 8_235;
+        assert_eq!(run.label(), "Plain-56 (8.2k of 64k)");
+        assert_eq!(iteration_axis(&[&run]), 64_000.0);
+        run.reached = 64_000;
+        assert_eq!(run.label(), "Plain-56", "a finished run is named alone");
+        run.planned = 20;
+        assert_eq!(iteration_axis(&[&run]), 50.0, "a point past the plan stays in the picture");
     }
 
     #[test]
