@@ -14,6 +14,20 @@ pub fn secs(secs: f64) -> String {
     }
 }
 
+/// Time left, to the precision an estimate has, in at most six characters up to 99 days: `4m05s`,
+/// `4h28m`, `2d13h`; `-` when unknown.
+pub fn eta(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    let s = secs.round() as u64;
+    match (s / 86_400, (s / 3600) % 24, (s / 60) % 60) {
+        (0, 0, _) => self::secs(secs),
+        (0, h, m) => format!("{h}h{m:02}m"),
+        (d, h, _) => format!("{d}d{h:02}h"),
+    }
+}
+
 /// `269722` → `269,722`.
 pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
@@ -117,6 +131,15 @@ mod tests {
         assert_eq!(secs(3723.0), "1h02m03s");
         assert_eq!(secs(f64::NAN), "-");
         assert_eq!(secs(-1.0), "-");
+    }
+
+    #[test]
+    fn time_left_drops_what_an_estimate_cannot_know() {
+        assert_eq!(eta(245.0), "4m05s");
+        assert_eq!(eta(4.0 * 3600.0 + 28.0 * 60.0 + 20.0), "4h28m");
+        assert_eq!(eta(60.0 * 3600.0 + 45.0 * 60.0 + 35.0), "2d12h");
+        assert_eq!(eta(f64::INFINITY), "-");
+        assert!([1.0, 3599.0, 86_399.0, 99.0 * 86_400.0].iter().all(|&s| eta(s).chars().count() <= 6));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! trainer to checkpoint and stop; a second one quits at once. A sweep's cell adds SIGUSR1, a
 //! cluster's notice before the time limit, which stops the same way.
 
-use crate::format::secs;
+use crate::format::eta;
 use crate::frontend::describe::describe;
 use crate::frontend::history::History;
 use crate::frontend::outcome::Outcome;
@@ -127,7 +127,7 @@ fn watch(channels: Channels, mut progress: Progress, requeue: Option<&AtomicBool
                         s.error,
                         s.lr,
                         s.images_per_sec,
-                        history.eta_secs().map(secs).unwrap_or_else(|| "-".into())
+                        history.eta_secs().map(eta).unwrap_or_else(|| "-".into())
                     ));
                 }
             }

@@ -101,7 +101,7 @@ fn reimpl(r: &RowFigures) -> String {
 fn running_now(r: &RowFigures) -> String {
     match (r.progress, r.current_error) {
         (Some((i, n)), e) => {
-            let eta = r.eta_secs.map(|s| format!(", ETA {}", crate::format::secs(s))).unwrap_or_default();
+            let eta = r.eta_secs.map(|s| format!(", ETA {}", crate::format::eta(s))).unwrap_or_default();
             let err = e.map(|e| format!(", test err {e:.2}%")).unwrap_or_default();
             format!("iter {}/{}{err}{eta}", crate::format::group_digits(i), crate::format::group_digits(n))
         }

@@ -146,7 +146,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         let eta = run
             .filter(|r| !app.log_ended_unfinished(r))
             .and_then(|r| r.history.eta_secs())
-            .map(format_secs)
+            .map(crate::format::eta)
             .unwrap_or_else(|| "-".into());
         spans.push(Span::raw(format!(
             "elapsed {} · ETA {eta} · {:.0} img/s · loss {:.3} · lr {}",

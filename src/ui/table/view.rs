@@ -2,7 +2,7 @@
 //! each row's runs under it, what the queue said last, and the key bar.
 
 use super::app::{TableApp, TableLine, TableOverlay};
-use crate::format::{count_short, group_digits, secs};
+use crate::format::{count_short, eta, group_digits};
 use crate::frontend::board::{CellState, Followed, RowFigures};
 use crate::ui::keys::{self, Scope};
 use ratatui::Frame;
@@ -104,7 +104,7 @@ fn row_cells(f: &RowFigures) -> Vec<String> {
         f.label.clone(),
         format!("{}/{}/{}/{}", f.done, f.running, f.pending, f.failed),
         f.progress.map(|(i, n)| iteration(i, n)).unwrap_or_else(|| "-".into()),
-        f.eta_secs.map(secs).unwrap_or_else(|| "-".into()),
+        f.eta_secs.map(eta).unwrap_or_else(|| "-".into()),
         pct(f.current_error),
         finals,
         if f.done > 1 { pct(f.final_best) } else { "-".into() },
@@ -124,7 +124,7 @@ fn run_cells(run: &Followed, marked: bool, name_width: u16) -> Vec<String> {
         format!("{mark}{}", crate::format::elide_middle(&run.member.name, usize::from(name_width) - MARK_WIDTH)),
         state.name().to_string(),
         planned.map(|n| iteration(h.iters(), n)).unwrap_or_else(|| "-".into()),
-        if active { h.eta_secs().map(secs).unwrap_or_else(|| "-".into()) } else { "-".into() },
+        if active { h.eta_secs().map(eta).unwrap_or_else(|| "-".into()) } else { "-".into() },
         if active { pct(h.last_eval().map(|e| e.error)) } else { "-".into() },
         pct(run.final_error()),
         String::new(),
