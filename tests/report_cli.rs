@@ -342,6 +342,26 @@ fn plot_refuses_unknown_extensions_and_sizes() {
 }
 
 #[test]
+fn a_plot_that_cannot_be_written_is_one_line_and_leaves_the_old_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_log(dir.path(), "a", &complete_run());
+    let nowhere = dir.path().join("missing").join("curves.png");
+    let out = bin(&["plot", s(&run), "-o", s(&nowhere)]);
+    assert_one_line_error(&out, &nowhere, "cannot write: No such file or directory");
+
+    // Drawn again over an existing picture: the new one replaces it whole, with no temporary
+    // file left beside it.
+    let png = dir.path().join("curves.png");
+    std::fs::write(&png, b"the previous picture").unwrap();
+    let out = bin(&["plot", s(&run), "-o", s(&png)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(png_size(&std::fs::read(&png).unwrap()), (1200, 800));
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
 fn export_has_one_row_per_step_and_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     let run = write_log(dir.path(), "a", &complete_run());

@@ -3,7 +3,7 @@
 //! clipping, and drawing one picture as PNG or SVG. `plot` and `plot --figure` only lay out
 //! their charts with it.
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
@@ -78,21 +78,40 @@ pub(super) trait Picture {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
 }
 
-/// Draws `picture` to `path` in `format`, with the built-in font.
+/// Draws `picture` to `path` in `format`, with the built-in font. The picture is drawn in memory
+/// and written atomically: a kill leaves the previous file or none, never half of one, and a
+/// path that cannot be written is said as such.
 pub(super) fn render_picture(picture: &impl Picture, path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
     register_fonts()?;
-    match format {
+    let bytes = match format {
         Format::Png => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            picture.draw(&root)?;
-            root.present().map_err(failed)
+            let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+                picture.draw(&root)?;
+                root.present().map_err(failed)?;
+            }
+            png(rgb, size)?
         }
         Format::Svg => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            picture.draw(&root)?;
-            root.present().map_err(failed)
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+                picture.draw(&root)?;
+                root.present().map_err(failed)?;
+            }
+            svg.into_bytes()
         }
-    }
+    };
+    crate::atomic::write(path, &bytes).context("cannot write")
+}
+
+/// An RGB picture of `size` as PNG bytes.
+fn png(rgb: Vec<u8>, size: (u32, u32)) -> Result<Vec<u8>> {
+    let image = image::RgbImage::from_raw(size.0, size.1, rgb).context("a picture's buffer matches its size")?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).context("encoding the PNG")?;
+    Ok(bytes.into_inner())
 }
 
 pub(super) fn register_fonts() -> Result<()> {
