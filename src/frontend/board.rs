@@ -292,11 +292,14 @@ pub struct RowFigures {
     pub running: usize,
     pub pending: usize,
     pub failed: usize,
-    /// The least advanced running run: its iteration and planned iterations.
+    /// The least advanced run in progress: its iteration and planned iterations. The runs in
+    /// progress are the running ones, or where none runs, those stopped part way (`stopped`).
     pub progress: Option<(u64, u64)>,
+    /// No run of the row trains now: `progress` and `current_error` are where its runs stopped.
+    pub stopped: bool,
     /// Seconds until the last running run ends, at their current pace.
     pub eta_secs: Option<f64>,
-    /// Mean of the newest evaluation of the runs still training.
+    /// Mean of the newest evaluation of the runs in progress.
     pub current_error: Option<f64>,
     /// Final errors of the completed runs: mean, standard deviation (n - 1), lowest.
     pub final_mean: Option<f64>,
@@ -320,12 +323,16 @@ impl Row {
         let count = |s: &[CellState]| runs.iter().filter(|r| s.contains(&r.state())).count();
         let active: Vec<&&Followed> =
             runs.iter().filter(|r| matches!(r.state(), CellState::Running | CellState::Paused)).collect();
-        let progress = active
+        let eta_secs = active.iter().filter_map(|r| r.history.eta_secs()).reduce(f64::max);
+        // Runs waiting to be resumed part way (a stopped sweep, a snapshot), when none runs.
+        let stopped: Vec<&&Followed> =
+            runs.iter().filter(|r| r.state() == CellState::Pending && r.history.iters() > 0).collect();
+        let in_progress = if active.is_empty() { &stopped } else { &active };
+        let progress = in_progress
             .iter()
             .filter_map(|r| Some((r.history.iters(), r.history.info.as_ref()?.config.iters)))
             .min_by(|a, b| (a.0 as f64 / a.1.max(1) as f64).total_cmp(&(b.0 as f64 / b.1.max(1) as f64)));
-        let eta_secs = active.iter().filter_map(|r| r.history.eta_secs()).reduce(f64::max);
-        let current: Vec<f64> = active.iter().filter_map(|r| r.history.last_eval().map(|e| e.error)).collect();
+        let current: Vec<f64> = in_progress.iter().filter_map(|r| r.history.last_eval().map(|e| e.error)).collect();
         let finals: Vec<f64> = runs.iter().filter_map(|r| r.final_error()).collect();
         let (final_mean, final_std) = mean_std(&finals);
         let depth = self.group.iter().find(|(f, _)| f == "depth").and_then(|(_, d)| d.parse().ok());
@@ -346,6 +353,7 @@ impl Row {
             pending: count(&[CellState::Pending]),
             failed: count(&[CellState::Failed]),
             progress,
+            stopped: active.is_empty() && progress.is_some(),
             eta_secs,
             current_error: mean_std(&current).0,
             final_mean,
@@ -453,10 +461,26 @@ mod tests {
         assert_eq!((r20.paper_error, r20.reimpl_error), (Some(8.75), Some(8.57)));
         let r32 = rows[1].figures(&board);
         assert_eq!((r32.done, r32.running, r32.pending, r32.failed), (0, 1, 2, 0));
-        assert_eq!(r32.current_error, Some(30.0));
+        assert_eq!((r32.current_error, r32.progress, r32.stopped), (Some(30.0), Some((70, 100)), false));
         assert_eq!(r32.final_mean, None);
         assert_eq!(board.runs[4].state(), CellState::Running);
         assert_eq!(board.runs[3].state(), CellState::Pending);
+    }
+
+    #[test]
+    fn a_row_with_no_run_training_shows_where_its_runs_stopped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        sweep(&dir);
+        write_log(&dir.join("resnet32-seed1"), &[started(32, 0), step(40, 60.0), eval(40, 45.0)]);
+        write_log(&dir.join("resnet32-seed2"), &[started(32, 0), step(70, 50.0), eval(60, 30.0)]);
+        let board = Board::open(&dir).unwrap();
+        let r32 = board.rows()[1].figures(&board);
+        assert_eq!((r32.running, r32.pending), (0, 3));
+        assert_eq!((r32.progress, r32.stopped, r32.current_error), (Some((40, 100)), true, Some(37.5)));
+        assert_eq!(r32.eta_secs, None, "a stopped run has no time left to count down");
+        let r20 = board.rows()[0].figures(&board);
+        assert_eq!((r20.progress, r20.stopped, r20.current_error), (None, false, None), "not started");
     }
 
     #[test]

@@ -53,7 +53,7 @@ static COLUMNS: [Column<RowFigures>; 9] = [
     Column { header: "best of N %", right: false, cell: |r| if r.done > 1 { pct(r.final_best) } else { "-".into() } },
     Column { header: "paper %", right: false, cell: |r| pct(r.paper_error) },
     Column { header: "reimpl. %", right: false, cell: reimpl },
-    Column { header: "running now", right: false, cell: running_now },
+    Column { header: "in progress", right: false, cell: in_progress },
 ];
 
 /// Full-precision numbers under machine-friendly names.
@@ -97,13 +97,15 @@ fn reimpl(r: &RowFigures) -> String {
     }
 }
 
-/// `iter 400/1,000, test err 61.20%, ETA 4m05s`: the least advanced running run.
-fn running_now(r: &RowFigures) -> String {
+/// `iter 400/1,000, test err 61.20%, ETA 4m05s`: the least advanced running run, or where the
+/// runs stopped when none runs (`stopped at iter 400/1,000, test err 61.20%`).
+fn in_progress(r: &RowFigures) -> String {
     match (r.progress, r.current_error) {
         (Some((i, n)), e) => {
             let eta = r.eta_secs.map(|s| format!(", ETA {}", crate::format::eta(s))).unwrap_or_default();
             let err = e.map(|e| format!(", test err {e:.2}%")).unwrap_or_default();
-            format!("iter {}/{}{err}{eta}", crate::format::group_digits(i), crate::format::group_digits(n))
+            let stopped = if r.stopped { "stopped at " } else { "" };
+            format!("{stopped}iter {}/{}{err}{eta}", crate::format::group_digits(i), crate::format::group_digits(n))
         }
         _ => "-".into(),
     }
