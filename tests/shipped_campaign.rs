@@ -95,3 +95,42 @@ fn each_cell_of_the_campaign_snapshot_continues_from_its_checkpoint_or_evaluates
     }
     assert!(checked > 0, "no cell of the snapshot has started");
 }
+
+/// Where the snapshot stands is written in the README and docs/results.md as "Plain-56 at
+/// checkpoint 17,000": a snapshot replaced without its sentences mended fails here.
+#[test]
+fn the_readme_and_the_results_say_where_each_started_cell_of_the_snapshot_stands() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs: Vec<(&str, String)> = ["README.md", "docs/results.md"]
+        .into_iter()
+        .map(|name| (name, std::fs::read_to_string(root.join(name)).unwrap()))
+        .collect();
+    let mut said = 0;
+    for cell in cells() {
+        let completed = cell.join("events.jsonl.gz").is_file()
+            && finished(&cell).last().is_some_and(|s| s.reason == EndReason::Completed);
+        let checkpoints = resnet_tui::train::checkpoint::list_periodic(&cell.join("checkpoints"));
+        let (Some((at, _)), false) = (checkpoints.last(), completed) else { continue };
+        let name = resnet_tui::rundir::read_config(&cell).unwrap().network_name();
+        let sentence = format!("{name} at checkpoint {}", thousands(*at));
+        for (doc, text) in &docs {
+            // Sentences wrap: compare with the line breaks as spaces.
+            assert!(text.replace('\n', " ").contains(&sentence), "{doc} does not say \"{sentence}\"");
+        }
+        said += 1;
+    }
+    assert!(said > 0, "no cell of the snapshot is in progress");
+}
+
+/// 17000 as the docs write it: 17,000.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
