@@ -114,6 +114,11 @@ pub struct SweepShareArgs {
     pub dir: PathBuf,
     /// The snapshot's folder: created, or replaced whole once the new snapshot is written.
     pub out: PathBuf,
+    /// First ask each cell that is training for a checkpoint at its current iteration (it trains
+    /// on), and wait until it has written it and trained two steps past it: the snapshot then
+    /// holds what the sweep has trained until now, not only until its last periodic checkpoint
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Args, Debug)]

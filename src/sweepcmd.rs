@@ -8,10 +8,12 @@ use crate::executor::local::{Queue, QueueEvent, QueueOptions};
 use crate::executor::slurm::{self, SlurmOptions, Submission};
 use crate::frontend::board::{Board, CellState};
 use crate::frontend::outcome::ExitStatus;
+use crate::protocol::{CheckpointReason, Command, Event};
 use crate::sweep::Sweep;
 use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub fn run(command: SweepCommand) -> Result<ExitStatus> {
     match command {
@@ -41,6 +43,9 @@ pub fn run(command: SweepCommand) -> Result<ExitStatus> {
 fn share(args: &SweepShareArgs) -> Result<ExitStatus> {
     use crate::report::share::{Keep, portable_config, share_keeping};
     let sweep = Sweep::load(&args.dir)?;
+    if args.now {
+        checkpoint_cells_in_training(&args.dir, &sweep)?;
+    }
     let name = args.out.file_name().context("the snapshot's folder needs a name")?.to_string_lossy().into_owned();
     let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let fresh = parent.join(format!(".{name}.new"));
@@ -73,6 +78,89 @@ fn share(args: &SweepShareArgs) -> Result<ExitStatus> {
     }
     eprintln!("snapshot of {} in {}: `resnet-tui sweep run` continues it", args.dir.display(), args.out.display());
     Ok(ExitStatus::Success)
+}
+
+/// How long `sweep share --now` waits for the cells in training: each takes the request at its
+/// next step boundary, and a deep cell on one slow thread takes seconds a step, a minute or more
+/// when an evaluation comes first.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Asks each cell in training for a checkpoint at its current iteration (through its mailbox, as
+/// `attach` does) and waits until each has written it and logged two steps past it: the steps a
+/// resume of the snapshot can be checked against. A cell that stops training meanwhile is shared
+/// as it stands.
+fn checkpoint_cells_in_training(dir: &Path, sweep: &Sweep) -> Result<()> {
+    let mut waiting = Vec::new();
+    for cell in &sweep.cells {
+        let run = dir.join(&cell.name);
+        if crate::rundir::is_training(&run) {
+            let id = crate::mailbox::send(&run, &Command::Checkpoint)?;
+            let log = crate::runlog::LogTail::open(&crate::runlog::log_path(&run))?;
+            waiting.push(CheckpointAsked { cell: cell.name.clone(), run, id, log, answered: false, at: None });
+        }
+    }
+    if waiting.is_empty() {
+        eprintln!("no cell is training: each cell is shared from its newest checkpoint");
+        return Ok(());
+    }
+    let names: Vec<&str> = waiting.iter().map(|w| w.cell.as_str()).collect();
+    eprintln!("asked {} for a checkpoint at the current iteration; waiting for two steps past it", names.join(", "));
+    let deadline = Instant::now() + CHECKPOINT_WAIT;
+    loop {
+        let mut still = Vec::new();
+        for mut asked in waiting {
+            match asked.poll()? {
+                Some(at) => eprintln!("{}: checkpoint at iteration {}", asked.cell, crate::format::group_digits(at)),
+                None if !crate::rundir::is_training(&asked.run) => {
+                    eprintln!("{}: stopped training; shared from its newest checkpoint", asked.cell)
+                }
+                None => still.push(asked),
+            }
+        }
+        if still.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let names: Vec<&str> = still.iter().map(|w| w.cell.as_str()).collect();
+            bail!("{}: no checkpoint within 15 minutes of asking; nothing shared", names.join(", "));
+        }
+        waiting = still;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A cell asked for a checkpoint, its log followed until the answer.
+struct CheckpointAsked {
+    cell: String,
+    run: std::path::PathBuf,
+    /// The command's id, as the log confirms it.
+    id: String,
+    log: crate::runlog::LogTail,
+    answered: bool,
+    /// The iteration of the checkpoint written after the command was confirmed.
+    at: Option<u64>,
+}
+
+impl CheckpointAsked {
+    /// Reads what the log gained; the checkpoint's iteration once two steps past it are logged.
+    fn poll(&mut self) -> Result<Option<u64>> {
+        let mut read = crate::runlog::RunLog::default();
+        self.log.poll(&mut read)?;
+        for event in &read.events {
+            match event {
+                Event::CommandReceived { id, ignored: Some(why), .. } if *id == self.id => {
+                    bail!("{}: the checkpoint was not taken: {why}", self.cell)
+                }
+                Event::CommandReceived { id, .. } if *id == self.id => self.answered = true,
+                Event::Checkpoint { iter, reason: CheckpointReason::Requested, .. } if self.answered => {
+                    self.at.get_or_insert(*iter);
+                }
+                Event::Step(step) if self.at.is_some_and(|at| step.iter >= at + 2) => return Ok(self.at),
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn create(args: &SweepCreateArgs) -> Result<ExitStatus> {

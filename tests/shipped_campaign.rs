@@ -50,11 +50,11 @@ fn assert_continues_exactly(cell: &Path, at: u64) {
     let mut cmd = resume(&copy);
     cmd.arg("--data-dir").arg(real_data()).arg("--set").arg(format!("precision={precision}"));
     let stderr_path = tmp.path().join("stderr");
-    let mut child = spawn(cmd, &stderr_path);
+    let mut child = KillOnDrop(spawn(cmd, &stderr_path));
     let logged_twice = |i: u64| step_losses(&copy).iter().filter(|(it, _)| *it == i).count() >= 2;
-    wait_until(&mut child, "the two steps are logged again", || logged_twice(at + 2));
-    signal(&child, SIGTERM);
-    let status = wait_exit(&mut child);
+    wait_until(&mut child.0, "the two steps are logged again", || logged_twice(at + 2));
+    signal(&child.0, SIGTERM);
+    let status = wait_exit(&mut child.0);
     assert!(status.success(), "{status}; stderr:\n{}", std::fs::read_to_string(&stderr_path).unwrap_or_default());
     let resumed = losses_at(&copy, &steps);
 

@@ -133,6 +133,13 @@ fn a_cell_that_cannot_be_started_is_reported_once_by_name_the_queue_drains_and_t
 }
 
 /// The names of the files under `dir`, relative to it.
+/// `resnet-tui sweep ARGS...`.
+fn sweep_cmd(args: &[&str]) -> std::process::Command {
+    let mut c = bin();
+    c.arg("sweep").args(args);
+    c
+}
+
 fn file_names(dir: &std::path::Path) -> Vec<String> {
     contents(dir).into_iter().map(|(n, _)| n).collect()
 }
@@ -141,11 +148,6 @@ fn file_names(dir: &std::path::Path) -> Vec<String> {
 fn a_sweep_snapshot_keeps_what_continues_each_cell_and_sweep_run_continues_it() {
     let s = Sandbox::new();
     let sweep = s.path("campaign");
-    let sweep_cmd = |args: &[&str]| {
-        let mut c = bin();
-        c.arg("sweep").args(args);
-        c
-    };
     let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "plain8,resnet8,resnet14"]);
     create.args(["--seeds", "1", "--iters", "20", "--checkpoint-every", "5", "--eval-every", "10"]);
     create.args(["--batch-size", "16", "--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
@@ -202,4 +204,33 @@ fn a_sweep_snapshot_keeps_what_continues_each_cell_and_sweep_run_continues_it() 
     }
     let resumed = History::from_events(&events(&snapshot.join("resnet8-seed1")));
     assert_eq!(resumed.resumed_at, [newest]);
+}
+
+#[test]
+fn a_snapshot_taken_now_holds_each_training_cell_at_its_current_iteration_with_steps_past_it() {
+    let s = Sandbox::new();
+    let sweep = s.path("campaign");
+    // Far from its first periodic checkpoint: without asking, a snapshot would have nothing to
+    // resume from.
+    let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "resnet8", "--seeds", "1"]);
+    create.args(["--iters", "100000", "--checkpoint-every", "50000", "--eval-every", "50000", "--batch-size", "16"]);
+    create.args(["--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
+    assert_ok(&output(create));
+    let run = sweep.join("resnet8-seed1");
+    let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", sweep.to_str().unwrap(), "0"]), &s.path("cell.err")));
+    wait_until(&mut cell.0, "five steps", || steps_logged(&run) >= 5);
+    let asked_after = step_losses(&run).last().unwrap().0;
+
+    let snapshot = s.path("repo/campaign");
+    let out = output(sweep_cmd(&["share", "--now", sweep.to_str().unwrap(), snapshot.to_str().unwrap()]));
+    assert_ok(&out);
+    let at = *checkpoint_iters(&snapshot.join("resnet8-seed1")).last().expect("the snapshot has a checkpoint");
+    assert!(at >= asked_after && at < 50_000, "checkpoint at {at}, asked after step {asked_after}");
+    assert!(stderr(&out).contains("resnet8-seed1: checkpoint at iteration"), "{}", stderr(&out));
+    let shared: Vec<u64> = step_losses(&snapshot.join("resnet8-seed1")).into_iter().map(|(i, _)| i).collect();
+    assert!(shared.contains(&(at + 1)) && shared.contains(&(at + 2)), "steps past {at}: {shared:?}");
+    // The cell trains on: asking did not stop it.
+    assert!(cell.0.try_wait().unwrap().is_none(), "the cell stopped");
+    signal(&cell.0, SIGTERM);
+    assert!(wait_exit(&mut cell.0).success());
 }

@@ -281,6 +281,17 @@ pub fn spawn(mut cmd: Command, stderr_to: &Path) -> Child {
     cmd.stdout(Stdio::null()).stderr(file).spawn().expect("start resnet-tui")
 }
 
+/// A child process that is killed when dropped, so that a test failing part-way leaves no
+/// training process behind (one left training a sweep cell takes the machine from what follows).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits for a child to exit, bounding a hang.
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(120);
