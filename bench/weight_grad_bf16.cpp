@@ -140,14 +140,14 @@ void weight_grad(const Shape &s, const u16 *x, const u16 *gy, float *gw) {
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    const int per = (s.n + threads - 1) / threads;
+    const int per = (s.n + threads - 1) / threads, end = std::min(s.n, (t + 1) * per);
     // Enough images at a time for 256 pixel pairs a tile: a tile's sums are stored once per
     // group, and a group's pairs stay in the core's caches across its 9 taps.
     const int group = std::max(1, 512 / (s.h * s.w));
     // Kept from call to call, as a training step would: fresh buffers each call fault in pages.
     static thread_local Pairs p;
-    for (int i = t * per; i < std::min(s.n, (t + 1) * per); i += group) {
-      pair_images(s, x, gy, i, std::min(group, std::min(s.n, (t + 1) * per) - i), zeros.data(), p);
+    for (int i = t * per; i < end; i += group) {
+      pair_images(s, x, gy, i, std::min(group, end - i), zeros.data(), p);
       // Registers: OV * CV sums (16), OV gradient vectors.
       if (s.o % 64 == 0) images_into<4, 4>(s, p, parts[t].data());
       else if (s.o % 32 == 0) images_into<2, 8>(s, p, parts[t].data());

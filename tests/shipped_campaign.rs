@@ -14,6 +14,11 @@ fn cells() -> Vec<PathBuf> {
     cells
 }
 
+/// Whether the cell's log ends with its run completed.
+fn completed(cell: &Path) -> bool {
+    cell.join("events.jsonl.gz").is_file() && finished(cell).last().is_some_and(|s| s.reason == EndReason::Completed)
+}
+
 /// The last loss the log records at each of `iters`.
 fn losses_at(run: &Path, iters: &[u64]) -> Vec<f64> {
     let losses = step_losses(run);
@@ -79,8 +84,7 @@ fn each_cell_of_the_campaign_snapshot_continues_from_its_checkpoint_or_evaluates
     let mut checked = 0;
     for cell in cells() {
         let checkpoints = resnet_tui::train::checkpoint::list_periodic(&cell.join("checkpoints"));
-        let completed = cell.join("events.jsonl.gz").is_file()
-            && finished(&cell).last().is_some_and(|s| s.reason == EndReason::Completed);
+        let completed = completed(&cell);
         if completed {
             let logged = finished(&cell).last().unwrap().final_error.expect("a completed run has a final error");
             let (_, weights) = checkpoints.last().expect("a completed cell keeps its final weights");
@@ -109,8 +113,7 @@ fn the_readme_and_the_results_say_where_each_started_cell_of_the_snapshot_stands
         .collect();
     let mut said = 0;
     for cell in cells() {
-        let completed = cell.join("events.jsonl.gz").is_file()
-            && finished(&cell).last().is_some_and(|s| s.reason == EndReason::Completed);
+        let completed = completed(&cell);
         let checkpoints = resnet_tui::train::checkpoint::list_periodic(&cell.join("checkpoints"));
         let (Some((at, _)), false) = (checkpoints.last(), completed) else { continue };
         let name = resnet_tui::rundir::read_config(&cell).unwrap().network_name();

@@ -132,7 +132,6 @@ fn a_cell_that_cannot_be_started_is_reported_once_by_name_the_queue_drains_and_t
     }
 }
 
-/// The names of the files under `dir`, relative to it.
 /// `resnet-tui sweep ARGS...`.
 fn sweep_cmd(args: &[&str]) -> std::process::Command {
     let mut c = bin();
@@ -140,6 +139,7 @@ fn sweep_cmd(args: &[&str]) -> std::process::Command {
     c
 }
 
+/// The names of the files under `dir`, relative to it.
 fn file_names(dir: &std::path::Path) -> Vec<String> {
     contents(dir).into_iter().map(|(n, _)| n).collect()
 }
