@@ -119,6 +119,12 @@ pub struct SweepShareArgs {
     /// holds what the sweep has trained until now, not only until its last periodic checkpoint
     #[arg(long)]
     pub now: bool,
+    /// Divide each run into N equal parts, and write a cell in training again only once it has
+    /// reached a later part than the one its snapshot in OUT stands in (the others are kept as OUT
+    /// holds them; a finished cell, or one OUT lacks, is always written): a repository's history
+    /// then gets at most N - 1 snapshots of a run in progress. Without it, every cell is written.
+    #[arg(long, value_name = "N")]
+    pub parts: Option<std::num::NonZeroU64>,
 }
 
 #[derive(Args, Debug)]

@@ -234,3 +234,51 @@ fn a_snapshot_taken_now_holds_each_training_cell_at_its_current_iteration_with_s
     signal(&cell.0, SIGTERM);
     assert!(wait_exit(&mut cell.0).success());
 }
+
+#[test]
+fn a_snapshot_in_parts_keeps_a_cell_until_it_reaches_a_later_part_and_always_takes_it_finished() {
+    let s = Sandbox::new();
+    let sweep = s.path("campaign");
+    let dir = sweep.to_str().unwrap();
+    let mut create = sweep_cmd(&["create", dir, "--nets", "resnet8", "--seeds", "1", "--iters", "1000"]);
+    create.args(["--checkpoint-every", "5", "--eval-every", "1000", "--batch-size", "16", "--device", "cpu"]);
+    create.args(["--precision", "fp32", "--data-dir"]).arg(s.data());
+    assert_ok(&output(create));
+    let run = sweep.join("resnet8-seed1");
+    // Trains until a checkpoint past `after`, then stops (SIGTERM checkpoints it where it stands).
+    let train_past = |after: u64| {
+        let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", dir, "0"]), &s.path("cell.err")));
+        wait_until(&mut cell.0, "a newer checkpoint", || checkpoint_iters(&run).last().is_some_and(|&i| i > after));
+        signal(&cell.0, SIGTERM);
+        assert!(wait_exit(&mut cell.0).success());
+        *checkpoint_iters(&run).last().unwrap()
+    };
+    let snapshot = s.path("repo/campaign");
+    let share = |parts: Option<&str>| {
+        let mut c = sweep_cmd(&["share", dir, snapshot.to_str().unwrap()]);
+        c.args(parts.map(|n| ["--parts", n]).iter().flatten());
+        output(c)
+    };
+    let held = || checkpoint_iters(&snapshot.join("resnet8-seed1"));
+
+    let first = train_past(0);
+    assert_ok(&share(None));
+    assert_eq!(held(), [first]);
+    let second = train_past(first);
+    assert!(second < 1000, "stopped before its end: {second}");
+
+    // One part: a run in progress is never written again, and the snapshot stays byte for byte.
+    let before = contents(&snapshot);
+    let kept = share(Some("1"));
+    assert_ok(&kept);
+    let said = format!("kept resnet8-seed1 as the snapshot holds it (checkpoint {first}): trained to {second}");
+    assert!(stderr(&kept).contains(&said), "{}", stderr(&kept));
+    assert!(contents(&snapshot) == before, "the kept snapshot changed");
+    // As many parts as iterations: any checkpoint further on is in a later part.
+    assert_ok(&share(Some("1000")));
+    assert_eq!(held(), [second]);
+    // Finished, a cell is written whatever the parts: its final weights.
+    assert_ok(&output(sweep_cmd(&["cell", dir, "0"])));
+    assert_ok(&share(Some("1")));
+    assert_eq!(held(), [1000]);
+}

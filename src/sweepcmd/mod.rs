@@ -1,26 +1,25 @@
 //! `resnet-tui sweep create|run|slurm|cell`, `watch` and `attach`: the commands of many runs.
 
+mod share;
+
 use crate::cli::{
-    AttachArgs, GridArgs, SweepCommand, SweepCreateArgs, SweepRunArgs, SweepShareArgs, SweepSlurmArgs, TableFormat,
-    WatchArgs,
+    AttachArgs, GridArgs, SweepCommand, SweepCreateArgs, SweepRunArgs, SweepSlurmArgs, TableFormat, WatchArgs,
 };
 use crate::executor::local::{Queue, QueueEvent, QueueOptions};
 use crate::executor::slurm::{self, SlurmOptions, Submission};
 use crate::frontend::board::{Board, CellState};
 use crate::frontend::outcome::ExitStatus;
-use crate::protocol::{CheckpointReason, Command, Event};
 use crate::sweep::Sweep;
 use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 pub fn run(command: SweepCommand) -> Result<ExitStatus> {
     match command {
         SweepCommand::Create(args) => create(&args),
         SweepCommand::Run(args) => run_local(&args),
         SweepCommand::Slurm(args) => submit(&args),
-        SweepCommand::Share(args) => share(&args),
+        SweepCommand::Share(args) => share::share(&args),
         SweepCommand::Cell(args) => {
             let which = match args.cell.or_else(|| std::env::var("SLURM_ARRAY_TASK_ID").ok()) {
                 Some(w) => w,
@@ -34,132 +33,6 @@ pub fn run(command: SweepCommand) -> Result<ExitStatus> {
             }
             Ok(end.status)
         }
-    }
-}
-
-/// `sweep share DIR OUT`: every cell as `export --share` writes it, keeping only what continues
-/// it (a cell not yet started: its config), and `sweep.json`; written beside OUT and swapped in
-/// at the end, so that a failure leaves the previous snapshot whole.
-fn share(args: &SweepShareArgs) -> Result<ExitStatus> {
-    use crate::report::share::{Keep, portable_config, share_keeping};
-    let sweep = Sweep::load(&args.dir)?;
-    if args.now {
-        checkpoint_cells_in_training(&args.dir, &sweep)?;
-    }
-    let name = args.out.file_name().context("the snapshot's folder needs a name")?.to_string_lossy().into_owned();
-    let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let fresh = parent.join(format!(".{name}.new"));
-    let old = parent.join(format!(".{name}.old"));
-    for leftover in [&fresh, &old] {
-        if leftover.exists() {
-            std::fs::remove_dir_all(leftover).with_context(|| format!("{}: cannot remove", leftover.display()))?;
-        }
-    }
-    std::fs::create_dir_all(&fresh).with_context(|| format!("{}: cannot create", fresh.display()))?;
-    for cell in &sweep.cells {
-        let (from, to) = (args.dir.join(&cell.name), fresh.join(&cell.name));
-        if crate::runlog::log_path(&from).is_file() {
-            share_keeping(&from, &to, Keep::Snapshot).with_context(|| format!("cell {}", cell.name))?;
-        } else {
-            let config = crate::rundir::read_config(&from)?;
-            crate::rundir::prepare(&to, &portable_config(&config))?;
-            eprintln!("wrote {}: config only (not started)", to.display());
-        }
-    }
-    let sweep_file = crate::sweep::SWEEP_FILE;
-    std::fs::copy(args.dir.join(sweep_file), fresh.join(sweep_file))
-        .with_context(|| format!("{}: cannot copy {sweep_file}", args.dir.display()))?;
-    if args.out.exists() {
-        std::fs::rename(&args.out, &old).with_context(|| format!("{}: cannot move aside", args.out.display()))?;
-    }
-    std::fs::rename(&fresh, &args.out).with_context(|| format!("{}: cannot write", args.out.display()))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).with_context(|| format!("{}: cannot remove", old.display()))?;
-    }
-    eprintln!("snapshot of {} in {}: `resnet-tui sweep run` continues it", args.dir.display(), args.out.display());
-    Ok(ExitStatus::Success)
-}
-
-/// How long `sweep share --now` waits for the cells in training: each takes the request at its
-/// next step boundary, and a deep cell on one slow thread takes seconds a step, a minute or more
-/// when an evaluation comes first.
-const CHECKPOINT_WAIT: Duration = Duration::from_secs(15 * 60);
-
-/// Asks each cell in training for a checkpoint at its current iteration (through its mailbox, as
-/// `attach` does) and waits until each has written it and logged two steps past it: the steps a
-/// resume of the snapshot can be checked against. A cell that stops training meanwhile is shared
-/// as it stands.
-fn checkpoint_cells_in_training(dir: &Path, sweep: &Sweep) -> Result<()> {
-    let mut waiting = Vec::new();
-    for cell in &sweep.cells {
-        let run = dir.join(&cell.name);
-        if crate::rundir::is_training(&run) {
-            let id = crate::mailbox::send(&run, &Command::Checkpoint)?;
-            let log = crate::runlog::LogTail::open(&crate::runlog::log_path(&run))?;
-            waiting.push(CheckpointAsked { cell: cell.name.clone(), run, id, log, answered: false, at: None });
-        }
-    }
-    if waiting.is_empty() {
-        eprintln!("no cell is training: each cell is shared from its newest checkpoint");
-        return Ok(());
-    }
-    let names: Vec<&str> = waiting.iter().map(|w| w.cell.as_str()).collect();
-    eprintln!("asked {} for a checkpoint at the current iteration; waiting for two steps past it", names.join(", "));
-    let deadline = Instant::now() + CHECKPOINT_WAIT;
-    loop {
-        let mut still = Vec::new();
-        for mut asked in waiting {
-            match asked.poll()? {
-                Some(at) => eprintln!("{}: checkpoint at iteration {}", asked.cell, crate::format::group_digits(at)),
-                None if !crate::rundir::is_training(&asked.run) => {
-                    eprintln!("{}: stopped training; shared from its newest checkpoint", asked.cell)
-                }
-                None => still.push(asked),
-            }
-        }
-        if still.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let names: Vec<&str> = still.iter().map(|w| w.cell.as_str()).collect();
-            bail!("{}: no checkpoint within 15 minutes of asking; nothing shared", names.join(", "));
-        }
-        waiting = still;
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// A cell asked for a checkpoint, its log followed until the answer.
-struct CheckpointAsked {
-    cell: String,
-    run: std::path::PathBuf,
-    /// The command's id, as the log confirms it.
-    id: String,
-    log: crate::runlog::LogTail,
-    answered: bool,
-    /// The iteration of the checkpoint written after the command was confirmed.
-    at: Option<u64>,
-}
-
-impl CheckpointAsked {
-    /// Reads what the log gained; the checkpoint's iteration once two steps past it are logged.
-    fn poll(&mut self) -> Result<Option<u64>> {
-        let mut read = crate::runlog::RunLog::default();
-        self.log.poll(&mut read)?;
-        for event in &read.events {
-            match event {
-                Event::CommandReceived { id, ignored: Some(why), .. } if *id == self.id => {
-                    bail!("{}: the checkpoint was not taken: {why}", self.cell)
-                }
-                Event::CommandReceived { id, .. } if *id == self.id => self.answered = true,
-                Event::Checkpoint { iter, reason: CheckpointReason::Requested, .. } if self.answered => {
-                    self.at.get_or_insert(*iter);
-                }
-                Event::Step(step) if self.at.is_some_and(|at| step.iter >= at + 2) => return Ok(self.at),
-                _ => {}
-            }
-        }
-        Ok(None)
     }
 }
 
