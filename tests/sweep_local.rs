@@ -282,3 +282,30 @@ fn a_snapshot_in_parts_keeps_a_cell_until_it_reaches_a_later_part_and_always_tak
     assert_ok(&share(Some("1")));
     assert_eq!(held(), [1000]);
 }
+
+#[test]
+fn a_snapshot_taken_now_refuses_a_paused_cell_at_once_and_writes_nothing() {
+    let s = Sandbox::new();
+    let sweep = s.path("campaign");
+    let dir = sweep.to_str().unwrap();
+    let mut create = sweep_cmd(&["create", dir, "--nets", "resnet8", "--seeds", "1", "--iters", "100000"]);
+    create.args(["--checkpoint-every", "50000", "--eval-every", "50000", "--batch-size", "16", "--device", "cpu"]);
+    create.args(["--precision", "fp32", "--data-dir"]).arg(s.data());
+    assert_ok(&output(create));
+    let run = sweep.join("resnet8-seed1");
+    let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", dir, "0"]), &s.path("cell.err")));
+    wait_until(&mut cell.0, "five steps", || steps_logged(&run) >= 5);
+    // Paused as `attach` pauses it: through its mailbox.
+    resnet_tui::mailbox::send(&run, &resnet_tui::protocol::Command::Pause).unwrap();
+    let paused = || events(&run).iter().any(|e| matches!(e, resnet_tui::protocol::Event::Paused { .. }));
+    wait_until(&mut cell.0, "the pause logged", paused);
+
+    let snapshot = s.path("repo/campaign");
+    let out = output(sweep_cmd(&["share", "--now", dir, snapshot.to_str().unwrap()]));
+    assert!(!out.status.success(), "a paused cell was shared as if it trained on");
+    let err = stderr(&out);
+    assert!(err.contains("resnet8-seed1: paused at iteration") && err.contains("nothing shared"), "{err}");
+    assert!(!s.path("repo").exists() || file_names(&s.path("repo")).is_empty(), "something was written");
+    signal(&cell.0, SIGTERM);
+    assert!(wait_exit(&mut cell.0).success());
+}

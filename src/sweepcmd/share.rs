@@ -137,7 +137,8 @@ fn checkpoint_cells_in_training(dir: &Path, cells: &[&str]) -> Result<()> {
         if crate::rundir::is_training(&run) {
             let id = crate::mailbox::send(&run, &Command::Checkpoint)?;
             let log = crate::runlog::LogTail::open(&crate::runlog::log_path(&run))?;
-            waiting.push(CheckpointAsked { cell: cell.to_string(), run, id, log, answered: false, at: None });
+            let cell = cell.to_string();
+            waiting.push(CheckpointAsked { cell, run, id, log, answered: false, at: None, paused_at: None });
         }
     }
     if waiting.is_empty() {
@@ -180,15 +181,20 @@ struct CheckpointAsked {
     answered: bool,
     /// The iteration of the checkpoint written after the command was confirmed.
     at: Option<u64>,
+    /// Where the run stands paused (`attach`, p), as far as its log has been read.
+    paused_at: Option<u64>,
 }
 
 impl CheckpointAsked {
     /// Reads what the log gained; the checkpoint's iteration once two steps past it are logged.
+    /// A paused run logs no step until it is resumed: refused at once rather than waited for.
     fn poll(&mut self) -> Result<Option<u64>> {
         let mut read = crate::runlog::RunLog::default();
         self.log.poll(&mut read)?;
         for event in &read.events {
             match event {
+                Event::Paused { iter, .. } => self.paused_at = Some(*iter),
+                Event::Resumed { .. } => self.paused_at = None,
                 Event::CommandReceived { id, ignored: Some(why), .. } if *id == self.id => {
                     bail!("{}: the checkpoint was not taken: {why}", self.cell)
                 }
@@ -199,6 +205,15 @@ impl CheckpointAsked {
                 Event::Step(step) if self.at.is_some_and(|at| step.iter >= at + 2) => return Ok(self.at),
                 _ => {}
             }
+        }
+        if let Some(iter) = self.paused_at {
+            bail!(
+                "{}: paused at iteration {}, so it logs no step past a checkpoint: resume it (`resnet-tui \
+                 attach {}`, then p), or share without --now; nothing shared",
+                self.cell,
+                crate::format::group_digits(iter),
+                self.run.display()
+            );
         }
         Ok(None)
     }
