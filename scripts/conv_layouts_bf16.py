@@ -10,7 +10,8 @@ asking the same libtorch (issue 38; docs/performance.md, "On a Zen 4, where bf16
   s2d       at stride 2 only: the input rearranged space-to-depth (each 2x2 block of pixels as four
             times the channels), so that the 3x3 stride-2 convolution becomes a 2x2 stride-1 one
             with 7 of its 16 taps zero, padded on the top and left only; the gradients rearranged
-            back (copies included); s2d_d and s2d_w each alone.
+            back (those copies included; the kernel's rearrangement, once a step, left out);
+            s2d_d and s2d_w each alone.
 
     .venv/bin/python scripts/conv_layouts_bf16.py [THREADS]
 

@@ -119,10 +119,11 @@ pub struct SweepShareArgs {
     /// holds what the sweep has trained until now, not only until its last periodic checkpoint
     #[arg(long)]
     pub now: bool,
-    /// Divide each run into N equal parts, and write a cell in training again only once it has
-    /// reached a later part than the one its snapshot in OUT stands in (the others are kept as OUT
-    /// holds them; a finished cell, or one OUT lacks, is always written): a repository's history
-    /// then gets at most N - 1 snapshots of a run in progress. Without it, every cell is written.
+    /// Divide each run into N equal parts, and write a cell in training again only once its new
+    /// checkpoint would lie in a later part than the one its snapshot in OUT holds (the others are
+    /// kept as OUT holds them; a finished or diverged cell, or one OUT lacks, is always written):
+    /// once OUT holds a cell, at most N - 1 more snapshots of it in progress reach a repository's
+    /// history. Without it, every cell is written.
     #[arg(long, value_name = "N")]
     pub parts: Option<std::num::NonZeroU64>,
 }

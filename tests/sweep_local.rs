@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use resnet_tui::frontend::history::History;
-use resnet_tui::protocol::EndReason;
+use resnet_tui::protocol::{Command, EndReason, Event};
 
 const GRID: [&str; 12] = [
     "--depths",
@@ -139,6 +139,17 @@ fn sweep_cmd(args: &[&str]) -> std::process::Command {
     c
 }
 
+/// A sweep of one cell, resnet8-seed1 (batch 16, fp32, on the CPU), of `iters` iterations with
+/// a checkpoint every `checkpoint_every` and one evaluation at the end or every 50,000.
+fn create_resnet8(s: &Sandbox, sweep: &std::path::Path, iters: u64, checkpoint_every: u64) {
+    let eval_every = iters.min(50_000).to_string();
+    let (iters, every) = (iters.to_string(), checkpoint_every.to_string());
+    let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "resnet8", "--seeds", "1"]);
+    create.args(["--iters", &iters, "--checkpoint-every", &every, "--eval-every", &eval_every, "--batch-size", "16"]);
+    create.args(["--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
+    assert_ok(&output(create));
+}
+
 /// The names of the files under `dir`, relative to it.
 fn file_names(dir: &std::path::Path) -> Vec<String> {
     contents(dir).into_iter().map(|(n, _)| n).collect()
@@ -212,10 +223,7 @@ fn a_snapshot_taken_now_holds_each_training_cell_at_its_current_iteration_with_s
     let sweep = s.path("campaign");
     // Far from its first periodic checkpoint: without asking, a snapshot would have nothing to
     // resume from.
-    let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "resnet8", "--seeds", "1"]);
-    create.args(["--iters", "100000", "--checkpoint-every", "50000", "--eval-every", "50000", "--batch-size", "16"]);
-    create.args(["--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
-    assert_ok(&output(create));
+    create_resnet8(&s, &sweep, 100_000, 50_000);
     let run = sweep.join("resnet8-seed1");
     let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", sweep.to_str().unwrap(), "0"]), &s.path("cell.err")));
     wait_until(&mut cell.0, "five steps", || steps_logged(&run) >= 5);
@@ -240,10 +248,7 @@ fn a_snapshot_in_parts_keeps_a_cell_until_it_reaches_a_later_part_and_always_tak
     let s = Sandbox::new();
     let sweep = s.path("campaign");
     let dir = sweep.to_str().unwrap();
-    let mut create = sweep_cmd(&["create", dir, "--nets", "resnet8", "--seeds", "1", "--iters", "1000"]);
-    create.args(["--checkpoint-every", "5", "--eval-every", "1000", "--batch-size", "16", "--device", "cpu"]);
-    create.args(["--precision", "fp32", "--data-dir"]).arg(s.data());
-    assert_ok(&output(create));
+    create_resnet8(&s, &sweep, 1000, 5);
     let run = sweep.join("resnet8-seed1");
     // Trains until a checkpoint past `after`, then stops (SIGTERM checkpoints it where it stands).
     let train_past = |after: u64| {
@@ -271,7 +276,7 @@ fn a_snapshot_in_parts_keeps_a_cell_until_it_reaches_a_later_part_and_always_tak
     let before = contents(&snapshot);
     let kept = share(Some("1"));
     assert_ok(&kept);
-    let said = format!("kept resnet8-seed1 as the snapshot holds it (checkpoint {first}): trained to {second}");
+    let said = format!("kept resnet8-seed1 as the snapshot holds it (checkpoint {first}): it would hold {second}");
     assert!(stderr(&kept).contains(&said), "{}", stderr(&kept));
     assert!(contents(&snapshot) == before, "the kept snapshot changed");
     // As many parts as iterations: any checkpoint further on is in a later part.
@@ -288,10 +293,7 @@ fn a_snapshot_taken_now_refuses_a_paused_cell_at_once_and_writes_nothing() {
     let s = Sandbox::new();
     let sweep = s.path("campaign");
     let dir = sweep.to_str().unwrap();
-    let mut create = sweep_cmd(&["create", dir, "--nets", "resnet8", "--seeds", "1", "--iters", "100000"]);
-    create.args(["--checkpoint-every", "50000", "--eval-every", "50000", "--batch-size", "16", "--device", "cpu"]);
-    create.args(["--precision", "fp32", "--data-dir"]).arg(s.data());
-    assert_ok(&output(create));
+    create_resnet8(&s, &sweep, 100_000, 50_000);
     let run = sweep.join("resnet8-seed1");
     let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", dir, "0"]), &s.path("cell.err")));
     wait_until(&mut cell.0, "five steps", || steps_logged(&run) >= 5);
@@ -306,6 +308,80 @@ fn a_snapshot_taken_now_refuses_a_paused_cell_at_once_and_writes_nothing() {
     let err = stderr(&out);
     assert!(err.contains("resnet8-seed1: paused at iteration") && err.contains("nothing shared"), "{err}");
     assert!(!s.path("repo").exists() || file_names(&s.path("repo")).is_empty(), "something was written");
+
+    // Stopped while paused and started again, it trains unpaused, with no `Resumed` in its log.
+    signal(&cell.0, SIGTERM);
+    assert!(wait_exit(&mut cell.0).success());
+    let stopped_at = last_step(&run);
+    let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", dir, "0"]), &s.path("cell2.err")));
+    wait_until(&mut cell.0, "steps after the restart", || last_step(&run) > stopped_at);
+    let out = output(sweep_cmd(&["share", "--now", dir, snapshot.to_str().unwrap()]));
+    assert_ok(&out);
+    assert!(*checkpoint_iters(&snapshot.join("resnet8-seed1")).last().unwrap() > stopped_at);
+    signal(&cell.0, SIGTERM);
+    assert!(wait_exit(&mut cell.0).success());
+}
+
+/// The iteration of the last step in the log of a run that may be writing it (0: none yet).
+fn last_step(run: &std::path::Path) -> u64 {
+    let log = resnet_tui::runlog::read(run).map(|log| log.events).unwrap_or_default();
+    log.iter().rev().find_map(|e| if let Event::Step(s) = e { Some(s.iter) } else { None }).unwrap_or(0)
+}
+
+/// Where the run stands paused, by its log (`None`: not paused).
+fn paused_at(run: &std::path::Path) -> Option<u64> {
+    let log = resnet_tui::runlog::read(run).map(|log| log.events).unwrap_or_default();
+    log.iter().fold(None, |paused, e| match e {
+        Event::Paused { iter, .. } => Some(*iter),
+        Event::Resumed { .. } | Event::RunStarted { .. } => None,
+        _ => paused,
+    })
+}
+
+#[test]
+fn a_snapshot_in_parts_goes_by_the_checkpoint_it_would_hold_not_by_the_last_step_logged() {
+    let s = Sandbox::new();
+    let sweep = s.path("campaign");
+    let dir = sweep.to_str().unwrap();
+    // Two parts of 1,000 iterations, the second from 500; periodic checkpoints at 400 and 800.
+    create_resnet8(&s, &sweep, 1000, 400);
+    let run = sweep.join("resnet8-seed1");
+    let mut cell = KillOnDrop(spawn(sweep_cmd(&["cell", dir, "0"]), &s.path("cell.err")));
+    let steer = |command| drop(resnet_tui::mailbox::send(&run, &command).unwrap());
+    // Paused as `attach` pauses it, once its log is past `iter`: a snapshot in between is exact.
+    let mut pause_past = |iter: u64| {
+        wait_until(&mut cell.0, "the log past it", || last_step(&run) > iter);
+        steer(Command::Pause);
+        wait_until(&mut cell.0, "the pause logged", || paused_at(&run).is_some());
+        let at = paused_at(&run).unwrap();
+        assert!(at > iter && at < 800, "paused at {at}");
+        at
+    };
+    let snapshot = s.path("repo/campaign");
+    let share = |args: &[&str]| {
+        let mut c = sweep_cmd(&["share", dir, snapshot.to_str().unwrap()]);
+        c.args(args);
+        output(c)
+    };
+    let held = || checkpoint_iters(&snapshot.join("resnet8-seed1"));
+
+    pause_past(400);
+    assert_ok(&share(&[]));
+    assert_eq!(held(), [400]);
+    // The log is past 500, in the second part; its newest checkpoint, 400, is not.
+    steer(Command::Resume);
+    let paused = pause_past(500);
+    let kept = share(&["--parts", "2"]);
+    assert_ok(&kept);
+    let said = "kept resnet8-seed1 as the snapshot holds it (checkpoint 400): it would hold 400, in the same part";
+    assert!(stderr(&kept).contains(said), "{}", stderr(&kept));
+    assert_eq!(held(), [400]);
+    // With --now it would hold where it stands: in the second part, so it is written.
+    steer(Command::Resume);
+    wait_until(&mut cell.0, "steps after the pause", || last_step(&run) > paused);
+    assert_ok(&share(&["--now", "--parts", "2"]));
+    let at = held();
+    assert!(at.len() == 1 && at[0] > paused, "{at:?}");
     signal(&cell.0, SIGTERM);
     assert!(wait_exit(&mut cell.0).success());
 }

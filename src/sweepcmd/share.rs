@@ -1,7 +1,8 @@
 //! `resnet-tui sweep share DIR OUT [--now] [--parts N]`: a snapshot of a whole sweep, to ship in a
 //! repository and continue on another machine. With `--parts`, a cell in training is written again
-//! only when it has reached a later part of its run than the snapshot holds: a repository keeps
-//! every replaced snapshot in its history, and this bounds how many there are of each run.
+//! only when what it would hold lies in a later part of its run than what the snapshot holds: a
+//! repository keeps every replaced snapshot in its history, and this bounds how many there are of
+//! each run.
 
 use crate::cli::SweepShareArgs;
 use crate::frontend::history::History;
@@ -20,9 +21,9 @@ enum Plan {
     ConfigOnly,
     /// Written from the sweep: what continues it, or a finished cell's final weights.
     Share,
-    /// Copied unchanged from the snapshot in OUT, which stands at checkpoint `shared` (0: none),
-    /// while the cell has trained to `now`, still in the same part of its run.
-    Keep { shared: u64, now: u64 },
+    /// Copied unchanged from the snapshot in OUT, which holds checkpoint `held` (0: none), while
+    /// a snapshot taken now would hold `would_hold`, still in the same part of the run.
+    Keep { held: u64, would_hold: u64 },
 }
 
 /// `sweep share DIR OUT`: every cell as `export --share` writes it, keeping only what continues
@@ -55,55 +56,74 @@ pub(super) fn share(args: &SweepShareArgs) -> Result<ExitStatus> {
                 crate::rundir::prepare(&to, &portable_config(&config))?;
                 eprintln!("wrote {}: config only (not started)", to.display());
             }
-            Plan::Keep { shared, now } => {
+            Plan::Keep { held, would_hold } => {
                 copy_tree(&args.out.join(cell), &to)?;
-                let at = |i: u64| crate::format::group_digits(i);
-                let shared = if shared == 0 { "not started".to_string() } else { format!("checkpoint {}", at(shared)) };
-                eprintln!("kept {cell} as the snapshot holds it ({shared}): trained to {}, in the same part", at(now));
+                let digits = |i: u64| crate::format::group_digits(i);
+                let holding =
+                    if held == 0 { "no checkpoint".to_string() } else { format!("checkpoint {}", digits(held)) };
+                let would = digits(would_hold);
+                eprintln!("kept {cell} as the snapshot holds it ({holding}): it would hold {would}, in the same part");
             }
         }
     }
     let sweep_file = crate::sweep::SWEEP_FILE;
     std::fs::copy(args.dir.join(sweep_file), fresh.join(sweep_file))
         .with_context(|| format!("{}: cannot copy {sweep_file}", args.dir.display()))?;
-    if args.out.exists() {
-        std::fs::rename(&args.out, &old).with_context(|| format!("{}: cannot move aside", args.out.display()))?;
-    }
-    std::fs::rename(&fresh, &args.out).with_context(|| format!("{}: cannot write", args.out.display()))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).with_context(|| format!("{}: cannot remove", old.display()))?;
-    }
+    swap_in(&fresh, &args.out, &old)?;
     eprintln!("snapshot of {} in {}: `resnet-tui sweep run` continues it", args.dir.display(), args.out.display());
     Ok(ExitStatus::Success)
 }
 
+/// Puts the snapshot written in `fresh` in place of `out`, which is moved aside to `old` and
+/// removed only once `fresh` is in place.
+fn swap_in(fresh: &Path, out: &Path, old: &Path) -> Result<()> {
+    if out.exists() {
+        std::fs::rename(out, old).with_context(|| format!("{}: cannot move aside", out.display()))?;
+    }
+    std::fs::rename(fresh, out).with_context(|| format!("{}: cannot write", out.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(old).with_context(|| format!("{}: cannot remove", old.display()))?;
+    }
+    Ok(())
+}
+
 /// What the snapshot holds of `cell`: its config until it starts; with `--parts`, the snapshot
-/// in OUT kept while the cell trains in the same part of its run as that snapshot stands in.
+/// in OUT kept while what a new one would hold lies in the same part of the run as what OUT holds.
 fn plan(args: &SweepShareArgs, cell: &str) -> Result<Plan> {
     let run = args.dir.join(cell);
     if !crate::runlog::log_path(&run).is_file() {
         return Ok(Plan::ConfigOnly);
     }
-    let (Some(parts), previous) = (args.parts, args.out.join(cell)) else { return Ok(Plan::Share) };
+    let Some(parts) = args.parts else { return Ok(Plan::Share) };
+    let previous = args.out.join(cell);
     if !previous.join(crate::rundir::CONFIG_NAME).is_file() {
         return Ok(Plan::Share);
     }
     let history = History::from_events(&crate::report::load(&run)?.events);
-    if history.end() == Some(EndReason::Completed) {
+    // A finished run is written at its end, and a diverged one to show it.
+    if matches!(history.end(), Some(EndReason::Completed | EndReason::Diverged)) {
         return Ok(Plan::Share);
     }
-    let shared = crate::train::checkpoint::list_periodic(&previous.join(crate::rundir::CHECKPOINT_DIR))
-        .last()
-        .map_or(0, |(iter, _)| *iter);
-    let now = history.iters();
+    let held = newest_checkpoint(&previous);
+    // `--now` has a cell in training write a checkpoint where it stands; otherwise the snapshot
+    // takes its newest one.
+    let would_hold =
+        if args.now && crate::rundir::is_training(&run) { history.iters() } else { newest_checkpoint(&run) };
     let iters = crate::rundir::read_config(&run)?.iters;
-    Ok(if in_later_part(shared, now, iters, parts.get()) { Plan::Share } else { Plan::Keep { shared, now } })
+    Ok(if in_later_part(held, would_hold, iters, parts.get()) { Plan::Share } else { Plan::Keep { held, would_hold } })
 }
 
-/// Whether iteration `now` lies in a later one of a run's `parts` equal parts than `shared`.
-fn in_later_part(shared: u64, now: u64, iters: u64, parts: u64) -> bool {
+/// The iteration of the run's newest periodic checkpoint; 0 when it has none.
+fn newest_checkpoint(run: &Path) -> u64 {
+    crate::train::checkpoint::list_periodic(&run.join(crate::rundir::CHECKPOINT_DIR))
+        .last()
+        .map_or(0, |(iter, _)| *iter)
+}
+
+/// Whether iteration `would_hold` lies in a later one of a run's `parts` equal parts than `held`.
+fn in_later_part(held: u64, would_hold: u64, iters: u64, parts: u64) -> bool {
     let part = |i: u64| u128::from(i.min(iters)) * u128::from(parts) / u128::from(iters.max(1));
-    part(now) > part(shared)
+    part(would_hold) > part(held)
 }
 
 /// `from`'s files and folders, copied into `to` (created).
@@ -192,9 +212,13 @@ impl CheckpointAsked {
         let mut read = crate::runlog::RunLog::default();
         self.log.poll(&mut read)?;
         for event in &read.events {
+            // A run stopped while paused starts again unpaused, with no `Resumed`: a start or a
+            // step says it trains.
+            if matches!(event, Event::Resumed { .. } | Event::RunStarted { .. } | Event::Step(_)) {
+                self.paused_at = None;
+            }
             match event {
                 Event::Paused { iter, .. } => self.paused_at = Some(*iter),
-                Event::Resumed { .. } => self.paused_at = None,
                 Event::CommandReceived { id, ignored: Some(why), .. } if *id == self.id => {
                     bail!("{}: the checkpoint was not taken: {why}", self.cell)
                 }
