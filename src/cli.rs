@@ -2,7 +2,8 @@
 
 use crate::config::setting::{self as fields, Field, Shown};
 use crate::config::{
-    self, Bound, ConfigError, Depth, DeviceSpec, PrecisionChoice, RunConfig, Setting, Shortcut, Warmup, bounds,
+    self, Bound, ConfigError, Depth, DeviceSpec, Precision, PrecisionChoice, RunConfig, Setting, Shortcut, Warmup,
+    bounds,
 };
 use crate::sweep::{Axis, Net};
 use crate::ui::theme::Marker;
@@ -408,6 +409,10 @@ pub struct EvalArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     pub device: DeviceSpec,
+    /// The precision to compute in [default: the one the run last trained in, which its logged
+    /// evaluations used].
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
 }
 
 #[derive(Args, Debug)]

@@ -340,7 +340,7 @@ impl From<Precision> for PrecisionChoice {
 
 /// Precision of the convolutions and activations. Weights, BatchNorm, the classifier and the
 /// loss stay fp32 in both (see `model::ResNet::compute`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     #[default]

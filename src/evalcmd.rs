@@ -24,21 +24,27 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         eprintln!("eval: warning: {note}");
     }
     let config = &ck.state.config;
-    let network = Network::new(config.depth, config.shortcut, device);
+    let mut network = Network::new(config.depth, config.shortcut, device);
     ck.load_into(&network)?;
+    // As the run evaluated itself while training: in its precision (bf16 rounds activations, which
+    // moves a few borderline images) and channels-last, the layout training keeps.
+    let precision = args.precision.unwrap_or(config.precision);
+    network.to_channels_last();
+    network.net.compute = crate::model::compute_kind(precision);
     let data_dir =
         args.data_dir.clone().unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
     let data = crate::data::cifar::load(&data_dir)?;
     let test = data.test.to_device(device);
-    let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), false)?;
+    let r = evaluate::evaluate(&network.net, &test, &Normalizer::new(device), true)?;
     println!(
-        "{}: {} after {} iterations: test loss {:.4}, test error {:.2}% ({} images)",
+        "{}: {} after {} iterations: test loss {:.4}, test error {:.2}% ({} images, {})",
         path.display(),
         config.network_name(),
         ck.state.iter,
         r.loss,
         r.error,
-        r.images
+        r.images,
+        precision,
     );
     Ok(ExitCode::SUCCESS)
 }
