@@ -111,6 +111,7 @@ mod tests {
     fn parallel_for_spreads_its_range_over_libtorchs_threads_once_each() {
         // The shim must be built with OpenMP: `at::parallel_for` is a header template, and
         // without `-fopenmp` its parallel region runs the whole range on the calling thread.
+        let _threads = crate::fused::thread_count_lock();
         tch::set_num_threads(2);
         let threads = Mutex::new(HashSet::new());
         let covered = Mutex::new(vec![0u32; 64]);

@@ -12,6 +12,15 @@ pub mod kernels;
 pub mod profile;
 mod step;
 
+/// Held by the tests that set libtorch's thread count, which is one for the whole process: a test
+/// setting 1 while another runs on 2 would make that one fail now and then, on a busy machine.
+#[cfg(test)]
+pub(crate) fn thread_count_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it leaves it poisoned; the count is set again anyway.
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub use ffi::aten_cpu_capability;
 pub use step::forward_backward;
 

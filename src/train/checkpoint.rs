@@ -136,7 +136,27 @@ fn encode_stamped(
     let mut meta: HashMap<String, String> = stamp.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     meta.insert("state".to_string(), serde_json::to_string(state).expect("state serialises"));
     meta.insert("checksum".to_string(), checksum(named.iter().map(|(n, b)| (n.as_str(), b.data.as_slice()))));
-    safetensors::serialize(named.iter().map(|(n, b)| (n.as_str(), b)), Some(meta)).expect("tensors serialise")
+    let bytes =
+        safetensors::serialize(named.iter().map(|(n, b)| (n.as_str(), b)), Some(meta)).expect("tensors serialise");
+    with_sorted_header(bytes)
+}
+
+/// safetensors writes the metadata in a `HashMap`'s order, which differs from one map to the next:
+/// the same checkpoint written twice would differ in its bytes, and a repository would store a
+/// snapshot's unchanged final weights again at every snapshot. The same header with its keys in
+/// sorted order (serde_json's own maps are sorted), padded with spaces to the same length, as the
+/// format pads it.
+fn with_sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = &bytes[8..8 + len];
+    let value: serde_json::Value = serde_json::from_slice(header).expect("safetensors writes JSON");
+    let sorted = serde_json::to_vec(&value).expect("JSON serialises");
+    // The same entries written the same way: never longer; kept as written if it were.
+    if sorted.len() <= len {
+        bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+        bytes[8 + sorted.len()..8 + len].fill(b' ');
+    }
+    bytes
 }
 
 /// Parses checkpoint bytes; `path` is only used in messages. Never panics on bad input.
@@ -289,6 +309,18 @@ mod tests {
         let model = vec![("w".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]))];
         let momentum = vec![("w".to_string(), Tensor::from_slice(&[0.5f32, 0.25, 0.0, -1.0]).view([2, 2]))];
         encode_stamped(stamp, &state, &model, &momentum)
+    }
+
+    #[test]
+    fn the_same_checkpoint_is_written_as_the_same_bytes_every_time() {
+        // Each map of metadata has its own random order: five writes agree only if it is sorted.
+        let first = sample();
+        for _ in 0..4 {
+            assert!(sample() == first, "a second write of the same checkpoint differs");
+        }
+        let (_, header) = safetensors::SafeTensors::read_metadata(&first).unwrap();
+        let keys: Vec<&String> = header.metadata().as_ref().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
     }
 
     #[test]

@@ -595,6 +595,7 @@ mod tests {
         let (rows, c) = (CHUNK_ROWS * 9 + 5, 16);
         let y = random::<f32>(rows * c, 16, 1.0);
         let yb = random::<bf16>(rows * c, 16, 1.0);
+        let _threads = crate::fused::thread_count_lock();
         for level in levels() {
             tch::set_num_threads(1);
             let (one, one_bf16) = (moments(level, &y, c), moments(level, &yb, c));
