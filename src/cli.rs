@@ -165,7 +165,7 @@ pub struct SweepRunArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub grid: GridArgs,
-    /// Runs at once; the CPU's threads are split between them (with GPUs: one run per GPU).
+    /// Runs at once; the CPU's threads are split between them, and go to the runs left when fewer cells are left (with GPUs: one run per GPU).
     #[arg(long, default_value_t = 1, value_parser = within::<usize>(crate::executor::local::JOBS))]
     pub jobs: usize,
     /// No table: a line per run started or ended, then the table.

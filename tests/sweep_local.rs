@@ -40,12 +40,16 @@ fn a_local_sweep_runs_every_cell_once_and_prints_the_table() {
         let h = History::from_events(&events(&sweep.join(cell)));
         assert_eq!(h.end(), Some(EndReason::Completed), "{cell}");
         assert_eq!(h.starts, 1, "{cell}");
-        // Two runs at once on this machine's cores: each got its share of the threads.
-        let cores = std::thread::available_parallelism().unwrap().get();
-        let want = format!("cpu ({} thread", (cores / 2).max(1));
+        // The threads the queue gave it are the ones it trained on.
+        let given = started_threads(&log, cell);
         let device = h.info.as_ref().unwrap().device.to_string();
-        assert!(device.starts_with(&want), "{cell}: {device:?}");
+        assert!(device.starts_with(&format!("cpu ({given} thread")), "{cell}: {device:?}");
         assert!(sweep.join(cell).join("output.log").is_file());
+    }
+    // Two runs at once while four cells are left: each got its share of this machine's cores.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for cell in ["resnet8-seed1", "resnet8-seed2"] {
+        assert_eq!(started_threads(&log, cell), (cores / 2).max(1), "{log}");
     }
     let table = String::from_utf8_lossy(&first.stdout).into_owned();
     assert!(table.lines().any(|l| l.starts_with("ResNet-8 ") && l.contains("2/0/0/0") && l.contains("±")), "{table}");
@@ -133,6 +137,13 @@ fn a_cell_that_cannot_be_started_is_reported_once_by_name_the_queue_drains_and_t
 }
 
 /// `resnet-tui sweep ARGS...`.
+/// The threads the queue's line `started CELL (pid N, T thread(s))` gave the cell.
+fn started_threads(log: &str, cell: &str) -> usize {
+    let line = log.lines().find(|l| l.contains(&format!("started {cell} (pid"))).unwrap_or_else(|| panic!("{log}"));
+    let threads = line.split(", ").nth(1).and_then(|t| t.split(' ').next());
+    threads.and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
 fn sweep_cmd(args: &[&str]) -> std::process::Command {
     let mut c = bin();
     c.arg("sweep").args(args);

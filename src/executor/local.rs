@@ -2,10 +2,13 @@
 //! the CPU's threads split between them (a GPU of its own for each cell whose config asks for
 //! one), a cell started only when its memory estimate fits beside the runs already going. Each child runs
 //! `resnet-tui sweep cell`, the same idempotent start a Slurm task makes, with its output in the
-//! cell's `output.log`.
+//! cell's `output.log`. When fewer cells are left than `jobs`, the threads of the empty slots go
+//! to the runs left: a cell starts on them, and a CPU run going on fewer is checkpointed and
+//! started again on them (the tail of a long sweep would otherwise leave cores idle for hours).
 
 use super::cell::{Start, decide};
 use crate::config::{Bound, DeviceSpec};
+use crate::frontend::history::{History, RunState};
 use crate::sweep::{Cell, Sweep, SweepError};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
@@ -13,10 +16,15 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often children are checked on and new ones started.
 const TICK: Duration = Duration::from_millis(300);
+/// A run is restarted on more threads only with at least this much training left at its pace:
+/// a restart costs its start-up (the data loaded, `--precision auto` measured again).
+const WORTH_WIDENING: Duration = Duration::from_secs(600);
+/// How often the log of a run that could take more threads is read again for what it has left.
+const LOOK_AGAIN: Duration = Duration::from_secs(30);
 /// Runs at once: as for `--threads`, more than any machine's hardware threads, since every run
 /// gets at least one of them.
 pub const JOBS: Bound = Bound { flag: "--jobs", min: 1, max: 1024 };
@@ -46,6 +54,13 @@ pub enum QueueEvent {
         pid: u32,
         threads: usize,
         gpu: Option<usize>,
+    },
+    /// A CPU run started again on more threads, after the checkpoint it wrote when asked: cores
+    /// had been freed and no cell was left to take them.
+    Widened {
+        cell: String,
+        pid: u32,
+        threads: usize,
     },
     /// Not started yet: the memory it needs is not free beside the runs going (said once).
     Waiting {
@@ -79,6 +94,11 @@ impl QueueEvent {
                 let gpu = gpu.map(|g| format!(", GPU {g}")).unwrap_or_default();
                 let plural = if *threads == 1 { "" } else { "s" };
                 format!("started {cell} (pid {pid}, {threads} thread{plural}{gpu})")
+            }
+            QueueEvent::Widened { cell, pid, threads } => {
+                format!(
+                    "restarted {cell} on {threads} threads (pid {pid}) from the checkpoint it just wrote: no cell is left for the freed cores"
+                )
             }
             QueueEvent::Waiting { cell, why } => format!("{cell} waits: {why}"),
             QueueEvent::Skipped { cell, why } => format!("skipped {cell}: {why}"),
@@ -178,6 +198,12 @@ struct Running {
     child: Child,
     estimate: u64,
     gpu: Option<usize>,
+    /// The CPU threads it was started on.
+    threads: usize,
+    /// Asked to checkpoint and stop (one SIGINT) so as to start again on this many threads.
+    widening_to: Option<usize>,
+    /// When its log was last read to see whether widening it is worth a restart.
+    looked_at: Option<Instant>,
 }
 
 struct Worker {
@@ -201,12 +227,14 @@ impl Worker {
     }
 
     fn run(mut self, stop: Receiver<()>) {
+        self.skip_finished();
         loop {
             self.reap();
             // Each failure took its cell off the queue: this ends.
             while let Err(e) = self.start_what_fits() {
                 self.emit(QueueEvent::FailedToStart { cell: e.cell, why: e.source.to_string() });
             }
+            self.widen();
             if self.todo.is_empty() && self.running.is_empty() {
                 self.emit(QueueEvent::Drained);
                 return;
@@ -217,15 +245,28 @@ impl Worker {
                 _ => break,
             }
         }
-        for r in &self.running {
-            // SIGINT, once: the child checkpoints and ends (a second one would quit at once).
-            // SAFETY: kill has no memory effects; the pid is our own child's, not yet reaped.
-            unsafe { libc::kill(r.child.id() as libc::pid_t, libc::SIGINT) };
+        // SIGINT, once: the child checkpoints and ends (a second one would quit at once, so a
+        // run already asked, to widen it, is not asked again).
+        for r in self.running.iter().filter(|r| r.widening_to.is_none()) {
+            interrupt(&r.child);
         }
         for mut r in std::mem::take(&mut self.running) {
             let code = r.child.wait().ok().and_then(|s| s.code());
             self.emit(QueueEvent::Ended { cell: r.cell, code });
         }
+    }
+
+    /// Takes the cells with nothing left to do off the queue at once, so that the threads are
+    /// split between the cells that will run.
+    fn skip_finished(&mut self) {
+        let mut keep = VecDeque::new();
+        for cell in std::mem::take(&mut self.todo) {
+            match decide(&self.dir.join(&cell.name)) {
+                Start::Skip(why) => self.emit(QueueEvent::Skipped { cell: cell.name, why }),
+                Start::Train(_) => keep.push_back(cell),
+            }
+        }
+        self.todo = keep;
     }
 
     fn reap(&mut self) {
@@ -234,15 +275,72 @@ impl Worker {
             match self.running[i].child.try_wait() {
                 Ok(Some(status)) => {
                     let r = self.running.remove(i);
-                    self.emit(QueueEvent::Ended { cell: r.cell, code: status.code() });
+                    match r.widening_to.filter(|_| self.ended_to_widen(&r.cell, status)) {
+                        Some(threads) => {
+                            if let Some(r) = self.restart(r, threads) {
+                                self.running.insert(i, r);
+                                i += 1;
+                            }
+                        }
+                        None => self.emit(QueueEvent::Ended { cell: r.cell, code: status.code() }),
+                    }
                 }
                 _ => i += 1,
             }
         }
     }
 
+    /// Starts a run that stopped to be widened again on `threads`; `None` when it cannot be
+    /// started (said once, as for any cell).
+    fn restart(&self, r: Running, threads: usize) -> Option<Running> {
+        match self.spawn(&r.cell, threads, None) {
+            Ok(child) => {
+                self.emit(QueueEvent::Widened { cell: r.cell.clone(), pid: child.id(), threads });
+                Some(Running { child, threads, widening_to: None, looked_at: None, ..r })
+            }
+            Err(source) => {
+                self.emit(QueueEvent::FailedToStart { cell: r.cell, why: source.to_string() });
+                None
+            }
+        }
+    }
+
+    /// Whether a run asked to stop for widening stopped as asked with training left to do: it
+    /// checkpointed and ended (status 0), or the signal came before its handler and ended it
+    /// (no status; it resumes from its last periodic checkpoint). A run that failed, or finished
+    /// or diverged meanwhile, ends as any other.
+    fn ended_to_widen(&self, cell: &str, status: std::process::ExitStatus) -> bool {
+        (status.success() || status.code().is_none()) && matches!(decide(&self.dir.join(cell)), Start::Train(_))
+    }
+
+    /// The CPU threads for a run: the cores split between the runs going and the cells still to
+    /// start, at most `jobs` of them.
     fn threads(&self) -> usize {
-        (self.options.cores / self.options.jobs).max(1)
+        let runs = (self.running.len() + self.todo.len()).clamp(1, self.options.jobs);
+        (self.options.cores / runs).max(1)
+    }
+
+    /// When no cell is left to start, asks each CPU run going on fewer threads than it would get
+    /// now (half as many again at least) and with training enough left to pay for a restart to
+    /// checkpoint and stop; `reap` starts it again on them.
+    fn widen(&mut self) {
+        if !self.todo.is_empty() {
+            return;
+        }
+        let threads = self.threads();
+        for r in &mut self.running {
+            if r.gpu.is_some() || r.widening_to.is_some() || 2 * threads < 3 * r.threads {
+                continue;
+            }
+            if r.looked_at.is_some_and(|t| t.elapsed() < LOOK_AGAIN) {
+                continue;
+            }
+            r.looked_at = Some(Instant::now());
+            if worth_widening(&self.dir.join(&r.cell)) {
+                interrupt(&r.child);
+                r.widening_to = Some(threads);
+            }
+        }
     }
 
     /// Says once, for the cell at the head of the queue, why it waits.
@@ -317,24 +415,32 @@ impl Worker {
             // Taken off the queue whether or not it starts: a cell that cannot start is said once.
             self.todo.pop_front();
             let child = self
-                .spawn(&cell, &run_dir, threads, gpu.filter(|_| only))
+                .spawn(&cell.name, threads, gpu.filter(|_| only))
                 .map_err(|source| NotStarted { cell: cell.name.clone(), source })?;
             self.emit(QueueEvent::Started { cell: cell.name.clone(), pid: child.id(), threads, gpu });
-            self.running.push(Running { cell: cell.name, child, estimate: estimate.host, gpu });
+            self.running.push(Running {
+                cell: cell.name,
+                child,
+                estimate: estimate.host,
+                gpu,
+                threads,
+                widening_to: None,
+                looked_at: None,
+            });
         }
         Ok(())
     }
 
     /// Starts the cell's process; with `only`, it sees that GPU of this process's and no other.
-    fn spawn(&self, cell: &Cell, run_dir: &Path, threads: usize, only: Option<usize>) -> Result<Child, SpawnError> {
-        let path = run_dir.join(OUTPUT_NAME);
+    fn spawn(&self, cell: &str, threads: usize, only: Option<usize>) -> Result<Child, SpawnError> {
+        let path = self.dir.join(cell).join(OUTPUT_NAME);
         let open = || std::fs::OpenOptions::new().create(true).append(true).open(&path);
         let (out, err) = match open().and_then(|f| Ok((f.try_clone()?, f))) {
             Ok(files) => files,
             Err(source) => return Err(SpawnError::Output { path, source }),
         };
         let mut command = Command::new(&self.options.exe);
-        command.arg("sweep").arg("cell").arg(&self.dir).arg(&cell.name);
+        command.arg("sweep").arg("cell").arg(&self.dir).arg(cell);
         if self.options.force {
             command.arg("--force");
         }
@@ -354,6 +460,21 @@ impl Worker {
             .spawn()
             .map_err(|source| SpawnError::Run { exe: self.options.exe.clone(), source })
     }
+}
+
+/// Whether the run in `run_dir` trains with enough left, at the pace its log shows, for a
+/// restart on more threads to pay (not before its first step: its pace is not known yet; not
+/// while paused: a restart would resume it).
+fn worth_widening(run_dir: &Path) -> bool {
+    let Ok(log) = crate::runlog::read(run_dir) else { return false };
+    let history = History::from_events(&log.events);
+    history.state == RunState::Running && history.eta_secs().is_some_and(|secs| secs >= WORTH_WIDENING.as_secs_f64())
+}
+
+/// Asks a child to checkpoint and end: SIGINT, as a first Ctrl-C.
+fn interrupt(child: &Child) {
+    // SAFETY: kill has no memory effects; the pid is our own child's, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
 }
 
 /// What `CUDA_VISIBLE_DEVICES` a child training on this process's GPU `ordinal` gets: that
@@ -445,5 +566,159 @@ mod tests {
             .collect();
         assert_eq!(failed, ["devicecpu", "devicecuda"], "{events:?}");
         assert_eq!(events.last(), Some(&QueueEvent::Drained), "{events:?}");
+    }
+
+    /// A sweep of `seeds` cells (`seed1`, `seed2`, ...) on the CPU, in `dir`.
+    fn cpu_sweep(dir: &Path, seeds: &[&str]) -> Sweep {
+        let sweep = Sweep::grid(vec![crate::sweep::Axis::read("seed", seeds).unwrap()]).unwrap();
+        sweep
+            .create(dir, |cell| {
+                let mut c = crate::config::paper(Depth::new(8).unwrap(), "data".into());
+                c.device = DeviceSpec::Cpu;
+                cell.settings.iter().try_for_each(|s| s.apply(&mut c)).map(|()| c)
+            })
+            .unwrap();
+        sweep
+    }
+
+    /// A log of a run of `iters` iterations at its step `at`, at 800 images a second.
+    fn write_log(run_dir: &Path, iters: u64, at: u64) {
+        use crate::frontend::history::tests::{info, step};
+        let mut run = info(8, 0);
+        run.config.iters = iters;
+        let mut log = crate::runlog::LogWriter::open(&run_dir.join(crate::runlog::LOG_NAME)).unwrap();
+        log.write(&crate::protocol::Event::RunStarted { time: 0.0, run: Box::new(run) }).unwrap();
+        log.write(&step(at, 50.0)).unwrap();
+    }
+
+    #[test]
+    fn only_a_run_with_minutes_of_training_left_is_worth_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (long, short, fresh) = (dir.path().join("long"), dir.path().join("short"), dir.path().join("fresh"));
+        for d in [&long, &short, &fresh] {
+            std::fs::create_dir(d).unwrap();
+        }
+        // 63,990 steps of 128 images left at 800 a second: hours.
+        write_log(&long, 64_000, 10);
+        // 10 steps left: seconds.
+        write_log(&short, 100, 90);
+        assert!(worth_widening(&long));
+        assert!(!worth_widening(&short));
+        // No step yet: its pace is unknown.
+        assert!(!worth_widening(&fresh));
+        // Paused through `attach`: a restart would resume it.
+        let mut log = crate::runlog::LogWriter::open(&long.join(crate::runlog::LOG_NAME)).unwrap();
+        log.write(&crate::protocol::Event::Paused { time: 9.0, iter: 10 }).unwrap();
+        drop(log);
+        assert!(!worth_widening(&long));
+    }
+
+    fn two_core_options(exe: PathBuf) -> QueueOptions {
+        QueueOptions { jobs: 2, exe, cores: 2, gpus: 0, force: true }
+    }
+
+    fn started_threads(events: &[QueueEvent]) -> Vec<(String, usize)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                QueueEvent::Started { cell, threads, .. } => Some((cell.clone(), *threads)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs the queue over the sweep in `dir` to its end, with a program that exits at once.
+    fn drain(dir: &Path) -> Vec<QueueEvent> {
+        let (_stop, stop_rx) = crossbeam_channel::bounded(1);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let sweep = Sweep::load(dir).unwrap();
+        Worker::new(dir.to_path_buf(), sweep, two_core_options("/bin/true".into()), tx).run(stop_rx);
+        rx.try_iter().collect()
+    }
+
+    #[test]
+    fn cells_share_the_cores_while_as_many_as_jobs_are_left() {
+        let dir = tempfile::tempdir().unwrap();
+        cpu_sweep(dir.path(), &["1", "2", "3"]);
+        let events = drain(dir.path());
+        let threads = started_threads(&events);
+        assert_eq!(threads.len(), 3, "{events:?}");
+        assert_eq!(threads[..2], [("seed1".into(), 1), ("seed2".into(), 1)], "{events:?}");
+    }
+
+    #[test]
+    fn a_finished_cell_leaves_its_cores_to_the_cells_that_train() {
+        use crate::frontend::history::tests::{started, step};
+        use crate::protocol::{EndReason, Event, Summary};
+        let dir = tempfile::tempdir().unwrap();
+        cpu_sweep(dir.path(), &["1", "2"]);
+        let mut log = crate::runlog::LogWriter::open(&dir.path().join("seed1").join(crate::runlog::LOG_NAME)).unwrap();
+        let summary = Summary {
+            reason: EndReason::Completed,
+            iters: 9,
+            final_error: Some(12.5),
+            best_error: None,
+            best_iter: None,
+            train_secs: 1.0,
+        };
+        for e in [started(8, 0), step(9, 50.0), Event::Finished { time: 2.0, summary }] {
+            log.write(&e).unwrap();
+        }
+        drop(log);
+        let events = drain(dir.path());
+        assert!(matches!(&events[0], QueueEvent::Skipped { cell, .. } if cell == "seed1"), "{events:?}");
+        assert_eq!(started_threads(&events), [("seed2".into(), 2)], "{events:?}");
+    }
+
+    #[test]
+    fn a_cpu_run_left_alone_is_checkpointed_and_restarted_on_the_freed_cores() {
+        let dir = tempfile::tempdir().unwrap();
+        cpu_sweep(dir.path(), &["1", "2"]);
+        // A stand-in for `resnet-tui sweep cell DIR CELL`: it notes its thread count; seed1 ends
+        // at once, seed2 runs until its SIGINT, then ends as a checkpointed run does (status 0).
+        write_log(&dir.path().join("seed2"), 64_000, 10);
+        let exe = dir.path().join("cell.sh");
+        std::fs::write(
+            &exe,
+            "#!/bin/sh\ntrap 'exit 0' INT\necho \"$OMP_NUM_THREADS\" >> \"$3/$4/threads\"\ncase \"$4\" in seed1) exit 0;; esac\nwhile :; do sleep 0.05; done\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut queue = Queue::start(dir.path(), two_core_options(exe)).unwrap();
+        let mut events = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !events.iter().any(|e| matches!(e, QueueEvent::Widened { .. })) {
+            assert!(std::time::Instant::now() < deadline, "not widened: {events:?}");
+            if let Ok(e) = queue.events.recv_timeout(Duration::from_millis(100)) {
+                events.push(e);
+            }
+        }
+        // The restarted process really runs on two threads: it says so in its file.
+        let threads_file = dir.path().join("seed2").join("threads");
+        while std::fs::read_to_string(&threads_file).unwrap_or_default().lines().last() != Some("2") {
+            assert!(std::time::Instant::now() < deadline, "{:?}", std::fs::read_to_string(&threads_file));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        queue.stop();
+        events.extend(queue.events.try_iter());
+        assert_eq!(started_threads(&events), [("seed1".into(), 1), ("seed2".into(), 1)], "{events:?}");
+        let widened: Vec<(&str, usize)> = events
+            .iter()
+            .filter_map(|e| match e {
+                QueueEvent::Widened { cell, threads, .. } => Some((cell.as_str(), *threads)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(widened, [("seed2", 2)], "{events:?}");
+        // seed2 ends once, when the queue is stopped, after its restart: never as a run done.
+        let ends: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, QueueEvent::Ended { cell, .. } if cell == "seed2"))
+            .map(|(i, _)| i)
+            .collect();
+        let widened_at = events.iter().position(|e| matches!(e, QueueEvent::Widened { .. })).unwrap();
+        assert!(ends.len() == 1 && ends[0] > widened_at, "{events:?}");
     }
 }
