@@ -3,20 +3,6 @@
 mod common;
 
 use common::*;
-use std::path::Path;
-
-/// What `eval` prints after "test error " (its error, the images and the precision), and the error.
-fn eval(checkpoint: &Path, data: &Path, extra: &[&str]) -> (String, f64) {
-    let mut cmd = bin();
-    cmd.arg("eval").arg(checkpoint).args(["--device", "cpu"]).arg("--data-dir").arg(data).args(extra);
-    let out = output(cmd);
-    assert_ok(&out);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let said =
-        text[text.find("test error ").unwrap_or_else(|| panic!("no test error in {text}")) + 11..].trim().to_string();
-    let error = said[..said.find('%').unwrap()].parse().unwrap();
-    (said, error)
-}
 
 #[test]
 fn eval_computes_in_the_precision_the_run_trained_in_and_gives_its_logged_final_error() {
@@ -26,10 +12,10 @@ fn eval_computes_in_the_precision_the_run_trained_in_and_gives_its_logged_final_
     let logged = finished(&run).last().unwrap().final_error.expect("a completed run has a final error");
     let (_, last) = resnet_tui::train::checkpoint::list_periodic(&run.join("checkpoints")).pop().unwrap();
 
-    let (said, error) = eval(&last, &s.data(), &[]);
+    let (said, error) = eval_said(&last, &s.data(), &[]);
     assert!(said.ends_with("images, bf16)"), "{said}");
     // Printed to two decimals; one image of the small test set is more than a point.
     assert!((error - logged).abs() <= 0.005, "eval {error} %, the log {logged} %");
-    let (said, _) = eval(&last, &s.data(), &["--precision", "fp32"]);
+    let (said, _) = eval_said(&last, &s.data(), &["--precision", "fp32"]);
     assert!(said.ends_with("images, fp32)"), "{said}");
 }

@@ -378,11 +378,19 @@ pub fn real_data() -> PathBuf {
 /// The test error `eval` prints for a checkpoint (or a run directory: its best checkpoint), on
 /// the real CIFAR-10 test set named by `CIFAR10_DIR`.
 pub fn eval_error(target: &Path) -> f64 {
+    eval_said(target, &real_data(), &[]).1
+}
+
+/// What `eval` of `target` on the data in `data` prints after "test error " (its error, the
+/// images and the precision), and the error; `extra`: more arguments.
+pub fn eval_said(target: &Path, data: &Path, extra: &[&str]) -> (String, f64) {
     let mut cmd = bin();
-    cmd.arg("eval").arg(target).arg("--device").arg("cpu").env("CIFAR10_DIR", real_data());
+    cmd.arg("eval").arg(target).args(["--device", "cpu"]).arg("--data-dir").arg(data).args(extra);
     let out = output(cmd);
     assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    let after = &text[text.find("test error ").unwrap_or_else(|| panic!("no test error in {text}")) + 11..];
-    after[..after.find('%').unwrap()].parse().unwrap()
+    let start = text.find("test error ").unwrap_or_else(|| panic!("no test error in {text}")) + 11;
+    let said = text[start..].trim().to_string();
+    let error = said[..said.find('%').unwrap()].parse().unwrap();
+    (said, error)
 }
