@@ -473,6 +473,11 @@ pub struct PlotArgs {
     /// for its runs.
     #[arg(long, value_enum)]
     pub figure: Option<Figure>,
+    /// Figure 7: CIFAR-10's folder, to compute the layer responses of a run whose log has none
+    /// (logs before schema 1.5) from its newest checkpoint [default: the folder the run trained
+    /// on, if it is there; else CIFAR10_DIR, else the per-user data folder].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The paper's figures `plot --figure` draws.

@@ -19,3 +19,49 @@ fn eval_computes_in_the_precision_the_run_trained_in_and_gives_its_logged_final_
     let (said, _) = eval_said(&last, &s.data(), &["--precision", "fp32"]);
     assert!(said.ends_with("images, fp32)"), "{said}");
 }
+
+/// Takes the layer responses out of a run's log, as logs written before schema 1.5 are.
+fn strip_responses(run: &std::path::Path) {
+    let log = run.join("events.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(eval) = v.get_mut("eval").and_then(|e| e.as_object_mut()) {
+                eval.remove("responses");
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn figure_7_computes_the_responses_an_older_log_lacks_from_the_runs_newest_checkpoint() {
+    let s = Sandbox::new();
+    assert_ok(&output(s.train(&["--iters", "30", "--eval-every", "30"])));
+    let run = s.only_run();
+    strip_responses(&run);
+    let plot = |data: &std::path::Path, png: &std::path::Path| {
+        let mut c = bin();
+        c.args(["plot", "--figure", "7"]).arg(&run).arg("--data-dir").arg(data).arg("-o").arg(png);
+        c.env_remove("CIFAR10_DIR");
+        output(c)
+    };
+    let png = s.path("figure7.png");
+    let out = plot(&s.data(), &png);
+    assert_ok(&out);
+    let said = stderr(&out);
+    // Computed as the run's own evaluation at that iteration was: the same test error.
+    assert!(said.contains("computed from its checkpoint at iteration 30"), "{said}");
+    assert!(said.contains("as its log records"), "{said}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} bytes", bytes.len());
+
+    // Without the data they cannot be computed: the run is left out, and alone it makes no figure.
+    let out = plot(&s.path("no-data"), &s.path("none.png"));
+    assert_refused(&out, &["figure 7 needs layer responses"]);
+    let said = stderr(&out);
+    assert!(said.contains("left out: its log has no layer responses"), "{said}");
+}

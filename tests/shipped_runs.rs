@@ -94,3 +94,23 @@ fn the_readme_quotes_each_shipped_runs_final_error() {
         assert!(readme.contains(&quoted), "the README does not quote {} as {quoted}", run.display());
     }
 }
+
+#[test]
+fn figure_7_takes_the_full_recipe_resnet20s_responses_from_its_final_weights() {
+    // Its log is older than the logged responses (schema 1.5): the figure computes them from its
+    // final checkpoint, on the real test set, as its own final evaluation was computed.
+    let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/runs/resnet20-paper");
+    let s = Sandbox::new();
+    let png = s.path("figure7.png");
+    let mut plot = bin();
+    plot.args(["plot", "--figure", "7"]).arg(&run).arg("--data-dir").arg(real_data()).arg("-o").arg(&png);
+    let out = output(plot);
+    assert_ok(&out);
+    let said = stderr(&out);
+    assert!(said.contains("computed from its checkpoint at iteration 64000"), "{said}");
+    // As `eval` of it: two images of 10,000 may move on another CPU than training's.
+    let at = said.find("test error ").unwrap_or_else(|| panic!("{said}")) + "test error ".len();
+    let error: f64 = said[at..].split(' ').next().unwrap().parse().unwrap();
+    assert!((error - 8.51).abs() <= 0.02 + 1e-9, "{said}");
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+}

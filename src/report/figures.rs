@@ -123,24 +123,77 @@ pub fn run(args: &PlotArgs, n: u8) -> Result<()> {
     let format = Format::of(&args.output)?;
     check_size(args.width, args.height)?;
     let figure = Figure::from_number(n).ok_or_else(|| anyhow!("--figure {n}: choose 1, 6 or 7"))?;
-    plot(figure, &args.runs, &args.output, format, (args.width, args.height))
+    plot(figure, &args.runs, args.data_dir.as_deref(), &args.output, format, (args.width, args.height))
         .with_context(|| format!("{}: cannot draw figure {n}", args.output.display()))?;
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }
 
 /// Reads the runs and draws `figure` to `path`.
-pub fn plot(figure: Figure, paths: &[PathBuf], path: &Path, format: Format, size: (u32, u32)) -> Result<()> {
+pub fn plot(
+    figure: Figure,
+    paths: &[PathBuf],
+    data_dir: Option<&Path>,
+    path: &Path,
+    format: Format,
+    size: (u32, u32),
+) -> Result<()> {
     let mut runs = Vec::new();
     for run in expand(paths)? {
         let log = super::load(&run)?;
         let history = History::from_events(&log.events);
-        let figure_run =
+        let mut figure_run =
             FigureRun::from_history(&history).with_context(|| format!("{}: the run never started", run.display()))?;
+        if figure == Figure::Seven && figure_run.responses.is_empty() {
+            match responses_from_checkpoint(&run, data_dir) {
+                Ok((e, logged)) => {
+                    eprintln!("{}", computed_line(&run, &e, logged));
+                    figure_run.responses = e.result.responses;
+                    figure_run.responses_iter = e.iter;
+                }
+                Err(why) => eprintln!("{}: left out: its log has no layer responses, {why:#}", run.display()),
+            }
+        }
         runs.push(figure_run);
     }
     check(figure, &runs)?;
     render(figure, &runs, path, format, size)
+}
+
+/// The layer responses of a run whose log has none (logs before schema 1.5), computed from its
+/// newest checkpoint on the test set as its evaluations would have; with the error its log
+/// records at that iteration, to compare.
+fn responses_from_checkpoint(
+    run: &Path,
+    data_dir: Option<&Path>,
+) -> Result<(crate::train::evaluate::CheckpointEval, Option<f64>)> {
+    // A log given by its path stands for the run directory it is in.
+    let dir = if run.is_dir() { run } else { run.parent().unwrap_or(Path::new(".")) };
+    let checkpoints = dir.join(crate::rundir::CHECKPOINT_DIR);
+    let (_, newest) = crate::train::checkpoint::list_periodic(&checkpoints)
+        .pop()
+        .ok_or_else(|| anyhow!("and {} holds no periodic checkpoint to compute them from", checkpoints.display()))?;
+    let e = crate::train::evaluate::evaluate_checkpoint(&newest, tch::Device::Cpu, None, data_dir)
+        .context("and they cannot be computed from its checkpoint")?;
+    let history = History::from_events(&super::load(run)?.events);
+    let logged = history.evals.iter().rev().find(|r| r.iter == e.iter).map(|r| r.error);
+    Ok((e, logged))
+}
+
+/// `RUN: layer responses computed from iter-64000 (its log has none): test error 8.51 %, as logged`.
+fn computed_line(run: &Path, e: &crate::train::evaluate::CheckpointEval, logged: Option<f64>) -> String {
+    let against = match logged {
+        Some(l) if (l - e.result.error).abs() < 0.005 => ", as its log records".to_string(),
+        Some(l) => format!(", where its log records {l:.2} %"),
+        None => String::new(),
+    };
+    format!(
+        "{}: its log has no layer responses: computed from its checkpoint at iteration {} ({}): test error {:.2} %{against}",
+        run.display(),
+        e.iter,
+        e.precision,
+        e.result.error,
+    )
 }
 
 /// Refuses a figure its runs cannot make, in one line.
@@ -153,8 +206,8 @@ pub fn check(figure: Figure, runs: &[FigureRun]) -> Result<()> {
             bail!("nothing to plot: no run has a step or an evaluation")
         }
         Figure::Seven if runs.iter().all(|r| r.responses.is_empty()) => bail!(
-            "figure 7 needs layer responses: none of these runs has logged them (logs before schema 1.5 have none; \
-             they come with each evaluation)"
+            "figure 7 needs layer responses: none of these runs has logged them, nor could they be computed from its \
+             checkpoint (logs before schema 1.5 have none; they come with each evaluation)"
         ),
         _ => Ok(()),
     }

@@ -1,12 +1,14 @@
 //! Evaluation: the whole test (or validation) split in large batches, eval mode, no gradients.
 
+use crate::config::{Precision, RunConfig};
 use crate::confusion_matrix::{EXAMPLES, confusion, examples};
 use crate::data::augment::Normalizer;
 use crate::data::batches::eval_chunk;
 use crate::data::cifar::Split;
-use crate::model::{Norm, ResNet, Responses, Unobserved};
+use crate::model::{Network, Norm, ResNet, Responses, Unobserved};
 use crate::train::TrainError;
-use tch::{Kind, Tensor};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
 
 /// Images per forward pass when evaluating: no activations are kept, so large is cheap; but on
 /// the CPU 2,500 and 5,000 were slower than 250-1,000 (`bench --only eval-sweep`, docs/performance.md),
@@ -109,6 +111,42 @@ pub fn evaluate_in_batches(
             responses,
         })
     })
+}
+
+/// A checkpoint's weights evaluated on the test split.
+pub struct CheckpointEval {
+    pub config: RunConfig,
+    /// Iterations done when it was written.
+    pub iter: u64,
+    /// What it was computed in.
+    pub precision: Precision,
+    pub result: EvalResult,
+}
+
+/// Evaluates the weights in the checkpoint at `path` on the test split as the run evaluated
+/// itself while training, so that they give the errors and layer responses its log records: in
+/// the precision it last trained in (bf16 rounds activations, which moves a few borderline
+/// images; `precision` chooses another) and channels-last, the layout training keeps. The data is
+/// read from `data_dir`, by default the folder the run trained on where it is, else this
+/// machine's configured one.
+pub fn evaluate_checkpoint(
+    path: &Path,
+    device: Device,
+    precision: Option<Precision>,
+    data_dir: Option<&Path>,
+) -> Result<CheckpointEval, TrainError> {
+    let ck = crate::train::checkpoint::read(path)?;
+    let config = ck.state.config.clone();
+    let mut network = Network::new(config.depth, config.shortcut, device);
+    ck.load_into(&network)?;
+    let precision = precision.unwrap_or(config.precision);
+    network.to_channels_last();
+    network.net.compute = crate::model::compute_kind(precision);
+    let data_dir =
+        data_dir.map(Path::to_path_buf).unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
+    let test = crate::data::cifar::load(&data_dir)?.test.to_device(device);
+    let result = evaluate(&network.net, &test, &Normalizer::new(device), true)?;
+    Ok(CheckpointEval { config, iter: ck.state.iter, precision, result })
 }
 
 /// A tensor's values on the host.
