@@ -13,6 +13,7 @@ use crate::config::Shortcut;
 use crate::format::{count_short, iteration_label};
 use crate::frontend::history::History;
 use crate::frontend::series::Series;
+use crate::train::evaluate::CheckpointEval;
 use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -145,7 +146,7 @@ pub fn plot(
         let mut figure_run =
             FigureRun::from_history(&history).with_context(|| format!("{}: the run never started", run.display()))?;
         if figure == Figure::Seven && figure_run.responses.is_empty() {
-            match responses_from_checkpoint(&run, data_dir) {
+            match responses_from_checkpoint(&run, &history, data_dir) {
                 Ok((e, logged)) => {
                     eprintln!("{}", computed_line(&run, &e, logged));
                     figure_run.responses = e.result.responses;
@@ -165,8 +166,9 @@ pub fn plot(
 /// records at that iteration, to compare.
 fn responses_from_checkpoint(
     run: &Path,
+    history: &History,
     data_dir: Option<&Path>,
-) -> Result<(crate::train::evaluate::CheckpointEval, Option<f64>)> {
+) -> Result<(CheckpointEval, Option<f64>)> {
     // A log given by its path stands for the run directory it is in.
     let dir = if run.is_dir() { run } else { run.parent().unwrap_or(Path::new(".")) };
     let checkpoints = dir.join(crate::rundir::CHECKPOINT_DIR);
@@ -175,13 +177,13 @@ fn responses_from_checkpoint(
         .ok_or_else(|| anyhow!("and {} holds no periodic checkpoint to compute them from", checkpoints.display()))?;
     let e = crate::train::evaluate::evaluate_checkpoint(&newest, tch::Device::Cpu, None, data_dir)
         .context("and they cannot be computed from its checkpoint")?;
-    let history = History::from_events(&super::load(run)?.events);
     let logged = history.evals.iter().rev().find(|r| r.iter == e.iter).map(|r| r.error);
     Ok((e, logged))
 }
 
-/// `RUN: layer responses computed from iter-64000 (its log has none): test error 8.51 %, as logged`.
-fn computed_line(run: &Path, e: &crate::train::evaluate::CheckpointEval, logged: Option<f64>) -> String {
+/// `RUN: its log has no layer responses: computed from its checkpoint at iteration 64000 (fp32):
+/// test error 8.51 %, as its log records`.
+fn computed_line(run: &Path, e: &CheckpointEval, logged: Option<f64>) -> String {
     let against = match logged {
         Some(l) if (l - e.result.error).abs() < 0.005 => ", as its log records".to_string(),
         Some(l) => format!(", where its log records {l:.2} %"),
