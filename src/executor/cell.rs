@@ -96,19 +96,21 @@ fn wait_for_lock(run_dir: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::frontend::history::tests::{started, step};
     use crate::protocol::{Event, Summary};
 
-    fn log(dir: &Path, events: &[Event]) {
+    /// Appends `events` to the log of the run in `dir` (created with its stamp when new).
+    pub fn log(dir: &Path, events: &[Event]) {
         let mut w = crate::runlog::LogWriter::open(&dir.join(crate::runlog::LOG_NAME)).unwrap();
         for e in events {
             w.write(e).unwrap();
         }
     }
 
-    fn finished(reason: EndReason) -> Event {
+    /// The end of a run of 9 iterations for `reason`, with a final error of 12.5 %.
+    pub fn finished(reason: EndReason) -> Event {
         let summary =
             Summary { reason, iters: 9, final_error: Some(12.5), best_error: None, best_iter: None, train_secs: 1.0 };
         Event::Finished { time: 2.0, summary }

@@ -489,6 +489,8 @@ fn child_visible_devices(parent: Option<&str>, ordinal: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::{Depth, DeviceSpec};
+    use crate::executor::cell::tests::{finished, log};
+    use crate::protocol::{EndReason, Event};
 
     #[test]
     fn a_childs_gpu_is_its_ordinal_mapped_through_the_parents_own_list() {
@@ -586,9 +588,7 @@ mod tests {
         use crate::frontend::history::tests::{info, step};
         let mut run = info(8, 0);
         run.config.iters = iters;
-        let mut log = crate::runlog::LogWriter::open(&run_dir.join(crate::runlog::LOG_NAME)).unwrap();
-        log.write(&crate::protocol::Event::RunStarted { time: 0.0, run: Box::new(run) }).unwrap();
-        log.write(&step(at, 50.0)).unwrap();
+        log(run_dir, &[Event::RunStarted { time: 0.0, run: Box::new(run) }, step(at, 50.0)]);
     }
 
     #[test]
@@ -607,9 +607,7 @@ mod tests {
         // No step yet: its pace is unknown.
         assert!(!worth_widening(&fresh));
         // Paused through `attach`: a restart would resume it.
-        let mut log = crate::runlog::LogWriter::open(&long.join(crate::runlog::LOG_NAME)).unwrap();
-        log.write(&crate::protocol::Event::Paused { time: 9.0, iter: 10 }).unwrap();
-        drop(log);
+        log(&long, &[Event::Paused { time: 9.0, iter: 10 }]);
         assert!(!worth_widening(&long));
     }
 
@@ -649,22 +647,9 @@ mod tests {
     #[test]
     fn a_finished_cell_leaves_its_cores_to_the_cells_that_train() {
         use crate::frontend::history::tests::{started, step};
-        use crate::protocol::{EndReason, Event, Summary};
         let dir = tempfile::tempdir().unwrap();
         cpu_sweep(dir.path(), &["1", "2"]);
-        let mut log = crate::runlog::LogWriter::open(&dir.path().join("seed1").join(crate::runlog::LOG_NAME)).unwrap();
-        let summary = Summary {
-            reason: EndReason::Completed,
-            iters: 9,
-            final_error: Some(12.5),
-            best_error: None,
-            best_iter: None,
-            train_secs: 1.0,
-        };
-        for e in [started(8, 0), step(9, 50.0), Event::Finished { time: 2.0, summary }] {
-            log.write(&e).unwrap();
-        }
-        drop(log);
+        log(&dir.path().join("seed1"), &[started(8, 0), step(9, 50.0), finished(EndReason::Completed)]);
         let events = drain(dir.path());
         assert!(matches!(&events[0], QueueEvent::Skipped { cell, .. } if cell == "seed1"), "{events:?}");
         assert_eq!(started_threads(&events), [("seed2".into(), 2)], "{events:?}");
