@@ -208,8 +208,8 @@ pub fn check(figure: Figure, runs: &[FigureRun]) -> Result<()> {
             bail!("nothing to plot: no run has a step or an evaluation")
         }
         Figure::Seven if runs.iter().all(|r| r.responses.is_empty()) => bail!(
-            "figure 7 needs layer responses: none of these runs has logged them, nor could they be computed from its \
-             checkpoint (logs before schema 1.5 have none; they come with each evaluation)"
+            "figure 7 needs layer responses: none of these runs has logged them, nor could they be computed from their \
+             checkpoints (logs before schema 1.5 have none; they come with each evaluation)"
         ),
         _ => Ok(()),
     }
