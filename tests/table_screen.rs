@@ -100,16 +100,17 @@ fn screen(app: &TableApp) -> String {
         .collect()
 }
 
+/// The screen's line that starts with `start` inside the table's border.
+fn line_of<'a>(text: &'a str, start: &str) -> &'a str {
+    text.lines().find(|l| l.trim_start_matches('│').starts_with(start)).unwrap_or_else(|| panic!("{start}:\n{text}"))
+}
+
 #[test]
 fn the_table_shows_rows_like_the_papers_with_each_rows_runs() {
     let (_tmp, dir) = sweep();
     let app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, false);
     let text = screen(&app);
-    let line = |start: &str| {
-        text.lines()
-            .find(|l| l.trim_start_matches('│').starts_with(start))
-            .unwrap_or_else(|| panic!("{start}:\n{text}"))
-    };
+    let line = |start: &str| line_of(&text, start);
     let r20 = line("ResNet-20");
     assert!(r20.contains("2/0/0/0") && r20.contains("8.75 ± 0.21") && r20.contains("8.60"), "{r20}");
     assert!(r20.contains("8.75") && r20.contains("8.57"), "paper and reimplementation: {r20}");
@@ -190,13 +191,7 @@ fn runs_that_start_and_progress_reach_the_table_through_its_collector_and_update
     let (board, collector) = Board::follow(&dir).unwrap();
     let mut app = TableApp::new(board, Theme { color: false }, false);
     let collecting = collector.spawn();
-    let line = |app: &TableApp, run: &str| {
-        let text = screen(app);
-        text.lines()
-            .find(|l| l.trim_start_matches('│').starts_with(run))
-            .unwrap_or_else(|| panic!("{text}"))
-            .to_string()
-    };
+    let line = |app: &TableApp, run: &str| line_of(&screen(app), run).to_string();
     // resnet32-seed2 starts and resnet32-seed1 moves on, after the table has read the folder.
     let d = dir.join("resnet32-seed2");
     write(&d, &[Event::RunStarted { time: 0.0, run: Box::new(info(32, &d)) }, step(250)]);
@@ -216,6 +211,27 @@ fn runs_that_start_and_progress_reach_the_table_through_its_collector_and_update
 }
 
 #[test]
+fn a_running_run_and_its_row_show_how_fast_it_trains_and_a_stopped_one_does_not() {
+    let (_tmp, dir) = sweep();
+    // resnet32-seed2 trains now (its lock is held) at the 128 img/s its steps logged.
+    let d = dir.join("resnet32-seed2");
+    write(&d, &[Event::RunStarted { time: 0.0, run: Box::new(info(32, &d)) }, step(250)]);
+    let _lock = resnet_tui::rundir::RunDir::open(&d).unwrap();
+    let app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, false);
+    let text = screen(&app);
+    let line = |start: &str| line_of(&text, start);
+    // The cell right of the ETA's, which is right of the iteration's.
+    let speed_of = |l: &str, iteration: &str| {
+        let after = l.split(iteration).nth(1).unwrap_or_else(|| panic!("{iteration}: {l}"));
+        after.split_whitespace().nth(1).map(str::to_string)
+    };
+    assert!(text.lines().any(|l| l.contains("ETA") && l.contains("img/s")), "{text}");
+    assert_eq!(speed_of(line("  resnet32-seed2"), "250/1k").as_deref(), Some("128"), "{text}");
+    assert_eq!(speed_of(line("ResNet-32"), "250/1k").as_deref(), Some("128"), "{text}");
+    assert_eq!(speed_of(line("  resnet32-seed1"), "400/1k").as_deref(), Some("-"), "stopped:\n{text}");
+}
+
+#[test]
 fn a_cell_the_queue_could_not_start_shows_as_failed_with_its_reason() {
     let (_tmp, dir) = sweep();
     let mut app = TableApp::new(Board::open(&dir).unwrap(), Theme { color: false }, true);
@@ -225,9 +241,9 @@ fn a_cell_the_queue_could_not_start_shows_as_failed_with_its_reason() {
         why: why.clone(),
     }));
     let text = screen(&app);
-    let seed2 = text.lines().find(|l| l.trim_start_matches('│').starts_with("  resnet32-seed2")).unwrap();
+    let seed2 = line_of(&text, "  resnet32-seed2");
     // Its line says it as far as the column goes; the queue's note below says it whole.
-    assert!(seed2.contains("failed ") && seed2.contains("failed to start: cannot"), "{text}");
+    assert!(seed2.contains("failed ") && seed2.contains("failed to start: ca"), "{text}");
     assert!(text.contains(&format!("resnet32-seed2 failed to start: {why}")), "{text}");
     assert!(text.contains("4 runs: 2 done, 0 running, 1 pending, 1 failed"), "{text}");
 }

@@ -301,6 +301,8 @@ pub struct RowFigures {
     pub eta_secs: Option<f64>,
     /// Mean of the newest evaluation of the runs in progress.
     pub current_error: Option<f64>,
+    /// Mean training speed of the running runs' current starts, in images a second.
+    pub images_per_sec: Option<f64>,
     /// Final errors of the completed runs: mean, standard deviation (n - 1), lowest.
     pub final_mean: Option<f64>,
     pub final_std: Option<f64>,
@@ -324,6 +326,8 @@ impl Row {
         let active: Vec<&&Followed> =
             runs.iter().filter(|r| matches!(r.state(), CellState::Running | CellState::Paused)).collect();
         let eta_secs = active.iter().filter_map(|r| r.history.eta_secs()).reduce(f64::max);
+        let speeds: Vec<f64> =
+            active.iter().filter_map(|r| r.history.stretches.last().and_then(|s| s.images_per_sec())).collect();
         // Runs waiting to be resumed part way (a stopped sweep, a snapshot), when none runs.
         let stopped: Vec<&&Followed> =
             runs.iter().filter(|r| r.state() == CellState::Pending && r.history.iters() > 0).collect();
@@ -356,6 +360,7 @@ impl Row {
             stopped: active.is_empty() && progress.is_some(),
             eta_secs,
             current_error: mean_std(&current).0,
+            images_per_sec: mean_std(&speeds).0,
             final_mean,
             final_std,
             final_best: finals.iter().copied().reduce(f64::min),
@@ -399,7 +404,7 @@ pub fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frontend::history::tests::{eval, started, step};
+    use crate::frontend::history::tests::{eval, started, step, step_at};
     use crate::protocol::Summary;
     use crate::runlog::LogWriter;
     use crate::sweep::{Axis, Sweep};
@@ -447,7 +452,7 @@ mod tests {
         write_log(&dir.join("resnet20-seed2"), &[started(20, 0), finished(100, 9.0)]);
         let diverged = Event::Diverged { time: 3.0, iter: 5, loss: f64::NAN, last_good: None, layer: None };
         write_log(&dir.join("resnet20-seed3"), &[started(20, 0), step(5, 90.0), diverged]);
-        write_log(&dir.join("resnet32-seed1"), &[started(32, 0), step(40, 60.0), eval(40, 45.0)]);
+        write_log(&dir.join("resnet32-seed1"), &[started(32, 0), step_at(40, 60.0, 200.0), eval(40, 45.0)]);
         write_log(&dir.join("resnet32-seed2"), &[started(32, 0), step(70, 50.0), eval(60, 30.0)]);
         let _lock = crate::rundir::RunDir::open(&dir.join("resnet32-seed2")).unwrap();
 
@@ -462,6 +467,7 @@ mod tests {
         let r32 = rows[1].figures(&board);
         assert_eq!((r32.done, r32.running, r32.pending, r32.failed), (0, 1, 2, 0));
         assert_eq!((r32.current_error, r32.progress, r32.stopped), (Some(30.0), Some((70, 100)), false));
+        assert_eq!(r32.images_per_sec, Some(800.0), "the running run's speed (800), not the interrupted one's (200)");
         assert_eq!(r32.final_mean, None);
         assert_eq!(board.runs[4].state(), CellState::Running);
         assert_eq!(board.runs[3].state(), CellState::Pending);
@@ -478,7 +484,7 @@ mod tests {
         let r32 = board.rows()[1].figures(&board);
         assert_eq!((r32.running, r32.pending), (0, 3));
         assert_eq!((r32.progress, r32.stopped, r32.current_error), (Some((40, 100)), true, Some(37.5)));
-        assert_eq!(r32.eta_secs, None, "a stopped run has no time left to count down");
+        assert_eq!((r32.eta_secs, r32.images_per_sec), (None, None), "a stopped run has no time left to count down");
         let r20 = board.rows()[0].figures(&board);
         assert_eq!((r20.progress, r20.stopped, r20.current_error), (None, false, None), "not started");
     }

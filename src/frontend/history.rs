@@ -17,13 +17,45 @@ pub enum Record<'a> {
 
 /// A stretch of a run trained from one start: from its iteration until the next start's (or the
 /// run's newest), in one precision, by one build on one CPU (the last two unknown in logs
-/// before schema 1.6).
+/// before schema 1.6), at the speed its steps measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stretch {
     pub from: u64,
     pub precision: Precision,
     pub build: Option<String>,
     pub cpu: Option<String>,
+    /// The steps this start recorded, and the sum of their seconds per image, for
+    /// [`Stretch::images_per_sec`]. Steps a later resume trained again still count: they
+    /// measured this machine all the same.
+    steps: u64,
+    secs_per_image: f64,
+}
+
+impl Stretch {
+    fn new(from: u64, run: &RunInfo) -> Stretch {
+        Stretch {
+            from,
+            precision: run.config.precision,
+            build: run.build.clone(),
+            cpu: run.cpu.clone(),
+            steps: 0,
+            secs_per_image: 0.0,
+        }
+    }
+
+    fn record(&mut self, step: &StepRecord) {
+        if step.images_per_sec.is_finite() && step.images_per_sec > 0.0 {
+            self.steps += 1;
+            self.secs_per_image += 1.0 / step.images_per_sec;
+        }
+    }
+
+    /// Training images a second over this start's steps (evaluations and checkpoints
+    /// excluded): the harmonic mean of the rates its steps logged, which is images over step
+    /// time. `None` before its first step.
+    pub fn images_per_sec(&self) -> Option<f64> {
+        (self.steps > 0).then(|| self.steps as f64 / self.secs_per_image)
+    }
 }
 
 /// Where a run stands.
@@ -125,12 +157,7 @@ impl History {
                 }
                 self.starts += 1;
                 self.stretches.retain(|s| s.from < k);
-                self.stretches.push(Stretch {
-                    from: k,
-                    precision: run.config.precision,
-                    build: run.build.clone(),
-                    cpu: run.cpu.clone(),
-                });
+                self.stretches.push(Stretch::new(k, run));
                 self.info = Some((**run).clone());
             }
             Event::Step(step) => {
@@ -139,6 +166,9 @@ impl History {
                 }
                 let epoch =
                     self.info.as_ref().map(|i| crate::config::iters_per_epoch(i.train_images, i.config.batch_size));
+                if let Some(stretch) = self.stretches.last_mut() {
+                    stretch.record(step);
+                }
                 self.recent_errors.push_back((step.iter, step.error));
                 while self.recent_errors.len() as u64 > epoch.unwrap_or(1).max(1) {
                     self.recent_errors.pop_front();
@@ -192,11 +222,8 @@ impl History {
     /// Iterations trained in each precision, the one trained most first; one entry for a run
     /// that never changed precision (a resume on a CPU where `auto` chose the other does).
     pub fn precision_shares(&self) -> Vec<(Precision, u64)> {
-        let end = self.iters();
         let mut shares: Vec<(Precision, u64)> = Vec::new();
-        for (i, stretch) in self.stretches.iter().enumerate() {
-            let until = self.stretches.get(i + 1).map_or(end, |next| next.from);
-            let iters = until.saturating_sub(stretch.from);
+        for (stretch, iters) in self.stretch_iters() {
             match shares.iter_mut().find(|(p, _)| *p == stretch.precision) {
                 Some((_, n)) => *n += iters,
                 None => shares.push((stretch.precision, iters)),
@@ -205,6 +232,15 @@ impl History {
         shares.retain(|&(_, n)| n > 0 || self.stretches.len() == 1);
         shares.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         shares
+    }
+
+    /// Each stretch with the iterations it trained: up to the next start's, or the run's newest.
+    pub fn stretch_iters(&self) -> impl Iterator<Item = (&Stretch, u64)> {
+        let end = self.iters();
+        self.stretches.iter().enumerate().map(move |(i, stretch)| {
+            let until = self.stretches.get(i + 1).map_or(end, |next| next.from);
+            (stretch, until.saturating_sub(stretch.from))
+        })
     }
 
     /// Training seconds (pauses excluded): the summary's, else the newest record's.
@@ -344,11 +380,37 @@ pub(crate) mod tests {
         assert_eq!(h.stretches.iter().map(|s| s.from).collect::<Vec<_>>(), [0, 30]);
     }
 
+    #[test]
+    fn each_start_measures_its_own_speed_as_images_over_step_time() {
+        let at = |iter: u64, images_per_sec: f64| step_at(iter, 50.0, images_per_sec);
+        let mut h = History::new();
+        h.push(&started(20, 0));
+        assert_eq!(h.stretches[0].images_per_sec(), None, "no step yet");
+        // One step at 800 img/s and one at 200: 256 images in 0.16 + 0.64 s.
+        h.push(&at(1, 800.0));
+        h.push(&at(2, 200.0));
+        // A rate the trainer could not measure says nothing about the machine.
+        h.push(&at(3, 0.0));
+        let first = h.stretches[0].images_per_sec().unwrap();
+        assert!((first - 256.0 / 0.8).abs() < 1e-9, "{first}");
+        // Resumed from 1 on another machine: its speed is its own, the first start's stays.
+        h.push(&started(20, 1));
+        h.push(&at(2, 500.0));
+        assert_eq!(h.stretches.len(), 2);
+        assert!((h.stretches[0].images_per_sec().unwrap() - first).abs() < 1e-9);
+        assert_eq!(h.stretches[1].images_per_sec(), Some(500.0));
+    }
+
     pub fn started(depth: u32, start_iter: u64) -> Event {
         Event::RunStarted { time: 0.0, run: Box::new(info(depth, start_iter)) }
     }
 
     pub fn step(iter: u64, error: f64) -> Event {
+        step_at(iter, error, 800.0)
+    }
+
+    /// A step that measured `images_per_sec`.
+    pub fn step_at(iter: u64, error: f64, images_per_sec: f64) -> Event {
         Event::Step(StepRecord {
             time: iter as f64,
             iter,
@@ -357,7 +419,7 @@ pub(crate) mod tests {
             loss: 2.0,
             error,
             lr: 0.1,
-            images_per_sec: 800.0,
+            images_per_sec,
         })
     }
 

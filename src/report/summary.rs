@@ -1,6 +1,6 @@
 //! `resnet-tui summary`: one row per run (depth, parameters, iterations, best and final error,
-//! the paper's and a reimplementation's error, training time, device) as a table, CSV,
-//! Markdown or JSON.
+//! the paper's and a reimplementation's error, training time, device, the CPU and speed of its
+//! newest start) as a table, CSV, Markdown or JSON, whose JSON also lists every start.
 
 use super::tabular::{self, Column, CsvColumn, Tabular, or_dash, or_empty};
 use crate::cli::{SummaryArgs, TableFormat};
@@ -49,6 +49,42 @@ pub struct RunSummary {
     pub starts: usize,
     /// Recipe changes made on purpose: `lr 0.1 -> 0.05 at 3000`.
     pub changes: Vec<String>,
+    /// Each start that still counts, in iteration order: what trained from where, and how fast.
+    pub stretches: Vec<StartSummary>,
+}
+
+/// One start of a run: the iteration it trained from and how many it trained, in what
+/// precision, by which build on which CPU, at how many images a second (its steps' own rate,
+/// evaluations excluded).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StartSummary {
+    pub from: u64,
+    pub iters: u64,
+    pub precision: Precision,
+    pub build: Option<String>,
+    pub cpu: Option<String>,
+    pub images_per_sec: Option<f64>,
+}
+
+impl RunSummary {
+    /// The newest start: what trains the run now, or trained it last.
+    fn newest(&self) -> Option<&StartSummary> {
+        self.stretches.last()
+    }
+}
+
+/// Each start that still counts, with the iterations it trained.
+fn starts(h: &History) -> Vec<StartSummary> {
+    h.stretch_iters()
+        .map(|(s, iters)| StartSummary {
+            from: s.from,
+            iters,
+            precision: s.precision,
+            build: s.build.clone(),
+            cpu: s.cpu.clone(),
+            images_per_sec: s.images_per_sec(),
+        })
+        .collect()
 }
 
 /// Summarises a log read with `runlog::read_strict`. A log killed before its run started is
@@ -92,6 +128,7 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
             .iter()
             .map(|(at, c)| format!("{} at {at}", crate::frontend::describe::change_text(c)))
             .collect(),
+        stretches: starts(&h),
     }
 }
 
@@ -138,7 +175,7 @@ impl Tabular for RunSummary {
     }
 }
 
-static COLUMNS: [Column<RunSummary>; 12] = [
+static COLUMNS: [Column<RunSummary>; 14] = [
     Column { header: "run", right: false, cell: |r| r.name.clone() },
     Column { header: "depth", right: true, cell: |r| or_dash(r.depth.map(|d| d.to_string())) },
     Column { header: "params", right: true, cell: |r| or_dash(r.params.map(crate::format::group_digits)) },
@@ -150,12 +187,15 @@ static COLUMNS: [Column<RunSummary>; 12] = [
     Column { header: "reimpl. %", right: true, cell: |r| percent(r.reimpl_error, None) },
     Column { header: "train time", right: true, cell: |r| or_dash(r.train_secs.map(crate::format::secs)) },
     Column { header: "device", right: false, cell: |r| or_dash(r.device.clone()) },
+    // Where and how fast the newest start trains (each start's are in the JSON).
+    Column { header: "cpu", right: false, cell: |r| or_dash(r.newest().and_then(|s| s.cpu.clone())) },
+    Column { header: "img/s", right: true, cell: |r| or_dash(newest_speed(r).map(|v| format!("{v:.0}"))) },
     Column { header: "precision", right: false, cell: precision_cell },
     Column { header: "status", right: false, cell: status },
 ];
 
 /// Plain numbers with full precision and machine-friendly names: for spreadsheets and pandas.
-static CSV_COLUMNS: [CsvColumn<RunSummary>; 21] = [
+static CSV_COLUMNS: [CsvColumn<RunSummary>; 23] = [
     ("run", |r| r.name.clone()),
     ("depth", |r| or_empty(r.depth)),
     ("shortcut", |r| or_empty(r.shortcut.map(lower_name))),
@@ -171,6 +211,8 @@ static CSV_COLUMNS: [CsvColumn<RunSummary>; 21] = [
     ("reimpl_error", |r| or_empty(r.reimpl_error)),
     ("train_secs", |r| or_empty(r.train_secs)),
     ("device", |r| or_empty(r.device.as_ref())),
+    ("cpu", |r| or_empty(r.newest().and_then(|s| s.cpu.as_ref()))),
+    ("images_per_sec", |r| or_empty(newest_speed(r))),
     ("precision", |r| or_empty(r.precision.map(lower_name))),
     ("precision_why", |r| or_empty(r.precision_why.as_ref())),
     ("precision_iters", |r| r.precision_iters.iter().map(|&(p, n)| format!("{p}:{n}")).collect::<Vec<_>>().join(";")),
@@ -178,6 +220,10 @@ static CSV_COLUMNS: [CsvColumn<RunSummary>; 21] = [
     ("starts", |r| r.starts.to_string()),
     ("changes", |r| r.changes.join("; ")),
 ];
+
+fn newest_speed(r: &RunSummary) -> Option<f64> {
+    r.newest().and_then(|s| s.images_per_sec)
+}
 
 /// `a`, `validation`, `bf16`: a value's variant name in lower case, as the CSV writes it.
 fn lower_name(v: impl std::fmt::Debug) -> String {
@@ -347,6 +393,38 @@ mod tests {
         assert_eq!(precision_cell(&r), "fp32 72 % / bf16 28 %");
         let csv = render(&[r], TableFormat::Csv).unwrap();
         assert!(csv.contains(",fp32:72;bf16:28,"), "{csv}");
+    }
+
+    #[test]
+    fn a_run_resumed_on_another_cpu_shows_where_and_how_fast_its_newest_start_trains() {
+        let on = |start: u64, cpu: &str| {
+            let mut run = crate::frontend::history::tests::info(20, start);
+            run.cpu = Some(cpu.into());
+            Event::RunStarted { time: 0.0, run: Box::new(run) }
+        };
+        let zen4 = "AMD EPYC (family 25 model 17; avx2, avx512f, avx512_bf16)";
+        // The test steps log 800 img/s.
+        let r = summarize(&log(vec![
+            on(0, "Xeon (family 6 model 143; avx2)"),
+            step(40, 90.0),
+            on(30, zen4),
+            step(50, 80.0),
+        ]));
+        let starts: Vec<(u64, u64, Option<&str>)> =
+            r.stretches.iter().map(|s| (s.from, s.iters, s.cpu.as_deref())).collect();
+        assert_eq!(starts, [(0, 30, Some("Xeon (family 6 model 143; avx2)")), (30, 20, Some(zen4))]);
+        assert_eq!(r.stretches[1].images_per_sec, Some(800.0));
+        let text = render(std::slice::from_ref(&r), TableFormat::Table).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        let after_cpu = row.split(zen4).nth(1).map(|rest| rest.split_whitespace().next());
+        assert!(after_cpu == Some(Some("800")) && !row.contains("Xeon"), "{text}");
+        let csv = render(std::slice::from_ref(&r), TableFormat::Csv).unwrap();
+        assert!(csv.contains(&format!(",\"{zen4}\",800,")), "{csv}");
+        let json = render(&[r], TableFormat::Json).unwrap();
+        assert!(json.contains("\"from\": 30") && json.contains("Xeon"), "{json}");
+        // Before its first step a run has no speed to show.
+        let fresh = summarize(&log(vec![started(20, 0)]));
+        assert_eq!((fresh.stretches.len(), newest_speed(&fresh)), (1, None));
     }
 
     #[test]

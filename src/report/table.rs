@@ -57,7 +57,7 @@ static COLUMNS: [Column<RowFigures>; 9] = [
 ];
 
 /// Full-precision numbers under machine-friendly names.
-static CSV_COLUMNS: [CsvColumn<RowFigures>; 16] = [
+static CSV_COLUMNS: [CsvColumn<RowFigures>; 17] = [
     ("network", |r| r.label.clone()),
     ("depth", |r| or_empty(r.depth)),
     ("runs", |r| r.runs.to_string()),
@@ -73,6 +73,7 @@ static CSV_COLUMNS: [CsvColumn<RowFigures>; 16] = [
     ("reimpl_error", |r| or_empty(r.reimpl_error)),
     ("reimpl_train_error", |r| or_empty(r.reimpl_train_error)),
     ("current_error", |r| or_empty(r.current_error)),
+    ("images_per_sec", |r| or_empty(r.images_per_sec)),
     ("eta_secs", |r| or_empty(r.eta_secs)),
 ];
 
@@ -97,15 +98,17 @@ fn reimpl(r: &RowFigures) -> String {
     }
 }
 
-/// `iter 400/1,000, test err 61.20%, ETA 4m05s`: the least advanced running run, or where the
-/// runs stopped when none runs (`stopped at iter 400/1,000, test err 61.20%`).
+/// `iter 400/1,000, test err 61.20%, 850 img/s, ETA 4m05s`: the least advanced running run, or
+/// where the runs stopped when none runs (`stopped at iter 400/1,000, test err 61.20%`).
 fn in_progress(r: &RowFigures) -> String {
     match (r.progress, r.current_error) {
         (Some((i, n)), e) => {
             let eta = r.eta_secs.map(|s| format!(", ETA {}", crate::format::eta(s))).unwrap_or_default();
+            let speed = r.images_per_sec.map(|v| format!(", {v:.0} img/s")).unwrap_or_default();
             let err = e.map(|e| format!(", test err {e:.2}%")).unwrap_or_default();
             let stopped = if r.stopped { "stopped at " } else { "" };
-            format!("{stopped}iter {}/{}{err}{eta}", crate::format::group_digits(i), crate::format::group_digits(n))
+            let (i, n) = (crate::format::group_digits(i), crate::format::group_digits(n));
+            format!("{stopped}iter {i}/{n}{err}{speed}{eta}")
         }
         _ => "-".into(),
     }

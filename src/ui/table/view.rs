@@ -11,11 +11,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
-const HEADERS: [&str; 10] = [
+const HEADERS: [&str; 11] = [
     "run",
     "done/run/pend/fail",
     "iteration",
     "ETA",
+    "img/s",
     "now %",
     "final %, mean ± sd",
     "best of N",
@@ -25,7 +26,7 @@ const HEADERS: [&str; 10] = [
 ];
 /// The columns' widths; the first (names) is at least this wide, wider where names need it
 /// (see [`name_width`]).
-const WIDTHS: [u16; 10] = [24, 18, 12, 8, 7, 18, 9, 7, 9, 0];
+const WIDTHS: [u16; 11] = [24, 18, 12, 8, 6, 7, 18, 9, 7, 9, 0];
 /// The widest the names' column grows to: past it a run's name is elided in the middle.
 const MAX_NAME_WIDTH: u16 = 48;
 /// A run's line starts with its mark (`● ` or two spaces), then its name.
@@ -90,6 +91,11 @@ fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
 }
 
+/// Training images a second of what trains now.
+fn speed(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into())
+}
+
 fn iteration(iter: u64, planned: u64) -> String {
     format!("{}/{}", count_short(iter), count_short(planned))
 }
@@ -105,6 +111,7 @@ fn row_cells(f: &RowFigures) -> Vec<String> {
         format!("{}/{}/{}/{}", f.done, f.running, f.pending, f.failed),
         f.progress.map(|(i, n)| iteration(i, n)).unwrap_or_else(|| "-".into()),
         f.eta_secs.map(eta).unwrap_or_else(|| "-".into()),
+        speed(f.images_per_sec),
         pct(f.current_error),
         finals,
         if f.done > 1 { pct(f.final_best) } else { "-".into() },
@@ -125,6 +132,7 @@ fn run_cells(run: &Followed, marked: bool, name_width: u16) -> Vec<String> {
         state.name().to_string(),
         planned.map(|n| iteration(h.iters(), n)).unwrap_or_else(|| "-".into()),
         if active { h.eta_secs().map(eta).unwrap_or_else(|| "-".into()) } else { "-".into() },
+        speed(h.stretches.last().and_then(|s| s.images_per_sec()).filter(|_| active)),
         if active { pct(h.last_eval().map(|e| e.error)) } else { "-".into() },
         pct(run.final_error()),
         String::new(),
