@@ -133,9 +133,22 @@ fn summary_table_matches_the_log() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
-    for header in
-        ["run", "depth", "params", "iters", "best", "final", "paper", "reimpl", "time", "device", "precision", "status"]
-    {
+    for header in [
+        "run",
+        "depth",
+        "params",
+        "iters",
+        "best",
+        "final",
+        "paper",
+        "reimpl",
+        "time",
+        "device",
+        "cpu",
+        "img/s",
+        "precision",
+        "status",
+    ] {
         assert!(lines[0].contains(header), "no {header} column: {text}");
     }
     let cells: Vec<&str> = lines[1].split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
@@ -152,6 +165,9 @@ fn summary_table_matches_the_log() {
             "7.50",
             "26s",
             "cpu (2 threads)",
+            // No CPU named (a log before schema 1.6); its steps logged 512 img/s.
+            "-",
+            "512",
             "fp32",
             "completed"
         ]
