@@ -66,13 +66,12 @@ fn real_cifar10_loads_whole_with_balanced_classes() {
 #[test]
 fn training_on_real_cifar10_learns_far_above_chance() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resnet-tui"))
+    let out = common::bin()
         .args(["train", "--no-ui", "--depth", "8", "--iters", "400", "--eval-every", "400"])
         .args(["--checkpoint-every", "400", "--seed", "1", "--data-dir"])
         .arg(common::real_data())
         .arg("--runs-dir")
         .arg(dir.path())
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

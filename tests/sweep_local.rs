@@ -85,7 +85,7 @@ fn a_local_sweep_runs_every_cell_once_and_prints_the_table() {
     });
     assert_ok(&md);
     let md = String::from_utf8_lossy(&md.stdout).into_owned();
-    assert!(md.starts_with("| network | runs | done/running/pending/failed |"), "{md}");
+    assert!(md.starts_with("| network | params | runs | done/running/pending/failed |"), "{md}");
     assert_eq!(md.lines().count(), 4, "{md}");
 }
 
@@ -150,14 +150,17 @@ fn sweep_cmd(args: &[&str]) -> std::process::Command {
     c
 }
 
-/// A sweep of one cell, resnet8-seed1 (batch 16, fp32, on the CPU), of `iters` iterations with
+/// A sweep of one cell, resnet8-seed1 (batch 16, fp32, on one CPU thread), of `iters` iterations with
 /// a checkpoint every `checkpoint_every` and one evaluation at the end or every 50,000.
 fn create_resnet8(s: &Sandbox, sweep: &std::path::Path, iters: u64, checkpoint_every: u64) {
     let eval_every = iters.min(50_000).to_string();
     let (iters, every) = (iters.to_string(), checkpoint_every.to_string());
     let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "resnet8", "--seeds", "1"]);
     create.args(["--iters", &iters, "--checkpoint-every", &every, "--eval-every", &eval_every, "--batch-size", "16"]);
-    create.args(["--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
+    // One thread: two tests run at once, and a child on every core beside another one busy
+    // spins in OpenMP's barriers (ResNet-8 took 8.5x as long on 2 threads as on 1 beside a busy
+    // core, docs/performance.md).
+    create.args(["--device", "cpu", "--precision", "fp32", "--threads", "1", "--data-dir"]).arg(s.data());
     assert_ok(&output(create));
 }
 
@@ -172,7 +175,8 @@ fn a_sweep_snapshot_keeps_what_continues_each_cell_and_sweep_run_continues_it() 
     let sweep = s.path("campaign");
     let mut create = sweep_cmd(&["create", sweep.to_str().unwrap(), "--nets", "plain8,resnet8,resnet14"]);
     create.args(["--seeds", "1", "--iters", "20", "--checkpoint-every", "5", "--eval-every", "10"]);
-    create.args(["--batch-size", "16", "--device", "cpu", "--precision", "fp32", "--data-dir"]).arg(s.data());
+    create.args(["--batch-size", "16", "--device", "cpu", "--precision", "fp32", "--threads", "1", "--data-dir"]);
+    create.arg(s.data());
     assert_ok(&output(create));
     // The networks start in the order given: plain8 first.
     assert_ok(&output(sweep_cmd(&["cell", sweep.to_str().unwrap(), "0"])));

@@ -287,6 +287,9 @@ pub struct RowFigures {
     /// `ResNet-20`, `ResNet-20, lr 0.05`.
     pub label: String,
     pub depth: Option<u32>,
+    /// Trainable parameters, as a started run counted them, or as the network with option A
+    /// shortcuts or none has them before any run started; unknown for option B until then.
+    pub params: Option<u64>,
     pub runs: usize,
     pub done: usize,
     pub running: usize,
@@ -341,6 +344,12 @@ impl Row {
         let (final_mean, final_std) = mean_std(&finals);
         let depth = self.group.iter().find(|(f, _)| f == "depth").and_then(|(_, d)| d.parse().ok());
         let plain = self.group.iter().any(|(f, v)| f == "shortcut" && v == "none");
+        let projections = self.group.iter().any(|(f, v)| f == "shortcut" && v == "b");
+        let counted = runs.iter().find_map(|r| r.history.info.as_ref().map(|i| i.params));
+        let params = counted.or_else(|| {
+            let depth = crate::config::Depth::new(depth?).ok()?;
+            (!projections).then(|| crate::memory::params(depth))
+        });
         let paper = depth.and_then(crate::reference::paper_result).filter(|_| !plain);
         let reproduction = depth.and_then(crate::reference::plain_reproduction).filter(|_| plain);
         let trains: Vec<f64> = runs
@@ -351,6 +360,7 @@ impl Row {
         RowFigures {
             label: label(&self.group),
             depth,
+            params,
             runs: runs.len(),
             done: count(&[CellState::Done]),
             running: active.len(),
@@ -487,6 +497,32 @@ mod tests {
         assert_eq!((r32.eta_secs, r32.images_per_sec), (None, None), "a stopped run has no time left to count down");
         let r20 = board.rows()[0].figures(&board);
         assert_eq!((r20.progress, r20.stopped, r20.current_error), (None, false, None), "not started");
+        assert_eq!(r20.params, Some(269_722), "counted from the depth before any run started");
+    }
+
+    #[test]
+    fn a_rows_parameters_are_its_runs_count_and_unknown_for_projections_before_any_started() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("table");
+        let axes = vec![Axis::read("depth", &["32"]).unwrap(), Axis::read("shortcut", &["none", "b"]).unwrap()];
+        Sweep::grid(axes)
+            .unwrap()
+            .create(&dir, |cell| {
+                let mut config = crate::config::paper(crate::config::Depth::new(32).unwrap(), PathBuf::from("data"));
+                cell.settings.iter().try_for_each(|s| s.apply(&mut config)).map(|()| config)
+            })
+            .unwrap();
+        let board = Board::open(&dir).unwrap();
+        let params: Vec<(String, Option<u64>)> =
+            board.rows().iter().map(|r| r.figures(&board)).map(|f| (f.label, f.params)).collect();
+        assert_eq!(params, [("Plain-32".into(), Some(464_154)), ("ResNet-32, shortcut b".into(), None)]);
+        // Once a run of the row has started, its log's count: option B's projections included.
+        let mut run = crate::frontend::history::tests::info(32, 0);
+        run.params = 470_000;
+        let cell = board.runs.iter().find(|r| r.member.name.contains("shortcutb")).unwrap().member.name.clone();
+        write_log(&dir.join(cell), &[Event::RunStarted { time: 0.0, run: Box::new(run) }]);
+        let board = Board::open(&dir).unwrap();
+        assert_eq!(board.rows()[1].figures(&board).params, Some(470_000));
     }
 
     #[test]

@@ -71,8 +71,9 @@ fn activations_per_image(depth: Depth, precision: Precision, cuda: bool) -> f64 
     (maps * depth.blocks_per_stage() as f64 * row as f64 + STEM_MAPS * stem) * element
 }
 
-/// Trainable parameters of the network with option A shortcuts (B adds two small projections).
-fn params(depth: Depth) -> u64 {
+/// Trainable parameters of the network with option A shortcuts, or none (B adds two small
+/// projections), counted without building it.
+pub fn params(depth: Depth) -> u64 {
     let [c1, c2, c3] = STAGE_WIDTHS.map(|c| c as u64);
     let stem = 3 * 9 * c1 + 2 * c1;
     // Each block: two 3x3 convolutions and two BatchNorms at its stage's width...

@@ -40,8 +40,9 @@ impl Tabular for RowFigures {
 }
 
 /// The table as the table screen shows it; all left-aligned, as its cells mix numbers and words.
-static COLUMNS: [Column<RowFigures>; 9] = [
+static COLUMNS: [Column<RowFigures>; 10] = [
     Column { header: "network", right: false, cell: |r| r.label.clone() },
+    Column { header: "params", right: false, cell: |r| r.params.map(millions).unwrap_or_else(|| "-".into()) },
     Column { header: "runs", right: false, cell: |r| r.runs.to_string() },
     Column {
         header: "done/running/pending/failed",
@@ -57,9 +58,10 @@ static COLUMNS: [Column<RowFigures>; 9] = [
 ];
 
 /// Full-precision numbers under machine-friendly names.
-static CSV_COLUMNS: [CsvColumn<RowFigures>; 17] = [
+static CSV_COLUMNS: [CsvColumn<RowFigures>; 18] = [
     ("network", |r| r.label.clone()),
     ("depth", |r| or_empty(r.depth)),
+    ("params", |r| or_empty(r.params)),
     ("runs", |r| r.runs.to_string()),
     ("done", |r| r.done.to_string()),
     ("running", |r| r.running.to_string()),
@@ -76,6 +78,12 @@ static CSV_COLUMNS: [CsvColumn<RowFigures>; 17] = [
     ("images_per_sec", |r| or_empty(r.images_per_sec)),
     ("eta_secs", |r| or_empty(r.eta_secs)),
 ];
+
+/// `0.27M`, `1.7M`: parameters as the paper's Table 6 writes them.
+fn millions(params: u64) -> String {
+    let m = params as f64 / 1e6;
+    if m < 1.0 { format!("{m:.2}M") } else { format!("{m:.1}M") }
+}
 
 fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())

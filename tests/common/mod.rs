@@ -64,6 +64,10 @@ pub fn write_data(dir: &Path) {
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_resnet-tui"));
     cmd.env_remove("CIFAR10_DIR").env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    // Tests run two at a time: a child on every core then shares them, and OpenMP threads that
+    // spin at their barriers while a core is taken run several times slower (docs/performance.md).
+    // Waiting passively changes no result, only how a thread waits.
+    cmd.env("OMP_WAIT_POLICY", "passive");
     cmd.stdin(Stdio::null());
     cmd
 }
@@ -193,10 +197,10 @@ pub fn checkpoint_iters(run: &Path) -> Vec<u64> {
     resnet_tui::train::checkpoint::list_periodic(&run.join("checkpoints")).into_iter().map(|(i, _)| i).collect()
 }
 
-/// Polls `cond` until it holds; a child that exits first, or a generous deadline (a hung
-/// program), fails the test. Not a timing assertion: the deadline only bounds a hang.
+/// Polls `cond` until it holds; a child that exits first, or a hung one, fails the test. Not a
+/// timing assertion: see [`HangWatch`].
 pub fn wait_until(child: &mut Child, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut watch = HangWatch::new(child.id());
     loop {
         if cond() {
             return;
@@ -207,12 +211,82 @@ pub fn wait_until(child: &mut Child, what: &str, mut cond: impl FnMut() -> bool)
             }
             panic!("the program exited ({status}) before {what}");
         }
-        if Instant::now() > deadline {
+        if let Some(why) = watch.hung() {
             let _ = child.kill();
-            panic!("gave up waiting for {what}");
+            panic!("gave up waiting for {what}: {why}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Tells a hung child from a slow one: a child (with the processes it started) that has used no
+/// CPU time for two minutes is stuck; one still computing may be slow only because the machine
+/// is busy (a training run beside the suite), so it is given up on only after an hour, which
+/// bounds a busy loop.
+pub struct HangWatch {
+    pid: u32,
+    ticks: u64,
+    /// When the ticks last changed, were last read, and when the watch began.
+    progressed: Instant,
+    looked: Instant,
+    started: Instant,
+}
+
+impl HangWatch {
+    const IDLE: Duration = Duration::from_secs(120);
+    const CAP: Duration = Duration::from_secs(3600);
+
+    pub fn new(pid: u32) -> HangWatch {
+        let now = Instant::now();
+        HangWatch { pid, ticks: tree_cpu_ticks(pid), progressed: now, looked: now, started: now }
+    }
+
+    /// Why the child counts as hung now, if it does.
+    pub fn hung(&mut self) -> Option<String> {
+        // Reading every process's stat file is not free: once a second is enough.
+        if self.looked.elapsed() < Duration::from_secs(1) {
+            return None;
+        }
+        self.looked = Instant::now();
+        let ticks = tree_cpu_ticks(self.pid);
+        if ticks != self.ticks {
+            self.ticks = ticks;
+            self.progressed = Instant::now();
+        }
+        if self.progressed.elapsed() > Self::IDLE {
+            Some(format!("no CPU time used for {} s", Self::IDLE.as_secs()))
+        } else if self.started.elapsed() > Self::CAP {
+            Some(format!("still busy after {} s", Self::CAP.as_secs()))
+        } else {
+            None
+        }
+    }
+}
+
+/// CPU clock ticks used so far by `pid` and every living process below it (from `/proc`).
+fn tree_cpu_ticks(pid: u32) -> u64 {
+    let stats: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
+        .map(|dir| dir.flatten().filter_map(|e| proc_stat(&e.path().join("stat"))).collect())
+        .unwrap_or_default();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(stats.iter().filter(|s| s.1 == parent).map(|s| s.0));
+        i += 1;
+    }
+    stats.iter().filter(|s| tree.contains(&s.0)).map(|s| s.2).sum()
+}
+
+/// A process's pid, parent pid and user + system ticks from its `stat` file.
+fn proc_stat(path: &Path) -> Option<(u32, u32, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (head, rest) = text.rsplit_once(')')?;
+    let pid = head.split_whitespace().next()?.parse().ok()?;
+    // After the name: state (field 3), ppid (4), ..., utime (14), stime (15).
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    Some((pid, number(1)? as u32, number(11)? + number(12)?))
 }
 
 /// The run directory that appears under `runs` while a child trains.
@@ -292,16 +366,16 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Waits for a child to exit, bounding a hang.
+/// Waits for a child to exit, bounding a hang ([`HangWatch`]).
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut watch = HangWatch::new(child.id());
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        if Instant::now() > deadline {
+        if let Some(why) = watch.hung() {
             let _ = child.kill();
-            panic!("the program did not exit");
+            panic!("the program did not exit: {why}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
