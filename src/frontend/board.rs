@@ -304,7 +304,7 @@ pub struct RowFigures {
     pub eta_secs: Option<f64>,
     /// Mean of the newest evaluation of the runs in progress.
     pub current_error: Option<f64>,
-    /// Mean training speed of the running runs' current starts, in images a second.
+    /// Mean training speed of the running runs now (each one's newest step), in images a second.
     pub images_per_sec: Option<f64>,
     /// Final errors of the completed runs: mean, standard deviation (n - 1), lowest.
     pub final_mean: Option<f64>,
@@ -329,8 +329,7 @@ impl Row {
         let active: Vec<&&Followed> =
             runs.iter().filter(|r| matches!(r.state(), CellState::Running | CellState::Paused)).collect();
         let eta_secs = active.iter().filter_map(|r| r.history.eta_secs()).reduce(f64::max);
-        let speeds: Vec<f64> =
-            active.iter().filter_map(|r| r.history.stretches.last().and_then(|s| s.images_per_sec())).collect();
+        let speeds: Vec<f64> = active.iter().filter_map(|r| r.history.current_images_per_sec()).collect();
         // Runs waiting to be resumed part way (a stopped sweep, a snapshot), when none runs.
         let stopped: Vec<&&Followed> =
             runs.iter().filter(|r| r.state() == CellState::Pending && r.history.iters() > 0).collect();

@@ -17,45 +17,13 @@ pub enum Record<'a> {
 
 /// A stretch of a run trained from one start: from its iteration until the next start's (or the
 /// run's newest), in one precision, by one build on one CPU (the last two unknown in logs
-/// before schema 1.6), at the speed its steps measured.
+/// before schema 1.6).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stretch {
     pub from: u64,
     pub precision: Precision,
     pub build: Option<String>,
     pub cpu: Option<String>,
-    /// The steps this start recorded, and the sum of their seconds per image, for
-    /// [`Stretch::images_per_sec`]. Steps a later resume trained again still count: they
-    /// measured this machine all the same.
-    steps: u64,
-    secs_per_image: f64,
-}
-
-impl Stretch {
-    fn new(from: u64, run: &RunInfo) -> Stretch {
-        Stretch {
-            from,
-            precision: run.config.precision,
-            build: run.build.clone(),
-            cpu: run.cpu.clone(),
-            steps: 0,
-            secs_per_image: 0.0,
-        }
-    }
-
-    fn record(&mut self, step: &StepRecord) {
-        if step.images_per_sec.is_finite() && step.images_per_sec > 0.0 {
-            self.steps += 1;
-            self.secs_per_image += 1.0 / step.images_per_sec;
-        }
-    }
-
-    /// Training images a second over this start's steps (evaluations and checkpoints
-    /// excluded): the harmonic mean of the rates its steps logged, which is images over step
-    /// time. `None` before its first step.
-    pub fn images_per_sec(&self) -> Option<f64> {
-        (self.steps > 0).then(|| self.steps as f64 / self.secs_per_image)
-    }
 }
 
 /// Where a run stands.
@@ -157,7 +125,12 @@ impl History {
                 }
                 self.starts += 1;
                 self.stretches.retain(|s| s.from < k);
-                self.stretches.push(Stretch::new(k, run));
+                self.stretches.push(Stretch {
+                    from: k,
+                    precision: run.config.precision,
+                    build: run.build.clone(),
+                    cpu: run.cpu.clone(),
+                });
                 self.info = Some((**run).clone());
             }
             Event::Step(step) => {
@@ -166,9 +139,6 @@ impl History {
                 }
                 let epoch =
                     self.info.as_ref().map(|i| crate::config::iters_per_epoch(i.train_images, i.config.batch_size));
-                if let Some(stretch) = self.stretches.last_mut() {
-                    stretch.record(step);
-                }
                 self.recent_errors.push_back((step.iter, step.error));
                 while self.recent_errors.len() as u64 > epoch.unwrap_or(1).max(1) {
                     self.recent_errors.pop_front();
@@ -241,6 +211,34 @@ impl History {
             let until = self.stretches.get(i + 1).map_or(end, |next| next.from);
             (stretch, until.saturating_sub(stretch.from))
         })
+    }
+
+    /// The median training speed, in images a second, of the kept steps after `from` up to
+    /// `until` (a stretch's: [`History::stretch_iters`]); `None` without such a step, or in a
+    /// history that keeps no steps. The median, because a step logs the rate of its trainer's last
+    /// 20 steps, and a process stopped for a while (SIGSTOP, as a benchmark beside the run does)
+    /// makes one step last minutes and 20 rates tiny: a mean would count the stop as training.
+    pub fn median_images_per_sec(&self, from: u64, until: u64) -> Option<f64> {
+        let mut rates: Vec<f64> = self
+            .steps
+            .iter()
+            .filter(|s| s.iter > from && s.iter <= until && s.images_per_sec.is_finite() && s.images_per_sec > 0.0)
+            .map(|s| s.images_per_sec)
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        let n = rates.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(rates[n / 2]),
+            _ => Some((rates[n / 2 - 1] + rates[n / 2]) / 2.0),
+        }
+    }
+
+    /// The newest step's speed (its trainer's last 20 steps), while the run trains: what the ETA
+    /// counts with. `None` once it stopped, or before its first step.
+    pub fn current_images_per_sec(&self) -> Option<f64> {
+        let step = self.last_step.filter(|_| matches!(self.state, RunState::Running | RunState::Paused))?;
+        (step.images_per_sec.is_finite() && step.images_per_sec > 0.0).then_some(step.images_per_sec)
     }
 
     /// Training seconds (pauses excluded): the summary's, else the newest record's.
@@ -381,24 +379,30 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn each_start_measures_its_own_speed_as_images_over_step_time() {
+    fn a_starts_speed_is_the_median_of_its_steps_and_a_stop_does_not_count_as_training() {
         let at = |iter: u64, images_per_sec: f64| step_at(iter, 50.0, images_per_sec);
-        let mut h = History::new();
+        let mut h = History::with_steps();
         h.push(&started(20, 0));
-        assert_eq!(h.stretches[0].images_per_sec(), None, "no step yet");
-        // One step at 800 img/s and one at 200: 256 images in 0.16 + 0.64 s.
-        h.push(&at(1, 800.0));
-        h.push(&at(2, 200.0));
-        // A rate the trainer could not measure says nothing about the machine.
-        h.push(&at(3, 0.0));
-        let first = h.stretches[0].images_per_sec().unwrap();
-        assert!((first - 256.0 / 0.8).abs() < 1e-9, "{first}");
-        // Resumed from 1 on another machine: its speed is its own, the first start's stays.
-        h.push(&started(20, 1));
-        h.push(&at(2, 500.0));
-        assert_eq!(h.stretches.len(), 2);
-        assert!((h.stretches[0].images_per_sec().unwrap() - first).abs() < 1e-9);
-        assert_eq!(h.stretches[1].images_per_sec(), Some(500.0));
+        assert_eq!((h.median_images_per_sec(0, 100), h.current_images_per_sec()), (None, None), "no step yet");
+        // Five steps at about 200 img/s, then the process is stopped for minutes: the rates
+        // logged over the next steps are tiny, and one unmeasured.
+        for (iter, rate) in [(1, 190.0), (2, 200.0), (3, 210.0), (4, 200.0), (5, 205.0), (6, 2.0), (7, 3.0), (8, 0.0)] {
+            h.push(&at(iter, rate));
+        }
+        assert_eq!(h.median_images_per_sec(0, 8), Some(200.0));
+        assert_eq!(h.current_images_per_sec(), None, "the newest step measured nothing");
+        // Resumed from 4 on another machine: steps 5.. were trained again there.
+        h.push(&started(20, 4));
+        h.push(&at(5, 500.0));
+        h.push(&at(6, 520.0));
+        let spans: Vec<(u64, u64)> = h.stretch_iters().map(|(s, n)| (s.from, n)).collect();
+        assert_eq!(spans, [(0, 4), (4, 2)]);
+        assert_eq!(h.median_images_per_sec(0, 4), Some(200.0));
+        assert_eq!(h.median_images_per_sec(4, 6), Some(510.0));
+        assert_eq!(h.current_images_per_sec(), Some(520.0));
+        h.push(&Event::Error { time: 0.0, message: "x".into(), fatal: true });
+        assert_eq!(h.current_images_per_sec(), None, "a run that ended trains at no speed");
+        assert_eq!(History::new().median_images_per_sec(0, 6), None);
     }
 
     pub fn started(depth: u32, start_iter: u64) -> Event {

@@ -54,8 +54,8 @@ pub struct RunSummary {
 }
 
 /// One start of a run: the iteration it trained from and how many it trained, in what
-/// precision, by which build on which CPU, at how many images a second (its steps' own rate,
-/// evaluations excluded).
+/// precision, by which build on which CPU, at how many images a second (the median of its
+/// steps' rates, evaluations excluded).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StartSummary {
     pub from: u64,
@@ -82,7 +82,7 @@ fn starts(h: &History) -> Vec<StartSummary> {
             precision: s.precision,
             build: s.build.clone(),
             cpu: s.cpu.clone(),
-            images_per_sec: s.images_per_sec(),
+            images_per_sec: h.median_images_per_sec(s.from, s.from + iters),
         })
         .collect()
 }

@@ -132,7 +132,7 @@ fn run_cells(run: &Followed, marked: bool, name_width: u16) -> Vec<String> {
         state.name().to_string(),
         planned.map(|n| iteration(h.iters(), n)).unwrap_or_else(|| "-".into()),
         if active { h.eta_secs().map(eta).unwrap_or_else(|| "-".into()) } else { "-".into() },
-        speed(h.stretches.last().and_then(|s| s.images_per_sec()).filter(|_| active)),
+        speed(h.current_images_per_sec().filter(|_| active)),
         if active { pct(h.last_eval().map(|e| e.error)) } else { "-".into() },
         pct(run.final_error()),
         String::new(),
