@@ -47,7 +47,8 @@ pub struct RunSummary {
     pub status: Option<EndReason>,
     /// 1, plus one per resume.
     pub starts: usize,
-    /// Recipe changes made on purpose: `lr 0.1 -> 0.05 at 3000`.
+    /// Recipe changes made on purpose, or by `--precision auto` on another machine: `lr 0.1 ->
+    /// 0.05 at 3000`, `precision "fp32" -> "bf16" at 5000`.
     pub changes: Vec<String>,
     /// Each start that still counts, in iteration order: what trained from where, and how fast.
     pub stretches: Vec<StartSummary>,
@@ -126,6 +127,9 @@ pub fn summarize_named(log: &RunLog, fallback_name: &str) -> RunSummary {
         changes: h
             .changes
             .iter()
+            // `auto`'s reason is no recipe: its measured figures differ at every resume (the log
+            // keeps them); the precision it chose is a change, and the precision column's shares.
+            .filter(|(_, c)| c.field != "precision_why")
             .map(|(at, c)| format!("{} at {at}", crate::frontend::describe::change_text(c)))
             .collect(),
         stretches: starts(&h),
@@ -425,6 +429,31 @@ mod tests {
         // Before its first step a run has no speed to show.
         let fresh = summarize(&log(vec![started(20, 0)]));
         assert_eq!((fresh.stretches.len(), newest_speed(&fresh)), (1, None));
+    }
+
+    #[test]
+    fn auto_choosing_again_on_another_machine_lists_the_precision_it_chose_not_its_measured_reason() {
+        let mut bf16 = crate::frontend::history::tests::info(20, 72);
+        bf16.config.precision = Precision::Bf16;
+        let change = |field: &str, from: &str, to: &str| crate::config::ConfigChange {
+            field: field.into(),
+            from: serde_json::json!(from),
+            to: serde_json::json!(to),
+        };
+        let changes = vec![
+            change("precision", "fp32", "bf16"),
+            change("precision_why", "auto: fp32: bf16 31 vs fp32 31 img/s", "auto: bf16: bf16 219 vs fp32 117 img/s"),
+        ];
+        let events = vec![
+            started(20, 0),
+            step(72, 90.0),
+            Event::RunStarted { time: 1.0, run: Box::new(bf16) },
+            Event::ConfigChanged { time: 1.0, iter: 72, changes },
+            step(100, 80.0),
+        ];
+        let r = summarize(&log(events));
+        assert_eq!(r.changes, [r#"precision "fp32" -> "bf16" at 72"#]);
+        assert_eq!(status(&r), r#"unfinished (2 starts; recipe changed: precision "fp32" -> "bf16" at 72)"#);
     }
 
     #[test]
