@@ -6,6 +6,7 @@
 pub const LAYERS: &[&str] = &[
     "reference",
     "format",
+    "stats",
     "panics",
     "provenance",
     "priority",

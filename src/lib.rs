@@ -5,6 +5,7 @@
 // Plain helpers and numbers.
 pub mod reference; // the paper's numbers and recipe, with their source
 pub(crate) mod format; // durations, digit groups, byte sizes as they read on screen
+pub(crate) mod stats; // the median of measured values
 pub mod panics; // panics as one line; which threads report theirs as fatal events
 pub mod provenance; // which build runs, on which CPU: what each start of a run records
 pub mod priority; // a background run's nice carried to its own session's autogroup, so that it yields

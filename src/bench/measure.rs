@@ -35,16 +35,9 @@ pub fn load_secs(dir: &Path, runs: usize) -> Result<f64> {
     Ok(median(&mut times))
 }
 
+/// The median of a benchmark's measurements; 0 for none.
 pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
+    crate::stats::median(values).unwrap_or(0.0)
 }
 
 /// Training batches (gather, crop, flip, normalise, layout) per second, on one thread.

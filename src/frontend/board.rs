@@ -342,12 +342,13 @@ impl Row {
         let finals: Vec<f64> = runs.iter().filter_map(|r| r.final_error()).collect();
         let (final_mean, final_std) = mean_std(&finals);
         let depth = self.group.iter().find(|(f, _)| f == "depth").and_then(|(_, d)| d.parse().ok());
-        let plain = self.group.iter().any(|(f, v)| f == "shortcut" && v == "none");
-        let projections = self.group.iter().any(|(f, v)| f == "shortcut" && v == "b");
+        let shortcut = self.group.iter().find(|(f, _)| f == "shortcut").map(|(_, v)| v.as_str());
+        let plain = shortcut == Some("none");
         let counted = runs.iter().find_map(|r| r.history.info.as_ref().map(|i| i.params));
         let params = counted.or_else(|| {
             let depth = crate::config::Depth::new(depth?).ok()?;
-            (!projections).then(|| crate::memory::params(depth))
+            // Option B's projections add parameters the formula does not count.
+            (shortcut != Some("b")).then(|| crate::memory::params(depth))
         });
         let paper = depth.and_then(crate::reference::paper_result).filter(|_| !plain);
         let reproduction = depth.and_then(crate::reference::plain_reproduction).filter(|_| plain);

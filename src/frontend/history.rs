@@ -225,13 +225,7 @@ impl History {
             .filter(|s| s.iter > from && s.iter <= until && s.images_per_sec.is_finite() && s.images_per_sec > 0.0)
             .map(|s| s.images_per_sec)
             .collect();
-        rates.sort_by(f64::total_cmp);
-        let n = rates.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(rates[n / 2]),
-            _ => Some((rates[n / 2 - 1] + rates[n / 2]) / 2.0),
-        }
+        crate::stats::median(&mut rates)
     }
 
     /// The newest step's speed (its trainer's last 20 steps), while the run trains: what the ETA
