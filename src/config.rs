@@ -806,6 +806,19 @@ mod tests {
     }
 
     #[test]
+    fn a_precision_named_on_resume_drops_autos_reason_for_the_old_one() {
+        // `resume --set precision=fp32` on a run auto put in bf16: its start line said
+        // "fp32 (auto: bf16: ...)", and `summary` called the precision auto's.
+        let mut c = paper(Depth::PAPER[4], "d".into());
+        (c.precision, c.precision_auto) = (Precision::Bf16, true);
+        c.precision_why = Some("auto: bf16: bf16 219 vs fp32 117 img/s".into());
+        let named = set(&c, &["precision=fp32"]).unwrap();
+        assert_eq!((named.precision, named.precision_auto, named.precision_why), (Precision::Fp32, false, None));
+        let auto = set(&c, &["precision=auto"]).unwrap();
+        assert_eq!(auto.precision_why, c.precision_why, "auto keeps its reason until it chooses again");
+    }
+
+    #[test]
     fn a_data_folder_named_by_digits_is_a_folder() {
         // Read as JSON, `2024` was a number, and a number is no folder: the setting was refused.
         let c = paper(Depth::PAPER[0], "d".into());

@@ -148,11 +148,13 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
         ),
         (
             checkpoint(402, CheckpointReason::Final),
-            Some("checkpoint (final): /runs/r/checkpoints/iter-00000402.safetensors"),
+            Some("checkpoint (closing): /runs/r/checkpoints/iter-00000402.safetensors"),
         ),
         (
             finished(EndReason::Stopped, 402, Some(31.5)),
-            Some("run stopped after 402 iterations in 1h02m03s: final test error 31.50%, best 30.00% at iteration 391"),
+            Some(
+                "run stopped after 402 iterations in 1h02m03s: latest test error 31.50%, best 30.00% at iteration 391",
+            ),
         ),
         // Resumed in a new process: its checkpoint knew the best before the resume, so the first
         // evaluation after it is not called the best though it is the first this process sees.
@@ -188,14 +190,14 @@ fn table() -> Vec<(Event, Option<&'static str>)> {
         (
             finished(EndReason::Diverged, 450, None),
             Some(
-                "run ended: diverged after 450 iterations in 1h02m03s: final test error -, best 30.00% at iteration 391",
+                "run ended: diverged after 450 iterations in 1h02m03s: latest test error -, best 30.00% at iteration 391",
             ),
         ),
         (started(500, Some("parent")), Some(grown)),
         (
             finished(EndReason::Switched, 500, Some(29.0)),
             Some(
-                "run closed for a depth switch after 500 iterations in 1h02m03s: final test error 29.00%, best 30.00% at iteration 391",
+                "run closed for a depth switch after 500 iterations in 1h02m03s: latest test error 29.00%, best 30.00% at iteration 391",
             ),
         ),
         (

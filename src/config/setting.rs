@@ -200,12 +200,16 @@ pub static THREADS: Field<Option<usize>> =
 pub static DATA_DIR: Field<PathBuf> =
     Field { name: "data_dir", read: |t| Ok(PathBuf::from(t)), put: |c, v| set(&mut c.data_dir, v) };
 /// `auto` is decided where the run trains, once its threads are set (`train::build`): fp32 until
-/// then. A precision named outright is no longer auto's to change.
+/// then. A precision named outright is no longer auto's to change, and auto's reason for its
+/// earlier choice no longer says why the run trains in it.
 pub static PRECISION: Field<PrecisionChoice> = Field {
     name: "precision",
     read: typed,
     put: |c, v| {
         c.precision_auto = v == PrecisionChoice::Auto;
+        if !c.precision_auto {
+            c.precision_why = None;
+        }
         set(&mut c.precision, v.named().unwrap_or_default())
     },
 };

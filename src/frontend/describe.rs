@@ -87,8 +87,10 @@ pub fn describe(event: &Event, before: &History) -> Option<Said> {
                 (Some(e), Some(i)) => format!("{e:.2}% at iteration {i}"),
                 _ => "-".into(),
             };
+            // Only a completed run's last evaluation is its final error; a stopped one's is its latest.
+            let last = if summary.reason == EndReason::Completed { "final" } else { "latest" };
             let text = format!(
-                "run {why} after {} iterations in {}: final {set} error {}, best {best}",
+                "run {why} after {} iterations in {}: {last} {set} error {}, best {best}",
                 summary.iters,
                 secs(summary.train_secs),
                 pct(summary.final_error),
@@ -143,7 +145,8 @@ pub fn reason_name(reason: CheckpointReason) -> &'static str {
         CheckpointReason::Periodic => "periodic",
         CheckpointReason::Requested => "requested",
         CheckpointReason::Best => "best",
-        CheckpointReason::Final => "final",
+        // Written as the run closes, whether it completed or was stopped.
+        CheckpointReason::Final => "closing",
     }
 }
 
