@@ -38,7 +38,7 @@ pub enum Commands {
     /// Continue a run from its newest checkpoint, appending to its log.
     #[command(after_help = "More: docs/recipe.md#changing-a-runs-recipe-on-record-resume---set")]
     Resume(ResumeArgs),
-    /// Print test loss and error of a saved checkpoint.
+    /// Print test (or training) loss and error of a saved checkpoint.
     #[command(after_help = "More: docs/commands.md")]
     Eval(EvalArgs),
     /// Manage the CIFAR-10 data set.
@@ -413,6 +413,9 @@ pub struct EvalArgs {
     /// evaluations used].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
+    /// The images to compute the error on.
+    #[arg(long, value_enum, default_value_t)]
+    pub images: crate::train::evaluate::EvalImages,
 }
 
 #[derive(Args, Debug)]

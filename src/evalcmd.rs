@@ -1,7 +1,8 @@
-//! `resnet-tui eval CHECKPOINT`: test loss and error of a saved model.
+//! `resnet-tui eval CHECKPOINT`: test (or training) loss and error of a saved model.
 
 use crate::cli::EvalArgs;
 use crate::train::checkpoint::BEST_NAME;
+use crate::train::evaluate::EvalImages;
 use crate::train::{device, evaluate};
 use anyhow::{Result, bail};
 use std::process::ExitCode;
@@ -20,9 +21,14 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     if let Some(note) = device::auto_fallback(args.device, device) {
         eprintln!("eval: warning: {note}");
     }
-    let e = evaluate::evaluate_checkpoint(&path, device, args.precision, args.data_dir.as_deref())?;
+    let e = evaluate::evaluate_checkpoint(&path, device, args.precision, args.data_dir.as_deref(), args.images)?;
+    let what = match args.images {
+        EvalImages::Test => "images",
+        EvalImages::Train => "images it trained on, without crops or flips",
+    };
+    let set = args.images.name();
     println!(
-        "{}: {} after {} iterations: test loss {:.4}, test error {:.2}% ({} images, {})",
+        "{}: {} after {} iterations: {set} loss {:.4}, {set} error {:.2}% ({} {what}, {})",
         path.display(),
         e.config.network_name(),
         e.iter,

@@ -20,6 +20,47 @@ fn eval_computes_in_the_precision_the_run_trained_in_and_gives_its_logged_final_
     assert!(said.ends_with("images, fp32)"), "{said}");
 }
 
+#[test]
+fn eval_on_the_training_images_takes_those_the_run_trained_on_without_its_held_out_ones() {
+    // A data set whose five training files and test file hold the same images: the training
+    // images are five copies of the test set, and a run holding the last copy out trains on four.
+    let s = Sandbox::new();
+    let data = s.path("copies");
+    let records = 40;
+    resnet_tui::data::cifar::write_synthetic(&data, records, |_, r, b| ((r * 104_729 + b * 31) % 251) as u8).unwrap();
+    let mut train = bin();
+    train.arg("train").args(tiny_args(&data, &s.runs()));
+    train.args(["--iters", "20", "--eval-every", "20", "--precision", "fp32", "--val-split", &records.to_string()]);
+    assert_ok(&output(train));
+    let (_, last) = resnet_tui::train::checkpoint::list_periodic(&s.only_run().join("checkpoints")).pop().unwrap();
+
+    let said = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.arg("eval").arg(&last).args(["--device", "cpu"]).arg("--data-dir").arg(&data).args(extra);
+        let out = output(cmd);
+        assert_ok(&out);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // `loss 2.3026, test error 87.50% (40 images, fp32)`: the loss, the error and the count.
+    let numbers = |line: &str, set: &str| -> (f64, f64, usize) {
+        let after =
+            |key: &str| line[line.find(key).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len()..].to_string();
+        let loss = after(&format!("{set} loss ")).split(',').next().unwrap().parse().unwrap();
+        let error = after(&format!("{set} error ")).split('%').next().unwrap().parse().unwrap();
+        let images = after("% (").split(' ').next().unwrap().replace(',', "").parse().unwrap();
+        (loss, error, images)
+    };
+    let test_line = said(&[]);
+    let train_line = said(&["--images", "train"]);
+    let (test_loss, test_error, test_images) = numbers(&test_line, "test");
+    let (train_loss, train_error, train_images) = numbers(&train_line, "train");
+    assert_eq!((test_images, train_images), (records, 4 * records), "{train_line}");
+    assert!(train_line.contains("images it trained on, without crops or flips, fp32)"), "{train_line}");
+    // The same images four times over: the same error, and the same mean loss up to rounding.
+    assert_eq!(train_error, test_error, "{train_line} / {test_line}");
+    assert!((train_loss - test_loss).abs() <= 1e-3, "{train_line} / {test_line}");
+}
+
 /// Takes the layer responses out of a run's log, as logs written before schema 1.5 are.
 fn strip_responses(run: &std::path::Path) {
     let log = run.join("events.jsonl");

@@ -175,8 +175,14 @@ fn responses_from_checkpoint(
     let (_, newest) = crate::train::checkpoint::list_periodic(&checkpoints)
         .pop()
         .ok_or_else(|| anyhow!("and {} holds no periodic checkpoint to compute them from", checkpoints.display()))?;
-    let e = crate::train::evaluate::evaluate_checkpoint(&newest, tch::Device::Cpu, None, data_dir)
-        .context("and they cannot be computed from its checkpoint")?;
+    let e = crate::train::evaluate::evaluate_checkpoint(
+        &newest,
+        tch::Device::Cpu,
+        None,
+        data_dir,
+        crate::train::evaluate::EvalImages::Test,
+    )
+    .context("and they cannot be computed from its checkpoint")?;
     let logged = history.evals.iter().rev().find(|r| r.iter == e.iter).map(|r| r.error);
     Ok((e, logged))
 }

@@ -1,4 +1,5 @@
-//! Evaluation: the whole test (or validation) split in large batches, eval mode, no gradients.
+//! Evaluation: the whole test (or validation) split, or a checkpoint's training images, in large
+//! batches, eval mode, no gradients.
 
 use crate::config::{Precision, RunConfig};
 use crate::confusion_matrix::{EXAMPLES, confusion, examples};
@@ -113,7 +114,29 @@ pub fn evaluate_in_batches(
     })
 }
 
-/// A checkpoint's weights evaluated on the test split.
+/// Which images `eval` computes a checkpoint's error on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalImages {
+    /// The 10,000 test images.
+    #[default]
+    Test,
+    /// The training images the run trained on (those its `val_split` did not hold out), as
+    /// they are, without crops or flips: the error of the weights on what they were fitted to,
+    /// where the training error the log records is each step's batch, augmented, with the
+    /// batch's own BatchNorm statistics and the weights of that step.
+    Train,
+}
+
+impl EvalImages {
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalImages::Test => "test",
+            EvalImages::Train => "train",
+        }
+    }
+}
+
+/// A checkpoint's weights evaluated on the test split (or the training images).
 pub struct CheckpointEval {
     pub config: RunConfig,
     /// Iterations done when it was written.
@@ -128,12 +151,13 @@ pub struct CheckpointEval {
 /// the precision it last trained in (bf16 rounds activations, which moves a few borderline
 /// images; `precision` chooses another) and channels-last, the layout training keeps. The data is
 /// read from `data_dir`, by default the folder the run trained on where it is, else this
-/// machine's configured one.
+/// machine's configured one; `images` chooses the test split or the training images.
 pub fn evaluate_checkpoint(
     path: &Path,
     device: Device,
     precision: Option<Precision>,
     data_dir: Option<&Path>,
+    images: EvalImages,
 ) -> Result<CheckpointEval, TrainError> {
     let ck = crate::train::checkpoint::read(path)?;
     let config = ck.state.config.clone();
@@ -144,8 +168,21 @@ pub fn evaluate_checkpoint(
     network.net.compute = crate::model::compute_kind(precision);
     let data_dir =
         data_dir.map(Path::to_path_buf).unwrap_or_else(|| crate::data::fetch::recorded_or_configured(&config.data_dir));
-    let test = crate::data::cifar::load(&data_dir)?.test.to_device(device);
-    let result = evaluate(&network.net, &test, &Normalizer::new(device), true)?;
+    let data = crate::data::cifar::load(&data_dir)?;
+    let split = match images {
+        EvalImages::Test => data.test,
+        EvalImages::Train => {
+            // The run held out the last `val_split` training images, as `Session::load_data` does.
+            let trained = data
+                .train
+                .len()
+                .checked_sub(config.val_split)
+                .filter(|&n| n > 0)
+                .ok_or(TrainError::ValSplit { split: config.val_split, images: data.train.len() })?;
+            data.train.narrow(0, trained)
+        }
+    };
+    let result = evaluate(&network.net, &split.to_device(device), &Normalizer::new(device), true)?;
     Ok(CheckpointEval { config, iter: ck.state.iter, precision, result })
 }
 
