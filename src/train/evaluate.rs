@@ -171,16 +171,7 @@ pub fn evaluate_checkpoint(
     let data = crate::data::cifar::load(&data_dir)?;
     let split = match images {
         EvalImages::Test => data.test,
-        EvalImages::Train => {
-            // The run held out the last `val_split` training images, as `Session::load_data` does.
-            let trained = data
-                .train
-                .len()
-                .checked_sub(config.val_split)
-                .filter(|&n| n > 0)
-                .ok_or(TrainError::ValSplit { split: config.val_split, images: data.train.len() })?;
-            data.train.narrow(0, trained)
-        }
+        EvalImages::Train => crate::train::session_data::hold_out(&data.train, config.val_split)?.0,
     };
     let result = evaluate(&network.net, &split.to_device(device), &Normalizer::new(device), true)?;
     Ok(CheckpointEval { config, iter: ck.state.iter, precision, result })

@@ -39,13 +39,8 @@ impl Session {
         self.status(format!("loading CIFAR-10 from {}", config.data_dir.display()));
         let Cifar10 { train, test, classes } = cifar::load(&config.data_dir)?;
         let (train, eval, eval_set) = if config.val_split > 0 {
-            let n = train.len();
-            if config.val_split >= n {
-                return Err(TrainError::ValSplit { split: config.val_split, images: n });
-            }
-            // The last N training images are held out, a fixed and documented choice.
-            let keep = n - config.val_split;
-            (train.narrow(0, keep), train.narrow(keep, n), crate::protocol::EvalSet::Validation)
+            let (trained, held_out) = hold_out(&train, config.val_split)?;
+            (trained, held_out, crate::protocol::EvalSet::Validation)
         } else {
             (train, test, crate::protocol::EvalSet::Test)
         };
@@ -62,4 +57,15 @@ impl Session {
         });
         Ok(())
     }
+}
+
+/// The training images a run trains on and the ones its `val_split` holds out: the last
+/// `val_split`, a fixed and documented choice.
+pub(crate) fn hold_out(train: &Split, val_split: usize) -> Result<(Split, Split), TrainError> {
+    let n = train.len();
+    if val_split >= n {
+        return Err(TrainError::ValSplit { split: val_split, images: n });
+    }
+    let keep = n - val_split;
+    Ok((train.narrow(0, keep), train.narrow(keep, n)))
 }
